@@ -77,8 +77,9 @@ export function planFlows(s: Scenario): Plan {
     ? `${who} open the IKE SA; their later exchanges (DPD, rekey) arrive as new once the firewall's state has expired`
     : "either side initiates: the peer's rekeys, DPD and DELETE arrive as new traffic once this side's session or conntrack entry has expired (seed 001)";
 
-  const add = (f: Omit<Flow, "location" | "action" | "peers"> & Partial<Pick<Flow, "location" | "action" | "peers">>) =>
-    flows.push({ location: "gateway", action: "accept", peers, ...f });
+  const add = (
+    f: Omit<Flow, "location" | "action" | "peers"> & Partial<Pick<Flow, "location" | "action" | "peers">>,
+  ) => flows.push({ location: "gateway", action: "accept", peers, ...f });
 
   add({
     id: "ike-in",
@@ -106,7 +107,11 @@ export function planFlows(s: Scenario): Plan {
     reason: floats
       ? `${floatWhy}; ESP-in-UDP and all further IKE use it.`
       : `No NAT, no MOBIKE, no forced encapsulation: the VPN stays on UDP 500 and ESP. Open it only if NAT can appear (e.g. ${ra ? "roaming clients" : "a future CGNAT"}).`,
-    rfcs: [s.ike === 2 ? RFC.ikev2 : RFC.nattIke1, RFC.udpEncap, ...(s.mobike && !natOnPath(s) ? [RFC.mobike] : [])],
+    rfcs: [
+      s.ike === 2 ? RFC.ikev2 : RFC.nattIke1,
+      RFC.udpEncap,
+      ...(s.mobike && !natOnPath(s) ? [RFC.mobike] : []),
+    ],
   });
   add({
     id: "esp-in",
@@ -139,7 +144,9 @@ export function planFlows(s: Scenario): Plan {
     rfcs: [RFC.ah],
   });
   if (s.ah && espEncapsulated) {
-    notes.push("AH is incompatible with NAT and with UDP encapsulation: the SA will not come up. Use ESP with integrity instead.");
+    notes.push(
+      "AH is incompatible with NAT and with UDP encapsulation: the SA will not come up. Use ESP with integrity instead.",
+    );
   }
   add({
     id: "ike-tcp-in",
@@ -199,7 +206,8 @@ export function planFlows(s: Scenario): Plan {
       action: "drop",
       peers: [],
       requirement: "required",
-      reason: "Plain L2TP (UDP 1701 not via IPsec) must be dropped: it would expose unencrypted PPP authentication.",
+      reason:
+        "Plain L2TP (UDP 1701 not via IPsec) must be dropped: it would expose unencrypted PPP authentication.",
       rfcs: [RFC.l2tpIpsec],
     });
   }
@@ -213,7 +221,8 @@ export function planFlows(s: Scenario): Plan {
       id,
       direction: "outbound",
       initiator: outInit,
-      mustAcceptNew: inbound.service === "esp" || inbound.service === "ah" || !ra || inbound.service === "ike",
+      mustAcceptNew:
+        inbound.service === "esp" || inbound.service === "ah" || !ra || inbound.service === "ike",
       reason: outboundReason(inbound.service, ra),
     });
   };
@@ -223,10 +232,14 @@ export function planFlows(s: Scenario): Plan {
 
   if (localBehindNat(s)) addNatDeviceFlows(s, flows, notes);
   if (s.vpn === "l2tp-ipsec" && s.nat === "none") {
-    notes.push("Seed 000 §6.1 opens UDP 4500 even without NAT; tunnelcheck marks it optional and still generates it unless --required-only.");
+    notes.push(
+      "Seed 000 §6.1 opens UDP 4500 even without NAT; tunnelcheck marks it optional and still generates it unless --required-only.",
+    );
   }
   if (s.vpn === "site-to-site" && peers.length === 0) {
-    notes.push("No --peer given: rules will accept IKE from any source. A site-to-site peer is known; restrict to it.");
+    notes.push(
+      "No --peer given: rules will accept IKE from any source. A site-to-site peer is known; restrict to it.",
+    );
   }
   return { scenario: s, flows, notes };
 }
@@ -251,7 +264,15 @@ function outboundReason(svc: Service, ra: boolean): string {
 }
 
 function addNatDeviceFlows(s: Scenario, flows: Flow[], notes: string[]): void {
-  const fwd = (id: string, service: Service, protocol: Protocol, port: number, requirement: Requirement, reason: string, rfcs: string[]) =>
+  const fwd = (
+    id: string,
+    service: Service,
+    protocol: Protocol,
+    port: number,
+    requirement: Requirement,
+    reason: string,
+    rfcs: string[],
+  ) =>
     flows.push({
       id,
       service,
@@ -268,9 +289,15 @@ function addNatDeviceFlows(s: Scenario, flows: Flow[], notes: string[]): void {
       reason,
       rfcs,
     });
-  fwd("ike-forward", "ike", "udp", 500, "required", "The NAT device must forward UDP 500 to the gateway so peers can open IKE SAs.", [
-    s.ike === 2 ? RFC.ikev2 : RFC.ikev1,
-  ]);
+  fwd(
+    "ike-forward",
+    "ike",
+    "udp",
+    500,
+    "required",
+    "The NAT device must forward UDP 500 to the gateway so peers can open IKE SAs.",
+    [s.ike === 2 ? RFC.ikev2 : RFC.ikev1],
+  );
   fwd(
     "natt-forward",
     "nat-t",
@@ -280,7 +307,10 @@ function addNatDeviceFlows(s: Scenario, flows: Flow[], notes: string[]): void {
     "NAT detection moves IKE and ESP to UDP 4500; the NAT device must forward it too.",
     [RFC.udpEncap],
   );
-  if (s.ikeTcp) fwd("ike-tcp-forward", "ike-tcp", "tcp", 4500, "required", "IKE over TCP 4500 must be forwarded too.", [RFC.tcp]);
+  if (s.ikeTcp)
+    fwd("ike-tcp-forward", "ike-tcp", "tcp", 4500, "required", "IKE over TCP 4500 must be forwarded too.", [
+      RFC.tcp,
+    ]);
   if (s.vpn === "l2tp-ipsec") {
     fwd(
       "l2tp-forward",
@@ -296,8 +326,13 @@ function addNatDeviceFlows(s: Scenario, flows: Flow[], notes: string[]): void {
     );
   }
   notes.push("ESP and AH are not forwarded: NAT-T encapsulates ESP in UDP 4500 (seed 000 §5.2, RFC 3948).");
-  if (!s.local) notes.push("Give --local (the gateway's private address) so the NAT device's port forwards have a destination.");
+  if (!s.local)
+    notes.push(
+      "Give --local (the gateway's private address) so the NAT device's port forwards have a destination.",
+    );
 }
 
 export const activeFlows = (plan: Plan, opts: { requiredOnly?: boolean } = {}): Flow[] =>
-  plan.flows.filter((f) => f.requirement === "required" || (f.requirement === "optional" && !opts.requiredOnly));
+  plan.flows.filter(
+    (f) => f.requirement === "required" || (f.requirement === "optional" && !opts.requiredOnly),
+  );

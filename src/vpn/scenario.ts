@@ -48,7 +48,12 @@ export interface ScenarioInput {
   ikeFragmentation?: boolean;
 }
 
-function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[], dflt?: T): T {
+function oneOf<T extends string>(
+  name: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  dflt?: T,
+): T {
   if (value === undefined) {
     if (dflt !== undefined) return dflt;
     throw new ScenarioError(`missing --${name}; allowed: ${allowed.join(", ")}`);
@@ -62,9 +67,12 @@ function addr(flag: string, value: string, hostOnly: boolean): Prefix {
   try {
     p = parsePrefix(value);
   } catch (e) {
-    throw new ScenarioError(`invalid --${flag} '${value}': ${(e as Error).message.replace(/^invalid address '[^']*': /, "")}`);
+    throw new ScenarioError(
+      `invalid --${flag} '${value}': ${(e as Error).message.replace(/^invalid address '[^']*': /, "")}`,
+    );
   }
-  if (hostOnly && !isHost(p)) throw new ScenarioError(`invalid --${flag} '${value}': expected a single address`);
+  if (hostOnly && !isHost(p))
+    throw new ScenarioError(`invalid --${flag} '${value}': expected a single address`);
   return p;
 }
 
@@ -77,27 +85,35 @@ export function makeScenario(input: ScenarioInput): Scenario {
   const ikeDefault = vpn === "l2tp-ipsec" ? "1" : "2";
   const ikeText = input.ike === undefined ? ikeDefault : String(input.ike).replace(/^ikev/i, "");
   const ike = Number(oneOf("ike", ikeText, ["1", "2"] as const)) as 1 | 2;
-  if (vpn === "ikev2-remote-access" && ike !== 2) throw new ScenarioError("ikev2-remote-access uses IKEv2; drop --ike 1");
+  if (vpn === "ikev2-remote-access" && ike !== 2)
+    throw new ScenarioError("ikev2-remote-access uses IKEv2; drop --ike 1");
   const peers = (input.peers ?? []).filter((p) => p !== "any").map((p) => addr("peer", p, false));
   const local = input.local === undefined ? undefined : addr("local", input.local, true);
-  const publicAddress = input.publicAddress === undefined ? undefined : addr("public", input.publicAddress, true);
+  const publicAddress =
+    input.publicAddress === undefined ? undefined : addr("public", input.publicAddress, true);
   const all = [...peers, ...(local ? [local] : []), ...(publicAddress ? [publicAddress] : [])];
   const families = new Set(all.map((p) => p.family));
   if (families.size > 1) {
-    throw new ScenarioError("addresses mix IPv4 and IPv6; plan each family separately (add --ipv6 for the IPv6 one)");
+    throw new ScenarioError(
+      "addresses mix IPv4 and IPv6; plan each family separately (add --ipv6 for the IPv6 one)",
+    );
   }
   const seen = families.values().next().value;
   const family: Family = input.ipv6 ? 6 : (seen ?? 4);
   for (const p of all) {
     if (p.family !== family) {
-      throw new ScenarioError(`address ${formatPrefix(p)} is IPv${p.family} but the scenario is IPv${family}`);
+      throw new ScenarioError(
+        `address ${formatPrefix(p)} is IPv${p.family} but the scenario is IPv${family}`,
+      );
     }
   }
   if (vpn === "site-to-site" && peers.length === 0) {
     // Allowed (dynamic peer), but analyses will warn: a site-to-site peer is normally known.
   }
   if (input.wan !== undefined && !WAN_RE.test(input.wan)) {
-    throw new ScenarioError(`invalid --wan '${input.wan}': expected an interface name (max 15 chars, optional trailing +)`);
+    throw new ScenarioError(
+      `invalid --wan '${input.wan}': expected an interface name (max 15 chars, optional trailing +)`,
+    );
   }
   return {
     vpn,
