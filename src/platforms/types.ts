@@ -9,7 +9,11 @@ export interface GenerateOptions {
   egress: boolean;
 }
 
-export const defaultGenerateOptions: GenerateOptions = { defaultDrop: false, requiredOnly: false, egress: false };
+export const defaultGenerateOptions: GenerateOptions = {
+  defaultDrop: false,
+  requiredOnly: false,
+  egress: false,
+};
 
 /** A scenario the target cannot express (e.g. IPv6 scenario, IPv4-only target). Usage error. */
 export class TargetError extends Error {}

@@ -1,0 +1,252 @@
+import { formatPrefix } from "../model/address.js";
+import { AddrSet } from "../model/addrset.js";
+import type { Flow, Plan } from "../vpn/flows.js";
+import { FINDINGS, type Finding, type FindingId, type RuleRef } from "./findings.js";
+import type { CtState, FilterEvaluator, FlowQuery, VerdictPart } from "./query.js";
+
+export interface GatewayAudit {
+  gateway: string;
+  tunnel?: string;
+  plan: Plan;
+  evaluator: FilterEvaluator;
+  /** Renders ready rules for one flow on this gateway's platform (the fix). */
+  fixFor?: (flow: Flow) => { target: string; text: string } | undefined;
+}
+
+/** Per-flow evaluation, kept for reports ("what did the audit see"). */
+export interface FlowVerdict {
+  gateway: string;
+  tunnel?: string;
+  flow: string;
+  requirement: Flow["requirement"];
+  /** accepted-new | reply-only | blocked | unknown | mixed, over the flow's peers. */
+  status: "accepted-new" | "reply-only" | "blocked" | "unknown" | "mixed" | "open" | "closed";
+  parts: Array<{
+    sources: string;
+    new: VerdictPart["verdict"];
+    established?: VerdictPart["verdict"];
+    rule: RuleRef | null;
+  }>;
+}
+
+const REPLY_ONLY: Partial<Record<Flow["service"], FindingId>> = {
+  ike: "ike-reply-only",
+  "nat-t": "natt-reply-only",
+  esp: "esp-reply-only",
+};
+const BLOCKED: Partial<Record<Flow["service"], FindingId>> = {
+  ike: "ike-blocked",
+  "nat-t": "natt-blocked",
+  esp: "esp-blocked",
+  ah: "ah-blocked",
+  "ike-tcp": "ike-tcp-blocked",
+  l2tp: "l2tp-blocked",
+};
+
+const describe = (f: Flow): string => {
+  const proto =
+    f.protocol === "fragment" ? "IP fragments" : `${f.protocol.toUpperCase()}${f.port ? ` ${f.port}` : ""}`;
+  return `${proto}${f.condition === "ipsec" ? " (inside IPsec)" : ""}`;
+};
+
+function queryFor(plan: Plan, f: Flow, sources: AddrSet, state: CtState): FlowQuery {
+  const s = plan.scenario;
+  return {
+    family: s.family,
+    proto: f.protoNumber ?? 17,
+    ...(f.port !== undefined ? { dport: f.port } : {}),
+    sources,
+    ...(s.local ? { dst: AddrSet.fromPrefix(s.local) } : {}),
+    ...(s.wan ? { iif: s.wan } : {}),
+    state,
+    ipsec: f.condition === "ipsec",
+    ...(f.condition === "non-first-fragment" ? { fragment: true } : {}),
+  };
+}
+
+const peerSet = (plan: Plan, f: Flow): AddrSet =>
+  f.peers.length === 0
+    ? AddrSet.all(plan.scenario.family)
+    : AddrSet.fromPrefixes(plan.scenario.family, f.peers);
+
+const setText = (a: AddrSet): string => (a.isAll() ? "any source" : a.toString());
+
+/** Intersects two partitions: for each source, the verdict as NEW and as ESTABLISHED. */
+function join(nw: VerdictPart[], est: VerdictPart[]) {
+  const out: Array<{ sources: AddrSet; n: VerdictPart; e: VerdictPart }> = [];
+  for (const n of nw)
+    for (const e of est) {
+      const sources = n.sources.intersect(e.sources);
+      if (!sources.isEmpty()) out.push({ sources, n, e });
+    }
+  return out;
+}
+
+const ruleOf = (p: VerdictPart): RuleRef[] => (p.rule ? [p.rule] : p.unknown?.rule ? [p.unknown.rule] : []);
+
+/** Audits one gateway against the flows its VPN needs: the real evaluated verdicts, never rule text. */
+export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: FlowVerdict[] } {
+  const findings: Finding[] = [];
+  const verdicts: FlowVerdict[] = [];
+  const { plan, evaluator } = g;
+  const base = { gateway: g.gateway, ...(g.tunnel ? { tunnel: g.tunnel } : {}) };
+  const add = (id: FindingId, f: Flow, message: string, rules: RuleRef[], withFix = true) => {
+    const fix = withFix ? g.fixFor?.(f) : undefined;
+    const key = `${id}|${f.id}`;
+    const prev = findings.find((x) => `${x.id}|${x.flow}` === key);
+    if (prev) {
+      prev.message += `\n${message}`;
+      for (const r of rules)
+        if (!prev.rules.some((p) => p.file === r.file && p.line === r.line)) prev.rules.push(r);
+      return;
+    }
+    findings.push({
+      id,
+      severity: FINDINGS[id].severity,
+      ...base,
+      flow: f.id,
+      message,
+      rules: [...rules],
+      ...(fix ? { fix } : {}),
+    });
+  };
+
+  for (const f of plan.flows) {
+    if (f.location !== "gateway" || f.direction !== "inbound" || f.requirement === "not-needed") continue;
+    const peers = peerSet(plan, f);
+    if (f.action === "drop") {
+      // Must be blocked: anything accepted from anyone is a finding.
+      const parts = evaluator.evaluate(queryFor(plan, f, AddrSet.all(plan.scenario.family), "new"));
+      verdicts.push(verdictRow(base, f, parts, []));
+      for (const p of parts) {
+        if (p.verdict === "accept" && f.service === "l2tp") {
+          add(
+            "l2tp-unprotected",
+            f,
+            `UDP 1701 without IPsec is accepted from ${setText(p.sources)}${p.rule ? "" : " by the default policy"}: L2TP is unencrypted and must only be accepted after IPsec decapsulation.`,
+            ruleOf(p),
+          );
+        } else if (p.verdict === "unknown" && f.service === "l2tp") {
+          add(
+            "verdict-unknown",
+            f,
+            `Whether plain UDP 1701 is blocked for ${setText(p.sources)} is unknown: ${p.unknown?.reason ?? "unsupported construct"}.`,
+            ruleOf(p),
+            false,
+          );
+        }
+      }
+      continue;
+    }
+    const nw = evaluator.evaluate(queryFor(plan, f, peers, "new"));
+    const est = evaluator.evaluate(queryFor(plan, f, peers, "established"));
+    const rows = join(nw, est);
+    verdicts.push(verdictRow(base, f, nw, est));
+    if (f.requirement !== "required") continue;
+    for (const { sources, n, e } of rows) {
+      if (n.verdict === "accept") continue;
+      const who = setText(sources);
+      if (n.verdict === "unknown") {
+        add(
+          "verdict-unknown",
+          f,
+          `${describe(f)} as a new connection from ${who}: unknown — ${n.unknown?.reason ?? "unsupported construct"}.`,
+          ruleOf(n),
+        );
+        continue;
+      }
+      const by = n.rule
+        ? `${n.verdict === "reject" ? "rejected" : "dropped"} by ${n.rule.file}:${n.rule.line}`
+        : `${n.verdict === "reject" ? "rejected" : "dropped"} by ${n.defaultName ?? "the default policy"}`;
+      const replyOnly = REPLY_ONLY[f.service];
+      if (e.verdict === "accept" && f.mustAcceptNew && replyOnly) {
+        const t = evaluator.stateTimeout?.(queryFor(plan, f, sources, "established"));
+        const after = t
+          ? `after ${t.seconds} s without packets (${t.source})`
+          : "once the session/conntrack entry expires";
+        const consequence =
+          f.service === "esp"
+            ? `ESP from the peer passes only while this side keeps sending ESP; ${after} the peer's ESP is new again and dropped, black-holing its traffic while both sides show the tunnel up.`
+            : `The tunnel can come up when ${g.gateway} initiates (its own ${describe(f)} packets let the replies in), but ${after} the peer's DPD probes, rekeys and DELETE are dropped: the peer declares ${g.gateway} dead and tears the tunnel down on its side while ${g.gateway} keeps showing it up, until ${g.gateway} itself sends or re-negotiates.`;
+        add(
+          replyOnly,
+          f,
+          `${describe(f)} from ${who} is accepted only as a reply (${by} when new${e.rule ? `; the reply is let in by ${e.rule.file}:${e.rule.line}` : ""}). ${consequence}`,
+          [...ruleOf(n), ...ruleOf(e)],
+        );
+      } else if (e.verdict === "unknown") {
+        add(
+          "verdict-unknown",
+          f,
+          `${describe(f)} from ${who} is ${by} when new; as a reply it is unknown — ${e.unknown?.reason ?? "unsupported construct"}.`,
+          [...ruleOf(n), ...ruleOf(e)],
+        );
+      } else {
+        const id = BLOCKED[f.service];
+        if (id)
+          add(
+            id,
+            f,
+            `${describe(f)} from ${who} is ${by}${e.verdict === "accept" ? "" : ", new or not"}.`,
+            ruleOf(n),
+          );
+      }
+    }
+  }
+
+  // Over-exposure: IKE from non-peers on a site-to-site gateway, ESP when nothing sends raw ESP.
+  const ike = plan.flows.find((f) => f.id === "ike-in");
+  if (ike && plan.scenario.vpn === "site-to-site" && ike.peers.length > 0) {
+    const others = peerSet(plan, ike).complement();
+    for (const p of evaluator.evaluate(queryFor(plan, ike, others, "new"))) {
+      if (p.verdict === "accept") {
+        add(
+          "ike-open-to-any",
+          ike,
+          `IKE (UDP 500) is accepted as new from ${setText(p.sources)}, although the peers are known (${ike.peers.map((x) => formatPrefix(x)).join(", ")}). Allow IKE from the intended peers only.`,
+          ruleOf(p),
+        );
+      }
+    }
+  }
+  const esp = plan.flows.find((f) => f.id === "esp-in");
+  if (esp && esp.requirement === "not-needed") {
+    for (const p of evaluator.evaluate(queryFor(plan, esp, AddrSet.all(plan.scenario.family), "new"))) {
+      if (p.verdict === "accept" && p.rule) {
+        add(
+          "esp-open-unneeded",
+          esp,
+          `ESP (IP protocol 50) is accepted from ${setText(p.sources)}, but this VPN encapsulates ESP in UDP 4500 (${plan.scenario.nat !== "none" ? "NAT" : "forced encapsulation"}); close it.`,
+          ruleOf(p),
+          false,
+        );
+      }
+    }
+  }
+  return { findings, verdicts };
+}
+
+function verdictRow(
+  base: { gateway: string; tunnel?: string },
+  f: Flow,
+  nw: VerdictPart[],
+  est: VerdictPart[],
+): FlowVerdict {
+  const rows: FlowVerdict["parts"] = est.length
+    ? join(nw, est).map(({ sources, n, e }) => ({
+        sources: setText(sources),
+        new: n.verdict,
+        established: e.verdict,
+        rule: n.rule,
+      }))
+    : nw.map((n) => ({ sources: setText(n.sources), new: n.verdict, rule: n.rule }));
+  const statusOf = (r: FlowVerdict["parts"][number]): FlowVerdict["status"] => {
+    if (f.action === "drop") return r.new === "accept" ? "open" : r.new === "unknown" ? "unknown" : "closed";
+    if (r.new === "accept") return "accepted-new";
+    if (r.new === "unknown" || r.established === "unknown") return "unknown";
+    return r.established === "accept" ? "reply-only" : "blocked";
+  };
+  const statuses = new Set(rows.map(statusOf));
+  const status = statuses.size === 1 ? [...statuses][0]! : "mixed";
+  return { ...base, flow: f.id, requirement: f.requirement, status, parts: rows };
+}

@@ -1,0 +1,101 @@
+/** Where a responsible rule or policy stands in the user's config. */
+export interface RuleRef {
+  file: string;
+  line: number;
+  col?: number;
+  text: string;
+}
+
+export type Severity = "error" | "warning" | "note";
+
+/** The finding catalogue: ids are a public contract (scripts and CI gate on them). */
+export const FINDINGS = {
+  "ike-reply-only": {
+    severity: "error",
+    title: "Inbound IKE from the peer is accepted only as a reply",
+    help: "The tunnel comes up when this side initiates, then the peer's DPD, rekeys and DELETE are dropped once the session/conntrack entry expires: one side down, the other up.",
+  },
+  "natt-reply-only": {
+    severity: "error",
+    title: "Inbound NAT-T (UDP 4500) from the peer is accepted only as a reply",
+    help: "Same trap as ike-reply-only on UDP 4500, where IKE lives after NAT detection or MOBIKE.",
+  },
+  "esp-reply-only": {
+    severity: "error",
+    title: "Inbound ESP from the peer is accepted only as a reply",
+    help: "ESP passes while this side sends ESP too; once it is idle longer than the state timeout, the peer's ESP is new and dropped — data black-holed while both sides show the tunnel up.",
+  },
+  "ike-blocked": {
+    severity: "error",
+    title: "Inbound IKE (UDP 500) from the peer is blocked",
+    help: "The peer can never open or rekey an IKE SA.",
+  },
+  "natt-blocked": {
+    severity: "error",
+    title: "Inbound NAT-T (UDP 4500) from the peer is blocked",
+    help: "IKE_AUTH and ESP-in-UDP are dropped after NAT detection.",
+  },
+  "esp-blocked": {
+    severity: "error",
+    title: "Inbound ESP from the peer is blocked",
+    help: "IKE comes up but no data passes: nothing tears the tunnel down.",
+  },
+  "ah-blocked": {
+    severity: "error",
+    title: "Inbound AH from the peer is blocked",
+    help: "AH-protected traffic is dropped.",
+  },
+  "ike-tcp-blocked": {
+    severity: "error",
+    title: "Inbound IKE over TCP 4500 is blocked",
+    help: "RFC 8229 clients cannot connect.",
+  },
+  "l2tp-blocked": {
+    severity: "error",
+    title: "L2TP (UDP 1701) inside IPsec is blocked",
+    help: "Clients establish IPsec but L2TP never starts.",
+  },
+  "l2tp-unprotected": {
+    severity: "error",
+    title: "UDP 1701 (L2TP) is reachable without IPsec protection",
+    help: "L2TP has no encryption; plain 1701 must be dropped (match on the IPsec policy).",
+  },
+  "ike-open-to-any": {
+    severity: "warning",
+    title: "IKE is accepted from any source although the peers are known",
+    help: "Restrict IKE to the intended peers (seed 001's resolution); unwanted IKE negotiations cost CPU and expose the daemon.",
+  },
+  "esp-open-unneeded": {
+    severity: "warning",
+    title: "ESP is accepted although the VPN does not use raw ESP",
+    help: "With NAT-T or forced encapsulation ESP arrives in UDP 4500.",
+  },
+  "port-forward-missing": {
+    severity: "warning",
+    title: "The NAT device does not forward a required port",
+    help: "Peers cannot reach the gateway behind NAT.",
+  },
+  "verdict-unknown": {
+    severity: "error",
+    title: "The verdict for a required flow depends on something tunnelcheck cannot evaluate",
+    help: "A construct whose result is not known statically (rate limits, FQDN addresses, unsupported syntax) decides this flow.",
+  },
+} as const satisfies Record<string, { severity: Severity; title: string; help: string }>;
+
+export type FindingId = keyof typeof FINDINGS;
+
+export interface Finding {
+  id: FindingId;
+  severity: Severity;
+  gateway: string;
+  tunnel?: string;
+  flow?: string;
+  message: string;
+  /** The rules or policies responsible, with provenance. */
+  rules: RuleRef[];
+  /** Ready-to-apply rules for the gateway's platform. */
+  fix?: { target: string; text: string };
+}
+
+const ORDER: Record<Severity, number> = { error: 0, warning: 1, note: 2 };
+export const severityAtLeast = (s: Severity, min: Severity): boolean => ORDER[s] <= ORDER[min];

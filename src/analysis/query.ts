@@ -1,0 +1,55 @@
+import type { Family } from "../model/address.js";
+import type { AddrSet } from "../model/addrset.js";
+import type { RuleRef } from "./findings.js";
+
+/** Connection-tracking state of a packet as the filter sees it (FortiOS: session or not). */
+export type CtState = "new" | "established" | "related" | "invalid" | "untracked";
+
+/**
+ * A class of packets arriving at a gateway: "UDP to port 500 from these sources, as NEW".
+ * Platform evaluators answer it symbolically, partitioning `sources` by verdict.
+ */
+export interface FlowQuery {
+  family: Family;
+  /** IANA protocol number (17 UDP, 6 TCP, 50 ESP, 51 AH). */
+  proto: number;
+  dport?: number;
+  /** Undefined = any source port (a NAT-T peer's port is arbitrary). */
+  sport?: number;
+  sources: AddrSet;
+  /** Undefined = any of the gateway's own addresses. */
+  dst?: AddrSet;
+  iif?: string;
+  state: CtState;
+  /** Arrived inside IPsec (decapsulated from an inbound SA). */
+  ipsec: boolean;
+  /** A non-first IP fragment (no transport header). */
+  fragment?: boolean;
+}
+
+export type Verdict = "accept" | "drop" | "reject" | "unknown";
+
+export interface VerdictPart {
+  sources: AddrSet;
+  verdict: Verdict;
+  /** The deciding rule or policy; null when a chain policy / implicit default decided. */
+  rule: RuleRef | null;
+  /** Human-readable name of the default that decided, when `rule` is null. */
+  defaultName?: string;
+  /** Why the verdict is unknown: the construct and where it stands. */
+  unknown?: { reason: string; rule?: RuleRef };
+}
+
+export interface StateTimeout {
+  seconds: number;
+  /** Where the figure comes from: a config line, or the platform default and its documentation. */
+  source: string;
+  rule?: RuleRef;
+}
+
+export interface FilterEvaluator {
+  platform: string;
+  evaluate(q: FlowQuery): VerdictPart[];
+  /** How long the state that lets replies in outlives the last packet (UDP session TTL, conntrack timeout). */
+  stateTimeout?(q: FlowQuery): StateTimeout | undefined;
+}
