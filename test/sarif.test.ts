@@ -7,7 +7,7 @@ import { toSarif } from "../src/report/sarif.js";
 // The official SARIF 2.1.0 schema (rtm.5, draft-04), as shipped by Microsoft's sarif-js-sdk.
 const require = createRequire(import.meta.url);
 const schema = require("@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json");
-const AjvDraft04: typeof AjvDraft04Type = require("ajv-draft-04").default;
+const AjvDraft04: typeof AjvDraft04Type.default = require("ajv-draft-04").default;
 const validate = new AjvDraft04({ allErrors: true, strict: false, unicodeRegExp: false }).compile(schema);
 
 const finding: Finding = {
