@@ -1,0 +1,1335 @@
+/**
+ * Typed FortiOS model built from the parsed tree: interfaces, addresses and groups, services and
+ * groups, local-in and forward policies, VIPs, IPsec phase 1/2, session timers. Every object keeps
+ * its provenance (`loc`, and `fields` for the line of each field) so findings can point at config
+ * lines. Unset fields carry the FortiOS default, marked `isDefault`, with the source cited below.
+ *
+ * Nothing here throws on odd input: invalid values and unknown references become diagnostics.
+ */
+import { type Family, familyBits, type Prefix, parsePrefix } from "../../model/address.js";
+import {
+  type ConfigTree,
+  type Diagnostic,
+  type Loc,
+  type ParseOptions,
+  type ParseResult,
+  parseFortios,
+} from "./parse.js";
+import { PREDEFINED_FILE, PREDEFINED_SERVICES } from "./predefined.js";
+import {
+  collectScopes,
+  currentName,
+  type Entry,
+  type ResolveOptions,
+  resolveTable,
+  type SectionIndex,
+  type Table,
+} from "./resolve.js";
+
+export type { Family, Prefix };
+
+/** A field's effective value; `isDefault` when the config does not set it. */
+export interface Valued<T> {
+  value: T;
+  isDefault: boolean;
+  /** The line that set it (absent for defaults). */
+  loc?: Loc;
+}
+
+/** Field name → the line that last set it. */
+export type FieldLocs = Record<string, Loc>;
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+export type AddrMatch =
+  | { kind: "prefix"; prefix: Prefix }
+  | { kind: "range"; family: Family; first: bigint; last: bigint }
+  /** IPv4 `wildcard A M`: an address matches when it equals A on every bit set in M. */
+  | { kind: "wildcard"; addr: bigint; mask: bigint }
+  /** Not decidable from the configuration alone (FQDN, geography, dynamic, MAC, invalid). */
+  | { kind: "unknown"; reason: string };
+
+export interface Address {
+  name: string;
+  family: Family;
+  /** FortiOS `type` (default `ipmask` / `ipprefix` for IPv6). */
+  type: string;
+  match: AddrMatch;
+  associatedInterface?: string;
+  comment?: string;
+  /** Not in the file: a FortiOS predefined object assumed by name. */
+  builtin: boolean;
+  loc: Loc;
+  fields: FieldLocs;
+}
+
+export interface AddrGroup {
+  name: string;
+  family: Family;
+  members: string[];
+  /** `exclude enable`: the group is members minus `excludeMembers`. */
+  exclude: boolean;
+  excludeMembers: string[];
+  loc: Loc;
+  fields: FieldLocs;
+}
+
+export interface PortRange {
+  lo: number;
+  hi: number;
+}
+
+/** One `dst[-dst][:src[-src]]` item of a port range field. */
+export interface PortSpec {
+  dst: PortRange;
+  src: PortRange;
+}
+
+export type ServiceMatch =
+  | { kind: "l4"; tcp: PortSpec[]; udp: PortSpec[]; sctp: PortSpec[] }
+  /** `protocol IP`; protocol 0 matches every IP protocol. */
+  | { kind: "ip"; protocol: number }
+  /** Type/code absent = any. */
+  | { kind: "icmp"; family: Family; type?: number; code?: number }
+  | { kind: "unknown"; reason: string };
+
+export interface Service {
+  name: string;
+  /** FortiOS `protocol` (default `TCP/UDP/SCTP`). */
+  protocol: string;
+  match: ServiceMatch;
+  /** `iprange`/`fqdn` restricting the destination, when set. */
+  destination?: AddrMatch;
+  /** Per-service session TTL (seconds), when set. */
+  sessionTtl?: number;
+  /** Per-service UDP idle timer (seconds), when set. */
+  udpIdleTimer?: number;
+  builtin: boolean;
+  loc: Loc;
+  fields: FieldLocs;
+}
+
+export interface ServiceGroup {
+  name: string;
+  members: string[];
+  builtin: boolean;
+  loc: Loc;
+  fields: FieldLocs;
+}
+
+export interface InterfaceAddress {
+  /** The interface's own address. */
+  address: bigint;
+  /** The connected network. */
+  prefix: Prefix;
+}
+
+export interface Interface {
+  name: string;
+  vdom?: string;
+  type: string;
+  mode: string;
+  ip?: InterfaceAddress;
+  secondary: (InterfaceAddress & { allowaccess: string[] })[];
+  ip6?: InterfaceAddress;
+  allowaccess: string[];
+  allowaccess6: string[];
+  /** Parent interface (VLANs, tunnels). */
+  parent?: string;
+  alias?: string;
+  role?: string;
+  status: string;
+  loc: Loc;
+  fields: FieldLocs;
+}
+
+export interface Zone {
+  name: string;
+  interfaces: string[];
+  loc: Loc;
+}
+
+export interface LocalInPolicy {
+  id: string;
+  family: Family;
+  /** Position in the table: evaluation order, which is not the ID order. */
+  position: number;
+  /** Incoming interfaces/zones; `any` matches every interface. */
+  intf: string[];
+  srcaddr: string[];
+  dstaddr: string[];
+  srcaddrNegate: boolean;
+  dstaddrNegate: boolean;
+  service: string[];
+  serviceNegate: boolean;
+  action: Valued<"accept" | "deny">;
+  schedule: Valued<string>;
+  status: Valued<"enable" | "disable">;
+  haMgmtIntfOnly: boolean;
+  /** Matches Internet Service Database entries instead of addresses: not decidable statically. */
+  internetServiceSrc: boolean;
+  comments?: string;
+  loc: Loc;
+  fields: FieldLocs;
+}
+
+export interface Policy {
+  id: string;
+  position: number;
+  name?: string;
+  srcintf: string[];
+  dstintf: string[];
+  srcaddr: string[];
+  dstaddr: string[];
+  srcaddr6: string[];
+  dstaddr6: string[];
+  srcaddrNegate: boolean;
+  dstaddrNegate: boolean;
+  service: string[];
+  serviceNegate: boolean;
+  action: Valued<"accept" | "deny" | "ipsec">;
+  status: Valued<"enable" | "disable">;
+  schedule: Valued<string>;
+  nat: boolean;
+  /** Policy session TTL override (seconds), when set. */
+  sessionTtl?: number;
+  internetService: boolean;
+  comments?: string;
+  loc: Loc;
+  fields: FieldLocs;
+}
+
+export interface Vip {
+  name: string;
+  type: string;
+  extip?: string;
+  external?: AddrMatch;
+  mappedip: string[];
+  extintf?: string;
+  portforward: boolean;
+  protocol: string;
+  extport?: PortRange;
+  mappedport?: PortRange;
+  loc: Loc;
+  fields: FieldLocs;
+}
+
+export type PskState = "none" | "encrypted" | "plaintext";
+
+export interface Phase1 {
+  name: string;
+  type: Valued<string>;
+  interface?: string;
+  remoteGw?: string;
+  remoteGw6?: string;
+  localGw?: string;
+  ikeVersion: Valued<1 | 2>;
+  mode: Valued<"main" | "aggressive">;
+  nattraversal: Valued<"enable" | "disable" | "forced">;
+  dpd: Valued<"disable" | "on-idle" | "on-demand">;
+  dpdRetryinterval: Valued<number>;
+  dpdRetrycount: Valued<number>;
+  keylife: Valued<number>;
+  keepalive: Valued<number>;
+  autoNegotiate: Valued<boolean>;
+  netDevice: Valued<boolean>;
+  peertype?: string;
+  proposal: string[];
+  authmethod: Valued<string>;
+  /** How the PSK is stored; the value itself never leaves the parser. */
+  psk: PskState;
+  comments?: string;
+  loc: Loc;
+  fields: FieldLocs;
+}
+
+export interface Selector {
+  type: string;
+  /** `subnet`/`ip`/`range` selectors as an address match; `name` selectors as the object name. */
+  match?: AddrMatch;
+  name?: string;
+}
+
+export interface Phase2 {
+  name: string;
+  phase1name?: string;
+  proposal: string[];
+  keylifeseconds: Valued<number>;
+  autoNegotiate: Valued<boolean>;
+  keepalive: Valued<boolean>;
+  src: Selector;
+  dst: Selector;
+  loc: Loc;
+  fields: FieldLocs;
+}
+
+export interface SessionTtlPort {
+  id: string;
+  protocol: number;
+  startPort: number;
+  endPort: number;
+  /** Seconds, or `never`. */
+  timeout: number | "never";
+  loc: Loc;
+}
+
+export interface SessionTtl {
+  default: Valued<number>;
+  ports: SessionTtlPort[];
+}
+
+export interface VdomModel {
+  name: string;
+  addresses: Map<string, Address>;
+  addresses6: Map<string, Address>;
+  addrgrps: Map<string, AddrGroup>;
+  addrgrps6: Map<string, AddrGroup>;
+  services: Map<string, Service>;
+  serviceGroups: Map<string, ServiceGroup>;
+  zones: Map<string, Zone>;
+  localIn: LocalInPolicy[];
+  localIn6: LocalInPolicy[];
+  policies: Policy[];
+  vips: Map<string, Vip>;
+  phase1: Map<string, Phase1>;
+  phase2: Map<string, Phase2>;
+  sessionTtl: SessionTtl;
+  /** `config system settings` `detect-unknown-esp` (ESP is checked against local-in only when disabled). */
+  detectUnknownEsp: Valued<boolean>;
+}
+
+export interface FortiosHeader {
+  /** e.g. `FGVM64-7.2.5-FW-build1517-230606:opmode=0:vdom=0:user=admin`. */
+  configVersion?: string;
+  platform?: string;
+  version?: string;
+  build?: string;
+}
+
+export interface FortiosModel {
+  file: string;
+  header: FortiosHeader;
+  multiVdom: boolean;
+  interfaces: Map<string, Interface>;
+  hostname?: string;
+  /** `config system global` `udp-idle-timer`. */
+  udpIdleTimer: Valued<number>;
+  vdoms: Map<string, VdomModel>;
+  diagnostics: Diagnostic[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Defaults, with where they come from.
+
+export const DEFAULTS = {
+  /** "Action performed on traffic matching the policy (default = deny)": FortiOS CLI reference,
+   * firewall local-in-policy, https://docs.fortinet.com/document/fortigate/6.2.16/cli-reference/185227842;
+   * "If the local in policy is defined and no action is set, then the default action will be set to Deny",
+   * https://community.fortinet.com/t5/FortiGate/Technical-Tip-Local-in-policies-behavior-in-the-FortiGate-VM/ta-p/366248 */
+  localInAction: "deny",
+  /** FortiOS CLI reference, firewall policy: `action` default deny. */
+  policyAction: "deny",
+  /** "On-Demand is the default setting": https://community.fortinet.com/t5/FortiGate/Technical-Tip-Explanation-of-IPsec-VPN-DPD-Options-and-On-Idle/ta-p/260424
+   * (and seed 001: "The Dead Peer Detection (DPD) setting is 'on-demand' by default"). */
+  dpd: "on-demand",
+  /** "With the default settings, DPD will be attempted every 20 seconds, 3 times":
+   * https://community.fortinet.com/t5/FortiClient/Technical-Tip-Configuring-DPD-dead-peer-detection-on-IPsec-VPN/ta-p/192616 */
+  dpdRetryinterval: 20,
+  dpdRetrycount: 3,
+  /** FortiOS CLI reference, vpn ipsec phase1-interface, Default column (keylife 86400, ike-version 1,
+   * mode main, nattraversal enable, auto-negotiate enable, net-device disable, keepalive 10,
+   * type static, authmethod psk). Not all re-verified against a retrieved page (anchors.md §7.4). */
+  keylife: 86400,
+  ikeVersion: 1,
+  mode: "main",
+  nattraversal: "enable",
+  phase1AutoNegotiate: true,
+  netDevice: false,
+  keepalive: 10,
+  phase1Type: "static",
+  authmethod: "psk",
+  /** FortiOS CLI reference, vpn ipsec phase2-interface: keylifeseconds 43200; auto-negotiate
+   * disable ("defaults to disable when created from CLI",
+   * https://community.fortinet.com/t5/FortiGate/Troubleshooting-Tip-Phase1-is-up-yet-phase2-is-down-after-IKE/ta-p/384951). */
+  keylifeseconds: 43200,
+  phase2AutoNegotiate: false,
+  phase2Keepalive: false,
+  /** `system session-ttl` default 3600 s, port entries 300 s; `system global` udp-idle-timer 180 s:
+   * https://community.fortinet.com/t5/FortiGate/Technical-Tip-Default-session-timeout-value-session-ttl/ta-p/194357,
+   * https://community.fortinet.com/t5/FortiGate/Technical-Tip-Session-timeout-settings/ta-p/191228 */
+  sessionTtl: 3600,
+  sessionTtlPort: 300,
+  udpIdleTimer: 180,
+  /** ESP is only subject to local-in after `config system settings / set detect-unknown-esp disable`
+   * (v7.2.4+): https://community.fortinet.com/t5/FortiGate/Technical-Tip-How-to-block-Unwanted-IKE-Negotiations-and-unknown/ta-p/390429 */
+  detectUnknownEsp: true,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Field helpers
+
+class Ctx {
+  constructor(readonly diagnostics: Diagnostic[]) {}
+  private push(severity: Diagnostic["severity"], loc: Loc, message: string): void {
+    this.diagnostics.push({ severity, file: loc.file, line: loc.line, col: loc.col, message });
+  }
+  warn(loc: Loc, message: string): void {
+    this.push("warning", loc, message);
+  }
+  info(loc: Loc, message: string): void {
+    this.push("info", loc, message);
+  }
+}
+
+function first(e: Entry, key: string): string | undefined {
+  return e.attrs.get(key)?.values[0];
+}
+
+function list(e: Entry, key: string): string[] {
+  return e.attrs.get(key)?.values ?? [];
+}
+
+function fieldLocs(e: Entry): FieldLocs {
+  const out: FieldLocs = {};
+  for (const [k, a] of e.attrs) if (k !== "__proto__") out[k] = a.loc;
+  return out;
+}
+
+function flag(e: Entry, key: string, def = false): boolean {
+  const v = first(e, key);
+  return v === undefined ? def : v === "enable";
+}
+
+function valued<T>(
+  ctx: Ctx,
+  e: Entry,
+  key: string,
+  def: T,
+  conv: (v: string) => T | undefined,
+  what: string,
+): Valued<T> {
+  const a = e.attrs.get(key);
+  if (!a || a.values.length === 0) return { value: def, isDefault: true };
+  const v = conv(a.values[0]!);
+  if (v === undefined) {
+    ctx.warn(a.loc, `${what}: invalid ${key} '${a.values[0]}'; using the FortiOS default ${String(def)}`);
+    return { value: def, isDefault: true, loc: a.loc };
+  }
+  return { value: v, isDefault: false, loc: a.loc };
+}
+
+const int =
+  (min: number, max: number) =>
+  (v: string): number | undefined => {
+    if (!/^\d{1,10}$/.test(v)) return undefined;
+    const n = Number(v);
+    return n >= min && n <= max ? n : undefined;
+  };
+
+const oneOf =
+  <T extends string>(...opts: T[]) =>
+  (v: string): T | undefined =>
+    (opts as string[]).includes(v) ? (v as T) : undefined;
+
+const enableDisable = (v: string): boolean | undefined =>
+  v === "enable" ? true : v === "disable" ? false : undefined;
+
+function intOf(ctx: Ctx, e: Entry, key: string, what: string, max = 0xffffffff): number | undefined {
+  const a = e.attrs.get(key);
+  if (!a || a.values.length === 0) return undefined;
+  const v = int(0, max)(a.values[0]!);
+  if (v === undefined) ctx.warn(a.loc, `${what}: invalid ${key} '${a.values[0]}'`);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses
+
+function hostOf(v: string): { family: Family; addr: bigint } | undefined {
+  try {
+    const p = parsePrefix(v);
+    return p.len === familyBits(p.family) ? { family: p.family, addr: p.addr } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `A M`, `A/len` or `A/M`: the address and its network. */
+function ipAndNet(values: readonly string[]): InterfaceAddress | string {
+  const text = values.length >= 2 ? `${values[0]}/${values[1]}` : (values[0] ?? "");
+  const host = hostOf(text.split("/")[0]!);
+  if (!host) return `'${values.join(" ")}' is not an IP address`;
+  try {
+    return { address: host.addr, prefix: parsePrefix(text, { allowHostBits: true }) };
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+function isUnspecified(values: readonly string[]): boolean {
+  return values.length === 0 || values.every((v) => v === "0.0.0.0" || v === "0.0.0.0/0" || v === "::/0");
+}
+
+/** `a` or `a-b` → a range match. */
+function rangeOf(v: string): AddrMatch {
+  const [a, b] = v.split("-");
+  const x = hostOf(a ?? "");
+  const y = b === undefined ? x : hostOf(b);
+  if (!x || !y || x.family !== y.family)
+    return { kind: "unknown", reason: `'${v}' is not an IP address or range` };
+  if (x.addr > y.addr) return { kind: "unknown", reason: `range '${v}' ends before it starts` };
+  return { kind: "range", family: x.family, first: x.addr, last: y.addr };
+}
+
+const UNKNOWN_TYPES: Record<string, string> = {
+  fqdn: "an FQDN address is resolved through DNS at run time",
+  "wildcard-fqdn": "a wildcard FQDN address is learned from DNS traffic at run time",
+  geography: "a geography address depends on FortiGuard's IP-to-country database",
+  dynamic: "a dynamic address is filled at run time (SDN connector, FSSO, EMS)",
+  mac: "a MAC address object matches layer-2 addresses, not IP addresses",
+  template: "an address template is instantiated elsewhere",
+  "route-tag": "a route-tag address depends on the routing table at run time",
+};
+
+function buildAddress(
+  ctx: Ctx,
+  e: Entry,
+  family: Family,
+  interfaces: ReadonlyMap<string, Interface>,
+  builtin = false,
+): Address {
+  const fields = fieldLocs(e);
+  const what = `firewall address${family === 6 ? "6" : ""} '${e.name}'`;
+  const type = first(e, "type") ?? (family === 4 ? "ipmask" : "ipprefix");
+  let match: AddrMatch;
+  const unknownWhy = UNKNOWN_TYPES[type];
+  if (unknownWhy !== undefined) {
+    const detail = first(e, "fqdn") ?? first(e, "wildcard-fqdn") ?? first(e, "country");
+    match = { kind: "unknown", reason: detail ? `${unknownWhy} (${detail})` : unknownWhy };
+  } else if (type === "iprange") {
+    const def = family === 4 ? "0.0.0.0" : "::";
+    const a = hostOf(first(e, "start-ip") ?? def);
+    const b = hostOf(first(e, "end-ip") ?? def);
+    if (!a || !b || a.family !== family || b.family !== family) {
+      match = { kind: "unknown", reason: "invalid start-ip/end-ip" };
+    } else if (a.addr > b.addr) {
+      match = { kind: "unknown", reason: "start-ip is after end-ip" };
+    } else match = { kind: "range", family, first: a.addr, last: b.addr };
+  } else if (family === 4 && type === "wildcard") {
+    const v = list(e, "wildcard");
+    const a = hostOf(v[0] ?? "0.0.0.0");
+    const m = hostOf(v[1] ?? "0.0.0.0");
+    match =
+      a && m && a.family === 4 && m.family === 4
+        ? { kind: "wildcard", addr: a.addr & m.addr, mask: m.addr }
+        : { kind: "unknown", reason: "invalid wildcard" };
+  } else if (type === "ipmask" || type === "ipprefix" || type === "interface-subnet") {
+    const key = family === 4 ? "subnet" : "ip6";
+    const v = list(e, key);
+    if (type === "interface-subnet" && isUnspecified(v)) {
+      const ifname = first(e, "interface");
+      const ip = ifname === undefined ? undefined : interfaces.get(ifname)?.ip;
+      match = ip
+        ? { kind: "prefix", prefix: ip.prefix }
+        : {
+            kind: "unknown",
+            reason: `the subnet of interface '${ifname ?? "?"}' is not known from the config`,
+          };
+    } else {
+      // ipmask without a subnet is 0.0.0.0/0 (how FortiOS defines the predefined `all`).
+      const r = ipAndNet(v.length === 0 ? [family === 4 ? "0.0.0.0/0" : "::/0"] : v);
+      if (typeof r === "string" || r.prefix.family !== family) {
+        const loc = e.attrs.get(key)?.loc ?? e.loc;
+        ctx.warn(loc, `${what}: invalid ${key}: ${typeof r === "string" ? r : "wrong address family"}`);
+        match = { kind: "unknown", reason: `invalid ${key}` };
+      } else {
+        if (r.address !== r.prefix.addr && v.length > 0) {
+          ctx.warn(
+            e.attrs.get(key)!.loc,
+            `${what}: ${key} has host bits set; FortiOS matches the whole network`,
+          );
+        }
+        match = { kind: "prefix", prefix: r.prefix };
+      }
+    }
+  } else {
+    match = { kind: "unknown", reason: `address type '${type}' is not modelled` };
+  }
+  const addr: Address = { name: e.name, family, type, match, builtin, loc: e.loc, fields };
+  const assoc = first(e, "associated-interface");
+  if (assoc !== undefined) addr.associatedInterface = assoc;
+  const comment = first(e, "comment");
+  if (comment !== undefined) addr.comment = comment;
+  return addr;
+}
+
+function buildGroup(e: Entry, family: Family): AddrGroup {
+  return {
+    name: e.name,
+    family,
+    members: list(e, "member"),
+    exclude: flag(e, "exclude"),
+    excludeMembers: list(e, "exclude-member"),
+    loc: e.loc,
+    fields: fieldLocs(e),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services
+
+const PORTS = /^(\d{1,5})(?:-(\d{1,5}))?(?::(\d{1,5})(?:-(\d{1,5}))?)?$/;
+
+/** `dst[-dst][:src[-src]]` items; a missing source range means any source port. */
+export function parsePortSpec(v: string): PortSpec | string {
+  const m = PORTS.exec(v);
+  if (!m) return `'${v}' is not dst[-dst][:src[-src]]`;
+  const n = m.slice(1).map((x) => (x === undefined ? undefined : Number(x)));
+  const [dlo, dhi = dlo, slo, shi = slo] = n as [number, number?, number?, number?];
+  if ([dlo, dhi, slo, shi].some((x) => x !== undefined && x > 65535)) return `'${v}': ports are 0-65535`;
+  if (dhi! < dlo || (slo !== undefined && shi! < slo)) return `'${v}': range ends before it starts`;
+  return {
+    dst: { lo: dlo, hi: dhi! },
+    src: slo === undefined ? { lo: 0, hi: 65535 } : { lo: slo, hi: shi! },
+  };
+}
+
+const PROTOCOL_FIELDS = [
+  "protocol-number",
+  "icmptype",
+  "icmpcode",
+  "tcp-portrange",
+  "udp-portrange",
+  "sctp-portrange",
+];
+
+/** Changing a service's protocol drops the previous protocol's fields (Batfish `service_custom` test). */
+const SERVICE_RESOLVE: ResolveOptions = { resets: { protocol: PROTOCOL_FIELDS } };
+
+function buildService(ctx: Ctx, e: Entry, builtin = false): Service {
+  const what = `firewall service custom '${e.name}'`;
+  const protocol = first(e, "protocol") ?? "TCP/UDP/SCTP";
+  let match: ServiceMatch;
+  const specs = (key: string): PortSpec[] => {
+    const a = e.attrs.get(key);
+    const out: PortSpec[] = [];
+    for (const v of a?.values ?? []) {
+      const p = parsePortSpec(v);
+      if (typeof p === "string") ctx.warn(a!.loc, `${what}: ${key} ${p}`);
+      else out.push(p);
+    }
+    return out;
+  };
+  if (first(e, "proxy") === "enable") {
+    match = { kind: "unknown", reason: "explicit-proxy service" };
+  } else if (protocol === "TCP/UDP/SCTP") {
+    match = {
+      kind: "l4",
+      tcp: specs("tcp-portrange"),
+      udp: specs("udp-portrange"),
+      sctp: specs("sctp-portrange"),
+    };
+    if (match.tcp.length + match.udp.length + match.sctp.length === 0 && !builtin) {
+      ctx.warn(e.loc, `${what}: no tcp/udp/sctp port range; the service matches nothing`);
+    }
+  } else if (protocol === "ICMP" || protocol === "ICMP6") {
+    const m: ServiceMatch = { kind: "icmp", family: protocol === "ICMP" ? 4 : 6 };
+    const type = intOf(ctx, e, "icmptype", what, 255);
+    const code = intOf(ctx, e, "icmpcode", what, 255);
+    if (type !== undefined) m.type = type;
+    if (code !== undefined) m.code = code;
+    match = m;
+  } else if (protocol === "IP") {
+    match = { kind: "ip", protocol: intOf(ctx, e, "protocol-number", what, 255) ?? 0 };
+  } else {
+    match = { kind: "unknown", reason: `protocol '${protocol}' (explicit proxy) is not modelled` };
+  }
+  const svc: Service = { name: e.name, protocol, match, builtin, loc: e.loc, fields: fieldLocs(e) };
+  const iprange = first(e, "iprange");
+  const fqdn = first(e, "fqdn");
+  if (fqdn) svc.destination = { kind: "unknown", reason: `${UNKNOWN_TYPES.fqdn} (${fqdn})` };
+  else if (iprange !== undefined && iprange !== "0.0.0.0") svc.destination = rangeOf(iprange);
+  const ttl = intOf(ctx, e, "session-ttl", what);
+  if (ttl) svc.sessionTtl = ttl;
+  const idle = intOf(ctx, e, "udp-idle-timer", what);
+  if (idle) svc.udpIdleTimer = idle;
+  return svc;
+}
+
+let predefined: { services: Map<string, Service>; groups: Map<string, ServiceGroup> } | undefined;
+
+/** The predefined services, parsed once from `predefined.ts`. */
+export function predefinedServices(): { services: Map<string, Service>; groups: Map<string, ServiceGroup> } {
+  if (!predefined) {
+    const { tree } = parseFortios(PREDEFINED_SERVICES, { file: PREDEFINED_FILE });
+    const scopes = collectScopes(tree);
+    const ctx = new Ctx([]);
+    const services = new Map<string, Service>();
+    for (const e of resolveTable(scopes.global.get("firewall service custom"), [], SERVICE_RESOLVE).entries) {
+      services.set(e.name, buildService(ctx, e, true));
+    }
+    const groups = new Map<string, ServiceGroup>();
+    for (const e of resolveTable(scopes.global.get("firewall service group"), []).entries) {
+      groups.set(e.name, {
+        name: e.name,
+        members: list(e, "member"),
+        builtin: true,
+        loc: e.loc,
+        fields: fieldLocs(e),
+      });
+    }
+    predefined = { services, groups };
+  }
+  return predefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interfaces
+
+function buildInterface(ctx: Ctx, e: Entry, diagnostics: Diagnostic[]): Interface {
+  const what = `system interface '${e.name}'`;
+  const iface: Interface = {
+    name: e.name,
+    type: first(e, "type") ?? "physical",
+    mode: first(e, "mode") ?? "static",
+    secondary: [],
+    allowaccess: list(e, "allowaccess"),
+    allowaccess6: [],
+    status: first(e, "status") ?? "up",
+    loc: e.loc,
+    fields: fieldLocs(e),
+  };
+  const vdom = first(e, "vdom");
+  if (vdom !== undefined) iface.vdom = vdom;
+  const parent = first(e, "interface");
+  if (parent !== undefined) iface.parent = parent;
+  const alias = first(e, "alias");
+  if (alias !== undefined) iface.alias = alias;
+  const role = first(e, "role");
+  if (role !== undefined) iface.role = role;
+  const ip = e.attrs.get("ip");
+  if (ip && !isUnspecified(ip.values)) {
+    const r = ipAndNet(ip.values);
+    if (typeof r === "string") ctx.warn(ip.loc, `${what}: invalid ip: ${r}`);
+    else iface.ip = r;
+  }
+  for (const sec of resolveTable(e.sub.get("secondaryip"), diagnostics).entries) {
+    const v = list(sec, "ip");
+    const r = ipAndNet(v);
+    if (typeof r === "string")
+      ctx.warn(sec.attrs.get("ip")?.loc ?? sec.loc, `${what}: invalid secondary ip: ${r}`);
+    else iface.secondary.push({ ...r, allowaccess: list(sec, "allowaccess") });
+  }
+  const v6 = resolveTable(e.sub.get("ipv6"), diagnostics).settings;
+  const ip6 = v6.attrs.get("ip6-address");
+  if (ip6 && !isUnspecified(ip6.values) && ip6.values[0] !== "::/0") {
+    const r = ipAndNet(ip6.values);
+    if (typeof r === "string") ctx.warn(ip6.loc, `${what}: invalid ip6-address: ${r}`);
+    else iface.ip6 = r;
+  }
+  iface.allowaccess6 = list(v6, "ip6-allowaccess");
+  return iface;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+
+function buildLocalIn(ctx: Ctx, e: Entry, position: number, family: Family): LocalInPolicy {
+  const what = `firewall local-in-policy${family === 6 ? "6" : ""} ${e.name}`;
+  const p: LocalInPolicy = {
+    id: e.name,
+    family,
+    position,
+    intf: list(e, "intf"),
+    srcaddr: list(e, "srcaddr"),
+    dstaddr: list(e, "dstaddr"),
+    srcaddrNegate: flag(e, "srcaddr-negate"),
+    dstaddrNegate: flag(e, "dstaddr-negate"),
+    service: list(e, "service"),
+    serviceNegate: flag(e, "service-negate"),
+    action: valued(ctx, e, "action", DEFAULTS.localInAction, oneOf("accept", "deny"), what),
+    schedule: valued(ctx, e, "schedule", "always", (v) => v, what),
+    status: valued(ctx, e, "status", "enable", oneOf("enable", "disable"), what),
+    haMgmtIntfOnly: flag(e, "ha-mgmt-intf-only"),
+    internetServiceSrc: flag(e, "internet-service-src"),
+    loc: e.loc,
+    fields: fieldLocs(e),
+  };
+  const comments = first(e, "comments");
+  if (comments !== undefined) p.comments = comments;
+  return p;
+}
+
+function buildPolicy(ctx: Ctx, e: Entry, position: number): Policy {
+  const what = `firewall policy ${e.name}`;
+  const p: Policy = {
+    id: e.name,
+    position,
+    srcintf: list(e, "srcintf"),
+    dstintf: list(e, "dstintf"),
+    srcaddr: list(e, "srcaddr"),
+    dstaddr: list(e, "dstaddr"),
+    srcaddr6: list(e, "srcaddr6"),
+    dstaddr6: list(e, "dstaddr6"),
+    srcaddrNegate: flag(e, "srcaddr-negate"),
+    dstaddrNegate: flag(e, "dstaddr-negate"),
+    service: list(e, "service"),
+    serviceNegate: flag(e, "service-negate"),
+    action: valued(ctx, e, "action", DEFAULTS.policyAction, oneOf("accept", "deny", "ipsec"), what),
+    status: valued(ctx, e, "status", "enable", oneOf("enable", "disable"), what),
+    schedule: valued(ctx, e, "schedule", "always", (v) => v, what),
+    nat: flag(e, "nat"),
+    internetService: flag(e, "internet-service"),
+    loc: e.loc,
+    fields: fieldLocs(e),
+  };
+  const name = first(e, "name");
+  if (name !== undefined) p.name = name;
+  const comments = first(e, "comments");
+  if (comments !== undefined) p.comments = comments;
+  const ttl = intOf(ctx, e, "session-ttl", what);
+  if (ttl) p.sessionTtl = ttl;
+  return p;
+}
+
+function portRangeOf(v: string | undefined): PortRange | undefined {
+  if (v === undefined) return undefined;
+  const p = parsePortSpec(v.split(":")[0]!);
+  return typeof p === "string" ? undefined : p.dst;
+}
+
+function buildVip(e: Entry): Vip {
+  const vip: Vip = {
+    name: e.name,
+    type: first(e, "type") ?? "static-nat",
+    mappedip: list(e, "mappedip"),
+    portforward: flag(e, "portforward"),
+    protocol: first(e, "protocol") ?? "tcp",
+    loc: e.loc,
+    fields: fieldLocs(e),
+  };
+  const extip = first(e, "extip");
+  if (extip !== undefined) {
+    vip.extip = extip;
+    vip.external = rangeOf(extip);
+  }
+  const extintf = first(e, "extintf");
+  if (extintf !== undefined) vip.extintf = extintf;
+  const extport = portRangeOf(first(e, "extport"));
+  if (extport) vip.extport = extport;
+  const mappedport = portRangeOf(first(e, "mappedport"));
+  if (mappedport) vip.mappedport = mappedport;
+  return vip;
+}
+
+// ---------------------------------------------------------------------------------------------
+// VPN
+
+function buildPhase1(ctx: Ctx, e: Entry): Phase1 {
+  const what = `vpn ipsec phase1-interface '${e.name}'`;
+  const psk = e.attrs.get("psksecret");
+  const p: Phase1 = {
+    name: e.name,
+    type: valued(ctx, e, "type", DEFAULTS.phase1Type as string, oneOf("static", "dynamic", "ddns"), what),
+    ikeVersion: valued<1 | 2>(
+      ctx,
+      e,
+      "ike-version",
+      DEFAULTS.ikeVersion,
+      (v) => (v === "1" ? 1 : v === "2" ? 2 : undefined),
+      what,
+    ),
+    mode: valued(ctx, e, "mode", DEFAULTS.mode, oneOf("main", "aggressive"), what),
+    nattraversal: valued(
+      ctx,
+      e,
+      "nattraversal",
+      DEFAULTS.nattraversal,
+      oneOf("enable", "disable", "forced"),
+      what,
+    ),
+    dpd: valued(ctx, e, "dpd", DEFAULTS.dpd, oneOf("disable", "on-idle", "on-demand"), what),
+    dpdRetryinterval: valued(ctx, e, "dpd-retryinterval", DEFAULTS.dpdRetryinterval, int(1, 3600), what),
+    dpdRetrycount: valued(ctx, e, "dpd-retrycount", DEFAULTS.dpdRetrycount, int(0, 10), what),
+    keylife: valued(ctx, e, "keylife", DEFAULTS.keylife, int(120, 172800), what),
+    keepalive: valued(ctx, e, "keepalive", DEFAULTS.keepalive, int(5, 900), what),
+    autoNegotiate: valued(ctx, e, "auto-negotiate", DEFAULTS.phase1AutoNegotiate, enableDisable, what),
+    netDevice: valued(ctx, e, "net-device", DEFAULTS.netDevice, enableDisable, what),
+    proposal: list(e, "proposal"),
+    authmethod: valued(ctx, e, "authmethod", DEFAULTS.authmethod as string, (v) => v, what),
+    psk: !psk || psk.values.length === 0 ? "none" : psk.values[0] === "ENC" ? "encrypted" : "plaintext",
+    loc: e.loc,
+    fields: fieldLocs(e),
+  };
+  const opt = (key: string): string | undefined => first(e, key);
+  const iface = opt("interface");
+  if (iface !== undefined) p.interface = iface;
+  const rgw = opt("remote-gw");
+  if (rgw !== undefined) p.remoteGw = rgw;
+  const rgw6 = opt("remote-gw6");
+  if (rgw6 !== undefined) p.remoteGw6 = rgw6;
+  const lgw = opt("local-gw");
+  if (lgw !== undefined) p.localGw = lgw;
+  const peertype = opt("peertype");
+  if (peertype !== undefined) p.peertype = peertype;
+  const comments = opt("comments");
+  if (comments !== undefined) p.comments = comments;
+  return p;
+}
+
+function selector(e: Entry, side: "src" | "dst"): Selector {
+  const type = first(e, `${side}-addr-type`) ?? "subnet";
+  const sel: Selector = { type };
+  if (type === "name" || type === "name6") {
+    const name = first(e, `${side}-name${type === "name6" ? "6" : ""}`);
+    if (name !== undefined) sel.name = name;
+  } else if (type === "subnet" || type === "subnet6") {
+    const v = list(e, `${side}-subnet${type === "subnet6" ? "6" : ""}`);
+    const r = ipAndNet(v.length === 0 ? [type === "subnet" ? "0.0.0.0/0" : "::/0"] : v);
+    sel.match = typeof r === "string" ? { kind: "unknown", reason: r } : { kind: "prefix", prefix: r.prefix };
+  } else if (type === "ip" || type === "ip6") {
+    sel.match = rangeOf(first(e, `${side}-start-ip${type === "ip6" ? "6" : ""}`) ?? "0.0.0.0");
+  } else if (type === "range" || type === "range6") {
+    const s6 = type === "range6" ? "6" : "";
+    sel.match = rangeOf(
+      `${first(e, `${side}-start-ip${s6}`) ?? ""}-${first(e, `${side}-end-ip${s6}`) ?? ""}`,
+    );
+  }
+  return sel;
+}
+
+function buildPhase2(ctx: Ctx, e: Entry): Phase2 {
+  const what = `vpn ipsec phase2-interface '${e.name}'`;
+  const p: Phase2 = {
+    name: e.name,
+    proposal: list(e, "proposal"),
+    keylifeseconds: valued(ctx, e, "keylifeseconds", DEFAULTS.keylifeseconds, int(120, 172800), what),
+    autoNegotiate: valued(ctx, e, "auto-negotiate", DEFAULTS.phase2AutoNegotiate, enableDisable, what),
+    keepalive: valued(ctx, e, "keepalive", DEFAULTS.phase2Keepalive, enableDisable, what),
+    src: selector(e, "src"),
+    dst: selector(e, "dst"),
+    loc: e.loc,
+    fields: fieldLocs(e),
+  };
+  const p1 = first(e, "phase1name");
+  if (p1 !== undefined) p.phase1name = p1;
+  return p;
+}
+
+function buildSessionTtl(ctx: Ctx, t: Table, diagnostics: Diagnostic[]): SessionTtl {
+  const what = "system session-ttl";
+  const ttl: SessionTtl = {
+    default: valued(ctx, t.settings, "default", DEFAULTS.sessionTtl, int(300, 2764800), what),
+    ports: [],
+  };
+  for (const e of resolveTable(t.settings.sub.get("port"), diagnostics).entries) {
+    const w = `${what} port ${e.name}`;
+    const timeout = first(e, "timeout");
+    ttl.ports.push({
+      id: e.name,
+      protocol: intOf(ctx, e, "protocol", w, 255) ?? 0,
+      startPort: intOf(ctx, e, "start-port", w, 65535) ?? 0,
+      endPort: intOf(ctx, e, "end-port", w, 65535) ?? 65535,
+      timeout:
+        timeout === "never"
+          ? "never"
+          : timeout === undefined
+            ? DEFAULTS.sessionTtlPort
+            : (int(1, 2764800)(timeout) ?? DEFAULTS.sessionTtlPort),
+      loc: e.loc,
+    });
+  }
+  return ttl;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assembly
+
+function table(idx: SectionIndex, path: string, diagnostics: Diagnostic[], opts?: ResolveOptions): Table {
+  return resolveTable(idx.get(path), diagnostics, opts);
+}
+
+const ORDERED: ResolveOptions = { autoId: true };
+
+/** Follows `rename` commands: FortiOS updates every reference when an object is renamed. */
+function renamer(...tables: Table[]): (name: string) => string {
+  if (tables.every((t) => t.renames.size === 0)) return (n) => n;
+  return (n) => {
+    for (const t of tables) {
+      if (t.byName.has(n)) return n;
+      const cur = currentName(t, n);
+      if (cur !== n && t.byName.has(cur)) return cur;
+    }
+    return n;
+  };
+}
+
+/** Interface-like objects created by other tables (tunnels, aggregates, overlays). */
+const INTERFACE_TABLES = [
+  "system geneve",
+  "system gre-tunnel",
+  "system vxlan",
+  "system ipsec-aggregate",
+  "system switch-interface",
+];
+
+function buildVdom(
+  ctx: Ctx,
+  name: string,
+  idx: SectionIndex,
+  interfaces: ReadonlyMap<string, Interface>,
+  globalIdx: SectionIndex,
+): VdomModel {
+  const d = ctx.diagnostics;
+  const t = {
+    addr: table(idx, "firewall address", d),
+    addr6: table(idx, "firewall address6", d),
+    grp: table(idx, "firewall addrgrp", d),
+    grp6: table(idx, "firewall addrgrp6", d),
+    svc: table(idx, "firewall service custom", d, SERVICE_RESOLVE),
+    svcGrp: table(idx, "firewall service group", d),
+    zone: table(idx, "system zone", d),
+    iface: table(globalIdx, "system interface", []),
+  };
+  const v: VdomModel = {
+    name,
+    addresses: new Map(),
+    addresses6: new Map(),
+    addrgrps: new Map(),
+    addrgrps6: new Map(),
+    services: new Map(),
+    serviceGroups: new Map(),
+    zones: new Map(),
+    localIn: [],
+    localIn6: [],
+    policies: [],
+    vips: new Map(),
+    phase1: new Map(),
+    phase2: new Map(),
+    sessionTtl: buildSessionTtl(ctx, table(idx, "system session-ttl", d), d),
+    detectUnknownEsp: valued(
+      ctx,
+      table(idx, "system settings", d).settings,
+      "detect-unknown-esp",
+      DEFAULTS.detectUnknownEsp,
+      enableDisable,
+      "system settings",
+    ),
+  };
+  const a4 = renamer(t.addr, t.grp);
+  const a6 = renamer(t.addr6, t.grp6);
+  const sv = renamer(t.svc, t.svcGrp);
+  const itf = renamer(t.zone, t.iface);
+  const map = (names: string[], f: (n: string) => string): string[] => names.map(f);
+
+  for (const e of t.addr.entries) v.addresses.set(e.name, buildAddress(ctx, e, 4, interfaces));
+  for (const e of t.addr6.entries) v.addresses6.set(e.name, buildAddress(ctx, e, 6, interfaces));
+  for (const [groups, tab, f, fam] of [
+    [v.addrgrps, t.grp, a4, 4],
+    [v.addrgrps6, t.grp6, a6, 6],
+  ] as const) {
+    for (const e of tab.entries) {
+      const g = buildGroup(e, fam);
+      g.members = map(g.members, f);
+      g.excludeMembers = map(g.excludeMembers, f);
+      groups.set(e.name, g);
+    }
+  }
+  for (const e of t.svc.entries) v.services.set(e.name, buildService(ctx, e));
+  for (const e of t.svcGrp.entries) {
+    v.serviceGroups.set(e.name, {
+      name: e.name,
+      members: map(list(e, "member"), sv),
+      builtin: false,
+      loc: e.loc,
+      fields: fieldLocs(e),
+    });
+  }
+  for (const e of t.zone.entries) {
+    v.zones.set(e.name, { name: e.name, interfaces: list(e, "interface"), loc: e.loc });
+  }
+  for (const [path, out, fam] of [
+    ["firewall local-in-policy", v.localIn, 4],
+    ["firewall local-in-policy6", v.localIn6, 6],
+  ] as const) {
+    table(idx, path, d, ORDERED).entries.forEach((e, i) => {
+      const p = buildLocalIn(ctx, e, i, fam);
+      const fa = fam === 4 ? a4 : a6;
+      p.intf = map(p.intf, itf);
+      p.srcaddr = map(p.srcaddr, fa);
+      p.dstaddr = map(p.dstaddr, fa);
+      p.service = map(p.service, sv);
+      out.push(p);
+    });
+  }
+  table(idx, "firewall policy", d, ORDERED).entries.forEach((e, i) => {
+    const p = buildPolicy(ctx, e, i);
+    p.srcintf = map(p.srcintf, itf);
+    p.dstintf = map(p.dstintf, itf);
+    p.srcaddr = map(p.srcaddr, a4);
+    p.dstaddr = map(p.dstaddr, a4);
+    p.srcaddr6 = map(p.srcaddr6, a6);
+    p.dstaddr6 = map(p.dstaddr6, a6);
+    p.service = map(p.service, sv);
+    v.policies.push(p);
+  });
+  for (const e of table(idx, "firewall vip", d).entries) v.vips.set(e.name, buildVip(e));
+  for (const e of table(idx, "vpn ipsec phase1-interface", d).entries)
+    v.phase1.set(e.name, buildPhase1(ctx, e));
+  for (const e of table(idx, "vpn ipsec phase2-interface", d).entries)
+    v.phase2.set(e.name, buildPhase2(ctx, e));
+  const extra = new Set<string>();
+  for (const path of INTERFACE_TABLES) {
+    for (const src of [idx, globalIdx]) for (const e of table(src, path, []).entries) extra.add(e.name);
+  }
+  fillBuiltins(ctx, v);
+  checkReferences(ctx, v, interfaces, extra);
+  return v;
+}
+
+/** The predefined `all`/`none` addresses, when a partial config relies on them. */
+function builtinAddress(name: string, family: Family): Address | undefined {
+  const loc: Loc = { file: PREDEFINED_FILE, line: 0, col: 0, text: `edit "${name}"` };
+  const bits = familyBits(family);
+  if (name === "all") {
+    return {
+      name,
+      family,
+      type: "ipmask",
+      match: { kind: "prefix", prefix: { family, addr: 0n, len: 0 } },
+      builtin: true,
+      loc,
+      fields: {},
+    };
+  }
+  if (name === "none") {
+    return {
+      name,
+      family,
+      type: "ipmask",
+      match: { kind: "prefix", prefix: { family, addr: 0n, len: bits } },
+      builtin: true,
+      loc,
+      fields: {},
+    };
+  }
+  return undefined;
+}
+
+/** Fills in predefined services/groups/addresses referenced but not defined, saying so once each. */
+function fillBuiltins(ctx: Ctx, v: VdomModel): void {
+  const pre = predefinedServices();
+  const assumed = (loc: Loc, kind: string, name: string): void =>
+    ctx.info(loc, `${kind} '${name}' is not defined in the config; using the FortiOS predefined definition`);
+  const wantService = (name: string, loc: Loc, seen: Set<string>): void => {
+    if (v.services.has(name) || v.serviceGroups.has(name) || seen.has(name)) return;
+    seen.add(name);
+    const s = pre.services.get(name);
+    const g = pre.groups.get(name);
+    if (s) {
+      v.services.set(name, s);
+      assumed(loc, "service", name);
+    } else if (g) {
+      v.serviceGroups.set(name, g);
+      assumed(loc, "service group", name);
+      for (const m of g.members) wantService(m, loc, seen);
+    }
+  };
+  const seen = new Set<string>();
+  const byPolicies = [...v.localIn, ...v.localIn6, ...v.policies];
+  for (const p of byPolicies) for (const s of p.service) wantService(s, p.fields.service ?? p.loc, seen);
+  for (const g of [...v.serviceGroups.values()])
+    for (const m of g.members) wantService(m, g.fields.member ?? g.loc, seen);
+  const wantAddr = (name: string, family: Family, loc: Loc): void => {
+    const map = family === 4 ? v.addresses : v.addresses6;
+    const groups = family === 4 ? v.addrgrps : v.addrgrps6;
+    if (map.has(name) || groups.has(name)) return;
+    const b = builtinAddress(name, family);
+    if (!b) return;
+    map.set(name, b);
+    assumed(loc, `firewall address${family === 6 ? "6" : ""}`, name);
+  };
+  for (const p of v.localIn) for (const a of [...p.srcaddr, ...p.dstaddr]) wantAddr(a, 4, p.loc);
+  for (const p of v.localIn6) for (const a of [...p.srcaddr, ...p.dstaddr]) wantAddr(a, 6, p.loc);
+  for (const p of v.policies) {
+    for (const a of [...p.srcaddr, ...p.dstaddr]) wantAddr(a, 4, p.loc);
+    for (const a of [...p.srcaddr6, ...p.dstaddr6]) wantAddr(a, 6, p.loc);
+  }
+}
+
+function checkReferences(
+  ctx: Ctx,
+  v: VdomModel,
+  interfaces: ReadonlyMap<string, Interface>,
+  extraInterfaces: ReadonlySet<string>,
+): void {
+  const isIntf = (n: string): boolean =>
+    n === "any" ||
+    interfaces.has(n) ||
+    v.zones.has(n) ||
+    v.phase1.has(n) ||
+    extraInterfaces.has(n) ||
+    n === "virtual-wan-link";
+  const isAddr = (n: string, f: Family): boolean =>
+    f === 4 ? v.addresses.has(n) || v.addrgrps.has(n) : v.addresses6.has(n) || v.addrgrps6.has(n);
+  const isSvc = (n: string): boolean => v.services.has(n) || v.serviceGroups.has(n);
+  const missing = (loc: Loc, owner: string, kind: string, name: string): void =>
+    ctx.warn(loc, `${owner}: ${kind} '${name}' is not defined`);
+  const check = (
+    names: string[],
+    ok: (n: string) => boolean,
+    loc: Loc | undefined,
+    fallback: Loc,
+    owner: string,
+    kind: string,
+  ) => {
+    for (const n of new Set(names)) if (!ok(n)) missing(loc ?? fallback, owner, kind, n);
+  };
+  for (const p of [...v.localIn, ...v.localIn6]) {
+    const owner = `local-in-policy${p.family === 6 ? "6" : ""} ${p.id}`;
+    check(p.intf, isIntf, p.fields.intf, p.loc, owner, "interface");
+    check(
+      [...p.srcaddr, ...p.dstaddr],
+      (n) => isAddr(n, p.family),
+      p.fields.srcaddr,
+      p.loc,
+      owner,
+      "address",
+    );
+    check(p.service, isSvc, p.fields.service, p.loc, owner, "service");
+    for (const [field, names] of [
+      ["srcaddr", p.srcaddr],
+      ["dstaddr", p.dstaddr],
+      ["service", p.service],
+      ["intf", p.intf],
+    ] as const) {
+      if (names.length === 0 && !p.internetServiceSrc)
+        ctx.warn(p.loc, `${owner}: no ${field}; the policy matches nothing`);
+    }
+  }
+  for (const p of v.policies) {
+    const owner = `firewall policy ${p.id}`;
+    check([...p.srcintf, ...p.dstintf], isIntf, p.fields.srcintf, p.loc, owner, "interface");
+    check([...p.srcaddr, ...p.dstaddr], (n) => isAddr(n, 4), p.fields.srcaddr, p.loc, owner, "address");
+    check([...p.srcaddr6, ...p.dstaddr6], (n) => isAddr(n, 6), p.fields.srcaddr6, p.loc, owner, "address6");
+    check(p.service, isSvc, p.fields.service, p.loc, owner, "service");
+  }
+  for (const [f, groups] of [
+    [4, v.addrgrps],
+    [6, v.addrgrps6],
+  ] as const) {
+    for (const g of groups.values()) {
+      const owner = `firewall addrgrp${f === 6 ? "6" : ""} '${g.name}'`;
+      check(g.members, (n) => isAddr(n, f), g.fields.member, g.loc, owner, "member");
+      check(
+        g.excludeMembers,
+        (n) => isAddr(n, f),
+        g.fields["exclude-member"],
+        g.loc,
+        owner,
+        "exclude-member",
+      );
+    }
+  }
+  for (const g of v.serviceGroups.values()) {
+    if (!g.builtin)
+      check(g.members, isSvc, g.fields.member, g.loc, `firewall service group '${g.name}'`, "member");
+  }
+  for (const p2 of v.phase2.values()) {
+    if (p2.phase1name !== undefined && !v.phase1.has(p2.phase1name)) {
+      missing(
+        p2.fields.phase1name ?? p2.loc,
+        `phase2-interface '${p2.name}'`,
+        "phase1-interface",
+        p2.phase1name,
+      );
+    }
+  }
+  for (const p1 of v.phase1.values()) {
+    if (p1.interface !== undefined && !isIntf(p1.interface)) {
+      missing(p1.fields.interface ?? p1.loc, `phase1-interface '${p1.name}'`, "interface", p1.interface);
+    }
+  }
+  for (const vip of v.vips.values()) {
+    if (vip.extintf !== undefined && !isIntf(vip.extintf)) {
+      missing(vip.fields.extintf ?? vip.loc, `firewall vip '${vip.name}'`, "interface", vip.extintf);
+    }
+  }
+}
+
+function parseHeader(tree: ConfigTree): FortiosHeader {
+  const h: FortiosHeader = {};
+  const cv = tree.header.find((x) => x.key === "config-version")?.value;
+  if (cv === undefined) return h;
+  h.configVersion = cv;
+  const m = /^(.+?)-(\d+\.\d+\.\d+)-FW-build(\d+)/.exec(cv);
+  if (m) {
+    h.platform = m[1]!;
+    h.version = m[2]!;
+    h.build = m[3]!;
+  }
+  return h;
+}
+
+/** Builds the typed model. Never throws; everything odd is in `diagnostics`. */
+export function buildModel(tree: ConfigTree): FortiosModel {
+  const diagnostics: Diagnostic[] = [];
+  const ctx = new Ctx(diagnostics);
+  const scopes = collectScopes(tree);
+  const interfaces = new Map<string, Interface>();
+  for (const e of table(scopes.global, "system interface", diagnostics).entries) {
+    interfaces.set(e.name, buildInterface(ctx, e, diagnostics));
+  }
+  const global = table(scopes.global, "system global", diagnostics).settings;
+  const model: FortiosModel = {
+    file: tree.file,
+    header: parseHeader(tree),
+    multiVdom: scopes.multiVdom,
+    interfaces,
+    udpIdleTimer: valued(
+      ctx,
+      global,
+      "udp-idle-timer",
+      DEFAULTS.udpIdleTimer,
+      int(1, 86400),
+      "system global",
+    ),
+    vdoms: new Map(),
+    diagnostics,
+  };
+  const hostname = first(global, "hostname");
+  if (hostname !== undefined) model.hostname = hostname;
+  for (const [name, idx] of scopes.vdoms) {
+    model.vdoms.set(name, buildVdom(ctx, name, idx, interfaces, scopes.global));
+  }
+  // Source order reads best; the sort is stable, so same-line diagnostics keep their order.
+  diagnostics.sort((a, b) =>
+    a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1,
+  );
+  return model;
+}
+
+export interface Loaded {
+  parse: ParseResult;
+  model: FortiosModel;
+}
+
+/** Parse + model in one step; the model is built even when parsing reported errors. */
+export function loadFortios(text: string, opts: ParseOptions = {}): Loaded {
+  const parse = parseFortios(text, opts);
+  return { parse, model: buildModel(parse.tree) };
+}
+
+/** JSON for a model: Maps become objects, bigints decimal strings (addresses stay exact). */
+export function modelToJSON(model: FortiosModel, space?: number): string {
+  return JSON.stringify(
+    model,
+    (_k, value: unknown) => {
+      if (value instanceof Map) return Object.fromEntries(value);
+      if (typeof value === "bigint") return value.toString();
+      return value;
+    },
+    space,
+  );
+}
