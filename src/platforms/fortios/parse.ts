@@ -419,6 +419,7 @@ class Parser {
         col,
         message: `too many errors (${this.errorCount}); stopped parsing here`,
       });
+      this.errorCount++;
       this.truncated = true;
     }
   }
