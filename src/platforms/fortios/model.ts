@@ -604,8 +604,15 @@ const PROTOCOL_FIELDS = [
   "sctp-portrange",
 ];
 
-/** Changing a service's protocol drops the previous protocol's fields (Batfish `service_custom` test). */
-const SERVICE_RESOLVE: ResolveOptions = { resets: { protocol: PROTOCOL_FIELDS } };
+/**
+ * Changing a service's protocol drops the previous protocol's fields, and unsetting the ICMP type
+ * drops the code (both as the Batfish `service_custom` test expects from real devices).
+ */
+const SERVICE_RESOLVE: ResolveOptions = {
+  resets: { protocol: PROTOCOL_FIELDS },
+  unsetCascade: { icmptype: ["icmpcode"] },
+  maxNameLength: 79,
+};
 
 function buildService(ctx: Ctx, e: Entry, builtin = false): Service {
   const what = `firewall service custom '${e.name}'`;
@@ -952,17 +959,46 @@ function table(idx: SectionIndex, path: string, diagnostics: Diagnostic[], opts?
 
 const ORDERED: ResolveOptions = { autoId: true };
 
-/** Follows `rename` commands: FortiOS updates every reference when an object is renamed. */
-function renamer(...tables: Table[]): (name: string) => string {
+/**
+ * Follows `rename` commands written after a reference: FortiOS updates every reference when an
+ * object is renamed. `line` is where the reference was set.
+ */
+function renamer(...tables: Table[]): (name: string, line: number) => string {
   if (tables.every((t) => t.renames.size === 0)) return (n) => n;
-  return (n) => {
+  return (n, line) => {
     for (const t of tables) {
       if (t.byName.has(n)) return n;
-      const cur = currentName(t, n);
+      const cur = currentName(t, n, line);
       if (cur !== n && t.byName.has(cur)) return cur;
     }
     return n;
   };
+}
+
+/**
+ * Every name a section's blocks create (`edit`, `rename`/`clone` targets) and the first line that
+ * creates it, for tables sharing a namespace.
+ */
+function editNames(idx: SectionIndex, ...paths: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const add = (name: string, line: number) => {
+    if (!out.has(name)) out.set(name, line);
+  };
+  for (const p of paths) {
+    for (const n of idx.get(p) ?? []) {
+      for (const c of n.children) {
+        if (c.kind === "edit") add(c.name, c.loc.line);
+        else if (
+          c.kind === "command" &&
+          (c.verb === "rename" || c.verb === "clone") &&
+          c.args[2] !== undefined
+        ) {
+          add(c.args[2], c.loc.line);
+        }
+      }
+    }
+  }
+  return out;
 }
 
 /** Interface-like objects created by other tables (tunnels, aggregates, overlays). */
@@ -982,14 +1018,23 @@ function buildVdom(
   globalIdx: SectionIndex,
 ): VdomModel {
   const d = ctx.diagnostics;
+  // Addresses and groups share one namespace, as do services and service groups (FortiOS CLI
+  // reference: object names up to 79 characters; zone names up to 35).
+  const named = (reserved: Map<string, number>, max = 79): ResolveOptions => ({
+    reserved,
+    maxNameLength: max,
+  });
   const t = {
-    addr: table(idx, "firewall address", d),
-    addr6: table(idx, "firewall address6", d),
-    grp: table(idx, "firewall addrgrp", d),
-    grp6: table(idx, "firewall addrgrp6", d),
-    svc: table(idx, "firewall service custom", d, SERVICE_RESOLVE),
-    svcGrp: table(idx, "firewall service group", d),
-    zone: table(idx, "system zone", d),
+    addr: table(idx, "firewall address", d, named(editNames(idx, "firewall addrgrp"))),
+    addr6: table(idx, "firewall address6", d, named(editNames(idx, "firewall addrgrp6"))),
+    grp: table(idx, "firewall addrgrp", d, named(editNames(idx, "firewall address"))),
+    grp6: table(idx, "firewall addrgrp6", d, named(editNames(idx, "firewall address6"))),
+    svc: table(idx, "firewall service custom", d, {
+      ...SERVICE_RESOLVE,
+      reserved: editNames(idx, "firewall service group"),
+    }),
+    svcGrp: table(idx, "firewall service group", d, named(editNames(idx, "firewall service custom"))),
+    zone: table(idx, "system zone", d, named(editNames(globalIdx, "system interface"), 35)),
     iface: table(globalIdx, "system interface", []),
   };
   const v: VdomModel = {
@@ -1021,7 +1066,8 @@ function buildVdom(
   const a6 = renamer(t.addr6, t.grp6);
   const sv = renamer(t.svc, t.svcGrp);
   const itf = renamer(t.zone, t.iface);
-  const map = (names: string[], f: (n: string) => string): string[] => names.map(f);
+  const map = (names: string[], f: (n: string, line: number) => string, loc?: Loc): string[] =>
+    names.map((n) => f(n, loc?.line ?? 0));
 
   for (const e of t.addr.entries) v.addresses.set(e.name, buildAddress(ctx, e, 4, interfaces));
   for (const e of t.addr6.entries) v.addresses6.set(e.name, buildAddress(ctx, e, 6, interfaces));
@@ -1031,8 +1077,8 @@ function buildVdom(
   ] as const) {
     for (const e of tab.entries) {
       const g = buildGroup(e, fam);
-      g.members = map(g.members, f);
-      g.excludeMembers = map(g.excludeMembers, f);
+      g.members = map(g.members, f, g.fields.member);
+      g.excludeMembers = map(g.excludeMembers, f, g.fields["exclude-member"]);
       groups.set(e.name, g);
     }
   }
@@ -1040,7 +1086,7 @@ function buildVdom(
   for (const e of t.svcGrp.entries) {
     v.serviceGroups.set(e.name, {
       name: e.name,
-      members: map(list(e, "member"), sv),
+      members: map(list(e, "member"), sv, e.attrs.get("member")?.loc),
       builtin: false,
       loc: e.loc,
       fields: fieldLocs(e),
@@ -1056,22 +1102,22 @@ function buildVdom(
     table(idx, path, d, ORDERED).entries.forEach((e, i) => {
       const p = buildLocalIn(ctx, e, i, fam);
       const fa = fam === 4 ? a4 : a6;
-      p.intf = map(p.intf, itf);
-      p.srcaddr = map(p.srcaddr, fa);
-      p.dstaddr = map(p.dstaddr, fa);
-      p.service = map(p.service, sv);
+      p.intf = map(p.intf, itf, p.fields.intf);
+      p.srcaddr = map(p.srcaddr, fa, p.fields.srcaddr);
+      p.dstaddr = map(p.dstaddr, fa, p.fields.dstaddr);
+      p.service = map(p.service, sv, p.fields.service);
       out.push(p);
     });
   }
   table(idx, "firewall policy", d, ORDERED).entries.forEach((e, i) => {
     const p = buildPolicy(ctx, e, i);
-    p.srcintf = map(p.srcintf, itf);
-    p.dstintf = map(p.dstintf, itf);
-    p.srcaddr = map(p.srcaddr, a4);
-    p.dstaddr = map(p.dstaddr, a4);
-    p.srcaddr6 = map(p.srcaddr6, a6);
-    p.dstaddr6 = map(p.dstaddr6, a6);
-    p.service = map(p.service, sv);
+    p.srcintf = map(p.srcintf, itf, p.fields.srcintf);
+    p.dstintf = map(p.dstintf, itf, p.fields.dstintf);
+    p.srcaddr = map(p.srcaddr, a4, p.fields.srcaddr);
+    p.dstaddr = map(p.dstaddr, a4, p.fields.dstaddr);
+    p.srcaddr6 = map(p.srcaddr6, a6, p.fields.srcaddr6);
+    p.dstaddr6 = map(p.dstaddr6, a6, p.fields.dstaddr6);
+    p.service = map(p.service, sv, p.fields.service);
     v.policies.push(p);
   });
   for (const e of table(idx, "firewall vip", d).entries) v.vips.set(e.name, buildVip(e));

@@ -33,8 +33,8 @@ export interface Table {
   byName: Map<string, Entry>;
   /** Fields set directly in the block (settings-style sections such as `system global`). */
   settings: Entry;
-  /** `rename A to B`: A → B, so references written before the rename still resolve. */
-  renames: Map<string, string>;
+  /** `rename A to B`: A → B and the line of the rename, so references written before it follow it. */
+  renames: Map<string, { to: string; line: number }>;
   /** The section occurs in the file at all. */
   present: boolean;
 }
@@ -90,6 +90,12 @@ export function collectScopes(tree: ConfigTree): Scopes {
 export interface ResolveOptions {
   /** Setting field K to a new value clears fields V (service `protocol` clears its port ranges…). */
   resets?: Readonly<Record<string, readonly string[]>>;
+  /** Unsetting field K also unsets fields V (an ICMP code means nothing without its type). */
+  unsetCascade?: Readonly<Record<string, readonly string[]>>;
+  /** Longest name `rename`/`clone` may give (FortiOS rejects longer ones). */
+  maxNameLength?: number;
+  /** Names taken in a table sharing this one's namespace (addresses and groups), with the line taking them. */
+  reserved?: ReadonlyMap<string, number>;
   /** `edit 0` creates a new entry numbered after the highest existing one (policy tables). */
   autoId?: boolean;
 }
@@ -128,6 +134,7 @@ function applySet(e: Entry, n: SetNode, opts: ResolveOptions): void {
     case "unset":
     case "clear":
       e.attrs.delete(n.key);
+      for (const k of opts.unsetCascade?.[n.key] ?? []) e.attrs.delete(k);
       return;
   }
 }
@@ -211,11 +218,20 @@ export function resolveTable(
               const j = table.entries.indexOf(ref);
               table.entries.splice(c.args[1] === "before" ? j : j + 1, 0, src);
             }
-          } else if (b === undefined || table.byName.has(b)) {
+          } else if (
+            b === undefined ||
+            table.byName.has(b) ||
+            (opts.reserved?.get(b) ?? Infinity) < c.loc.line
+          ) {
             warn(c.loc, `${where}: entry '${b}' already exists (ignored)`);
+          } else if (opts.maxNameLength !== undefined && b.length > opts.maxNameLength) {
+            warn(
+              c.loc,
+              `${where}: '${b.slice(0, 40)}…' is longer than ${opts.maxNameLength} characters (ignored)`,
+            );
           } else if (c.verb === "rename") {
             table.byName.delete(src.name);
-            table.renames.set(src.name, b);
+            table.renames.set(src.name, { to: b, line: c.loc.line });
             src.name = b;
             table.byName.set(b, src);
           } else {
@@ -233,13 +249,17 @@ export function resolveTable(
   return table;
 }
 
-/** The current name of an object, following renames (cycle-safe). */
-export function currentName(table: Table, name: string): string {
+/**
+ * The current name of an object referenced as `name` on line `refLine`: renames written after the
+ * reference are followed (FortiOS updated the reference), earlier ones are not (the old name was
+ * already gone when the reference was written). Cycle-safe.
+ */
+export function currentName(table: Table, name: string, refLine = 0): string {
   let n = name;
   for (let i = 0; i < 32 && !table.byName.has(n); i++) {
-    const next = table.renames.get(n);
-    if (next === undefined) break;
-    n = next;
+    const r = table.renames.get(n);
+    if (r === undefined || r.line < refLine) break;
+    n = r.to;
   }
   return n;
 }
