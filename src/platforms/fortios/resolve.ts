@@ -113,7 +113,8 @@ function applySet(e: Entry, n: SetNode, opts: ResolveOptions): void {
       if (resets && prev && prev.values.join(" ") !== n.values.join(" ")) {
         for (const r of resets) e.attrs.delete(r);
       }
-      e.attrs.set(n.key, { values: n.values, loc: n.loc, redacted: n.redacted });
+      // The node itself has the Attr shape: no copy for the commonest command.
+      e.attrs.set(n.key, n);
       return;
     }
     case "append": {
