@@ -420,6 +420,8 @@ describe("secret redaction at parse time", () => {
     expect(field("psksecret").values).toEqual([REDACTED]);
     expect(field("psksecret").redacted).toBe(true);
     expect(field("psksecret-remote").values).toEqual(["ENC", REDACTED]);
+    const bare = parseFortios("config a\n set psksecret ENC\nend\n");
+    expect(set(cfg(bare.tree.children[0]).children[0]).values).toEqual(["ENC"]);
     expect(field("password").loc.text).toBe(`set password ENC ${REDACTED}`);
     expect(field("certificate").values).toEqual([REDACTED]);
     expect(field("certificate").loc.text).toBe(`set certificate ${REDACTED}`);

@@ -60,8 +60,8 @@ export function secretValueMask(
   const mask = new Array<boolean>(values.length).fill(false);
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    if (v === "ENC" && i + 1 < values.length) {
-      // Keep the marker, hide the blob (and anything after it).
+    if (v === "ENC") {
+      // Keep the marker (even alone, as in seed 001's snippet), hide the blob and anything after it.
       for (let j = i + 1; j < values.length; j++) mask[j] = true;
       break;
     }
