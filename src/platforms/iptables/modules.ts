@@ -1,0 +1,1149 @@
+/**
+ * Match extensions (`-m name`): for each, the options iptables accepts (name, argument count,
+ * whether `!` may precede it) and a builder from the raw options to a typed `Match`.
+ *
+ * Three classes:
+ * - typed: the engine evaluates them exactly (tcp, conntrack, policy, …);
+ * - opaque "runtime": the result depends on traffic history or time (limit, recent, time, …);
+ * - opaque "unmodelled": header fields or host state the engine does not model (string, u32, …).
+ * The option tables of opaque modules still matter: they tell the parser how many arguments
+ * each option takes, so a rule with `-m hashlimit … -j LOG` is split correctly.
+ */
+import type { Family } from "../../model/address.js";
+import {
+  ADDR_TYPES,
+  type AddrType,
+  CT_STATES,
+  CT_STATUSES,
+  type CtState,
+  type CtStatus,
+  type IfaceCond,
+  type Match,
+  type Net,
+  type PolicyElement,
+  type PortCond,
+  type ProtoCond,
+  type RawOption,
+} from "./model.js";
+import { IPPROTO, parseIcmpType, protoName, protoNumber } from "./names.js";
+import {
+  parseAddrRange,
+  parseCUint,
+  parseDec,
+  parseMarkMask,
+  parseMultiport,
+  parseNet,
+  parsePortRange,
+  parseU32Range,
+  type Result,
+} from "./values.js";
+
+export interface OptSpec {
+  /** Number of arguments; "optional": one argument if the next word is not an option. */
+  args: 0 | 1 | 2 | "optional";
+  inv?: boolean;
+}
+
+export interface ModuleInstance {
+  name: string;
+  col: number;
+  opts: RawOption[];
+}
+
+export interface BuildCtx {
+  family: Family;
+  /** The rule's `-p`, known when matches are built (iptables checks it the same way). */
+  proto: ProtoCond | null;
+  error(col: number, message: string): void;
+  warn(col: number, message: string): void;
+  /** Records that part of the rule cannot be evaluated exactly. */
+  unknown(col: number, what: string, reason: string): void;
+}
+
+export interface ModuleDef {
+  name: string;
+  /** Only loadable by iptables (4) or ip6tables (6). */
+  family?: Family;
+  options: Readonly<Record<string, OptSpec>>;
+  /** Alternative spellings → canonical option name. */
+  aliases?: Readonly<Record<string, string>>;
+  /** Opaque modules: why the engine cannot decide them. */
+  opaque?: { why: "runtime" | "unmodelled"; reason: string };
+  build?(m: ModuleInstance, ctx: BuildCtx): Match | null;
+}
+
+/** Name or alias → canonical name and spec; built once per definition (option lookup is hot). */
+export type OptionLookup = Map<string, { canonical: string; spec: OptSpec }>;
+const LOOKUPS = new WeakMap<object, OptionLookup>();
+
+export function optionLookup(def: {
+  options: Readonly<Record<string, OptSpec>>;
+  aliases?: Readonly<Record<string, string>>;
+}): OptionLookup {
+  let m = LOOKUPS.get(def);
+  if (!m) {
+    m = new Map();
+    for (const [k, spec] of Object.entries(def.options)) m.set(k, { canonical: k, spec });
+    for (const [k, c] of Object.entries(def.aliases ?? {})) m.set(k, { canonical: c, spec: def.options[c]! });
+    LOOKUPS.set(def, m);
+  }
+  return m;
+}
+
+const A0: OptSpec = { args: 0 };
+const A0i: OptSpec = { args: 0, inv: true };
+const A1: OptSpec = { args: 1 };
+const A1i: OptSpec = { args: 1, inv: true };
+const A2i: OptSpec = { args: 2, inv: true };
+const AOpt: OptSpec = { args: "optional" };
+
+/** Reports a second occurrence of an option; returns true for the first. */
+function firstTime(seen: Set<string>, o: RawOption, ctx: BuildCtx, module: string): boolean {
+  if (seen.has(o.name)) {
+    ctx.error(o.col, `${module}: only one ${o.name} allowed`);
+    return false;
+  }
+  seen.add(o.name);
+  return true;
+}
+
+function take<T>(r: Result<T>, o: RawOption, ctx: BuildCtx): T | undefined {
+  if (!r.ok) {
+    ctx.error(o.col, `${o.name}: expected ${r.error}`);
+    return undefined;
+  }
+  if (r.warning) ctx.warn(o.col, r.warning);
+  return r.value;
+}
+
+function requireProto(m: ModuleInstance, ctx: BuildCtx, allowed: number[], label: string): void {
+  const p = ctx.proto;
+  if (!p || p.invert || !allowed.includes(p.num)) {
+    ctx.error(m.col, `${m.name} match requires ${label}${p?.invert ? " (not inverted)" : ""}`);
+  }
+}
+
+/**
+ * `--sport`/`--dport`-style range. tcp, sctp and dccp refuse min > max ("invalid portrange");
+ * udp, udplite and conntrack accept it, and the condition then never holds.
+ */
+function portCond(o: RawOption, ctx: BuildCtx, strict: boolean): PortCond | null {
+  const r = take(parsePortRange(o.args[0]!), o, ctx);
+  if (!r) return null;
+  if (r.lo > r.hi) {
+    if (strict) {
+      ctx.error(o.col, `${o.name}: invalid portrange (min > max): '${o.args[0]}'`);
+      return null;
+    }
+    ctx.warn(
+      o.col,
+      `${o.name} ${o.args[0]}: min > max, so this condition never holds${o.invert ? " (always holds, inverted)" : ""}`,
+    );
+  }
+  return { range: r, invert: o.invert };
+}
+
+function netArg(o: RawOption, ctx: BuildCtx): { net: Net; invert: boolean } | null {
+  const r = take(parseNet(o.args[0]!, ctx.family, { allowName: false }), o, ctx);
+  return r && r.kind === "net" ? { net: r, invert: o.invert } : null;
+}
+
+/** Comma list of upper-case keywords, case-insensitive as in libxt_conntrack / libxt_addrtype. */
+function keywordList<T extends string>(o: RawOption, ctx: BuildCtx, allowed: readonly T[]): T[] | null {
+  const out: T[] = [];
+  for (const w of o.args[0]!.split(",")) {
+    const k = allowed.find((a) => a === w.toUpperCase());
+    if (!k) {
+      ctx.error(o.col, `${o.name}: expected one of ${allowed.join(", ")}, got '${w}'`);
+      return null;
+    }
+    if (!out.includes(k)) out.push(k);
+  }
+  // Canonical order (the order iptables-save prints), so equal sets compare equal.
+  return allowed.filter((a) => out.includes(a));
+}
+
+const TCP_FLAGS: ReadonlyArray<[string, number]> = [
+  ["FIN", 0x01],
+  ["SYN", 0x02],
+  ["RST", 0x04],
+  ["PSH", 0x08],
+  ["ACK", 0x10],
+  ["URG", 0x20],
+  ["ALL", 0x3f],
+  ["NONE", 0],
+];
+
+function tcpFlags(text: string): number | undefined {
+  let v = 0;
+  for (const w of text.split(",")) {
+    const f = TCP_FLAGS.find(([n]) => n === w.toUpperCase());
+    if (!f) return undefined;
+    v |= f[1];
+  }
+  return v;
+}
+
+export function formatTcpFlags(v: number): string {
+  const names: string[] = [];
+  for (const [n, bit] of TCP_FLAGS.slice(0, 6)) if (v & bit) names.push(n);
+  return names.length === 0 ? "NONE" : names.join(",");
+}
+
+const PORTS_OPTS = {
+  "--sport": A1i,
+  "--dport": A1i,
+} as const;
+const PORTS_ALIASES = { "--source-port": "--sport", "--destination-port": "--dport" } as const;
+
+function buildPorts(m: ModuleInstance, ctx: BuildCtx, extra?: (o: RawOption) => boolean) {
+  const seen = new Set<string>();
+  let sport: PortCond | null = null;
+  let dport: PortCond | null = null;
+  for (const o of m.opts) {
+    if (!firstTime(seen, o, ctx, m.name)) continue;
+    const strict = m.name !== "udp" && m.name !== "udplite";
+    if (o.name === "--sport") sport = portCond(o, ctx, strict);
+    else if (o.name === "--dport") dport = portCond(o, ctx, strict);
+    else extra?.(o);
+  }
+  return { sport, dport };
+}
+
+const POLICY_ELEMENT_OPTS = new Set([
+  "--reqid",
+  "--spi",
+  "--proto",
+  "--mode",
+  "--tunnel-src",
+  "--tunnel-dst",
+]);
+
+function emptyElement(): PolicyElement {
+  return { reqid: null, spi: null, proto: null, mode: null, tunnelSrc: null, tunnelDst: null };
+}
+
+const DEFS: ModuleDef[] = [
+  {
+    name: "tcp",
+    options: { ...PORTS_OPTS, "--tcp-flags": A2i, "--syn": A0i, "--tcp-option": A1i },
+    aliases: PORTS_ALIASES,
+    build(m, ctx) {
+      requireProto(m, ctx, [IPPROTO.TCP], "'-p tcp'");
+      let flags: { mask: number; comp: number; invert: boolean } | null = null;
+      let option: { num: number; invert: boolean } | null = null;
+      const { sport, dport } = buildPorts(m, ctx, (o) => {
+        if (o.name === "--tcp-flags" || o.name === "--syn") {
+          if (flags) {
+            ctx.error(o.col, "tcp: only one of --tcp-flags / --syn allowed");
+            return true;
+          }
+          if (o.name === "--syn") flags = { mask: 0x17, comp: 0x02, invert: o.invert };
+          else {
+            const mask = tcpFlags(o.args[0]!);
+            const comp = tcpFlags(o.args[1]!);
+            if (mask === undefined || comp === undefined) {
+              ctx.error(o.col, `--tcp-flags: expected flag lists of ${TCP_FLAGS.map((f) => f[0]).join(",")}`);
+            } else flags = { mask, comp, invert: o.invert };
+          }
+        } else if (o.name === "--tcp-option") {
+          const n = parseDec(o.args[0]!, 255);
+          if (n === undefined) ctx.error(o.col, `--tcp-option: expected a number 0..255, got '${o.args[0]}'`);
+          else option = { num: n, invert: o.invert };
+        }
+        return true;
+      });
+      return { kind: "tcp", col: m.col, sport, dport, flags, option };
+    },
+  },
+  ...(["udp", "udplite"] as const).map(
+    (name): ModuleDef => ({
+      name,
+      options: PORTS_OPTS,
+      aliases: PORTS_ALIASES,
+      build(m, ctx) {
+        requireProto(m, ctx, [name === "udp" ? IPPROTO.UDP : IPPROTO.UDPLITE], `'-p ${name}'`);
+        const { sport, dport } = buildPorts(m, ctx);
+        return { kind: name, col: m.col, sport, dport };
+      },
+    }),
+  ),
+  {
+    name: "sctp",
+    options: { ...PORTS_OPTS, "--chunk-types": A2i },
+    aliases: PORTS_ALIASES,
+    build(m, ctx) {
+      requireProto(m, ctx, [IPPROTO.SCTP], "'-p sctp'");
+      let chunkTypes: RawOption | null = null;
+      const { sport, dport } = buildPorts(m, ctx, (o) => {
+        chunkTypes = o;
+        ctx.unknown(o.col, "--chunk-types", "SCTP chunk types are not modelled");
+        return true;
+      });
+      return { kind: "sctp", col: m.col, sport, dport, chunkTypes };
+    },
+  },
+  {
+    name: "dccp",
+    options: { ...PORTS_OPTS, "--dccp-types": A1i, "--dccp-option": A1i },
+    aliases: PORTS_ALIASES,
+    build(m, ctx) {
+      requireProto(m, ctx, [IPPROTO.DCCP], "'-p dccp'");
+      const other: RawOption[] = [];
+      const { sport, dport } = buildPorts(m, ctx, (o) => {
+        other.push(o);
+        ctx.unknown(o.col, o.name, "DCCP types and options are not modelled");
+        return true;
+      });
+      return { kind: "dccp", col: m.col, sport, dport, other };
+    },
+  },
+  {
+    name: "multiport",
+    options: { "--sports": A1i, "--dports": A1i, "--ports": A1i },
+    aliases: { "--source-ports": "--sports", "--destination-ports": "--dports" },
+    build(m, ctx) {
+      const p = ctx.proto;
+      const ok: number[] = [IPPROTO.TCP, IPPROTO.UDP, IPPROTO.UDPLITE, IPPROTO.SCTP, IPPROTO.DCCP];
+      if (!p || p.invert || !ok.includes(p.num)) {
+        ctx.error(
+          m.col,
+          "multiport needs '-p tcp', '-p udp', '-p udplite', '-p sctp' or '-p dccp' (not inverted)",
+        );
+      }
+      if (m.opts.length !== 1) {
+        ctx.error(m.col, "multiport: expected exactly one of --sports, --dports, --ports");
+        if (m.opts.length === 0) return null;
+      }
+      const o = m.opts[0]!;
+      const ranges = take(parseMultiport(o.args[0]!), o, ctx);
+      if (!ranges) return null;
+      const dir = o.name === "--sports" ? "src" : o.name === "--dports" ? "dst" : "any";
+      return { kind: "multiport", col: m.col, dir, ranges, invert: o.invert };
+    },
+  },
+  {
+    name: "conntrack",
+    options: {
+      "--ctstate": A1i,
+      "--ctproto": A1i,
+      "--ctorigsrc": A1i,
+      "--ctorigdst": A1i,
+      "--ctreplsrc": A1i,
+      "--ctrepldst": A1i,
+      "--ctorigsrcport": A1i,
+      "--ctorigdstport": A1i,
+      "--ctreplsrcport": A1i,
+      "--ctrepldstport": A1i,
+      "--ctstatus": A1i,
+      "--ctexpire": A1i,
+      "--ctdir": A1,
+    },
+    build(m, ctx) {
+      const r: Extract<Match, { kind: "conntrack" }> = {
+        kind: "conntrack",
+        col: m.col,
+        state: null,
+        proto: null,
+        origSrc: null,
+        origDst: null,
+        replSrc: null,
+        replDst: null,
+        origSrcPort: null,
+        origDstPort: null,
+        replSrcPort: null,
+        replDstPort: null,
+        status: null,
+        expire: null,
+        dir: null,
+      };
+      const seen = new Set<string>();
+      for (const o of m.opts) {
+        if (!firstTime(seen, o, ctx, m.name)) continue;
+        const a = o.args[0]!;
+        switch (o.name) {
+          case "--ctstate": {
+            const v = keywordList<CtState>(o, ctx, CT_STATES);
+            if (v) r.state = { values: v, invert: o.invert };
+            break;
+          }
+          case "--ctproto": {
+            const n = protoNumber(a);
+            if (n === undefined)
+              ctx.error(o.col, `--ctproto: expected a protocol name or number, got '${a}'`);
+            else r.proto = { num: n, invert: o.invert };
+            break;
+          }
+          case "--ctorigsrc":
+            r.origSrc = netArg(o, ctx);
+            break;
+          case "--ctorigdst":
+            r.origDst = netArg(o, ctx);
+            break;
+          case "--ctreplsrc":
+            r.replSrc = netArg(o, ctx);
+            break;
+          case "--ctrepldst":
+            r.replDst = netArg(o, ctx);
+            break;
+          case "--ctorigsrcport":
+            r.origSrcPort = portCond(o, ctx, false);
+            break;
+          case "--ctorigdstport":
+            r.origDstPort = portCond(o, ctx, false);
+            break;
+          case "--ctreplsrcport":
+            r.replSrcPort = portCond(o, ctx, false);
+            break;
+          case "--ctrepldstport":
+            r.replDstPort = portCond(o, ctx, false);
+            break;
+          case "--ctstatus": {
+            const v = keywordList<CtStatus>(o, ctx, CT_STATUSES);
+            if (v) r.status = { values: v, invert: o.invert };
+            break;
+          }
+          case "--ctexpire": {
+            const v = take(parseU32Range(a), o, ctx);
+            if (v) r.expire = { ...v, invert: o.invert };
+            ctx.unknown(o.col, "--ctexpire", "remaining conntrack lifetime is runtime state");
+            break;
+          }
+          case "--ctdir": {
+            const d = a.toUpperCase();
+            if (d !== "ORIGINAL" && d !== "REPLY")
+              ctx.error(o.col, `--ctdir: expected ORIGINAL or REPLY, got '${a}'`);
+            else r.dir = d;
+            break;
+          }
+        }
+      }
+      if (m.opts.length === 0) ctx.error(m.col, "conntrack: expected at least one option");
+      return r;
+    },
+  },
+  {
+    name: "state",
+    options: { "--state": A1i },
+    build(m, ctx) {
+      const o = m.opts[0];
+      if (!o) {
+        ctx.error(m.col, "state: option --state must be specified");
+        return null;
+      }
+      if (m.opts.length > 1) ctx.error(m.opts[1]!.col, "state: only one --state allowed");
+      const v = keywordList<CtState>(o, ctx, ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED"]);
+      return v ? { kind: "state", col: m.col, values: v, invert: o.invert } : null;
+    },
+  },
+  {
+    name: "policy",
+    options: {
+      "--dir": A1,
+      "--pol": A1,
+      "--strict": A0,
+      "--reqid": A1i,
+      "--spi": A1i,
+      "--proto": A1i,
+      "--mode": A1i,
+      "--tunnel-src": A1i,
+      "--tunnel-dst": A1i,
+      "--next": A0,
+    },
+    build(m, ctx) {
+      let dir: "in" | "out" | null = null;
+      let pol: "none" | "ipsec" | null = null;
+      let strict = false;
+      const elements: PolicyElement[] = [];
+      let cur: PolicyElement | null = null;
+      let curSeen = new Set<string>();
+      let bad = false;
+      for (const o of m.opts) {
+        const a = o.args[0] ?? "";
+        if (POLICY_ELEMENT_OPTS.has(o.name)) {
+          if (!cur) {
+            cur = emptyElement();
+            elements.push(cur);
+          }
+          if (curSeen.has(o.name)) {
+            ctx.error(o.col, `policy: only one ${o.name} per element (use --next for the next element)`);
+            bad = true;
+            continue;
+          }
+          curSeen.add(o.name);
+        }
+        switch (o.name) {
+          case "--dir":
+            if (a !== "in" && a !== "out") {
+              ctx.error(o.col, `--dir: expected in or out, got '${a}'`);
+              bad = true;
+            } else dir = a;
+            break;
+          case "--pol":
+            if (a !== "none" && a !== "ipsec") {
+              ctx.error(o.col, `--pol: expected none or ipsec, got '${a}'`);
+              bad = true;
+            } else pol = a;
+            break;
+          case "--strict":
+            strict = true;
+            break;
+          case "--next":
+            if (!cur) {
+              ctx.error(o.col, "policy: --next must follow an element's options");
+              bad = true;
+            }
+            cur = emptyElement();
+            elements.push(cur);
+            curSeen = new Set();
+            break;
+          case "--reqid":
+          case "--spi": {
+            const v = parseCUint(a, 0xffffffff);
+            if (v === undefined) {
+              ctx.error(o.col, `${o.name}: expected a 32-bit number, got '${a}'`);
+              bad = true;
+            } else if (o.name === "--reqid") cur!.reqid = { value: v, invert: o.invert };
+            else cur!.spi = { value: v, invert: o.invert };
+            break;
+          }
+          case "--proto": {
+            const n = protoNumber(a);
+            const p = n === IPPROTO.AH ? "ah" : n === IPPROTO.ESP ? "esp" : n === 108 ? "ipcomp" : null;
+            if (!p) {
+              ctx.error(o.col, `--proto: expected ah, esp or ipcomp, got '${a}'`);
+              bad = true;
+            } else cur!.proto = { value: p, invert: o.invert };
+            break;
+          }
+          case "--mode":
+            if (a !== "tunnel" && a !== "transport") {
+              ctx.error(o.col, `--mode: expected tunnel or transport, got '${a}'`);
+              bad = true;
+            } else cur!.mode = { value: a, invert: o.invert };
+            break;
+          case "--tunnel-src":
+          case "--tunnel-dst": {
+            const v = netArg(o, ctx);
+            if (!v) bad = true;
+            else if (o.name === "--tunnel-src") cur!.tunnelSrc = v;
+            else cur!.tunnelDst = v;
+            break;
+          }
+        }
+      }
+      // The checks libxt_policy makes (messages as close to iptables' as useful).
+      if (!dir) {
+        ctx.error(m.col, "policy match: neither --dir in nor --dir out specified");
+        bad = true;
+      }
+      // libxt_policy defaults to --pol ipsec (iptables-save then prints it).
+      pol ??= "ipsec";
+      if (pol === "none" && strict) {
+        ctx.error(m.col, "policy match: policy none but --strict given");
+        bad = true;
+      }
+      if (!strict && elements.length > 1) {
+        ctx.error(m.col, 'policy: option "--next" also requires "--strict"');
+        bad = true;
+      }
+      if (elements.length > 4) {
+        ctx.error(m.col, "policy match: at most 4 elements (--next) allowed");
+        bad = true;
+      }
+      for (const e of elements) {
+        if ((e.tunnelSrc || e.tunnelDst) && (e.mode?.value !== "tunnel" || e.mode.invert)) {
+          ctx.error(m.col, "policy match: --tunnel-src/--tunnel-dst is only valid in tunnel mode");
+          bad = true;
+        }
+      }
+      if (bad || !dir || !pol) return null;
+      return { kind: "policy", col: m.col, dir, pol, strict, elements };
+    },
+  },
+  {
+    name: "comment",
+    options: { "--comment": A1 },
+    build(m, ctx) {
+      const o = m.opts[0];
+      if (!o) {
+        ctx.error(m.col, 'comment: option "--comment" must be specified');
+        return null;
+      }
+      if (m.opts.length > 1) ctx.error(m.opts[1]!.col, "comment: only one --comment allowed");
+      // The kernel struct holds 256 bytes including the terminating NUL.
+      if (Buffer.byteLength(o.args[0]!) > 255) ctx.error(o.col, "comment: at most 255 bytes");
+      return { kind: "comment", col: m.col, text: o.args[0]! };
+    },
+  },
+  {
+    name: "addrtype",
+    options: { "--src-type": A1i, "--dst-type": A1i, "--limit-iface-in": A0, "--limit-iface-out": A0 },
+    build(m, ctx) {
+      const r: Extract<Match, { kind: "addrtype" }> = {
+        kind: "addrtype",
+        col: m.col,
+        src: null,
+        dst: null,
+        limitIfaceIn: false,
+        limitIfaceOut: false,
+      };
+      const seen = new Set<string>();
+      for (const o of m.opts) {
+        if (!firstTime(seen, o, ctx, m.name)) continue;
+        if (o.name === "--src-type" || o.name === "--dst-type") {
+          const v = keywordList<AddrType>(o, ctx, ADDR_TYPES);
+          if (v) r[o.name === "--src-type" ? "src" : "dst"] = { types: v, invert: o.invert };
+        } else if (o.name === "--limit-iface-in") r.limitIfaceIn = true;
+        else r.limitIfaceOut = true;
+      }
+      if (!r.src && !r.dst) ctx.error(m.col, "addrtype: you must specify --src-type or --dst-type");
+      if (r.limitIfaceIn && r.limitIfaceOut) {
+        ctx.error(m.col, "addrtype: you can't specify both --limit-iface-in and --limit-iface-out");
+      }
+      return r;
+    },
+  },
+  {
+    name: "iprange",
+    options: { "--src-range": A1i, "--dst-range": A1i },
+    build(m, ctx) {
+      const r: Extract<Match, { kind: "iprange" }> = { kind: "iprange", col: m.col, src: null, dst: null };
+      const seen = new Set<string>();
+      for (const o of m.opts) {
+        if (!firstTime(seen, o, ctx, m.name)) continue;
+        const v = take(parseAddrRange(o.args[0]!, ctx.family), o, ctx);
+        if (v) r[o.name === "--src-range" ? "src" : "dst"] = { range: v, invert: o.invert };
+      }
+      if (!r.src && !r.dst && m.opts.length === 0)
+        ctx.error(m.col, "iprange match: you must specify --src-range or --dst-range");
+      return r;
+    },
+  },
+  ...(
+    [
+      ["icmp", "--icmp-type", 4, IPPROTO.ICMP, "'-p icmp'"],
+      ["icmp6", "--icmpv6-type", 6, IPPROTO.ICMPV6, "'-p ipv6-icmp'"],
+    ] as const
+  ).map(
+    ([name, opt, family, proto, label]): ModuleDef => ({
+      name,
+      family,
+      options: { [opt]: A1i },
+      build(m, ctx) {
+        requireProto(m, ctx, [proto], label);
+        const o = m.opts[0];
+        if (m.opts.length > 1) ctx.error(m.opts[1]!.col, `${name}: only one ${opt} allowed`);
+        if (!o)
+          return { kind: name, col: m.col, any: true, type: 255, codeLo: 0, codeHi: 255, invert: false };
+        const t = parseIcmpType(o.args[0]!, name === "icmp6");
+        if (!t) {
+          ctx.error(o.col, `${opt}: expected a type name, a number 0..255 or type/code, got '${o.args[0]}'`);
+          return null;
+        }
+        return { kind: name, col: m.col, ...t, invert: o.invert };
+      },
+    }),
+  ),
+  ...(["mark", "connmark"] as const).map(
+    (name): ModuleDef => ({
+      name,
+      options: { "--mark": A1i },
+      build(m, ctx) {
+        const o = m.opts[0];
+        if (!o) {
+          ctx.error(m.col, `${name}: option --mark must be specified`);
+          return null;
+        }
+        if (m.opts.length > 1) ctx.error(m.opts[1]!.col, `${name}: only one --mark allowed`);
+        const v = take(parseMarkMask(o.args[0]!), o, ctx);
+        return v ? { kind: name, col: m.col, value: v.value, mask: v.mask, invert: o.invert } : null;
+      },
+    }),
+  ),
+  {
+    name: "set",
+    options: {
+      "--match-set": A2i,
+      "--return-nomatch": A0,
+      "--update-counters": A0i,
+      "--update-subcounters": A0i,
+      "--packets-eq": A1i,
+      "--packets-lt": A1,
+      "--packets-gt": A1,
+      "--bytes-eq": A1i,
+      "--bytes-lt": A1,
+      "--bytes-gt": A1,
+    },
+    aliases: { "--set": "--match-set" },
+    build(m, ctx) {
+      let main: RawOption | null = null;
+      const other: RawOption[] = [];
+      for (const o of m.opts) {
+        if (o.name === "--match-set") {
+          if (main) ctx.error(o.col, "set: only one --match-set allowed");
+          main = o;
+        } else {
+          other.push(o);
+          // Counter conditions and nomatch change the result in ways that need the set's state.
+          ctx.unknown(o.col, o.name, "ipset counters and nomatch entries are runtime state");
+        }
+      }
+      if (!main) {
+        ctx.error(m.col, "set: you must specify --match-set");
+        return null;
+      }
+      const flags: Array<"src" | "dst"> = [];
+      for (const f of main.args[1]!.split(",")) {
+        if (f !== "src" && f !== "dst") {
+          ctx.error(
+            main.col,
+            `--match-set: expected flags src/dst separated by commas, got '${main.args[1]}'`,
+          );
+          return null;
+        }
+        flags.push(f);
+      }
+      if (flags.length > 6) ctx.error(main.col, "--match-set: at most 6 flags");
+      return { kind: "set", col: m.col, name: main.args[0]!, flags, invert: main.invert, other };
+    },
+  },
+  {
+    name: "mac",
+    options: { "--mac-source": A1i },
+    build(m, ctx) {
+      const o = m.opts[0];
+      if (!o) {
+        ctx.error(m.col, "mac: option --mac-source must be specified");
+        return null;
+      }
+      const mac = o.args[0]!;
+      if (/^[0-9a-fA-FxX]{2}(:[0-9a-fA-FxX]{2}){5}$/.test(mac) && /x/i.test(mac)) {
+        // Redacted dumps replace MACs with XX:XX:…: keep the rule, its result is unknown.
+        ctx.warn(
+          o.col,
+          `unsupported: MAC address '${mac}' is a placeholder (redacted dump?) — rule kept, its result is unknown`,
+        );
+        ctx.unknown(o.col, `--mac-source ${mac}`, "placeholder MAC address");
+        return {
+          kind: "opaque",
+          col: m.col,
+          module: "mac",
+          options: m.opts,
+          why: "unmodelled",
+          reason: "placeholder MAC address",
+        };
+      }
+      if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) {
+        ctx.error(o.col, `--mac-source: expected XX:XX:XX:XX:XX:XX, got '${mac}'`);
+        return null;
+      }
+      return { kind: "mac", col: m.col, mac: mac.toLowerCase(), invert: o.invert };
+    },
+  },
+  {
+    name: "physdev",
+    options: {
+      "--physdev-in": A1i,
+      "--physdev-out": A1i,
+      "--physdev-is-in": A0i,
+      "--physdev-is-out": A0i,
+      "--physdev-is-bridged": A0i,
+    },
+    build(m, ctx) {
+      const r: Extract<Match, { kind: "physdev" }> = {
+        kind: "physdev",
+        col: m.col,
+        physIn: null,
+        physOut: null,
+        isIn: null,
+        isOut: null,
+        isBridged: null,
+      };
+      const seen = new Set<string>();
+      for (const o of m.opts) {
+        if (!firstTime(seen, o, ctx, m.name)) continue;
+        if (o.name === "--physdev-in" || o.name === "--physdev-out") {
+          const c = ifaceCond(o.args[0]!, o.invert);
+          if (typeof c === "string") ctx.error(o.col, `${o.name}: ${c}`);
+          else r[o.name === "--physdev-in" ? "physIn" : "physOut"] = c;
+        } else if (o.name === "--physdev-is-in") r.isIn = { invert: o.invert };
+        else if (o.name === "--physdev-is-out") r.isOut = { invert: o.invert };
+        else r.isBridged = { invert: o.invert };
+      }
+      if (m.opts.length === 0) ctx.error(m.col, "physdev: expected at least one option");
+      return r;
+    },
+  },
+  {
+    name: "length",
+    options: { "--length": A1i },
+    build(m, ctx) {
+      const o = m.opts[0];
+      if (!o) {
+        ctx.error(m.col, "length: option --length must be specified");
+        return null;
+      }
+      const [a, b] = o.args[0]!.split(":");
+      const lo = parseDec(a!, 65535);
+      const hi = b === undefined ? lo : b === "" ? 65535 : parseDec(b, 65535);
+      if (lo === undefined || hi === undefined || lo > hi) {
+        ctx.error(o.col, `--length: expected length[:length] within 0..65535, got '${o.args[0]}'`);
+        return null;
+      }
+      return { kind: "length", col: m.col, lo, hi, invert: o.invert };
+    },
+  },
+  ...(
+    [
+      ["ttl", 4],
+      ["hl", 6],
+    ] as const
+  ).map(
+    ([name, family]): ModuleDef => ({
+      name,
+      family,
+      options: { [`--${name}-eq`]: A1i, [`--${name}-lt`]: A1, [`--${name}-gt`]: A1 },
+      build(m, ctx) {
+        const o = m.opts[0];
+        if (!o) {
+          ctx.error(m.col, `${name}: expected --${name}-eq, --${name}-lt or --${name}-gt`);
+          return null;
+        }
+        if (m.opts.length > 1) ctx.error(m.opts[1]!.col, `${name}: only one comparison allowed`);
+        const v = parseDec(o.args[0]!, 255);
+        if (v === undefined) {
+          ctx.error(o.col, `${o.name}: expected a number 0..255, got '${o.args[0]}'`);
+          return null;
+        }
+        const rel = o.name.slice(-2) as "eq" | "lt" | "gt";
+        return { kind: name, col: m.col, op: rel === "eq" && o.invert ? "ne" : rel, value: v };
+      },
+    }),
+  ),
+  {
+    name: "frag",
+    family: 6,
+    options: {
+      "--fragid": A1i,
+      "--fraglen": A1i,
+      "--fragres": A0,
+      "--fragfirst": A0,
+      "--fragmore": A0,
+      "--fraglast": A0,
+    },
+    build(m, ctx) {
+      const r: Extract<Match, { kind: "frag" }> = {
+        kind: "frag",
+        col: m.col,
+        id: null,
+        len: null,
+        res: false,
+        first: false,
+        more: false,
+        last: false,
+      };
+      for (const o of m.opts) {
+        if (o.name === "--fragid") {
+          const v = take(parseU32Range(o.args[0]!), o, ctx);
+          if (v) r.id = { ...v, invert: o.invert };
+        } else if (o.name === "--fraglen") {
+          const v = parseCUint(o.args[0]!, 0xffffffff);
+          if (v === undefined) ctx.error(o.col, `--fraglen: expected a number, got '${o.args[0]}'`);
+          else r.len = { value: v, invert: o.invert };
+        } else if (o.name === "--fragres") r.res = true;
+        else if (o.name === "--fragfirst") r.first = true;
+        else if (o.name === "--fragmore") r.more = true;
+        else r.last = true;
+      }
+      ctx.unknown(m.col, "-m frag", "IPv6 fragment headers are not modelled");
+      return r;
+    },
+  },
+  ...(
+    [
+      ["esp", "--espspi", IPPROTO.ESP],
+      ["ah", "--ahspi", IPPROTO.AH],
+    ] as const
+  ).map(
+    ([name, opt, proto]): ModuleDef => ({
+      name,
+      options: name === "ah" ? { [opt]: A1i, "--ahlen": A1i, "--ahres": A0 } : { [opt]: A1i },
+      build(m, ctx) {
+        requireProto(m, ctx, [proto], `'-p ${name}'`);
+        let spi: { lo: number; hi: number; invert: boolean } | null = null;
+        const other: RawOption[] = [];
+        for (const o of m.opts) {
+          if (o.name === opt) {
+            const v = take(parseU32Range(o.args[0]!), o, ctx);
+            if (v) spi = { ...v, invert: o.invert };
+          } else {
+            other.push(o);
+            ctx.unknown(o.col, o.name, "AH header length/reserved fields are not modelled");
+          }
+        }
+        return { kind: name, col: m.col, spi, other };
+      },
+    }),
+  ),
+  {
+    name: "pkttype",
+    options: { "--pkt-type": A1i },
+    build(m, ctx) {
+      const o = m.opts[0];
+      if (!o) {
+        ctx.error(m.col, "pkttype: option --pkt-type must be specified");
+        return null;
+      }
+      const t = o.args[0]!.toLowerCase();
+      if (t !== "unicast" && t !== "broadcast" && t !== "multicast") {
+        ctx.error(o.col, `--pkt-type: expected unicast, broadcast or multicast, got '${o.args[0]}'`);
+        return null;
+      }
+      return { kind: "pkttype", col: m.col, type: t, invert: o.invert };
+    },
+  },
+  // ---- opaque: depends on traffic history, time or host state ----
+  opaque("limit", "runtime", "rate limits depend on traffic history", { "--limit": A1, "--limit-burst": A1 }),
+  opaque("hashlimit", "runtime", "rate limits depend on traffic history", {
+    "--hashlimit": A1,
+    "--hashlimit-upto": A1,
+    "--hashlimit-above": A1,
+    "--hashlimit-burst": A1,
+    "--hashlimit-mode": A1,
+    "--hashlimit-srcmask": A1,
+    "--hashlimit-dstmask": A1,
+    "--hashlimit-name": A1,
+    "--hashlimit-htable-size": A1,
+    "--hashlimit-htable-max": A1,
+    "--hashlimit-htable-expire": A1,
+    "--hashlimit-htable-gcinterval": A1,
+    "--hashlimit-rate-match": A0,
+    "--hashlimit-rate-interval": A1,
+  }),
+  opaque("recent", "runtime", "the recent list depends on traffic history", {
+    "--name": A1,
+    "--set": A0i,
+    "--rcheck": A0i,
+    "--update": A0i,
+    "--remove": A0i,
+    "--seconds": A1,
+    "--reap": A0,
+    "--hitcount": A1,
+    "--rttl": A0,
+    "--rsource": A0,
+    "--rdest": A0,
+    "--mask": A1,
+  }),
+  opaque("statistic", "runtime", "random / every-nth sampling", {
+    "--mode": A1,
+    "--probability": A1i,
+    "--every": A1i,
+    "--packet": A1,
+  }),
+  opaque("time", "runtime", "depends on the time of day and date", {
+    "--datestart": A1,
+    "--datestop": A1,
+    "--timestart": A1,
+    "--timestop": A1,
+    "--monthdays": A1i,
+    "--weekdays": A1i,
+    "--days": A1i,
+    "--contiguous": A0,
+    "--kerneltz": A0,
+    "--localtz": A0,
+    "--utc": A0,
+  }),
+  opaque("connlimit", "runtime", "depends on the number of open connections", {
+    "--connlimit-upto": A1,
+    "--connlimit-above": A1,
+    "--connlimit-mask": A1,
+    "--connlimit-saddr": A0,
+    "--connlimit-daddr": A0,
+  }),
+  opaque("connbytes", "runtime", "depends on the connection's byte/packet counts", {
+    "--connbytes": A1i,
+    "--connbytes-dir": A1,
+    "--connbytes-mode": A1,
+  }),
+  opaque("quota", "runtime", "depends on bytes already counted", { "--quota": A1i }),
+  opaque("connlabel", "runtime", "connection labels are runtime state", { "--label": A1i, "--set": A0 }),
+  opaque("helper", "runtime", "depends on the conntrack helper assigned to the connection", {
+    "--helper": A1i,
+  }),
+  opaque("socket", "runtime", "depends on local sockets", {
+    "--transparent": A0,
+    "--nowildcard": A0,
+    "--restore-skmark": A0,
+  }),
+  opaque("owner", "unmodelled", "depends on the local socket's owner", {
+    "--uid-owner": A1i,
+    "--gid-owner": A1i,
+    "--socket-exists": A0i,
+    "--suppl-groups": A0,
+  }),
+  opaque("cpu", "runtime", "depends on the CPU handling the packet", { "--cpu": A1i }),
+  opaque("cluster", "runtime", "depends on the cluster hash of the packet", {
+    "--cluster-total-nodes": A1,
+    "--cluster-local-node": A1i,
+    "--cluster-local-nodemask": A1i,
+    "--cluster-hash-seed": A1,
+  }),
+  opaque("rateest", "runtime", "rate estimators depend on traffic history", {
+    "--rateest-delta": A0,
+    "--rateest-lt": A0i,
+    "--rateest-gt": A0i,
+    "--rateest-eq": A0i,
+    "--rateest": A1,
+    "--rateest1": A1,
+    "--rateest2": A1,
+    "--rateest-bps": AOpt,
+    "--rateest-pps": AOpt,
+    "--rateest-bps1": AOpt,
+    "--rateest-bps2": AOpt,
+    "--rateest-pps1": AOpt,
+    "--rateest-pps2": AOpt,
+  }),
+  opaque("ipvs", "runtime", "depends on IPVS state", {
+    "--ipvs": A0i,
+    "--vproto": A1i,
+    "--vaddr": A1i,
+    "--vport": A1i,
+    "--vdir": A1,
+    "--vmethod": A1i,
+    "--vportctl": A1i,
+  }),
+  opaque("nfacct", "unmodelled", "accounting object (always matches, counts)", { "--nfacct-name": A1 }),
+  // ---- opaque: header fields / routing the engine does not model ----
+  opaque("string", "unmodelled", "payload contents are not modelled", {
+    "--algo": A1,
+    "--from": A1,
+    "--to": A1,
+    "--string": A1i,
+    "--hex-string": A1i,
+    "--icase": A0,
+  }),
+  opaque("u32", "unmodelled", "raw header/payload tests are not modelled", { "--u32": A1i }),
+  opaque("dscp", "unmodelled", "DSCP is not modelled", { "--dscp": A1i, "--dscp-class": A1i }),
+  opaque("tos", "unmodelled", "TOS is not modelled", { "--tos": A1i }),
+  opaque("ecn", "unmodelled", "ECN bits are not modelled", {
+    "--ecn-tcp-cwr": A0i,
+    "--ecn-tcp-ece": A0i,
+    "--ecn-ip-ect": A1i,
+  }),
+  opaque("tcpmss", "unmodelled", "the TCP MSS option is not modelled", { "--mss": A1i }),
+  opaque("realm", "unmodelled", "routing realms are not modelled", { "--realm": A1i }, 4),
+  opaque("rpfilter", "unmodelled", "reverse-path lookups need the routing table", {
+    "--loose": A0,
+    "--validmark": A0,
+    "--accept-local": A0,
+    "--invert": A0,
+  }),
+  opaque("devgroup", "unmodelled", "interface groups are not modelled", {
+    "--src-group": A1i,
+    "--dst-group": A1i,
+  }),
+  opaque("cgroup", "unmodelled", "depends on the local socket's cgroup", { "--path": A1i, "--cgroup": A1i }),
+  opaque("bpf", "unmodelled", "BPF programs are not evaluated", { "--bytecode": A1, "--object-pinned": A1 }),
+  opaque("osf", "unmodelled", "passive OS fingerprints are not modelled", {
+    "--genre": A1i,
+    "--ttl": A1,
+    "--log": A1,
+  }),
+  opaque(
+    "ipv6header",
+    "unmodelled",
+    "IPv6 extension headers are not modelled",
+    { "--header": A1i, "--soft": A0 },
+    6,
+  ),
+  opaque(
+    "hbh",
+    "unmodelled",
+    "IPv6 extension headers are not modelled",
+    { "--hbh-len": A1i, "--hbh-opts": A1 },
+    6,
+  ),
+  opaque(
+    "dst",
+    "unmodelled",
+    "IPv6 extension headers are not modelled",
+    { "--dst-len": A1i, "--dst-opts": A1 },
+    6,
+  ),
+  opaque(
+    "rt",
+    "unmodelled",
+    "IPv6 routing headers are not modelled",
+    {
+      "--rt-type": A1i,
+      "--rt-segsleft": A1i,
+      "--rt-len": A1i,
+      "--rt-0-res": A0,
+      "--rt-0-addrs": A1,
+      "--rt-0-not-strict": A0,
+    },
+    6,
+  ),
+  opaque("mh", "unmodelled", "mobility headers are not modelled", { "--mh-type": A1i }, 6),
+  opaque("eui64", "unmodelled", "EUI-64 address checks are not modelled", {}, 6),
+];
+
+function opaque(
+  name: string,
+  why: "runtime" | "unmodelled",
+  reason: string,
+  options: Record<string, OptSpec>,
+  family?: Family,
+): ModuleDef {
+  return family === undefined
+    ? { name, options, opaque: { why, reason } }
+    : { name, family, options, opaque: { why, reason } };
+}
+
+const BY_NAME = new Map(DEFS.map((d) => [d.name, d]));
+
+/** The module iptables loads for `-m name` (with its icmpv6 spelling quirk), if it knows it. */
+export function findModule(name: string, family: Family): ModuleDef | undefined {
+  const n = family === 6 && (name === "icmpv6" || name === "ipv6-icmp") ? "icmp6" : name;
+  return BY_NAME.get(n);
+}
+
+/** Protocols whose module `-p` loads implicitly when one of its options follows. */
+export function implicitModule(proto: number, family: Family): string | undefined {
+  switch (proto) {
+    case IPPROTO.TCP:
+      return "tcp";
+    case IPPROTO.UDP:
+      return "udp";
+    case IPPROTO.UDPLITE:
+      return "udplite";
+    case IPPROTO.SCTP:
+      return "sctp";
+    case IPPROTO.DCCP:
+      return "dccp";
+    case IPPROTO.ESP:
+      return "esp";
+    case IPPROTO.AH:
+      return "ah";
+    case IPPROTO.ICMP:
+      return family === 4 ? "icmp" : undefined;
+    case IPPROTO.ICMPV6:
+      return family === 6 ? "icmp6" : undefined;
+    case IPPROTO.MH:
+      return family === 6 ? "mh" : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** `eth0`, `eth+`, `+` → interface condition, or an error text. */
+export function ifaceCond(text: string, invert: boolean): IfaceCond | string {
+  if (text.length === 0) return "expected an interface name";
+  if (text.length > 15) return `interface name '${text}' must be shorter than IFNAMSIZ (15)`;
+  const wildcard = text.endsWith("+");
+  return { name: wildcard ? text.slice(0, -1) : text, wildcard, invert };
+}
+
+/** A protocol's printable name, for messages. */
+export const protoLabel = (n: number): string => protoName(n);

@@ -1,0 +1,362 @@
+/**
+ * Name tables iptables resolves at parse time: IP protocols (its built-in list plus the usual
+ * /etc/protocols), services (getservbyname, a common subset of /etc/services), ICMP type names
+ * and REJECT types. Built in, so a parse does not depend on the machine it runs on.
+ */
+
+/** Name → number. iptables' own table comes first and wins; then netbase's /etc/protocols. */
+const PROTO_ENTRIES: ReadonlyArray<[string, number]> = [
+  // xtables_chain_protos
+  ["tcp", 6],
+  ["sctp", 132],
+  ["udp", 17],
+  ["udplite", 136],
+  ["icmp", 1],
+  ["icmpv6", 58],
+  ["ipv6-icmp", 58],
+  ["esp", 50],
+  ["ah", 51],
+  ["ipv6-mh", 135],
+  ["mh", 135],
+  ["all", 0],
+  // /etc/protocols (netbase)
+  ["ip", 0],
+  ["hopopt", 0],
+  ["igmp", 2],
+  ["ggp", 3],
+  ["ipencap", 4],
+  ["st", 5],
+  ["egp", 8],
+  ["igp", 9],
+  ["pup", 12],
+  ["hmp", 20],
+  ["xns-idp", 22],
+  ["rdp", 27],
+  ["iso-tp4", 29],
+  ["dccp", 33],
+  ["xtp", 36],
+  ["ddp", 37],
+  ["idpr-cmtp", 38],
+  ["ipv6", 41],
+  ["ipv6-route", 43],
+  ["ipv6-frag", 44],
+  ["idrp", 45],
+  ["rsvp", 46],
+  ["gre", 47],
+  ["skip", 57],
+  ["ipv6-nonxt", 59],
+  ["ipv6-opts", 60],
+  ["rspf", 73],
+  ["vmtp", 81],
+  ["eigrp", 88],
+  ["ospf", 89],
+  ["ax.25", 93],
+  ["ipip", 94],
+  ["etherip", 97],
+  ["encap", 98],
+  ["pim", 103],
+  ["ipcomp", 108],
+  ["vrrp", 112],
+  ["l2tp", 115],
+  ["isis", 124],
+  ["fc", 133],
+  ["mobility-header", 135],
+  ["mpls-in-ip", 137],
+  ["manet", 138],
+  ["hip", 139],
+  ["shim6", 140],
+  ["wesp", 141],
+  ["rohc", 142],
+  ["ethernet", 143],
+];
+
+const PROTO_BY_NAME = new Map<string, number>();
+for (const [n, v] of PROTO_ENTRIES) if (!PROTO_BY_NAME.has(n)) PROTO_BY_NAME.set(n, v);
+
+/** Names iptables-save prints (its own table first, then /etc/protocols). */
+const PROTO_NAME_BY_NUM = new Map<number, string>();
+for (const [n, v] of PROTO_ENTRIES) {
+  if (v === 0 || n === "icmpv6" || n === "mh") continue; // save prints ipv6-icmp, ipv6-mh
+  if (!PROTO_NAME_BY_NUM.has(v)) PROTO_NAME_BY_NUM.set(v, n);
+}
+
+/** `tcp`, `TCP`, `6`, `all` → number; undefined when unknown. Case-insensitive like iptables. */
+export function protoNumber(text: string): number | undefined {
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    return n <= 255 ? n : undefined;
+  }
+  return PROTO_BY_NAME.get(text.toLowerCase());
+}
+
+/** The name iptables-save uses for a protocol number (`ipv6-icmp` for 58), or the number. */
+export function protoName(num: number): string {
+  return PROTO_NAME_BY_NUM.get(num) ?? String(num);
+}
+
+export const IPPROTO = {
+  ICMP: 1,
+  TCP: 6,
+  UDP: 17,
+  DCCP: 33,
+  ESP: 50,
+  AH: 51,
+  ICMPV6: 58,
+  MH: 135,
+  UDPLITE: 136,
+  SCTP: 132,
+} as const;
+
+/** Service names (getservbyname) for the protocols with ports. A common subset of /etc/services. */
+const SERVICES: Readonly<Record<string, number>> = {
+  tcpmux: 1,
+  echo: 7,
+  discard: 9,
+  daytime: 13,
+  "ftp-data": 20,
+  ftp: 21,
+  ssh: 22,
+  telnet: 23,
+  smtp: 25,
+  time: 37,
+  whois: 43,
+  tacacs: 49,
+  domain: 53,
+  bootps: 67,
+  bootpc: 68,
+  tftp: 69,
+  gopher: 70,
+  finger: 79,
+  http: 80,
+  www: 80,
+  kerberos: 88,
+  pop3: 110,
+  sunrpc: 111,
+  auth: 113,
+  sftp: 115,
+  nntp: 119,
+  ntp: 123,
+  epmap: 135,
+  "netbios-ns": 137,
+  "netbios-dgm": 138,
+  "netbios-ssn": 139,
+  imap2: 143,
+  imap: 143,
+  snmp: 161,
+  "snmp-trap": 162,
+  xdmcp: 177,
+  bgp: 179,
+  irc: 194,
+  ldap: 389,
+  https: 443,
+  "microsoft-ds": 445,
+  kpasswd: 464,
+  submissions: 465,
+  isakmp: 500,
+  biff: 512,
+  exec: 512,
+  login: 513,
+  syslog: 514,
+  shell: 514,
+  printer: 515,
+  talk: 517,
+  ntalk: 518,
+  route: 520,
+  uucp: 540,
+  submission: 587,
+  ldaps: 636,
+  rsync: 873,
+  ftps: 990,
+  imaps: 993,
+  pop3s: 995,
+  socks: 1080,
+  openvpn: 1194,
+  "ms-sql-s": 1433,
+  l2f: 1701,
+  l2tp: 1701,
+  pptp: 1723,
+  radius: 1812,
+  "radius-acct": 1813,
+  nfs: 2049,
+  mysql: 3306,
+  "ms-wbt-server": 3389,
+  svn: 3690,
+  "ipsec-nat-t": 4500,
+  sip: 5060,
+  "sip-tls": 5061,
+  "xmpp-client": 5222,
+  postgresql: 5432,
+  x11: 6000,
+  "http-alt": 8080,
+};
+
+/** A port number or service name → port; undefined when neither. */
+export function servicePort(text: string): number | undefined {
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    return n <= 65535 ? n : undefined;
+  }
+  return Object.hasOwn(SERVICES, text) ? SERVICES[text] : undefined;
+}
+
+/** ICMP type names (libipt_icmp): name → [type, codeLo, codeHi]. */
+const ICMP_TYPES: ReadonlyArray<[string, number, number, number]> = [
+  ["any", 255, 0, 255],
+  ["echo-reply", 0, 0, 255],
+  ["pong", 0, 0, 255],
+  ["destination-unreachable", 3, 0, 255],
+  ["network-unreachable", 3, 0, 0],
+  ["host-unreachable", 3, 1, 1],
+  ["protocol-unreachable", 3, 2, 2],
+  ["port-unreachable", 3, 3, 3],
+  ["fragmentation-needed", 3, 4, 4],
+  ["source-route-failed", 3, 5, 5],
+  ["network-unknown", 3, 6, 6],
+  ["host-unknown", 3, 7, 7],
+  ["network-prohibited", 3, 9, 9],
+  ["host-prohibited", 3, 10, 10],
+  ["TOS-network-unreachable", 3, 11, 11],
+  ["TOS-host-unreachable", 3, 12, 12],
+  ["communication-prohibited", 3, 13, 13],
+  ["host-precedence-violation", 3, 14, 14],
+  ["precedence-cutoff", 3, 15, 15],
+  ["source-quench", 4, 0, 255],
+  ["redirect", 5, 0, 255],
+  ["network-redirect", 5, 0, 0],
+  ["host-redirect", 5, 1, 1],
+  ["TOS-network-redirect", 5, 2, 2],
+  ["TOS-host-redirect", 5, 3, 3],
+  ["echo-request", 8, 0, 255],
+  ["ping", 8, 0, 255],
+  ["router-advertisement", 9, 0, 255],
+  ["router-solicitation", 10, 0, 255],
+  ["time-exceeded", 11, 0, 255],
+  ["ttl-exceeded", 11, 0, 255],
+  ["ttl-zero-during-transit", 11, 0, 0],
+  ["ttl-zero-during-reassembly", 11, 1, 1],
+  ["parameter-problem", 12, 0, 255],
+  ["ip-header-bad", 12, 0, 0],
+  ["required-option-missing", 12, 1, 1],
+  ["timestamp-request", 13, 0, 255],
+  ["timestamp-reply", 14, 0, 255],
+  ["address-mask-request", 17, 0, 255],
+  ["address-mask-reply", 18, 0, 255],
+];
+
+/** ICMPv6 type names (libip6t_icmp6). */
+const ICMP6_TYPES: ReadonlyArray<[string, number, number, number]> = [
+  ["destination-unreachable", 1, 0, 255],
+  ["no-route", 1, 0, 0],
+  ["communication-prohibited", 1, 1, 1],
+  ["beyond-scope", 1, 2, 2],
+  ["address-unreachable", 1, 3, 3],
+  ["port-unreachable", 1, 4, 4],
+  ["failed-policy", 1, 5, 5],
+  ["reject-route", 1, 6, 6],
+  ["packet-too-big", 2, 0, 255],
+  ["time-exceeded", 3, 0, 255],
+  ["ttl-exceeded", 3, 0, 255],
+  ["ttl-zero-during-transit", 3, 0, 0],
+  ["ttl-zero-during-reassembly", 3, 1, 1],
+  ["parameter-problem", 4, 0, 255],
+  ["bad-header", 4, 0, 0],
+  ["unknown-header-type", 4, 1, 1],
+  ["unknown-option", 4, 2, 2],
+  ["echo-request", 128, 0, 255],
+  ["ping", 128, 0, 255],
+  ["echo-reply", 129, 0, 255],
+  ["pong", 129, 0, 255],
+  ["mld-listener-query", 130, 0, 255],
+  ["mld-listener-report", 131, 0, 255],
+  ["mld-listener-done", 132, 0, 255],
+  ["mld-listener-reduction", 132, 0, 255],
+  ["router-solicitation", 133, 0, 255],
+  ["router-advertisement", 134, 0, 255],
+  ["neighbour-solicitation", 135, 0, 255],
+  ["neighbor-solicitation", 135, 0, 255],
+  ["neighbour-advertisement", 136, 0, 255],
+  ["neighbor-advertisement", 136, 0, 255],
+  ["redirect", 137, 0, 255],
+];
+
+export interface IcmpSpec {
+  any: boolean;
+  type: number;
+  codeLo: number;
+  codeHi: number;
+}
+
+/**
+ * `8`, `3/4`, `echo-request` → type and code range. Names are matched case-insensitively and by
+ * unambiguous prefix, as libipt_icmp does; numbers must be 0..255.
+ */
+export function parseIcmpType(text: string, v6: boolean): IcmpSpec | undefined {
+  const table = v6 ? ICMP6_TYPES : ICMP_TYPES;
+  const lower = text.toLowerCase();
+  const exact = table.find(([n]) => n.toLowerCase() === lower);
+  const hits = exact ? [exact] : table.filter(([n]) => n.toLowerCase().startsWith(lower));
+  const distinct = new Set(hits.map(([, t, lo, hi]) => `${t}/${lo}/${hi}`));
+  if (hits.length > 0 && distinct.size === 1) {
+    const [n, type, codeLo, codeHi] = hits[0]!;
+    return { any: n === "any", type, codeLo, codeHi };
+  }
+  const m = /^(\d{1,3})(?:\/(\d{1,3}))?$/.exec(text);
+  if (!m) return undefined;
+  const type = Number(m[1]);
+  if (type > 255) return undefined;
+  if (m[2] === undefined) return { any: false, type, codeLo: 0, codeHi: 255 };
+  const code = Number(m[2]);
+  if (code > 255) return undefined;
+  return { any: false, type, codeLo: code, codeHi: code };
+}
+
+/** As iptables-save prints an ICMP match: numbers (`8`, `3/4`), except `any`. */
+export function formatIcmpType(spec: IcmpSpec): string {
+  if (spec.any) return "any";
+  return spec.codeLo === 0 && spec.codeHi === 255 ? String(spec.type) : `${spec.type}/${spec.codeLo}`;
+}
+
+/** REJECT --reject-with: canonical name for each accepted spelling. */
+const REJECT4: ReadonlyArray<[string, string]> = [
+  ["icmp-net-unreachable", "net-unreach"],
+  ["icmp-host-unreachable", "host-unreach"],
+  ["icmp-proto-unreachable", "proto-unreach"],
+  ["icmp-port-unreachable", "port-unreach"],
+  ["icmp-net-prohibited", "net-prohib"],
+  ["icmp-host-prohibited", "host-prohib"],
+  ["tcp-reset", "tcp-rst"],
+  ["icmp-admin-prohibited", "admin-prohib"],
+];
+const REJECT6: ReadonlyArray<[string, string]> = [
+  ["icmp6-no-route", "no-route"],
+  ["icmp6-adm-prohibited", "adm-prohibited"],
+  ["icmp6-addr-unreachable", "addr-unreach"],
+  ["icmp6-port-unreachable", "port-unreach"],
+  ["tcp-reset", "tcp-rst"],
+  ["icmp6-policy-fail", "policy-fail"],
+  ["icmp6-reject-route", "reject-route"],
+];
+
+export function rejectWith(text: string, v6: boolean): string | undefined {
+  const lower = text.toLowerCase();
+  for (const [name, alias] of v6 ? REJECT6 : REJECT4) if (lower === name || lower === alias) return name;
+  return undefined;
+}
+
+export const defaultRejectWith = (v6: boolean): string =>
+  v6 ? "icmp6-port-unreachable" : "icmp-port-unreachable";
+
+/** syslog levels accepted by LOG --log-level. */
+export const LOG_LEVELS: Readonly<Record<string, number>> = {
+  emerg: 0,
+  panic: 0,
+  alert: 1,
+  crit: 2,
+  err: 3,
+  error: 3,
+  warning: 4,
+  warn: 4,
+  notice: 5,
+  info: 6,
+  debug: 7,
+};

@@ -1,0 +1,1510 @@
+/**
+ * Parser for `iptables-save` / `ip6tables-save` output, hand-written `iptables-restore` input
+ * and `iptables -S` output, into the typed model of ./model.ts.
+ *
+ * It follows iptables' own command-line parser where that decides meaning: options bind to the
+ * most recently loaded module that defines them, `-p tcp` loads the tcp match implicitly when
+ * one of its options follows, long options may be abbreviated to a unique prefix, `!` comes
+ * before an option (or, deprecated, before its argument), `-s a,b` expands into one rule per
+ * address. It never throws: problems are collected as `file:line:col` diagnostics (up to a
+ * limit), a broken line is skipped and parsing goes on. Constructs the engine cannot evaluate
+ * are kept and listed in `Rule.unknown` with a warning, never dropped.
+ */
+import type { Family } from "../../model/address.js";
+import { type Diagnostic, DiagnosticSink, type Provenance, RulesetParseError } from "../../model/ruleset.js";
+import {
+  type AddrSpec,
+  BUILTIN_CHAINS,
+  type Chain,
+  type Counters,
+  type Hook,
+  type IfaceCond,
+  type Match,
+  type ProtoCond,
+  type RawOption,
+  type Rule,
+  type Ruleset,
+  TABLES,
+  type Table,
+  type TableName,
+  type Target,
+  type Unknown,
+} from "./model.js";
+import {
+  type BuildCtx,
+  findModule,
+  ifaceCond,
+  implicitModule,
+  type ModuleDef,
+  type OptSpec,
+  optionLookup,
+} from "./modules.js";
+import { protoNumber } from "./names.js";
+import { findTarget, isTargetName, STANDARD_TARGETS, type TargetDef } from "./targets.js";
+import { type Token, tokenize } from "./tokenize.js";
+import { parseNet } from "./values.js";
+
+export interface IptablesParseOptions {
+  /** Name used in diagnostics and provenance. */
+  file?: string;
+  /** Address family; detected from the header comment, the file name or the addresses otherwise. */
+  family?: Family;
+  /** Table of `iptables -S` input (inferred from its built-in chains when absent). */
+  table?: TableName;
+  /** Stop after this many errors (default 50). */
+  maxErrors?: number;
+}
+
+export interface IptablesParseResult {
+  ruleset: Ruleset;
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+}
+
+export function parseIptables(text: string, opts: IptablesParseOptions = {}): IptablesParseResult {
+  return new Parser(text, opts).run();
+}
+
+/** Like `parseIptables`, but throws one `RulesetParseError` carrying every error. */
+export function parseIptablesOrThrow(text: string, opts: IptablesParseOptions = {}): IptablesParseResult {
+  const r = parseIptables(text, opts);
+  if (r.errors.length > 0) throw new RulesetParseError(r.errors, r.warnings);
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generic (non-extension) options
+
+type GenericId =
+  | "src"
+  | "dst"
+  | "proto"
+  | "iif"
+  | "oif"
+  | "frag"
+  | "jump"
+  | "goto"
+  | "match"
+  | "counters"
+  | "ipv4"
+  | "ipv6"
+  | "table"
+  | "A"
+  | "I"
+  | "D"
+  | "R"
+  | "N"
+  | "P"
+  | "F"
+  | "X"
+  | "Z"
+  | "E";
+
+interface GenericSpec extends OptSpec {
+  id: GenericId;
+}
+
+const G = (id: GenericId, args: OptSpec["args"], inv = false): GenericSpec => ({ id, args, inv });
+
+const GENERIC: Readonly<Record<string, GenericSpec>> = {
+  "-s": G("src", 1, true),
+  "--source": G("src", 1, true),
+  "--src": G("src", 1, true),
+  "-d": G("dst", 1, true),
+  "--destination": G("dst", 1, true),
+  "--dst": G("dst", 1, true),
+  "-p": G("proto", 1, true),
+  "--protocol": G("proto", 1, true),
+  "-i": G("iif", 1, true),
+  "--in-interface": G("iif", 1, true),
+  "-o": G("oif", 1, true),
+  "--out-interface": G("oif", 1, true),
+  "-f": G("frag", 0, true),
+  "--fragment": G("frag", 0, true),
+  "-j": G("jump", 1),
+  "--jump": G("jump", 1),
+  "-g": G("goto", 1),
+  "--goto": G("goto", 1),
+  "-m": G("match", 1),
+  "--match": G("match", 1),
+  "-c": G("counters", 2),
+  "--set-counters": G("counters", 2),
+  "-4": G("ipv4", 0),
+  "--ipv4": G("ipv4", 0),
+  "-6": G("ipv6", 0),
+  "--ipv6": G("ipv6", 0),
+  "-t": G("table", 1),
+  "--table": G("table", 1),
+  "-A": G("A", 1),
+  "--append": G("A", 1),
+  "-I": G("I", 1),
+  "--insert": G("I", 1),
+  "-D": G("D", 1),
+  "--delete": G("D", 1),
+  "-R": G("R", 1),
+  "--replace": G("R", 1),
+  "-N": G("N", 1),
+  "--new-chain": G("N", 1),
+  "-P": G("P", 2),
+  "--policy": G("P", 2),
+  "-F": G("F", "optional"),
+  "--flush": G("F", "optional"),
+  "-X": G("X", "optional"),
+  "--delete-chain": G("X", "optional"),
+  "-Z": G("Z", "optional"),
+  "--zero": G("Z", "optional"),
+  "-E": G("E", 2),
+  "--rename-chain": G("E", 2),
+};
+const GENERIC_LONG = Object.keys(GENERIC).filter((k) => k.startsWith("--"));
+const GENERIC_MAP = new Map(Object.entries(GENERIC));
+
+const COMMANDS = new Set<GenericId>(["A", "I", "D", "R", "N", "P", "F", "X", "Z", "E"]);
+
+interface Resolved {
+  spec: OptSpec;
+  canonical: string;
+  provider: Provider | null;
+}
+
+/** Exact option name: generic options first (they take precedence in iptables), then the newest provider. */
+function exactOption(name: string, providers: Provider[]): Resolved | null {
+  const g = GENERIC_MAP.get(name);
+  if (g) return { spec: g, canonical: name, provider: null };
+  for (let i = providers.length - 1; i >= 0; i--) {
+    const p = providers[i]!;
+    if (!p.def) continue;
+    const hit = optionLookup(p.def).get(name);
+    if (hit) return { spec: hit.spec, canonical: hit.canonical, provider: p };
+  }
+  return null;
+}
+
+/** A loaded match module or the target, in load order; options bind to the newest that knows them. */
+interface Provider {
+  kind: "match" | "target";
+  name: string;
+  col: number;
+  /** null: unknown to us; it then absorbs unknown options. */
+  def: ModuleDef | TargetDef | null;
+  opts: RawOption[];
+  implicit: boolean;
+}
+
+type Item = { provider: Provider } | { unknownOption: RawOption; after: string | null; col: number };
+
+interface Command {
+  id: GenericId;
+  col: number;
+  args: Token[];
+}
+
+/** Everything one line says, before it is applied to the rule set. */
+interface LineParse {
+  command: Command | null;
+  counters: Counters | null;
+  srcs: { specs: AddrSpec[]; invert: boolean; col: number } | null;
+  dsts: { specs: AddrSpec[]; invert: boolean; col: number } | null;
+  iif: IfaceCond | null;
+  oif: IfaceCond | null;
+  ifCols: { iif: number; oif: number };
+  proto: ProtoCond | null;
+  /** Column of -p (also for `-p all`, which leaves `proto` null). */
+  protoCol: number;
+  fragment: { invert: boolean } | null;
+  items: Item[];
+  target: { kind: "jump" | "goto"; name: string; col: number; provider: Provider | null } | null;
+  onlyFamily: Family | null;
+  /** Any option besides the command: rejected for -N, -P, -F, … */
+  ruleOptionCol: number;
+  unknown: Unknown[];
+  bad: boolean;
+}
+
+/** A `-j NAME` that names no known target nor (yet) a chain: resolved when the table is complete. */
+interface PendingTarget {
+  rule: Rule;
+  name: string;
+  col: number;
+  kind: "jump" | "goto";
+  opts: RawOption[];
+}
+
+interface TableState {
+  table: Table;
+  openLine: number;
+  pending: PendingTarget[];
+}
+
+const COUNTERS_RE = /^\[(\d+):(\d+)\]$/;
+const NO_UNKNOWN = Object.freeze([]) as unknown as Unknown[];
+const CHAIN_NAME_MAX = 28;
+
+class Parser {
+  private readonly sink: DiagnosticSink;
+  private readonly file: string;
+  private readonly lines: string[];
+  private family: Family;
+  private format: "save" | "list-rules" = "save";
+  private readonly tables = new Map<TableName, Table>();
+  private cur: TableState | null = null;
+  private lineNo = 0;
+  private lineText = "";
+  private ctxUnknown: Unknown[] = [];
+  private readonly ctx: BuildCtx;
+
+  constructor(
+    text: string,
+    private readonly opts: IptablesParseOptions,
+  ) {
+    this.file = opts.file ?? "<input>";
+    this.sink = new DiagnosticSink(this.file, opts.maxErrors ?? 50);
+    this.lines = text.split("\n");
+    this.family = opts.family ?? detectFamily(text, this.file);
+    this.ctx = {
+      family: this.family,
+      proto: null,
+      error: (col, msg) => this.err(col, msg),
+      warn: (col, msg) => this.warn(col, msg),
+      unknown: (col, what, reason) => this.ctxUnknown.push({ col, what, reason }),
+    };
+  }
+
+  run(): IptablesParseResult {
+    const firstSig = this.lines.findIndex((l) => /^\s*[^\s#]/.test(l));
+    const hasTableHeader = this.lines.some((l) => {
+      let i = 0;
+      while (l.charCodeAt(i) === 32 || l.charCodeAt(i) === 9) i++;
+      return l.charCodeAt(i) === 42; // '*'
+    });
+    this.format = hasTableHeader || firstSig < 0 ? "save" : "list-rules";
+    if (firstSig >= 0 && !this.checkFormat(firstSig)) return this.result();
+    if (this.format === "list-rules") this.openListTable();
+
+    for (let i = 0; i < this.lines.length; i++) {
+      if (this.sink.full) {
+        this.sink.errors.push({
+          severity: "error",
+          file: this.file,
+          line: i + 1,
+          col: 0,
+          message: `too many errors; stopped parsing at line ${i + 1}`,
+        });
+        return this.result();
+      }
+      let line = this.lines[i]!;
+      if (line.endsWith("\r")) line = line.slice(0, -1);
+      this.lineNo = i + 1;
+      this.lineText = line;
+      let p = 0;
+      while (p < line.length && (line.charCodeAt(p) === 32 || line.charCodeAt(p) === 9)) p++;
+      if (p === line.length || line.charCodeAt(p) === 35) continue; // blank or '#' comment
+      const c = line[p]!;
+      if (this.format === "list-rules") {
+        if (c === "-") this.commandLine(line);
+        else this.err(p + 1, `expected an iptables command like -A, -P or -N, got '${firstWord(line, p)}'`);
+        continue;
+      }
+      if (c === "*") this.tableHeader(line, p);
+      else if (c === ":") this.chainHeader(line, p);
+      else if (c === "-" || c === "[") {
+        if (!this.cur) {
+          this.err(p + 1, "rule before table: expected a '*table' line (e.g. *filter) first");
+          continue;
+        }
+        this.commandLine(line);
+      } else if (line.slice(p).trimEnd() === "COMMIT") this.commit(p);
+      else this.err(p + 1, `expected '*table', ':chain', a rule or COMMIT, got '${firstWord(line, p)}'`);
+    }
+    if (this.cur) {
+      if (this.format === "save") {
+        const t = this.cur.table.name;
+        this.errAt(
+          this.lines.length,
+          1,
+          `expected COMMIT at end of input for table ${t} (opened at line ${this.cur.openLine})`,
+        );
+      }
+      this.finishTable();
+    }
+    if (this.sink.droppedErrors > 0) {
+      this.sink.errors.push({
+        severity: "error",
+        file: this.file,
+        line: 0,
+        col: 0,
+        message: `${this.sink.droppedErrors} more error(s) not shown`,
+      });
+    }
+    return this.result();
+  }
+
+  private result(): IptablesParseResult {
+    return {
+      ruleset: { family: this.family, format: this.format, file: this.file, tables: this.tables },
+      errors: this.sink.errors,
+      warnings: this.sink.warnings,
+    };
+  }
+
+  /** Rejects inputs that are not rule dumps at all, with a message saying what to give instead. */
+  private checkFormat(i: number): boolean {
+    const line = this.lines[i]!.trim();
+    this.lineNo = i + 1;
+    this.lineText = this.lines[i]!;
+    if (/^Chain \S+ \((policy \S+|\d+ references)/.test(line)) {
+      this.err(
+        1,
+        "unsupported format: this is `iptables -L` output, which loses match details; give `iptables-save` or `iptables -S` output",
+      );
+      return false;
+    }
+    if (
+      /^(sudo\s+)?(ip6?tables|\/\S*\/ip6?tables)(-legacy|-nft)?\s/.test(line) ||
+      /^#!/.test(this.lines[0] ?? "")
+    ) {
+      this.err(
+        1,
+        "unsupported format: this is a shell script of iptables commands; run it and give `iptables-save` output",
+      );
+      return false;
+    }
+    if (this.format === "list-rules" && !line.startsWith("-")) {
+      this.err(1, `expected '*table' (iptables-save) or -P/-N/-A (iptables -S), got '${firstWord(line, 0)}'`);
+      return false;
+    }
+    return true;
+  }
+
+  // ---- diagnostics ----
+
+  private err(col: number, msg: string): void {
+    this.sink.error(this.lineNo, col, msg);
+  }
+  private errAt(line: number, col: number, msg: string): void {
+    this.sink.error(line, col, msg);
+  }
+  private warn(col: number, msg: string): void {
+    this.sink.warning(this.lineNo, col, msg);
+  }
+  private prov(): Provenance {
+    return { file: this.file, line: this.lineNo, text: this.lineText };
+  }
+
+  // ---- tables and chains ----
+
+  private newTable(name: TableName, prov: Provenance | null): Table {
+    const chains = new Map<string, Chain>();
+    for (const b of BUILTIN_CHAINS[name]) {
+      chains.set(b, {
+        name: b,
+        table: name,
+        builtin: true,
+        policy: "ACCEPT",
+        counters: null,
+        rules: [],
+        prov: null,
+      });
+    }
+    return { name, chains, prov };
+  }
+
+  private openListTable(): void {
+    let name = this.opts.table;
+    if (!name) {
+      // `iptables -t nat -S` lists -P lines for the table's built-in chains: infer the table.
+      const policies = new Set<string>();
+      for (const l of this.lines) {
+        const m = /^-P\s+(\S+)/.exec(l);
+        if (m) policies.add(m[1]!);
+      }
+      name =
+        TABLES.find(
+          (t) =>
+            BUILTIN_CHAINS[t].length === policies.size && BUILTIN_CHAINS[t].every((c) => policies.has(c)),
+        ) ?? "filter";
+    }
+    const table = this.newTable(name, null);
+    this.tables.set(name, table);
+    this.cur = { table, openLine: 1, pending: [] };
+  }
+
+  private tableHeader(line: string, p: number): void {
+    const name = line.slice(p + 1).trim();
+    if (this.cur) {
+      this.err(
+        p + 1,
+        `expected COMMIT before '*${name}' (table ${this.cur.table.name} opened at line ${this.cur.openLine})`,
+      );
+      this.finishTable();
+    }
+    if (!(TABLES as readonly string[]).includes(name)) {
+      this.err(p + 2, `unknown table '${name}' (expected one of ${TABLES.join(", ")})`);
+      // Keep parsing its lines into a throw-away table so their errors are still reported.
+      const table = this.newTable("filter", this.prov());
+      this.cur = { table, openLine: this.lineNo, pending: [] };
+      return;
+    }
+    const tn = name as TableName;
+    if (this.tables.has(tn)) {
+      this.warn(
+        p + 1,
+        `table ${tn} appears again; iptables-restore flushes it, so this block replaces the earlier one`,
+      );
+    }
+    const table = this.newTable(tn, this.prov());
+    this.tables.delete(tn);
+    this.tables.set(tn, table);
+    this.cur = { table, openLine: this.lineNo, pending: [] };
+  }
+
+  private chainHeader(line: string, p: number): void {
+    if (!this.cur) {
+      this.err(p + 1, "chain before table: expected a '*table' line (e.g. *filter) first");
+      return;
+    }
+    const { tokens } = tokenize(line.slice(p + 1));
+    const col = (t: Token | undefined) => (t ? t.col + p + 1 : line.length + 1);
+    const [nameTok, polTok, ctrTok, extra] = tokens;
+    if (!nameTok) {
+      this.err(p + 2, "expected a chain name after ':'");
+      return;
+    }
+    const name = nameTok.text;
+    if (!this.validChainName(name, col(nameTok), true)) return;
+    if (!polTok) {
+      this.err(col(polTok), `expected a policy (ACCEPT, DROP, or - for a user chain) after ':${name}'`);
+      return;
+    }
+    let counters: Counters | null = null;
+    if (ctrTok) {
+      counters = parseCounters(ctrTok.text);
+      if (!counters) {
+        this.err(col(ctrTok), `expected counters [packets:bytes], got '${ctrTok.text}'`);
+        return;
+      }
+    }
+    if (extra) this.err(col(extra), `unexpected '${extra.text}' after the chain counters`);
+    const table = this.cur.table;
+    const builtin = (BUILTIN_CHAINS[table.name] as readonly string[]).includes(name);
+    const pol = polTok.text;
+    if (builtin) {
+      const chain = table.chains.get(name)!;
+      if (pol === "ACCEPT" || pol === "DROP") chain.policy = pol;
+      else if (pol !== "-") {
+        this.err(col(polTok), `expected policy ACCEPT or DROP for built-in chain ${name}, got '${pol}'`);
+        return;
+      }
+      chain.counters = counters;
+      chain.prov = this.prov();
+      return;
+    }
+    if (pol !== "-") {
+      const what =
+        pol === "ACCEPT" || pol === "DROP"
+          ? `'${name}' is not a built-in chain of table ${table.name}, so it cannot have policy ${pol} (use -)`
+          : `expected '-' as the policy of user chain ${name}, got '${pol}'`;
+      this.err(col(polTok), what);
+      return;
+    }
+    if (table.chains.has(name)) {
+      this.warn(col(nameTok), `chain ${name} declared twice; iptables-restore flushes it again`);
+      table.chains.get(name)!.rules = [];
+      return;
+    }
+    table.chains.set(name, {
+      name,
+      table: table.name,
+      builtin: false,
+      policy: null,
+      counters,
+      rules: [],
+      prov: this.prov(),
+    });
+  }
+
+  private validChainName(name: string, col: number, declaring: boolean): boolean {
+    if (name.length > CHAIN_NAME_MAX) {
+      this.err(col, `chain name '${name}' too long (must be under 29 chars)`);
+      return false;
+    }
+    if (name.startsWith("-") || name.startsWith("!") || name === "") {
+      this.err(col, `invalid chain name '${name}'`);
+      return false;
+    }
+    if (declaring && isTargetName(name)) {
+      this.err(col, `chain name '${name}' may not clash with a target name`);
+      return false;
+    }
+    return true;
+  }
+
+  private commit(p: number): void {
+    if (!this.cur) {
+      this.err(p + 1, "COMMIT without a table: expected a '*table' line first");
+      return;
+    }
+    this.finishTable();
+  }
+
+  // ---- command lines ----
+
+  private commandLine(line: string): void {
+    const { tokens, unterminatedQuoteCol } = tokenize(line);
+    if (unterminatedQuoteCol !== undefined) {
+      this.err(unterminatedQuoteCol, "unterminated quote: expected a closing '\"'");
+      return;
+    }
+    let start = 0;
+    let counters: Counters | null = null;
+    const first = tokens[0]!;
+    if (first.text.startsWith("[")) {
+      counters = parseCounters(first.text);
+      if (!counters) {
+        this.err(first.col, `expected counters [packets:bytes], got '${first.text}'`);
+        return;
+      }
+      if (this.format === "list-rules")
+        this.warn(first.col, "[packets:bytes] counters are iptables-save syntax");
+      start = 1;
+    }
+    const lp = this.parseOptions(tokens, start);
+    if (counters) {
+      if (lp.counters) this.err(first.col, "counters given twice ([p:b] and -c)");
+      lp.counters = counters;
+    }
+    if (lp.bad) return;
+    const cmd = lp.command;
+    if (!cmd) {
+      this.err(tokens[start]?.col ?? 1, "expected a command (-A, -I, -N, -P, …)");
+      return;
+    }
+    if (lp.onlyFamily !== null && lp.onlyFamily !== this.family) return; // -4 / -6 line for the other tool
+    this.applyCommand(cmd, lp);
+  }
+
+  private applyCommand(cmd: Command, lp: LineParse): void {
+    const st = this.cur!;
+    const table = st.table;
+    const chainTok = cmd.args[0];
+    const needChain = (t: Token | undefined): Chain | null => {
+      if (!t) return null;
+      const c = table.chains.get(t.text);
+      if (!c) {
+        this.err(t.col, `unknown chain '${t.text}' in table ${table.name}`);
+        return null;
+      }
+      return c;
+    };
+    const noRuleOptions = (): boolean => {
+      if (lp.ruleOptionCol > 0) {
+        this.err(lp.ruleOptionCol, `-${cmd.id} takes no rule options`);
+        return false;
+      }
+      return true;
+    };
+    switch (cmd.id) {
+      case "A":
+      case "I":
+      case "R": {
+        const chain = needChain(chainTok);
+        if (!chain) return;
+        const num = cmd.args[1] ? Number(cmd.args[1].text) : undefined;
+        const rules = this.buildRules(lp, chain);
+        if (!rules) return;
+        if (cmd.id === "A") chain.rules.push(...rules);
+        else if (cmd.id === "I") {
+          const at = (num ?? 1) - 1;
+          if (at > chain.rules.length) {
+            this.err(
+              cmd.args[1]!.col,
+              `index of insertion too big: chain ${chain.name} has ${chain.rules.length} rule(s)`,
+            );
+            return;
+          }
+          chain.rules.splice(at, 0, ...rules);
+        } else {
+          if (num === undefined || num < 1 || num > chain.rules.length) {
+            this.err(
+              cmd.args[1]?.col ?? cmd.col,
+              `-R needs an existing rule number (chain ${chain.name} has ${chain.rules.length})`,
+            );
+            return;
+          }
+          if (rules.length !== 1) {
+            this.err(cmd.col, "-R cannot replace with multiple rules (several -s/-d addresses)");
+            return;
+          }
+          chain.rules.splice(num - 1, 1, rules[0]!);
+        }
+        return;
+      }
+      case "D": {
+        const chain = needChain(chainTok);
+        if (!chain) return;
+        const numTok = cmd.args[1];
+        if (numTok) {
+          const n = Number(numTok.text);
+          if (n < 1 || n > chain.rules.length) {
+            this.err(numTok.col, `-D: no rule ${n} in chain ${chain.name}`);
+            return;
+          }
+          chain.rules.splice(n - 1, 1);
+          return;
+        }
+        const rules = this.buildRules(lp, chain);
+        if (!rules) return;
+        for (const r of rules) {
+          const key = ruleKey(r);
+          const i = chain.rules.findIndex((x) => ruleKey(x) === key);
+          if (i < 0) {
+            this.err(cmd.col, `-D: no matching rule in chain ${chain.name}`);
+            return;
+          }
+          chain.rules.splice(i, 1);
+        }
+        return;
+      }
+      case "N": {
+        if (!noRuleOptions() || !chainTok) return;
+        if (!this.validChainName(chainTok.text, chainTok.col, true)) return;
+        if (table.chains.has(chainTok.text)) {
+          this.err(chainTok.col, `chain '${chainTok.text}' already exists`);
+          return;
+        }
+        table.chains.set(chainTok.text, {
+          name: chainTok.text,
+          table: table.name,
+          builtin: false,
+          policy: null,
+          counters: null,
+          rules: [],
+          prov: this.prov(),
+        });
+        return;
+      }
+      case "P": {
+        if (!noRuleOptions()) return;
+        const chain = needChain(chainTok);
+        if (!chain) return;
+        const polTok = cmd.args[1]!;
+        if (!chain.builtin) {
+          this.err(chainTok!.col, `can't set policy on user chain ${chain.name}`);
+          return;
+        }
+        if (polTok.text !== "ACCEPT" && polTok.text !== "DROP") {
+          this.err(polTok.col, `expected policy ACCEPT or DROP, got '${polTok.text}'`);
+          return;
+        }
+        chain.policy = polTok.text;
+        if (lp.counters) chain.counters = lp.counters;
+        if (!chain.prov) chain.prov = this.prov();
+        return;
+      }
+      case "F": {
+        if (!noRuleOptions()) return;
+        if (!chainTok) for (const c of table.chains.values()) c.rules = [];
+        else {
+          const chain = needChain(chainTok);
+          if (chain) chain.rules = [];
+        }
+        return;
+      }
+      case "X": {
+        if (!noRuleOptions()) return;
+        const victims = chainTok
+          ? [needChain(chainTok)]
+          : [...table.chains.values()].filter((c) => !c.builtin);
+        for (const c of victims) {
+          if (!c) return;
+          if (c.builtin) {
+            this.err(chainTok!.col, `can't delete built-in chain ${c.name}`);
+            return;
+          }
+          if (chainTok && c.rules.length > 0) {
+            this.err(chainTok.col, `can't delete chain ${c.name}: it is not empty`);
+            return;
+          }
+          for (const other of table.chains.values()) {
+            if (victims.includes(other)) continue;
+            if (other.rules.some((r) => refersTo(r, c.name))) {
+              this.err(
+                chainTok?.col ?? cmd.col,
+                `can't delete chain ${c.name}: it is referenced from ${other.name}`,
+              );
+              return;
+            }
+          }
+          table.chains.delete(c.name);
+        }
+        return;
+      }
+      case "Z":
+        noRuleOptions();
+        return;
+      case "E": {
+        if (!noRuleOptions()) return;
+        const chain = needChain(chainTok);
+        const newTok = cmd.args[1]!;
+        if (!chain) return;
+        if (chain.builtin) {
+          this.err(chainTok!.col, `can't rename built-in chain ${chain.name}`);
+          return;
+        }
+        if (!this.validChainName(newTok.text, newTok.col, true)) return;
+        if (table.chains.has(newTok.text)) {
+          this.err(newTok.col, `chain '${newTok.text}' already exists`);
+          return;
+        }
+        const old = chain.name;
+        const renamed = new Map<string, Chain>();
+        for (const [k, c] of table.chains) renamed.set(k === old ? newTok.text : k, c);
+        chain.name = newTok.text;
+        table.chains.clear();
+        for (const [k, c] of renamed) table.chains.set(k, c);
+        for (const c of table.chains.values()) {
+          for (const r of c.rules) {
+            r.chain = c.name;
+            const t = r.target;
+            if (t && (t.kind === "jump" || t.kind === "goto") && t.chain === old) t.chain = newTok.text;
+          }
+        }
+        for (const p of st.pending) if (p.name === old) p.name = newTok.text;
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Tokens → options, bound to generic options, modules and the target as iptables binds them. */
+  private parseOptions(tokens: Token[], start: number): LineParse {
+    const lp: LineParse = {
+      command: null,
+      counters: null,
+      srcs: null,
+      dsts: null,
+      iif: null,
+      oif: null,
+      ifCols: { iif: 0, oif: 0 },
+      proto: null,
+      protoCol: 0,
+      fragment: null,
+      items: [],
+      target: null,
+      onlyFamily: null,
+      ruleOptionCol: 0,
+      unknown: [],
+      bad: false,
+    };
+    const providers: Provider[] = [];
+    let invertCol = 0;
+    const fail = (col: number, msg: string) => {
+      this.err(col, msg);
+      lp.bad = true;
+    };
+    let k = start;
+    while (k < tokens.length) {
+      const tok = tokens[k]!;
+      if (tok.text === "!" && !tok.quoted) {
+        if (invertCol) fail(tok.col, "multiple consecutive ! not allowed");
+        invertCol = tok.col;
+        k++;
+        continue;
+      }
+      if (!tok.text.startsWith("-") || tok.text === "-" || tok.text === "--") {
+        fail(tok.col, `expected an option, got '${tok.text}'`);
+        k++;
+        continue;
+      }
+      // --name=value and -xVALUE forms (getopt accepts both).
+      let name = tok.text;
+      let inline: string | undefined;
+      if (name.startsWith("--")) {
+        const eq = name.indexOf("=");
+        if (eq > 0) {
+          inline = name.slice(eq + 1);
+          name = name.slice(0, eq);
+        }
+      } else if (name.length > 2 && GENERIC_MAP.get(name.slice(0, 2))?.args === 1) {
+        inline = name.slice(2);
+        name = name.slice(0, 2);
+      }
+      const res = this.resolve(name, tok.col, providers, lp);
+      k++;
+      if (res === "error") {
+        lp.bad = true;
+        // Skip what looks like its arguments so one typo gives one error.
+        while (k < tokens.length && !looksLikeOption(tokens[k]!)) k++;
+        invertCol = 0;
+        continue;
+      }
+      if (res === "unknown") {
+        const args: string[] = inline !== undefined ? [inline] : [];
+        while (k < tokens.length && !looksLikeOption(tokens[k]!)) args.push(tokens[k++]!.text);
+        const raw: RawOption = { name, args, invert: invertCol > 0, col: invertCol || tok.col };
+        invertCol = 0;
+        const absorber = [...providers].reverse().find((p) => p.def === null);
+        if (absorber) absorber.opts.push(raw);
+        else {
+          const after = providers.filter((p) => p.kind === "match").at(-1)?.name ?? null;
+          lp.items.push({ unknownOption: raw, after, col: raw.col });
+          const where = after ? ` after -m ${after}` : "";
+          this.warn(raw.col, `unknown option '${name}'${where}: rule kept, its result is unknown`);
+          lp.unknown.push({ col: raw.col, what: name, reason: `option not known${where}` });
+        }
+        continue;
+      }
+      const { spec, canonical, provider } = res;
+      const gid = provider ? null : (spec as GenericSpec).id;
+      if (gid && COMMANDS.has(gid)) {
+        if (invertCol) fail(invertCol, `-${gid} cannot be inverted`);
+        invertCol = 0;
+        if (lp.command) fail(tok.col, `only one command per line (already -${lp.command.id})`);
+        const cmd: Command = { id: gid, col: tok.col, args: [] };
+        if (inline !== undefined) cmd.args.push({ text: inline, col: tok.col + 2, quoted: false });
+        const want = spec.args === "optional" ? 1 : (spec.args as number);
+        while (cmd.args.length < want && k < tokens.length && !looksLikeOption(tokens[k]!))
+          cmd.args.push(tokens[k++]!);
+        // -I chain [num], -R chain num, -D chain num
+        if (
+          (gid === "I" || gid === "R" || gid === "D") &&
+          k < tokens.length &&
+          /^\d+$/.test(tokens[k]!.text)
+        ) {
+          cmd.args.push(tokens[k++]!);
+        }
+        if (spec.args !== "optional" && cmd.args.length < want) {
+          fail(
+            tok.col,
+            `-${gid} requires ${want === 2 ? (gid === "P" ? "a chain and a policy" : "two chain names") : "a chain name"}`,
+          );
+        } else if (gid === "R" && cmd.args.length < 2) fail(tok.col, "-R requires a chain and a rule number");
+        if (!lp.command) lp.command = cmd;
+        continue;
+      }
+      // Arguments, with the deprecated `--opt ! value` negation.
+      const args: string[] = [];
+      const want =
+        spec.args === "optional" ? (k < tokens.length && !looksLikeOption(tokens[k]!) ? 1 : 0) : spec.args;
+      let invert = invertCol > 0;
+      let invCol = invertCol;
+      invertCol = 0;
+      if (want > 0 && inline === undefined && tokens[k]?.text === "!" && !tokens[k]!.quoted) {
+        if (invert) fail(tokens[k]!.col, "multiple ! flags not allowed");
+        if (!spec.inv) {
+          fail(tokens[k]!.col, `option ${canonical} cannot be inverted`);
+        } else {
+          this.warn(
+            tokens[k]!.col,
+            `'${canonical} ! value' is deprecated; iptables 1.8 expects '! ${canonical} value'`,
+          );
+        }
+        invert = true;
+        invCol = tokens[k]!.col;
+        k++;
+      }
+      if (inline !== undefined) args.push(inline);
+      while (args.length < want) {
+        const a = tokens[k];
+        if (!a) break;
+        args.push(a.text);
+        k++;
+      }
+      if (args.length < want) {
+        fail(tok.col, `option ${canonical} requires ${want === 2 ? "two arguments" : "an argument"}`);
+        continue;
+      }
+      if (invert && !spec.inv) {
+        fail(invCol, `option ${canonical} cannot be inverted`);
+        continue;
+      }
+      const raw: RawOption = { name: canonical, args, invert, col: invCol || tok.col };
+      if (provider) {
+        provider.opts.push(raw);
+        lp.ruleOptionCol ||= tok.col;
+      } else this.generic((spec as GenericSpec).id, raw, tok, lp, providers, fail);
+    }
+    if (invertCol) fail(invertCol, "'!' at the end of the line: expected an option after it");
+    return lp;
+  }
+
+  /** Finds who owns an option: generic, newest module/target knowing it, unique prefix, implicit proto module. */
+  private resolve(
+    name: string,
+    col: number,
+    providers: Provider[],
+    lp: LineParse,
+  ): Resolved | "unknown" | "error" {
+    const found = exactOption(name, providers) ?? this.prefixOption(name, col, providers);
+    if (found) return found;
+    // iptables loads the protocol's match when an unknown option follows -p (e.g. `-p tcp --dport`).
+    const proto = lp.proto;
+    if (proto && !proto.invert) {
+      const mod = implicitModule(proto.num, this.family);
+      if (mod && !providers.some((p) => p.kind === "match" && p.name === mod)) {
+        const def = findModule(mod, this.family)!;
+        if (def.options[def.aliases?.[name] ?? name]) {
+          const p: Provider = { kind: "match", name: mod, col, def, opts: [], implicit: true };
+          providers.push(p);
+          lp.items.push({ provider: p });
+          return exactOption(name, providers) ?? this.prefixOption(name, col, providers) ?? "unknown";
+        }
+      }
+    }
+    return "unknown";
+  }
+
+  /** getopt_long's abbreviations: a unique prefix of a long option in scope is that option. */
+  private prefixOption(name: string, col: number, providers: Provider[]): Resolved | null | "error" {
+    if (!name.startsWith("--") || name.length < 3) return null;
+    const hits: Array<Resolved & { shown: string }> = [];
+    for (const g of GENERIC_LONG) {
+      if (
+        g.startsWith(name) &&
+        !hits.some((h) => h.provider === null && (h.spec as GenericSpec).id === GENERIC[g]!.id)
+      ) {
+        hits.push({ spec: GENERIC[g]!, canonical: g, provider: null, shown: g });
+      }
+    }
+    for (let i = providers.length - 1; i >= 0; i--) {
+      const p = providers[i]!;
+      if (!p.def) continue;
+      const names = [...Object.keys(p.def.options), ...Object.keys(p.def.aliases ?? {})];
+      for (const n of names) {
+        if (!n.startsWith(name)) continue;
+        const canonical = p.def.aliases?.[n] ?? n;
+        if (!hits.some((h) => h.provider === p && h.canonical === canonical)) {
+          hits.push({ spec: p.def.options[canonical]!, canonical, provider: p, shown: n });
+        }
+      }
+    }
+    if (hits.length === 1) {
+      const h = hits[0]!;
+      this.warn(col, `abbreviated option '${name}' taken as '${h.shown}'`);
+      return h;
+    }
+    if (hits.length > 1) {
+      this.err(col, `option '${name}' is ambiguous (${hits.map((h) => h.shown).join(", ")})`);
+      return "error";
+    }
+    return null;
+  }
+
+  private generic(
+    id: GenericId,
+    raw: RawOption,
+    tok: Token,
+    lp: LineParse,
+    providers: Provider[],
+    fail: (col: number, msg: string) => void,
+  ): void {
+    const arg = raw.args[0] ?? "";
+    if (id !== "counters" && id !== "ipv4" && id !== "ipv6") lp.ruleOptionCol ||= tok.col;
+    switch (id) {
+      case "src":
+      case "dst": {
+        if (lp[id === "src" ? "srcs" : "dsts"]) {
+          fail(tok.col, `multiple ${id === "src" ? "-s" : "-d"} flags not allowed`);
+          return;
+        }
+        const specs: AddrSpec[] = [];
+        for (const part of arg.split(",")) {
+          const r = parseNet(part, this.family, { allowName: true });
+          if (!r.ok) {
+            fail(raw.col, `${id === "src" ? "-s" : "-d"}: expected ${r.error}`);
+            return;
+          }
+          if (r.warning) this.warn(raw.col, r.warning);
+          if (r.value.kind === "name") {
+            this.warn(
+              raw.col,
+              `unsupported: host name '${r.value.name}' in ${id === "src" ? "-s" : "-d"}; iptables resolves it with DNS when loading, so the rule's result is unknown`,
+            );
+            lp.unknown.push({
+              col: raw.col,
+              what: `${id === "src" ? "-s" : "-d"} ${r.value.name}`,
+              reason: "host name resolved by DNS at load time",
+            });
+          }
+          specs.push(r.value);
+        }
+        lp[id === "src" ? "srcs" : "dsts"] = { specs, invert: raw.invert, col: raw.col };
+        return;
+      }
+      case "proto": {
+        if (lp.protoCol) {
+          fail(tok.col, "multiple -p flags not allowed");
+          return;
+        }
+        lp.protoCol = tok.col;
+        const n = protoNumber(arg);
+        if (n === undefined) {
+          fail(
+            raw.col,
+            `-p: unknown protocol '${arg}' (expected a name like tcp, udp, esp or a number 0..255)`,
+          );
+          return;
+        }
+        if (n === 0) {
+          if (raw.invert) fail(raw.col, "rule would never match protocol: ! -p all");
+          return;
+        }
+        lp.proto = { num: n, invert: raw.invert };
+        return;
+      }
+      case "iif":
+      case "oif": {
+        if (lp[id]) {
+          fail(tok.col, `multiple ${id === "iif" ? "-i" : "-o"} flags not allowed`);
+          return;
+        }
+        const c = ifaceCond(arg, raw.invert);
+        if (typeof c === "string") {
+          fail(raw.col, `${id === "iif" ? "-i" : "-o"}: ${c}`);
+          return;
+        }
+        if (/[\s/]/.test(c.name))
+          this.warn(
+            raw.col,
+            `weird character in interface '${arg}' ('/' and ' ' are not allowed by the kernel)`,
+          );
+        lp[id] = c;
+        lp.ifCols[id] = raw.col;
+        return;
+      }
+      case "frag":
+        if (this.family === 6) {
+          fail(tok.col, "-f is IPv4-only (ip6tables matches fragments with -m frag)");
+          return;
+        }
+        lp.fragment = { invert: raw.invert };
+        return;
+      case "match": {
+        let def = findModule(arg, this.family);
+        const name = def?.name ?? arg;
+        if (def && def.family !== undefined && def.family !== this.family) {
+          this.warn(
+            tok.col,
+            `unsupported: match ${arg} is IPv${def.family}-only; ${this.family === 4 ? "iptables" : "ip6tables"} cannot load it — rule kept, its result is unknown`,
+          );
+          lp.unknown.push({
+            col: tok.col,
+            what: `-m ${arg}`,
+            reason: `IPv${def.family}-only match in an IPv${this.family} rule set`,
+          });
+          def = undefined;
+        } else if (!def) {
+          this.warn(tok.col, `unsupported: unknown match module '${arg}' — rule kept, its result is unknown`);
+          lp.unknown.push({ col: tok.col, what: `-m ${arg}`, reason: "match module unknown to this tool" });
+        }
+        const p: Provider = {
+          kind: "match",
+          name,
+          col: tok.col,
+          def: def ?? null,
+          opts: [],
+          implicit: false,
+        };
+        providers.push(p);
+        lp.items.push({ provider: p });
+        return;
+      }
+      case "jump":
+      case "goto": {
+        if (lp.target) {
+          fail(tok.col, "multiple -j/-g flags not allowed");
+          return;
+        }
+        if (arg === "") {
+          fail(raw.col, `expected a target or chain name after ${tok.text}`);
+          return;
+        }
+        let provider: Provider | null = null;
+        const def = id === "jump" ? findTarget(arg, this.family) : undefined;
+        if (def) provider = { kind: "target", name: arg, col: tok.col, def, opts: [], implicit: false };
+        else if (id === "jump" && !STANDARD_TARGETS.has(arg) && !this.cur?.table.chains.has(arg)) {
+          // Not a chain (yet): may be a target extension we do not know. Collect its options.
+          provider = { kind: "target", name: arg, col: tok.col, def: null, opts: [], implicit: false };
+        }
+        if (provider) providers.push(provider);
+        lp.target = { kind: id, name: arg, col: tok.col, provider };
+        return;
+      }
+      case "counters": {
+        const [p, b] = raw.args;
+        if (!/^\d+$/.test(p!) || !/^\d+$/.test(b!)) {
+          fail(raw.col, `-c: expected packet and byte counts, got '${p} ${b}'`);
+          return;
+        }
+        lp.counters = { packets: BigInt(p!), bytes: BigInt(b!) };
+        return;
+      }
+      case "ipv4":
+      case "ipv6":
+        lp.onlyFamily = id === "ipv4" ? 4 : 6;
+        return;
+      case "table":
+        fail(tok.col, "-t is not allowed here: tables are given by '*table' lines in iptables-restore input");
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Builds the rule(s) for an -A/-I/-R/-D line: typed matches, target, `-s`/`-d` expansion. */
+  private buildRules(lp: LineParse, chain: Chain): Rule[] | null {
+    const errorsBefore = this.sink.errors.length + this.sink.droppedErrors;
+    const unknown = lp.unknown;
+    // One context object for the whole parse (rules are built one at a time).
+    const ctx = this.ctx;
+    ctx.proto = lp.proto;
+    this.ctxUnknown = unknown;
+    const matches: Match[] = [];
+    for (const item of lp.items) {
+      if ("unknownOption" in item) {
+        matches.push({
+          kind: "unknown-option",
+          col: item.col,
+          after: item.after,
+          option: item.unknownOption,
+        });
+        continue;
+      }
+      const p = item.provider;
+      const def = p.def as ModuleDef | null;
+      if (!def || def.opaque) {
+        const why = def?.opaque?.why ?? "unknown-module";
+        const reason = def?.opaque?.reason ?? "match module unknown to this tool";
+        matches.push({ kind: "opaque", col: p.col, module: p.name, options: p.opts, why, reason });
+        if (def) unknown.push({ col: p.col, what: `-m ${p.name}`, reason });
+        continue;
+      }
+      const m = def.build!({ name: p.name, col: p.col, opts: p.opts }, ctx);
+      if (m) matches.push(m);
+    }
+    const target = this.buildTarget(lp, chain, ctx, unknown);
+    // -i/-o where the hook can never have that interface: iptables refuses it on built-in chains.
+    if (chain.builtin) {
+      if (lp.oif && (chain.name === "INPUT" || chain.name === "PREROUTING")) {
+        this.err(lp.ifCols.oif, `can't use -o with ${chain.name}`);
+      }
+      if (lp.iif && (chain.name === "OUTPUT" || chain.name === "POSTROUTING")) {
+        this.err(lp.ifCols.iif, `can't use -i with ${chain.name}`);
+      }
+    }
+    if (this.sink.errors.length + this.sink.droppedErrors > errorsBefore) return null;
+    const srcs = lp.srcs?.specs ?? [null];
+    const dsts = lp.dsts?.specs ?? [null];
+    const rules: Rule[] = [];
+    // iptables expands `-s a,b -d c,d` source-major into one rule per pair.
+    for (const s of srcs) {
+      for (const d of dsts) {
+        const rule: Rule = {
+          table: chain.table,
+          chain: chain.name,
+          num: 0,
+          prov: this.prov(),
+          counters: lp.counters,
+          src: s ? { spec: s, invert: lp.srcs!.invert } : null,
+          dst: d ? { spec: d, invert: lp.dsts!.invert } : null,
+          iif: lp.iif,
+          oif: lp.oif,
+          proto: lp.proto,
+          fragment: lp.fragment,
+          matches,
+          target: target === "pending" ? null : target,
+          // Shared frozen empty list for the common exact rule (fewer allocations on big files).
+          unknown: unknown.length === 0 ? NO_UNKNOWN : [...unknown],
+        };
+        if (target === "pending") {
+          this.cur!.pending.push({
+            rule,
+            name: lp.target!.name,
+            col: lp.target!.col,
+            kind: lp.target!.kind,
+            opts: lp.target!.provider?.opts ?? [],
+          });
+        }
+        rules.push(rule);
+      }
+    }
+    return rules;
+  }
+
+  private buildTarget(
+    lp: LineParse,
+    chain: Chain,
+    ctx: BuildCtx,
+    unknown: Unknown[],
+  ): Target | null | "pending" {
+    const t = lp.target;
+    if (!t) return null;
+    const table = this.cur!.table;
+    if (t.kind === "goto" || (!t.provider && !STANDARD_TARGETS.has(t.name))) {
+      // A chain. It exists (checked in generic()) unless this is a goto to a later chain.
+      if (STANDARD_TARGETS.has(t.name) || isTargetName(t.name)) {
+        this.err(t.col, `-g needs a user-defined chain, not ${t.name}`);
+        return null;
+      }
+      if ((BUILTIN_CHAINS[table.name] as readonly string[]).includes(t.name)) {
+        this.err(t.col, `cannot jump to built-in chain ${t.name}`);
+        return null;
+      }
+      if (!table.chains.has(t.name)) return "pending";
+      return { kind: t.kind, col: t.col, chain: t.name };
+    }
+    if (STANDARD_TARGETS.has(t.name)) {
+      if (t.name === "DROP" && table.name === "nat") {
+        this.err(t.col, "the nat table does not support DROP (filter in the filter table)");
+        return null;
+      }
+      return { kind: t.name as "ACCEPT" | "DROP" | "RETURN" | "QUEUE", col: t.col };
+    }
+    const p = t.provider!;
+    const def = p.def as TargetDef | null;
+    if (!def) return "pending"; // unknown name: a chain declared later, or an unknown extension
+    if (def.tables && !def.tables.includes(table.name)) {
+      const msg = `${def.name} is only valid in the ${def.tables.join("/")} table, not ${table.name}`;
+      if (def.tableIsWarning) this.warn(t.col, msg);
+      else {
+        this.err(t.col, msg);
+        return null;
+      }
+    }
+    if (def.hooks && chain.builtin && !def.hooks.includes(chain.name as Hook)) {
+      this.err(t.col, `${def.name} is only valid in ${def.hooks.join("/")}, not ${chain.name}`);
+      return null;
+    }
+    if (def.build) return def.build({ name: def.name, col: t.col, opts: p.opts }, ctx);
+    const effect = def.effect;
+    if (effect !== "continue") {
+      unknown.push({
+        col: t.col,
+        what: `-j ${def.name}`,
+        reason: effect === "unknown" ? "the target's verdict is decided at run time" : "target not modelled",
+      });
+    }
+    return { kind: "opaque", col: t.col, name: def.name, options: p.opts, effect, known: true };
+  }
+
+  // ---- end of a table: references, loops, hook restrictions, numbering ----
+
+  private finishTable(): void {
+    const st = this.cur!;
+    this.cur = null;
+    const table = st.table;
+    for (const p of st.pending) {
+      const savedLine = this.lineNo;
+      const savedText = this.lineText;
+      this.lineNo = p.rule.prov.line;
+      this.lineText = p.rule.prov.text;
+      const chain = table.chains.get(p.name);
+      if (chain) {
+        if (chain.builtin) this.err(p.col, `cannot jump to built-in chain ${p.name}`);
+        else if (p.opts.length > 0)
+          this.err(p.opts[0]!.col, `unknown option '${p.opts[0]!.name}' after -j ${p.name}`);
+        else p.rule.target = { kind: p.kind, col: p.col, chain: p.name };
+      } else if (p.kind === "jump" && /^[A-Z][A-Z0-9_]*$/.test(p.name) && !table.chains.has(p.name)) {
+        // Upper case, like every target extension: most likely an extension this tool does not know.
+        this.warn(
+          p.col,
+          `unsupported: unknown target '${p.name}' (no such chain either) — rule kept, its effect is unknown`,
+        );
+        p.rule.target = {
+          kind: "opaque",
+          col: p.col,
+          name: p.name,
+          options: p.opts,
+          effect: "unknown",
+          known: false,
+        };
+        p.rule.unknown = [
+          ...p.rule.unknown,
+          { col: p.col, what: `-j ${p.name}`, reason: "target unknown to this tool" },
+        ];
+      } else {
+        this.err(p.col, `unknown chain '${p.name}' referenced (not declared in table ${table.name})`);
+      }
+      this.lineNo = savedLine;
+      this.lineText = savedText;
+    }
+    this.checkGraph(table);
+    for (const c of table.chains.values()) {
+      for (let i = 0; i < c.rules.length; i++) c.rules[i]!.num = i + 1;
+    }
+  }
+
+  /** Loops (the kernel refuses them) and hook-restricted matches/targets in user chains. */
+  private checkGraph(table: Table): void {
+    // Jump/goto edges per chain, computed once.
+    const edgeMap = new Map<string, Array<[Rule, string]>>();
+    for (const c of table.chains.values()) {
+      const es: Array<[Rule, string]> = [];
+      for (const r of c.rules) {
+        const t = r.target;
+        if (t && (t.kind === "jump" || t.kind === "goto")) es.push([r, t.chain]);
+      }
+      edgeMap.set(c.name, es);
+    }
+    const edges = (c: Chain): Array<[Rule, string]> => edgeMap.get(c.name) ?? [];
+    // Loop detection: iterative DFS with colours.
+    const colour = new Map<string, 1 | 2>();
+    const reportLoop = (r: Rule, path: string[]) => {
+      this.sink.error(
+        r.prov.line,
+        r.target!.col,
+        `chain loop: ${path.join(" -> ")} (the kernel refuses loops)`,
+      );
+    };
+    for (const start of table.chains.values()) {
+      if (colour.has(start.name)) continue;
+      const stack: Array<{ chain: Chain; i: number; es: Array<[Rule, string]> }> = [
+        { chain: start, i: 0, es: edges(start) },
+      ];
+      colour.set(start.name, 1);
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1]!;
+        if (top.i >= top.es.length) {
+          colour.set(top.chain.name, 2);
+          stack.pop();
+          continue;
+        }
+        const [rule, to] = top.es[top.i++]!;
+        const next = table.chains.get(to);
+        if (!next) continue;
+        const c = colour.get(to);
+        if (c === 1) {
+          const names = stack.map((s) => s.chain.name);
+          reportLoop(rule, [...names.slice(names.indexOf(to)), to]);
+        } else if (c === undefined) {
+          colour.set(to, 1);
+          stack.push({ chain: next, i: 0, es: edges(next) });
+        }
+      }
+    }
+    // Hooks reaching each chain.
+    const reach = new Map<string, Set<Hook>>();
+    for (const hook of BUILTIN_CHAINS[table.name]) {
+      const seen = new Set<string>();
+      const todo = [hook as string];
+      while (todo.length > 0) {
+        const n = todo.pop()!;
+        if (seen.has(n)) continue;
+        seen.add(n);
+        let hs = reach.get(n);
+        if (!hs) {
+          hs = new Set();
+          reach.set(n, hs);
+        }
+        hs.add(hook);
+        const c = table.chains.get(n);
+        if (c) for (const [, to] of edges(c)) todo.push(to);
+      }
+    }
+    for (const c of table.chains.values()) {
+      const hooks = reach.get(c.name);
+      if (!hooks) continue;
+      for (const r of c.rules) this.checkHooks(r, c, hooks);
+    }
+  }
+
+  private checkHooks(r: Rule, chain: Chain, hooks: Set<Hook>): void {
+    for (const m of r.matches) {
+      if (m.kind === "policy") {
+        const allowed = m.dir === "in" ? IN_HOOKS : OUT_HOOKS;
+        const h = firstOutside(hooks, allowed);
+        if (h) {
+          const msg = `policy --dir ${m.dir} is not valid in ${where(chain, h)} (only ${allowed.join(", ")})`;
+          this.sink.error(r.prov.line, m.col, msg);
+        }
+      } else if (m.kind === "addrtype" && (m.limitIfaceIn || m.limitIfaceOut)) {
+        const h = firstOutside(hooks, m.limitIfaceIn ? IN_HOOKS : OUT_HOOKS);
+        if (h) {
+          const msg = `addrtype --limit-iface-${m.limitIfaceIn ? "in" : "out"} is not valid in ${where(chain, h)}`;
+          this.sink.error(r.prov.line, m.col, msg);
+        }
+      } else if (m.kind === "mac") {
+        const h = firstOutside(hooks, IN_HOOKS);
+        if (h)
+          this.sink.error(
+            r.prov.line,
+            m.col,
+            `mac match is not valid in ${where(chain, h)} (only ${IN_HOOKS.join(", ")})`,
+          );
+      }
+    }
+    const t = r.target;
+    if (t && !chain.builtin) {
+      const def = t.kind === "opaque" ? findTarget(t.name, this.family) : findTarget(t.kind, this.family);
+      const h = def?.hooks ? firstOutside(hooks, def.hooks) : undefined;
+      if (h) {
+        const msg = `${def!.name} is not valid in ${where(chain, h)} (only ${def!.hooks!.join(", ")})`;
+        this.sink.error(r.prov.line, t.col, msg);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Hooks where a packet has an input interface / is on its way out. */
+const IN_HOOKS: readonly Hook[] = ["PREROUTING", "INPUT", "FORWARD"];
+const OUT_HOOKS: readonly Hook[] = ["FORWARD", "OUTPUT", "POSTROUTING"];
+
+function firstOutside(hooks: Set<Hook>, allowed: readonly Hook[]): Hook | undefined {
+  for (const h of hooks) if (!allowed.includes(h)) return h;
+  return undefined;
+}
+
+function where(chain: Chain, h: Hook): string {
+  return chain.builtin ? chain.name : `chain ${chain.name}, reached from ${h}`;
+}
+
+function parseCounters(s: string): Counters | null {
+  const m = COUNTERS_RE.exec(s);
+  return m ? { packets: BigInt(m[1]!), bytes: BigInt(m[2]!) } : null;
+}
+
+function firstWord(line: string, p: number): string {
+  const w = line.slice(p).split(/\s+/)[0] ?? "";
+  return w.length > 40 ? `${w.slice(0, 40)}…` : w;
+}
+
+/** A token that starts a new option (for skipping arguments of unknown options). */
+function looksLikeOption(t: Token): boolean {
+  if (t.quoted) return false;
+  if (t.text === "!") return true;
+  return t.text.length > 1 && t.text.startsWith("-") && !/^-\d/.test(t.text);
+}
+
+function refersTo(r: Rule, chain: string): boolean {
+  const t = r.target;
+  return !!t && (t.kind === "jump" || t.kind === "goto") && t.chain === chain;
+}
+
+/** Identity of a rule for `-D chain rulespec`: its content without position, counters, provenance. */
+const KEY_SKIP = new Set(["col", "num", "prov", "counters", "unknown", "table", "chain"]);
+function ruleKey(r: Rule): string {
+  return JSON.stringify(r, (k, v) =>
+    KEY_SKIP.has(k) ? undefined : typeof v === "bigint" ? v.toString() : v,
+  );
+}
+
+/**
+ * Family from the header comment (`# Generated by ip6tables-save`), the file name, or the first
+ * address-like argument of -s/-d; IPv4 otherwise.
+ */
+export function detectFamily(text: string, file: string): Family {
+  const head = text.slice(0, 4096);
+  if (/^#.*ip6tables-save/m.test(head)) return 6;
+  if (/^#.*iptables-save/m.test(head)) return 4;
+  if (/ip6tables|\.v6\b|rules\.v6/i.test(file)) return 6;
+  const m = /\s(?:-s|-d|--source|--destination|--src-range|--dst-range)\s+(?:!\s+)?([0-9a-fA-F:.]+)/.exec(
+    text.slice(0, 1 << 20),
+  );
+  if (m?.[1]?.includes(":")) return 6;
+  if (/-p\s+(?:icmpv6|ipv6-icmp)\b|-m icmp6\b|--icmpv6-type/.test(head) && !/-p\s+icmp\b/.test(head))
+    return 6;
+  return 4;
+}

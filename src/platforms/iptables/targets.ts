@@ -1,0 +1,508 @@
+/**
+ * Target extensions (`-j NAME`): their options, what they do to the traversal (terminal or
+ * continue), where the kernel allows them, and builders to typed targets.
+ */
+import type { Family } from "../../model/address.js";
+import type { Hook, NatRange, PortRange, RawOption, TableName, Target } from "./model.js";
+import type { BuildCtx, OptSpec } from "./modules.js";
+import { defaultRejectWith, LOG_LEVELS, rejectWith } from "./names.js";
+import { parseAddr, parseCUint, parseMarkMask, parsePort } from "./values.js";
+
+export interface TargetInstance {
+  name: string;
+  col: number;
+  opts: RawOption[];
+}
+
+export interface TargetDef {
+  name: string;
+  family?: Family;
+  options: Readonly<Record<string, OptSpec>>;
+  aliases?: Readonly<Record<string, string>>;
+  /** Whether the packet continues with the next rule after this target. */
+  effect: "continue" | "terminal" | "unknown";
+  /** Tables the kernel accepts it in (all when absent). */
+  tables?: readonly TableName[];
+  /** Hooks it is valid from (all when absent). */
+  hooks?: readonly Hook[];
+  /** Table restriction only enforced by some backends: warn instead of failing. */
+  tableIsWarning?: boolean;
+  build?(t: TargetInstance, ctx: BuildCtx): Target | null;
+}
+
+const A0: OptSpec = { args: 0 };
+const A1: OptSpec = { args: 1 };
+const A2: OptSpec = { args: 2 };
+
+function single(t: TargetInstance, ctx: BuildCtx): Map<string, RawOption> {
+  const m = new Map<string, RawOption>();
+  for (const o of t.opts) {
+    if (m.has(o.name)) ctx.error(o.col, `${t.name}: only one ${o.name} allowed`);
+    m.set(o.name, o);
+  }
+  return m;
+}
+
+function mark(o: RawOption, ctx: BuildCtx): { value: number; mask: number } | null {
+  const r = parseMarkMask(o.args[0]!);
+  if (!r.ok) {
+    ctx.error(o.col, `${o.name}: expected ${r.error}`);
+    return null;
+  }
+  return r.value;
+}
+
+function u32(o: RawOption, ctx: BuildCtx): number | null {
+  const v = parseCUint(o.args[0]!, 0xffffffff);
+  if (v === undefined) {
+    ctx.error(o.col, `${o.name}: expected a 32-bit number, got '${o.args[0]}'`);
+    return null;
+  }
+  return v;
+}
+
+/** The MARK-style operations, each as the kernel's (value, mask) xmark pair. */
+function xmarkOf(o: RawOption, ctx: BuildCtx): { value: number; mask: number } | null {
+  switch (o.name) {
+    case "--set-xmark": {
+      const r = mark(o, ctx);
+      return r;
+    }
+    case "--set-mark": {
+      const r = mark(o, ctx);
+      return r ? { value: r.value, mask: (r.mask | r.value) >>> 0 } : null;
+    }
+    case "--and-mark": {
+      const v = u32(o, ctx);
+      return v === null ? null : { value: 0, mask: ~v >>> 0 };
+    }
+    case "--or-mark": {
+      const v = u32(o, ctx);
+      return v === null ? null : { value: v, mask: v };
+    }
+    case "--xor-mark": {
+      const v = u32(o, ctx);
+      return v === null ? null : { value: v, mask: 0 };
+    }
+    default:
+      return null;
+  }
+}
+
+const MARK_OPS = ["--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark"];
+
+/** `--to-ports 1000[-2000]` (also `:` as separator, as libxt accepts). */
+function portsArg(o: RawOption, ctx: BuildCtx): PortRange | null {
+  const [a, b] = o.args[0]!.split(/[-:]/);
+  const lo = parsePort(a ?? "");
+  const hi = b === undefined ? lo : parsePort(b);
+  if (!lo.ok || !hi.ok || lo.value > hi.value) {
+    ctx.error(o.col, `${o.name}: expected port[-port], got '${o.args[0]}'`);
+    return null;
+  }
+  return { lo: lo.value, hi: hi.value };
+}
+
+/** `[ipaddr[-ipaddr]][:port[-port[/base]]]`; IPv6 addresses in brackets when a port follows. */
+export function parseNatRange(text: string, family: Family): NatRange | string {
+  let addrPart = text;
+  let portPart: string | undefined;
+  if (family === 6 && text.startsWith("[")) {
+    // [a]:p, [a]-[b]:p, [a-b]:p
+    const close = text.lastIndexOf("]");
+    if (close < 0) return `an address in [brackets], got '${text}'`;
+    addrPart = text.slice(1, close).replace("]-[", "-");
+    const rest = text.slice(close + 1);
+    if (rest !== "") {
+      if (!rest.startsWith(":")) return `':port' after ']', got '${rest}'`;
+      portPart = rest.slice(1);
+    }
+  } else if (family === 4) {
+    const colon = text.indexOf(":");
+    if (colon >= 0) {
+      addrPart = text.slice(0, colon);
+      portPart = text.slice(colon + 1);
+    }
+  }
+  const r: NatRange = { addrLo: null, addrHi: null, portLo: null, portHi: null, basePort: null };
+  if (addrPart !== "") {
+    const dash = addrPart.indexOf("-");
+    const lo = parseAddr(dash < 0 ? addrPart : addrPart.slice(0, dash), family);
+    const hi = dash < 0 ? lo : parseAddr(addrPart.slice(dash + 1), family);
+    if (!lo.ok) return lo.error;
+    if (!hi.ok) return hi.error;
+    if (lo.value > hi.value) return `an address range with min <= max, got '${addrPart}'`;
+    r.addrLo = lo.value;
+    r.addrHi = hi.value;
+  }
+  if (portPart !== undefined) {
+    const [range, base] = portPart.split("/");
+    const [a, b] = (range ?? "").split("-");
+    const lo = parsePort(a ?? "");
+    const hi = b === undefined ? lo : parsePort(b);
+    if (!lo.ok || !hi.ok || lo.value > hi.value) return `port[-port] after ':', got '${portPart}'`;
+    r.portLo = lo.value;
+    r.portHi = hi.value;
+    if (base !== undefined) {
+      const bp = parsePort(base);
+      if (!bp.ok) return `a base port after '/', got '${base}'`;
+      r.basePort = bp.value;
+    }
+  }
+  if (r.addrLo === null && r.portLo === null) return `an address and/or :port, got '${text}'`;
+  return r;
+}
+
+const DEFS: TargetDef[] = [
+  {
+    name: "REJECT",
+    options: { "--reject-with": A1 },
+    effect: "terminal",
+    tables: ["filter"],
+    hooks: ["INPUT", "FORWARD", "OUTPUT"],
+    build(t, ctx) {
+      const o = single(t, ctx).get("--reject-with");
+      const v6 = ctx.family === 6;
+      if (!o) return { kind: "REJECT", col: t.col, with: defaultRejectWith(v6) };
+      const w = rejectWith(o.args[0]!, v6);
+      if (!w) {
+        ctx.error(o.col, `--reject-with: unknown type '${o.args[0]}' for ${v6 ? "ip6tables" : "iptables"}`);
+        return null;
+      }
+      if (w === "tcp-reset" && (ctx.proto?.num !== 6 || ctx.proto.invert)) {
+        ctx.error(o.col, "REJECT --reject-with tcp-reset is only valid with '-p tcp'");
+      }
+      return { kind: "REJECT", col: t.col, with: w };
+    },
+  },
+  {
+    name: "LOG",
+    options: {
+      "--log-level": A1,
+      "--log-prefix": A1,
+      "--log-tcp-sequence": A0,
+      "--log-tcp-options": A0,
+      "--log-ip-options": A0,
+      "--log-uid": A0,
+      "--log-macdecode": A0,
+    },
+    effect: "continue",
+    build(t, ctx) {
+      const opts = single(t, ctx);
+      let level: number | null = null;
+      const lv = opts.get("--log-level");
+      if (lv) {
+        const a = lv.args[0]!;
+        const n = /^\d+$/.test(a) ? Number(a) : LOG_LEVELS[a.toLowerCase()];
+        if (n === undefined || n > 7)
+          ctx.error(lv.col, `--log-level: expected 0..7 or a syslog level name, got '${a}'`);
+        else level = n;
+      }
+      const prefix = opts.get("--log-prefix")?.args[0] ?? null;
+      if (prefix !== null && Buffer.byteLength(prefix) > 29) {
+        ctx.error(opts.get("--log-prefix")!.col, "--log-prefix: at most 29 characters");
+      }
+      const flags = t.opts.filter((o) => o.args.length === 0).map((o) => o.name.slice("--log-".length));
+      return { kind: "LOG", col: t.col, level, prefix, flags };
+    },
+  },
+  {
+    name: "NFLOG",
+    options: {
+      "--nflog-group": A1,
+      "--nflog-prefix": A1,
+      "--nflog-range": A1,
+      "--nflog-size": A1,
+      "--nflog-threshold": A1,
+    },
+    effect: "continue",
+    build: (t) => ({ kind: "NFLOG", col: t.col, options: t.opts }),
+  },
+  {
+    name: "ULOG",
+    family: 4,
+    options: { "--ulog-nlgroup": A1, "--ulog-prefix": A1, "--ulog-cprange": A1, "--ulog-qthreshold": A1 },
+    effect: "continue",
+    build: (t) => ({ kind: "ULOG", col: t.col, options: t.opts }),
+  },
+  {
+    name: "MARK",
+    options: { "--set-xmark": A1, "--set-mark": A1, "--and-mark": A1, "--or-mark": A1, "--xor-mark": A1 },
+    effect: "continue",
+    build(t, ctx) {
+      if (t.opts.length !== 1) {
+        ctx.error(
+          t.col,
+          "MARK: expected exactly one of --set-xmark, --set-mark, --and-mark, --or-mark, --xor-mark",
+        );
+        if (t.opts.length === 0) return null;
+      }
+      const x = xmarkOf(t.opts[0]!, ctx);
+      return x ? { kind: "MARK", col: t.col, ...x } : null;
+    },
+  },
+  {
+    name: "CONNMARK",
+    options: {
+      "--set-xmark": A1,
+      "--set-mark": A1,
+      "--and-mark": A1,
+      "--or-mark": A1,
+      "--xor-mark": A1,
+      "--save-mark": A0,
+      "--restore-mark": A0,
+      "--nfmask": A1,
+      "--ctmask": A1,
+      "--mask": A1,
+    },
+    effect: "continue",
+    build(t, ctx) {
+      const opts = single(t, ctx);
+      const ops = t.opts.filter(
+        (o) => MARK_OPS.includes(o.name) || o.name === "--save-mark" || o.name === "--restore-mark",
+      );
+      if (ops.length !== 1) {
+        ctx.error(
+          t.col,
+          "CONNMARK: expected exactly one of --set-xmark/--set-mark/…, --save-mark, --restore-mark",
+        );
+        if (ops.length === 0) return null;
+      }
+      const op = ops[0]!;
+      if (MARK_OPS.includes(op.name)) {
+        const x = xmarkOf(op, ctx);
+        return x ? { kind: "CONNMARK", col: t.col, mode: "set", ...x, nfmask: 0, ctmask: 0 } : null;
+      }
+      // --mask sets both masks (old syntax); --nfmask/--ctmask set one each.
+      const m = opts.get("--mask");
+      const both = m ? u32(m, ctx) : 0xffffffff;
+      const nf = opts.get("--nfmask");
+      const ct = opts.get("--ctmask");
+      const nfmask = nf ? u32(nf, ctx) : both;
+      const ctmask = ct ? u32(ct, ctx) : both;
+      if (nfmask === null || ctmask === null) return null;
+      const mode = op.name === "--save-mark" ? "save" : "restore";
+      return { kind: "CONNMARK", col: t.col, mode, value: 0, mask: 0, nfmask, ctmask };
+    },
+  },
+  {
+    name: "TRACE",
+    options: {},
+    effect: "continue",
+    tables: ["raw"],
+    tableIsWarning: true,
+    build: (t) => ({ kind: "TRACE", col: t.col }),
+  },
+  {
+    name: "NOTRACK",
+    options: {},
+    effect: "continue",
+    tables: ["raw"],
+    build: (t) => ({ kind: "NOTRACK", col: t.col }),
+  },
+  {
+    name: "CT",
+    options: {
+      "--notrack": A0,
+      "--helper": A1,
+      "--ctevents": A1,
+      "--expevents": A1,
+      "--zone-orig": A1,
+      "--zone-reply": A1,
+      "--zone": A1,
+      "--timeout": A1,
+    },
+    effect: "continue",
+    tables: ["raw"],
+    build(t, ctx) {
+      const notrack = t.opts.some((o) => o.name === "--notrack");
+      const other = t.opts.filter((o) => o.name !== "--notrack");
+      if (notrack && other.length > 0)
+        ctx.error(other[0]!.col, "CT: --notrack cannot be combined with other options");
+      return { kind: "CT", col: t.col, notrack, options: other };
+    },
+  },
+  ...(["DNAT", "SNAT"] as const).map(
+    (name): TargetDef => ({
+      name,
+      options:
+        name === "DNAT"
+          ? { "--to-destination": A1, "--random": A0, "--persistent": A0 }
+          : { "--to-source": A1, "--random": A0, "--random-fully": A0, "--persistent": A0 },
+      aliases: name === "DNAT" ? { "--to": "--to-destination" } : { "--to": "--to-source" },
+      effect: "terminal",
+      tables: ["nat"],
+      hooks: name === "DNAT" ? ["PREROUTING", "OUTPUT"] : ["POSTROUTING", "INPUT"],
+      build(t, ctx) {
+        const ranges: NatRange[] = [];
+        for (const o of t.opts) {
+          if (o.name !== "--to-destination" && o.name !== "--to-source") continue;
+          const r = parseNatRange(o.args[0]!, ctx.family);
+          if (typeof r === "string") ctx.error(o.col, `${o.name}: expected ${r}`);
+          else ranges.push(r);
+        }
+        if (ranges.length === 0 && !t.opts.some((o) => o.name.startsWith("--to-"))) {
+          ctx.error(t.col, `${name}: needs --to-${name === "DNAT" ? "destination" : "source"}`);
+        }
+        const has = (n: string) => t.opts.some((o) => o.name === n);
+        return {
+          kind: name,
+          col: t.col,
+          ranges,
+          random: has("--random"),
+          randomFully: has("--random-fully"),
+          persistent: has("--persistent"),
+        };
+      },
+    }),
+  ),
+  ...(["MASQUERADE", "REDIRECT"] as const).map(
+    (name): TargetDef => ({
+      name,
+      options:
+        name === "MASQUERADE"
+          ? { "--to-ports": A1, "--random": A0, "--random-fully": A0 }
+          : { "--to-ports": A1, "--random": A0 },
+      effect: "terminal",
+      tables: ["nat"],
+      hooks: name === "MASQUERADE" ? ["POSTROUTING"] : ["PREROUTING", "OUTPUT"],
+      build(t, ctx) {
+        const opts = single(t, ctx);
+        const p = opts.get("--to-ports");
+        const ports = p ? portsArg(p, ctx) : null;
+        const proto = ctx.proto;
+        const portful = [6, 17, 132, 33, 136];
+        if (p && (!proto || proto.invert || !portful.includes(proto.num))) {
+          ctx.error(
+            p.col,
+            `${name}: --to-ports needs '-p tcp', '-p udp', '-p sctp', '-p dccp' or '-p udplite'`,
+          );
+        }
+        return {
+          kind: name,
+          col: t.col,
+          ports,
+          random: opts.has("--random"),
+          randomFully: opts.has("--random-fully"),
+        };
+      },
+    }),
+  ),
+  // ---- kept as opaque: their effect on filtering verdicts is known (continue / terminal) ----
+  op("AUDIT", "continue", { "--type": A1 }),
+  op("CHECKSUM", "continue", { "--checksum-fill": A0 }, { tables: ["mangle"], tableIsWarning: true }),
+  op("CLASSIFY", "continue", { "--set-class": A1 }),
+  // CLUSTERIP drops packets for other nodes: the verdict depends on the hash.
+  op(
+    "CLUSTERIP",
+    "unknown",
+    {
+      "--new": A0,
+      "--hashmode": A1,
+      "--clustermac": A1,
+      "--total-nodes": A1,
+      "--local-node": A1,
+      "--hash-init": A1,
+    },
+    { family: 4 },
+  ),
+  op("CONNSECMARK", "continue", { "--save": A0, "--restore": A0 }),
+  op("DNPT", "continue", { "--src-pfx": A1, "--dst-pfx": A1 }, { family: 6, tables: ["mangle"] }),
+  op("SNPT", "continue", { "--src-pfx": A1, "--dst-pfx": A1 }, { family: 6, tables: ["mangle"] }),
+  op(
+    "DSCP",
+    "continue",
+    { "--set-dscp": A1, "--set-dscp-class": A1 },
+    { tables: ["mangle"], tableIsWarning: true },
+  ),
+  op("ECN", "continue", { "--ecn-tcp-remove": A0 }, { family: 4, tables: ["mangle"], tableIsWarning: true }),
+  op(
+    "HL",
+    "continue",
+    { "--hl-set": A1, "--hl-dec": A1, "--hl-inc": A1 },
+    { family: 6, tables: ["mangle"], tableIsWarning: true },
+  ),
+  op(
+    "TTL",
+    "continue",
+    { "--ttl-set": A1, "--ttl-dec": A1, "--ttl-inc": A1 },
+    { family: 4, tables: ["mangle"], tableIsWarning: true },
+  ),
+  op("HMARK", "continue", {
+    "--hmark-tuple": A1,
+    "--hmark-mod": A1,
+    "--hmark-offset": A1,
+    "--hmark-src-prefix": A1,
+    "--hmark-dst-prefix": A1,
+    "--hmark-sport-mask": A1,
+    "--hmark-dport-mask": A1,
+    "--hmark-spi-mask": A1,
+    "--hmark-proto-mask": A1,
+    "--hmark-rnd": A1,
+  }),
+  op("IDLETIMER", "continue", { "--timeout": A1, "--label": A1, "--alarm": A0 }),
+  op("LED", "continue", { "--led-trigger-id": A1, "--led-delay": A1, "--led-always-blink": A0 }),
+  op("NETMAP", "terminal", { "--to": A1 }, { tables: ["nat"] }),
+  // NFQUEUE hands the verdict to a user-space program.
+  op("NFQUEUE", "unknown", {
+    "--queue-num": A1,
+    "--queue-balance": A1,
+    "--queue-bypass": A0,
+    "--queue-cpu-fanout": A0,
+    "--fail-open": A0,
+  }),
+  op("RATEEST", "continue", { "--rateest-name": A1, "--rateest-interval": A1, "--rateest-ewmalog": A1 }),
+  op("SECMARK", "continue", { "--selctx": A1 }),
+  op("SET", "continue", {
+    "--add-set": A2,
+    "--del-set": A2,
+    "--map-set": A2,
+    "--timeout": A1,
+    "--exist": A0,
+    "--map-mark": A0,
+    "--map-prio": A0,
+    "--map-queue": A0,
+  }),
+  op("SYNPROXY", "unknown", {
+    "--mss": A1,
+    "--wscale": A1,
+    "--sack-perm": A0,
+    "--timestamp": A0,
+    "--ecn": A0,
+  }),
+  op("TCPMSS", "continue", { "--set-mss": A1, "--clamp-mss-to-pmtu": A0 }),
+  op("TCPOPTSTRIP", "continue", { "--strip-options": A1 }, { tables: ["mangle"], tableIsWarning: true }),
+  op("TEE", "continue", { "--gateway": A1, "--oif": A1 }),
+  op(
+    "TOS",
+    "continue",
+    { "--set-tos": A1, "--and-tos": A1, "--or-tos": A1, "--xor-tos": A1 },
+    { tables: ["mangle"], tableIsWarning: true },
+  ),
+  op("TPROXY", "terminal", { "--on-port": A1, "--on-ip": A1, "--tproxy-mark": A1 }, { tables: ["mangle"] }),
+  op("MIRROR", "terminal", {}, { family: 4 }),
+];
+
+function op(
+  name: string,
+  effect: TargetDef["effect"],
+  options: Record<string, OptSpec>,
+  extra: Partial<Pick<TargetDef, "family" | "tables" | "tableIsWarning">> = {},
+): TargetDef {
+  return { name, options, effect, ...extra };
+}
+
+const BY_NAME = new Map(DEFS.map((d) => [d.name, d]));
+
+/** Verdicts built into x_tables (no extension, no options). */
+export const STANDARD_TARGETS = new Set(["ACCEPT", "DROP", "RETURN", "QUEUE"]);
+
+export function findTarget(name: string, family: Family): TargetDef | undefined {
+  const d = BY_NAME.get(name);
+  return d && (d.family === undefined || d.family === family) ? d : undefined;
+}
+
+/** True for names iptables could load as a target on either family (chains may not use them). */
+export function isTargetName(name: string): boolean {
+  return STANDARD_TARGETS.has(name) || BY_NAME.has(name);
+}

@@ -1,0 +1,323 @@
+/**
+ * Value parsers with iptables' exact acceptance rules (libxtables): IPv4 addresses with 1–4
+ * parts in C `strtoul(…, 0)` notation (so `010.1.1.1` is 8.1.1.1 and `10.1` is 10.1.0.0),
+ * dotted or length masks (non-contiguous dotted masks are legal), host bits silently cleared,
+ * ports by number or service name, marks in decimal/hex/octal. Each returns a value or a message
+ * completing "expected …" / "invalid …", never throws.
+ */
+import ipaddr from "ipaddr.js";
+import { type Family, formatAddress } from "../../model/address.js";
+import type { AddrRange, AddrSpec, Net, PortRange } from "./model.js";
+import { servicePort } from "./names.js";
+
+export type Result<T> = { ok: true; value: T; warning?: string } | { ok: false; error: string };
+
+const ok = <T>(value: T, warning?: string): Result<T> =>
+  warning === undefined ? { ok: true, value } : { ok: true, value, warning };
+const fail = <T>(error: string): Result<T> => ({ ok: false, error });
+
+/** C `strtoul(s, NULL, 0)` restricted to a full match: `0x1f`, `017` (octal), `15`. */
+export function parseCUint(s: string, max: number): number | undefined {
+  let v: number;
+  if (/^0[xX][0-9a-fA-F]+$/.test(s)) v = Number.parseInt(s.slice(2), 16);
+  else if (/^0[0-7]*$/.test(s)) v = s.length === 1 ? 0 : Number.parseInt(s.slice(1), 8);
+  else if (/^[1-9][0-9]*$/.test(s)) v = Number(s);
+  else return undefined;
+  return Number.isSafeInteger(v) && v <= max ? v : undefined;
+}
+
+/** Decimal only (ports, lengths, TTLs). */
+export function parseDec(s: string, max: number): number | undefined {
+  if (!/^[0-9]{1,10}$/.test(s)) return undefined;
+  const v = Number(s);
+  return v <= max ? v : undefined;
+}
+
+const FULL4 = 0xffffffffn;
+const FULL6 = (1n << 128n) - 1n;
+const full = (f: Family) => (f === 4 ? FULL4 : FULL6);
+
+function lenMask(f: Family, len: number): bigint {
+  const bits = f === 4 ? 32 : 128;
+  return len === 0 ? 0n : (full(f) >> BigInt(bits - len)) << BigInt(bits - len);
+}
+
+/** Prefix length of a contiguous mask, or null. */
+export function maskLen(f: Family, mask: bigint): number | null {
+  const bits = f === 4 ? 32 : 128;
+  const inv = ~mask & full(f);
+  if ((inv & (inv + 1n)) !== 0n) return null;
+  let n = 0;
+  for (let v = inv; v > 0n; v >>= 1n) n++;
+  return bits - n;
+}
+
+/** iptables' own IPv4 parser (xtables `__numeric_to_ipaddr`): 1–4 parts, missing parts are zero. */
+function parseV4Numeric(s: string, isMask: boolean): { value: bigint; canonical: boolean } | undefined {
+  const parts = s.split(".");
+  if (parts.length > 4 || (isMask && parts.length !== 4)) return undefined;
+  let v = 0n;
+  let canonical = parts.length === 4;
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i];
+    let byte = 0;
+    if (p !== undefined) {
+      const b = parseCUint(p, 255);
+      if (b === undefined) return undefined;
+      if (String(b) !== p) canonical = false;
+      byte = b;
+    }
+    v = (v << 8n) | BigInt(byte);
+  }
+  return { value: v, canonical };
+}
+
+function parseV6(s: string): bigint | undefined {
+  if (s.includes("%") || !ipaddr.IPv6.isValid(s)) return undefined;
+  let v = 0n;
+  for (const b of ipaddr.IPv6.parse(s).toByteArray()) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+/** Plain address (no mask) of the given family. */
+export function parseAddr(s: string, f: Family): Result<bigint> {
+  if (f === 4) {
+    const r = parseV4Numeric(s, false);
+    if (r)
+      return ok(
+        r.value,
+        r.canonical ? undefined : `'${s}' is read by iptables as ${formatAddress(4, r.value)}`,
+      );
+    if (s.includes(":") && parseV6(s) !== undefined) return fail(`an IPv4 address, got IPv6 '${s}'`);
+    return fail(`an IPv4 address, got '${s}'`);
+  }
+  const v = parseV6(s);
+  if (v !== undefined) return ok(v);
+  if (parseV4Numeric(s, false)) return fail(`an IPv6 address, got IPv4 '${s}'`);
+  return fail(`an IPv6 address, got '${s}'`);
+}
+
+// Host names as resolvers accept them (letters, digits, '-', '_', dots); must contain a non-digit.
+const HOSTNAME = /^(?=.*[A-Za-z_])[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
+
+/**
+ * `addr`, `addr/len`, `addr/dotted-mask` (IPv4), `addr/ipv6-mask` (IPv6), or a host name
+ * (optionally with a mask). `hostBits: "clear"` clears host bits with a warning, as `-s` does.
+ */
+export function parseNet(text: string, f: Family, opts: { allowName: boolean }): Result<AddrSpec> {
+  if (f === 4) {
+    const net = fastV4(text);
+    if (net) return { ok: true, value: net };
+  }
+  const slash = text.indexOf("/");
+  const a = slash < 0 ? text : text.slice(0, slash);
+  const m = slash < 0 ? undefined : text.slice(slash + 1);
+  const bits = f === 4 ? 32 : 128;
+  let mask = full(f);
+  if (m !== undefined) {
+    const n = parseCUint(m, bits);
+    if (n !== undefined && !m.includes(".") && !m.includes(":")) mask = lenMask(f, n);
+    else if (f === 4 && m.includes(".")) {
+      const r = parseV4Numeric(m, true);
+      if (!r) return fail(`a prefix length 0..32 or a dotted netmask after '/', got '${m}'`);
+      mask = r.value;
+    } else if (f === 6 && m.includes(":")) {
+      const r = parseV6(m);
+      if (r === undefined) return fail(`a prefix length 0..128 or an IPv6 netmask after '/', got '${m}'`);
+      mask = r;
+    } else return fail(`a prefix length 0..${bits} after '/', got '${m}'`);
+  }
+  const addr = parseAddr(a, f);
+  if (!addr.ok) {
+    if (opts.allowName && HOSTNAME.test(a)) return ok<AddrSpec>({ kind: "name", name: text });
+    return addr;
+  }
+  const net: Net = { kind: "net", family: f, addr: addr.value & mask, mask, len: maskLen(f, mask) };
+  let warning = addr.warning;
+  if (net.addr !== addr.value) {
+    const shown = formatNet(net);
+    warning = `host bits set in '${text}'; iptables uses ${shown}`;
+  }
+  return ok<AddrSpec>(net, warning);
+}
+
+/**
+ * An address as iptables prints it (inet_ntop): IPv6 in RFC 5952 form, except that glibc writes
+ * IPv4-mapped and IPv4-compatible addresses with a dotted tail (`::ffff:127.0.0.1`).
+ */
+export function formatIptAddr(family: Family, addr: bigint): string {
+  if (family === 4) return formatAddress(4, addr);
+  const w: number[] = [];
+  for (let i = 7; i >= 0; i--) w.push(Number((addr >> BigInt(16 * i)) & 0xffffn));
+  // Longest run of zero words (length >= 2), leftmost on ties.
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestLen < 2) best = -1;
+  const v4tail = best === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff));
+  const hexw = (i: number) => w[i]!.toString(16);
+  if (v4tail) {
+    const v4 = `${w[6]! >> 8}.${w[6]! & 255}.${w[7]! >> 8}.${w[7]! & 255}`;
+    return bestLen === 6 ? `::${v4}` : `::ffff:${v4}`;
+  }
+  if (best < 0) return w.map((_, i) => hexw(i)).join(":");
+  const head = w.slice(0, best).map((_, i) => hexw(i));
+  const tail = w.slice(best + bestLen).map((_, i) => hexw(best + bestLen + i));
+  return `${head.join(":")}::${tail.join(":")}`;
+}
+
+/** As iptables-save prints `-s`/`-d`: `10.0.0.0/8`, `1.2.3.4/32`, `1.0.3.0/255.0.255.0`. */
+export function formatNet(n: Net, opts: { omitHostLen?: boolean } = {}): string {
+  const a = formatIptAddr(n.family, n.addr);
+  const bits = n.family === 4 ? 32 : 128;
+  if (n.len === bits && opts.omitHostLen) return a;
+  if (n.len !== null) return `${a}/${n.len}`;
+  return `${a}/${formatIptAddr(n.family, n.mask)}`;
+}
+
+const MASK4: bigint[] = [];
+for (let len = 0; len <= 32; len++) MASK4.push(lenMask(4, len));
+
+/**
+ * The common case, canonical `a.b.c.d[/len]` with host bits clear, without regexes or splits:
+ * dumps are mostly this, and it is the parser's hottest path.
+ */
+function fastV4(text: string): Net | null {
+  let v = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  let i = 0;
+  const n = text.length;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return null; // leading zero: octal in iptables, slow path
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return null;
+    } else if (c === 46 || c === 47) {
+      if (digits === 0) return null;
+      v = v * 256 + part;
+      parts++;
+      part = 0;
+      digits = 0;
+      if (c === 47) break;
+      if (parts === 4) return null;
+    } else return null;
+  }
+  if (i === n) {
+    if (digits === 0) return null;
+    v = v * 256 + part;
+    parts++;
+  }
+  if (parts !== 4) return null;
+  let len = 32;
+  if (i < n) {
+    // after '/': 1 or 2 decimal digits, no leading zero
+    const rest = n - i - 1;
+    if (rest < 1 || rest > 2) return null;
+    const d0 = text.charCodeAt(i + 1) - 48;
+    const d1 = rest === 2 ? text.charCodeAt(i + 2) - 48 : -1;
+    if (d0 < 0 || d0 > 9 || (rest === 2 && (d1 < 0 || d1 > 9 || d0 === 0))) return null;
+    len = rest === 2 ? d0 * 10 + d1 : d0;
+    if (len > 32) return null;
+  }
+  const hostSpan = 2 ** (32 - len);
+  if (v % hostSpan !== 0) return null; // host bits set: slow path warns
+  return { kind: "net", family: 4, addr: BigInt(v), mask: MASK4[len]!, len };
+}
+
+/** `from[-to]` of `-m iprange`. */
+export function parseAddrRange(text: string, f: Family): Result<AddrRange> {
+  // IPv6 addresses contain no '-', so the first '-' splits.
+  const dash = text.indexOf("-");
+  const lo = parseAddr(dash < 0 ? text : text.slice(0, dash), f);
+  if (!lo.ok) return lo;
+  if (dash < 0) return ok({ lo: lo.value, hi: lo.value }, lo.warning);
+  const hi = parseAddr(text.slice(dash + 1), f);
+  if (!hi.ok) return hi;
+  return ok({ lo: lo.value, hi: hi.value }, lo.warning ?? hi.warning);
+}
+
+/** One port: a number 0..65535 or a service name. */
+export function parsePort(text: string): Result<number> {
+  const p = servicePort(text);
+  if (p === undefined) {
+    return fail(
+      /^\d+$/.test(text) ? `a port 0..65535, got '${text}'` : `a port number or service name, got '${text}'`,
+    );
+  }
+  return ok(p);
+}
+
+/** `port`, `lo:hi`, `lo:` (to 65535), `:hi` (from 0) — tcp/udp/sctp `--sport`/`--dport`. */
+export function parsePortRange(text: string, sep = ":"): Result<PortRange> {
+  const i = text.indexOf(sep);
+  if (i < 0) {
+    const p = parsePort(text);
+    return p.ok ? ok({ lo: p.value, hi: p.value }) : p;
+  }
+  const a = text.slice(0, i);
+  const b = text.slice(i + 1);
+  const lo = a === "" ? ok(0) : parsePort(a);
+  if (!lo.ok) return lo;
+  const hi = b === "" ? ok(65535) : parsePort(b);
+  if (!hi.ok) return hi;
+  // Reversed ranges are accepted by some modules (udp, conntrack) and then match nothing;
+  // callers that iptables makes strict (tcp, sctp, multiport) check lo <= hi themselves.
+  return ok({ lo: lo.value, hi: hi.value });
+}
+
+/** `--dports 22,80:90` (multiport): at most 15 ports, a range counting as two. */
+export function parseMultiport(text: string): Result<PortRange[]> {
+  const out: PortRange[] = [];
+  let slots = 0;
+  for (const part of text.split(",")) {
+    if (part === "") return fail(`a port list like 22,80:90, got '${text}'`);
+    const r = part.includes(":") ? parsePortRange(part) : parsePort(part);
+    if (!r.ok) return r;
+    const range = typeof r.value === "number" ? { lo: r.value, hi: r.value } : r.value;
+    if (range.lo > range.hi) return fail(`port ranges with min <= max, got '${part}'`);
+    slots += part.includes(":") ? 2 : 1;
+    out.push(range);
+  }
+  if (slots > 15) return fail(`at most 15 ports (a range counts as two), got ${slots}`);
+  return ok(out);
+}
+
+/** `value[/mask]` for marks: 32-bit numbers in C notation; mask defaults to 0xffffffff. */
+export function parseMarkMask(text: string): Result<{ value: number; mask: number }> {
+  const slash = text.indexOf("/");
+  const v = parseCUint(slash < 0 ? text : text.slice(0, slash), 0xffffffff);
+  const m = slash < 0 ? 0xffffffff : parseCUint(text.slice(slash + 1), 0xffffffff);
+  if (v === undefined || m === undefined) return fail(`a 32-bit value[/mask], got '${text}'`);
+  return ok({ value: v, mask: m });
+}
+
+/** `lo[:hi]` of 32-bit numbers (SPIs, fragment ids). */
+export function parseU32Range(text: string, sep = ":"): Result<{ lo: number; hi: number }> {
+  const i = text.indexOf(sep);
+  const lo = parseCUint(i < 0 ? text : text.slice(0, i), 0xffffffff);
+  const hi = i < 0 ? lo : parseCUint(text.slice(i + 1), 0xffffffff);
+  if (lo === undefined || hi === undefined) return fail(`a 32-bit number or range lo${sep}hi, got '${text}'`);
+  if (lo > hi) return fail(`a range with min <= max, got '${text}'`);
+  return ok({ lo, hi });
+}
+
+export const hex = (v: number): string => `0x${v.toString(16)}`;
+
+export function formatPortRange(r: PortRange, sep = ":"): string {
+  return r.lo === r.hi ? String(r.lo) : `${r.lo}${sep}${r.hi}`;
+}
