@@ -22,6 +22,8 @@ import { quoteArg, quoteIfNeeded } from "./tokenize.js";
 import { formatIptAddr as formatAddress, formatNet, formatPortRange, hex } from "./values.js";
 
 const inv = (b: boolean) => (b ? "! " : "");
+const NFLOG_ORDER = ["--nflog-prefix", "--nflog-group", "--nflog-range", "--nflog-size", "--nflog-threshold"];
+const ULOG_ORDER = ["--ulog-nlgroup", "--ulog-prefix", "--ulog-cprange", "--ulog-qthreshold"];
 
 function spec(s: AddrSpec): string {
   return s.kind === "name" ? s.name : formatNet(s);
@@ -31,8 +33,20 @@ function iface(c: IfaceCond): string {
   return c.name + (c.wildcard ? "+" : "");
 }
 
+/** Options whose values iptables-save writes with xtables_save_string (always quoted unless plain). */
+const SAVE_STRING = new Set([
+  "--comment",
+  "--log-prefix",
+  "--nflog-prefix",
+  "--ulog-prefix",
+  "--string",
+  "--hex-string",
+  "--u32",
+]);
+
 function raw(o: RawOption): string {
-  return [inv(o.invert) + o.name, ...o.args.map(quoteIfNeeded)].join(" ");
+  const q = SAVE_STRING.has(o.name) ? quoteArg : quoteIfNeeded;
+  return [inv(o.invert) + o.name, ...o.args.map(q)].join(" ");
 }
 
 function mark(value: number, mask: number): string {
@@ -69,10 +83,9 @@ export function formatMatch(m: Match, family: Family): string {
         );
       return ["-m tcp", ...parts].join(" ");
     case "udp":
-    case "udplite":
       port("--sport", m.sport);
       port("--dport", m.dport);
-      return [`-m ${m.kind}`, ...parts].join(" ");
+      return ["-m udp", ...parts].join(" ");
     case "sctp":
       port("--sport", m.sport);
       port("--dport", m.dport);
@@ -148,12 +161,13 @@ export function formatMatch(m: Match, family: Family): string {
         ...m.other.map(raw),
       ].join(" ");
     case "mac":
-      return `-m mac ${inv(m.invert)}--mac-source ${m.mac.toUpperCase()}`;
+      return `-m mac ${inv(m.invert)}--mac-source ${m.mac}`;
     case "physdev":
-      if (m.physIn) parts.push(`${inv(m.physIn.invert)}--physdev-in ${iface(m.physIn)}`);
-      if (m.physOut) parts.push(`${inv(m.physOut.invert)}--physdev-out ${iface(m.physOut)}`);
+      // libxt_physdev's save order.
       if (m.isIn) parts.push(`${inv(m.isIn.invert)}--physdev-is-in`);
+      if (m.physIn) parts.push(`${inv(m.physIn.invert)}--physdev-in ${iface(m.physIn)}`);
       if (m.isOut) parts.push(`${inv(m.isOut.invert)}--physdev-is-out`);
+      if (m.physOut) parts.push(`${inv(m.physOut.invert)}--physdev-out ${iface(m.physOut)}`);
       if (m.isBridged) parts.push(`${inv(m.isBridged.invert)}--physdev-is-bridged`);
       return ["-m physdev", ...parts].join(" ");
     case "length":
@@ -227,8 +241,12 @@ export function formatTarget(t: Target, family: Family): string {
       return parts.join(" ");
     }
     case "NFLOG":
-    case "ULOG":
-      return [`-j ${t.kind}`, ...t.options.map(raw)].join(" ");
+    case "ULOG": {
+      // Options in the order the extensions save them; strings quoted as iptables-save does.
+      const order = t.kind === "NFLOG" ? NFLOG_ORDER : ULOG_ORDER;
+      const opts = [...t.options].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+      return [`-j ${t.kind}`, ...opts.map(raw)].join(" ");
+    }
     case "MARK":
       return `-j MARK --set-xmark ${hex(t.value)}/${hex(t.mask)}`;
     case "CONNMARK":

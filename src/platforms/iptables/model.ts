@@ -107,11 +107,14 @@ export interface PortCond {
 
 /** One option as written, kept for opaque modules and targets (and for formatting them back). */
 export interface RawOption {
-  /** Canonical option name without dashes (`hashlimit-above`). */
+  /** Canonical option name, with its dashes (`--hashlimit-above`). */
   name: string;
   args: string[];
   invert: boolean;
+  /** Column of the option (or of its `!`). */
   col: number;
+  /** Column of its first argument (of the option when it has none): where value errors point. */
+  argCol: number;
 }
 
 interface MatchBase {
@@ -129,7 +132,7 @@ export interface TcpMatch extends MatchBase {
 }
 
 export interface UdpMatch extends MatchBase {
-  kind: "udp" | "udplite";
+  kind: "udp";
   sport: PortCond | null;
   dport: PortCond | null;
 }

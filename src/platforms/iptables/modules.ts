@@ -109,7 +109,7 @@ function firstTime(seen: Set<string>, o: RawOption, ctx: BuildCtx, module: strin
 
 function take<T>(r: Result<T>, o: RawOption, ctx: BuildCtx): T | undefined {
   if (!r.ok) {
-    ctx.error(o.col, `${o.name}: expected ${r.error}`);
+    ctx.error(o.argCol, `${o.name}: expected ${r.error}`);
     return undefined;
   }
   if (r.warning) ctx.warn(o.col, r.warning);
@@ -125,7 +125,7 @@ function requireProto(m: ModuleInstance, ctx: BuildCtx, allowed: number[], label
 
 /**
  * `--sport`/`--dport`-style range. tcp, sctp and dccp refuse min > max ("invalid portrange");
- * udp, udplite and conntrack accept it, and the condition then never holds.
+ * udp and conntrack accept it, and the condition then never holds.
  */
 function portCond(o: RawOption, ctx: BuildCtx, strict: boolean): PortCond | null {
   const r = take(parsePortRange(o.args[0]!), o, ctx);
@@ -154,7 +154,7 @@ function keywordList<T extends string>(o: RawOption, ctx: BuildCtx, allowed: rea
   for (const w of o.args[0]!.split(",")) {
     const k = allowed.find((a) => a === w.toUpperCase());
     if (!k) {
-      ctx.error(o.col, `${o.name}: expected one of ${allowed.join(", ")}, got '${w}'`);
+      ctx.error(o.argCol, `${o.name}: expected one of ${allowed.join(", ")}, got '${w}'`);
       return null;
     }
     if (!out.includes(k)) out.push(k);
@@ -202,7 +202,7 @@ function buildPorts(m: ModuleInstance, ctx: BuildCtx, extra?: (o: RawOption) => 
   let dport: PortCond | null = null;
   for (const o of m.opts) {
     if (!firstTime(seen, o, ctx, m.name)) continue;
-    const strict = m.name !== "udp" && m.name !== "udplite";
+    const strict = m.name !== "udp";
     if (o.name === "--sport") sport = portCond(o, ctx, strict);
     else if (o.name === "--dport") dport = portCond(o, ctx, strict);
     else extra?.(o);
@@ -243,12 +243,16 @@ const DEFS: ModuleDef[] = [
             const mask = tcpFlags(o.args[0]!);
             const comp = tcpFlags(o.args[1]!);
             if (mask === undefined || comp === undefined) {
-              ctx.error(o.col, `--tcp-flags: expected flag lists of ${TCP_FLAGS.map((f) => f[0]).join(",")}`);
+              ctx.error(
+                o.argCol,
+                `--tcp-flags: expected flag lists of ${TCP_FLAGS.map((f) => f[0]).join(",")}`,
+              );
             } else flags = { mask, comp, invert: o.invert };
           }
         } else if (o.name === "--tcp-option") {
           const n = parseDec(o.args[0]!, 255);
-          if (n === undefined) ctx.error(o.col, `--tcp-option: expected a number 0..255, got '${o.args[0]}'`);
+          if (n === undefined)
+            ctx.error(o.argCol, `--tcp-option: expected a number 0..255, got '${o.args[0]}'`);
           else option = { num: n, invert: o.invert };
         }
         return true;
@@ -256,18 +260,17 @@ const DEFS: ModuleDef[] = [
       return { kind: "tcp", col: m.col, sport, dport, flags, option };
     },
   },
-  ...(["udp", "udplite"] as const).map(
-    (name): ModuleDef => ({
-      name,
-      options: PORTS_OPTS,
-      aliases: PORTS_ALIASES,
-      build(m, ctx) {
-        requireProto(m, ctx, [name === "udp" ? IPPROTO.UDP : IPPROTO.UDPLITE], `'-p ${name}'`);
-        const { sport, dport } = buildPorts(m, ctx);
-        return { kind: name, col: m.col, sport, dport };
-      },
-    }),
-  ),
+  // There is no udplite match in iptables userspace (only multiport knows UDP-Lite).
+  {
+    name: "udp",
+    options: PORTS_OPTS,
+    aliases: PORTS_ALIASES,
+    build(m, ctx) {
+      requireProto(m, ctx, [IPPROTO.UDP], "'-p udp'");
+      const { sport, dport } = buildPorts(m, ctx);
+      return { kind: "udp", col: m.col, sport, dport };
+    },
+  },
   {
     name: "sctp",
     options: { ...PORTS_OPTS, "--chunk-types": A2i },
@@ -370,7 +373,7 @@ const DEFS: ModuleDef[] = [
           case "--ctproto": {
             const n = protoNumber(a);
             if (n === undefined)
-              ctx.error(o.col, `--ctproto: expected a protocol name or number, got '${a}'`);
+              ctx.error(o.argCol, `--ctproto: expected a protocol name or number, got '${a}'`);
             else r.proto = { num: n, invert: o.invert };
             break;
           }
@@ -412,7 +415,7 @@ const DEFS: ModuleDef[] = [
           case "--ctdir": {
             const d = a.toUpperCase();
             if (d !== "ORIGINAL" && d !== "REPLY")
-              ctx.error(o.col, `--ctdir: expected ORIGINAL or REPLY, got '${a}'`);
+              ctx.error(o.argCol, `--ctdir: expected ORIGINAL or REPLY, got '${a}'`);
             else r.dir = d;
             break;
           }
@@ -458,6 +461,7 @@ const DEFS: ModuleDef[] = [
       let cur: PolicyElement | null = null;
       let curSeen = new Set<string>();
       let bad = false;
+      let sawNext = false;
       for (const o of m.opts) {
         const a = o.args[0] ?? "";
         if (POLICY_ELEMENT_OPTS.has(o.name)) {
@@ -475,13 +479,13 @@ const DEFS: ModuleDef[] = [
         switch (o.name) {
           case "--dir":
             if (a !== "in" && a !== "out") {
-              ctx.error(o.col, `--dir: expected in or out, got '${a}'`);
+              ctx.error(o.argCol, `--dir: expected in or out, got '${a}'`);
               bad = true;
             } else dir = a;
             break;
           case "--pol":
             if (a !== "none" && a !== "ipsec") {
-              ctx.error(o.col, `--pol: expected none or ipsec, got '${a}'`);
+              ctx.error(o.argCol, `--pol: expected none or ipsec, got '${a}'`);
               bad = true;
             } else pol = a;
             break;
@@ -489,8 +493,9 @@ const DEFS: ModuleDef[] = [
             strict = true;
             break;
           case "--next":
-            if (!cur) {
-              ctx.error(o.col, "policy: --next must follow an element's options");
+            sawNext = true;
+            if (!cur && strict) {
+              ctx.error(o.col, "policy match: empty policy element");
               bad = true;
             }
             cur = emptyElement();
@@ -501,7 +506,7 @@ const DEFS: ModuleDef[] = [
           case "--spi": {
             const v = parseCUint(a, 0xffffffff);
             if (v === undefined) {
-              ctx.error(o.col, `${o.name}: expected a 32-bit number, got '${a}'`);
+              ctx.error(o.argCol, `${o.name}: expected a 32-bit number, got '${a}'`);
               bad = true;
             } else if (o.name === "--reqid") cur!.reqid = { value: v, invert: o.invert };
             else cur!.spi = { value: v, invert: o.invert };
@@ -511,14 +516,14 @@ const DEFS: ModuleDef[] = [
             const n = protoNumber(a);
             const p = n === IPPROTO.AH ? "ah" : n === IPPROTO.ESP ? "esp" : n === 108 ? "ipcomp" : null;
             if (!p) {
-              ctx.error(o.col, `--proto: expected ah, esp or ipcomp, got '${a}'`);
+              ctx.error(o.argCol, `--proto: expected ah, esp or ipcomp, got '${a}'`);
               bad = true;
             } else cur!.proto = { value: p, invert: o.invert };
             break;
           }
           case "--mode":
             if (a !== "tunnel" && a !== "transport") {
-              ctx.error(o.col, `--mode: expected tunnel or transport, got '${a}'`);
+              ctx.error(o.argCol, `--mode: expected tunnel or transport, got '${a}'`);
               bad = true;
             } else cur!.mode = { value: a, invert: o.invert };
             break;
@@ -543,7 +548,7 @@ const DEFS: ModuleDef[] = [
         ctx.error(m.col, "policy match: policy none but --strict given");
         bad = true;
       }
-      if (!strict && elements.length > 1) {
+      if (!strict && sawNext) {
         ctx.error(m.col, 'policy: option "--next" also requires "--strict"');
         bad = true;
       }
@@ -638,7 +643,10 @@ const DEFS: ModuleDef[] = [
           return { kind: name, col: m.col, any: true, type: 255, codeLo: 0, codeHi: 255, invert: false };
         const t = parseIcmpType(o.args[0]!, name === "icmp6");
         if (!t) {
-          ctx.error(o.col, `${opt}: expected a type name, a number 0..255 or type/code, got '${o.args[0]}'`);
+          ctx.error(
+            o.argCol,
+            `${opt}: expected a type name, a number 0..255 or type/code, got '${o.args[0]}'`,
+          );
           return null;
         }
         return { kind: name, col: m.col, ...t, invert: o.invert };
@@ -735,7 +743,7 @@ const DEFS: ModuleDef[] = [
         };
       }
       if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) {
-        ctx.error(o.col, `--mac-source: expected XX:XX:XX:XX:XX:XX, got '${mac}'`);
+        ctx.error(o.argCol, `--mac-source: expected XX:XX:XX:XX:XX:XX, got '${mac}'`);
         return null;
       }
       return { kind: "mac", col: m.col, mac: mac.toLowerCase(), invert: o.invert };
@@ -788,7 +796,7 @@ const DEFS: ModuleDef[] = [
       const lo = parseDec(a!, 65535);
       const hi = b === undefined ? lo : b === "" ? 65535 : parseDec(b, 65535);
       if (lo === undefined || hi === undefined || lo > hi) {
-        ctx.error(o.col, `--length: expected length[:length] within 0..65535, got '${o.args[0]}'`);
+        ctx.error(o.argCol, `--length: expected length[:length] within 0..65535, got '${o.args[0]}'`);
         return null;
       }
       return { kind: "length", col: m.col, lo, hi, invert: o.invert };
@@ -813,7 +821,7 @@ const DEFS: ModuleDef[] = [
         if (m.opts.length > 1) ctx.error(m.opts[1]!.col, `${name}: only one comparison allowed`);
         const v = parseDec(o.args[0]!, 255);
         if (v === undefined) {
-          ctx.error(o.col, `${o.name}: expected a number 0..255, got '${o.args[0]}'`);
+          ctx.error(o.argCol, `${o.name}: expected a number 0..255, got '${o.args[0]}'`);
           return null;
         }
         const rel = o.name.slice(-2) as "eq" | "lt" | "gt";
@@ -849,7 +857,7 @@ const DEFS: ModuleDef[] = [
           if (v) r.id = { ...v, invert: o.invert };
         } else if (o.name === "--fraglen") {
           const v = parseCUint(o.args[0]!, 0xffffffff);
-          if (v === undefined) ctx.error(o.col, `--fraglen: expected a number, got '${o.args[0]}'`);
+          if (v === undefined) ctx.error(o.argCol, `--fraglen: expected a number, got '${o.args[0]}'`);
           else r.len = { value: v, invert: o.invert };
         } else if (o.name === "--fragres") r.res = true;
         else if (o.name === "--fragfirst") r.first = true;
@@ -897,7 +905,7 @@ const DEFS: ModuleDef[] = [
       }
       const t = o.args[0]!.toLowerCase();
       if (t !== "unicast" && t !== "broadcast" && t !== "multicast") {
-        ctx.error(o.col, `--pkt-type: expected unicast, broadcast or multicast, got '${o.args[0]}'`);
+        ctx.error(o.argCol, `--pkt-type: expected unicast, broadcast or multicast, got '${o.args[0]}'`);
         return null;
       }
       return { kind: "pkttype", col: m.col, type: t, invert: o.invert };
@@ -1116,8 +1124,6 @@ export function implicitModule(proto: number, family: Family): string | undefine
       return "tcp";
     case IPPROTO.UDP:
       return "udp";
-    case IPPROTO.UDPLITE:
-      return "udplite";
     case IPPROTO.SCTP:
       return "sctp";
     case IPPROTO.DCCP:

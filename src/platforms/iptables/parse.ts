@@ -239,6 +239,23 @@ interface TableState {
 const COUNTERS_RE = /^\[(\d+):(\d+)\]$/;
 const NO_UNKNOWN = Object.freeze([]) as unknown as Unknown[];
 const CHAIN_NAME_MAX = 28;
+/** xtables-addons targets: valid on hosts that have the add-ons, unknown to this tool. */
+const ADDON_TARGETS = new Set([
+  "TARPIT",
+  "DELUDE",
+  "CHAOS",
+  "ECHO",
+  "IPMARK",
+  "LOGMARK",
+  "SYSRQ",
+  "DHCPMAC",
+  "STEAL",
+  "RAWDNAT",
+  "RAWSNAT",
+  "ACCOUNT",
+  "DNETMAP",
+  "PROTO",
+]);
 
 class Parser {
   private readonly sink: DiagnosticSink;
@@ -552,9 +569,12 @@ class Parser {
   private commandLine(line: string): void {
     const { tokens, unterminatedQuoteCol } = tokenize(line);
     if (unterminatedQuoteCol !== undefined) {
-      this.err(unterminatedQuoteCol, "unterminated quote: expected a closing '\"'");
-      return;
+      // iptables-restore takes the quoted part to the end of the line; so do we, loudly.
+      this.warn(unterminatedQuoteCol, "unterminated quote: taken to the end of the line");
     }
+    // `-4`/`-6` lines are for the other tool: skip before their addresses cause errors.
+    const other = this.family === 4 ? ["-6", "--ipv6"] : ["-4", "--ipv4"];
+    if (tokens.some((t) => !t.quoted && other.includes(t.text))) return;
     let start = 0;
     let counters: Counters | null = null;
     const first = tokens[0]!;
@@ -841,8 +861,15 @@ class Parser {
       }
       if (res === "unknown") {
         const args: string[] = inline !== undefined ? [inline] : [];
+        const argCol = inline !== undefined ? tok.col + name.length + 1 : (tokens[k]?.col ?? tok.col);
         while (k < tokens.length && !looksLikeOption(tokens[k]!)) args.push(tokens[k++]!.text);
-        const raw: RawOption = { name, args, invert: invertCol > 0, col: invertCol || tok.col };
+        const raw: RawOption = {
+          name,
+          args,
+          invert: invertCol > 0,
+          col: invertCol || tok.col,
+          argCol: args.length > 0 ? argCol : tok.col,
+        };
         invertCol = 0;
         const absorber = [...providers].reverse().find((p) => p.def === null);
         if (absorber) absorber.opts.push(raw);
@@ -905,6 +932,8 @@ class Parser {
         k++;
       }
       if (inline !== undefined) args.push(inline);
+      const argCol =
+        inline !== undefined ? tok.col + name.length + 1 : want > 0 ? (tokens[k]?.col ?? tok.col) : tok.col;
       while (args.length < want) {
         const a = tokens[k];
         if (!a) break;
@@ -919,7 +948,7 @@ class Parser {
         fail(invCol, `option ${canonical} cannot be inverted`);
         continue;
       }
-      const raw: RawOption = { name: canonical, args, invert, col: invCol || tok.col };
+      const raw: RawOption = { name: canonical, args, invert, col: invCol || tok.col, argCol };
       if (provider) {
         provider.opts.push(raw);
         lp.ruleOptionCol ||= tok.col;
@@ -944,7 +973,8 @@ class Parser {
       const mod = implicitModule(proto.num, this.family);
       if (mod && !providers.some((p) => p.kind === "match" && p.name === mod)) {
         const def = findModule(mod, this.family)!;
-        if (def.options[def.aliases?.[name] ?? name]) {
+        const known = optionLookup(def);
+        if (known.has(name) || (name.startsWith("--") && [...known.keys()].some((k) => k.startsWith(name)))) {
           const p: Provider = { kind: "match", name: mod, col, def, opts: [], implicit: true };
           providers.push(p);
           lp.items.push({ provider: p });
@@ -1012,17 +1042,17 @@ class Parser {
         for (const part of arg.split(",")) {
           const r = parseNet(part, this.family, { allowName: true });
           if (!r.ok) {
-            fail(raw.col, `${id === "src" ? "-s" : "-d"}: expected ${r.error}`);
+            fail(raw.argCol, `${id === "src" ? "-s" : "-d"}: expected ${r.error}`);
             return;
           }
-          if (r.warning) this.warn(raw.col, r.warning);
+          if (r.warning) this.warn(raw.argCol, r.warning);
           if (r.value.kind === "name") {
             this.warn(
-              raw.col,
+              raw.argCol,
               `unsupported: host name '${r.value.name}' in ${id === "src" ? "-s" : "-d"}; iptables resolves it with DNS when loading, so the rule's result is unknown`,
             );
             lp.unknown.push({
-              col: raw.col,
+              col: raw.argCol,
               what: `${id === "src" ? "-s" : "-d"} ${r.value.name}`,
               reason: "host name resolved by DNS at load time",
             });
@@ -1041,7 +1071,7 @@ class Parser {
         const n = protoNumber(arg);
         if (n === undefined) {
           fail(
-            raw.col,
+            raw.argCol,
             `-p: unknown protocol '${arg}' (expected a name like tcp, udp, esp or a number 0..255)`,
           );
           return;
@@ -1061,9 +1091,11 @@ class Parser {
         }
         const c = ifaceCond(arg, raw.invert);
         if (typeof c === "string") {
-          fail(raw.col, `${id === "iif" ? "-i" : "-o"}: ${c}`);
+          fail(raw.argCol, `${id === "iif" ? "-i" : "-o"}: ${c}`);
           return;
         }
+        // `-i +` matches every interface: iptables stores no condition at all.
+        if (c.wildcard && c.name === "" && !c.invert) return;
         if (/[\s/]/.test(c.name))
           this.warn(
             raw.col,
@@ -1134,7 +1166,7 @@ class Parser {
       case "counters": {
         const [p, b] = raw.args;
         if (!/^\d+$/.test(p!) || !/^\d+$/.test(b!)) {
-          fail(raw.col, `-c: expected packet and byte counts, got '${p} ${b}'`);
+          fail(raw.argCol, `-c: expected packet and byte counts, got '${p} ${b}'`);
           return;
         }
         lp.counters = { packets: BigInt(p!), bytes: BigInt(b!) };
@@ -1305,8 +1337,13 @@ class Parser {
         else if (p.opts.length > 0)
           this.err(p.opts[0]!.col, `unknown option '${p.opts[0]!.name}' after -j ${p.name}`);
         else p.rule.target = { kind: p.kind, col: p.col, chain: p.name };
-      } else if (p.kind === "jump" && /^[A-Z][A-Z0-9_]*$/.test(p.name) && !table.chains.has(p.name)) {
-        // Upper case, like every target extension: most likely an extension this tool does not know.
+      } else if (
+        p.kind === "jump" &&
+        /^[A-Z][A-Z0-9_]*$/.test(p.name) &&
+        (p.opts.length > 0 || ADDON_TARGETS.has(p.name))
+      ) {
+        // An upper-case name with options (or a known out-of-tree one): a target extension this
+        // tool does not know. A bare undeclared name is far more likely a missing chain.
         this.warn(
           p.col,
           `unsupported: unknown target '${p.name}' (no such chain either) — rule kept, its effect is unknown`,
@@ -1324,7 +1361,10 @@ class Parser {
           { col: p.col, what: `-j ${p.name}`, reason: "target unknown to this tool" },
         ];
       } else {
-        this.err(p.col, `unknown chain '${p.name}' referenced (not declared in table ${table.name})`);
+        this.err(
+          p.col,
+          `unknown chain '${p.name}' referenced (not declared in table ${table.name}, and not a target iptables knows)`,
+        );
       }
       this.lineNo = savedLine;
       this.lineText = savedText;

@@ -46,7 +46,7 @@ function single(t: TargetInstance, ctx: BuildCtx): Map<string, RawOption> {
 function mark(o: RawOption, ctx: BuildCtx): { value: number; mask: number } | null {
   const r = parseMarkMask(o.args[0]!);
   if (!r.ok) {
-    ctx.error(o.col, `${o.name}: expected ${r.error}`);
+    ctx.error(o.argCol, `${o.name}: expected ${r.error}`);
     return null;
   }
   return r.value;
@@ -55,7 +55,7 @@ function mark(o: RawOption, ctx: BuildCtx): { value: number; mask: number } | nu
 function u32(o: RawOption, ctx: BuildCtx): number | null {
   const v = parseCUint(o.args[0]!, 0xffffffff);
   if (v === undefined) {
-    ctx.error(o.col, `${o.name}: expected a 32-bit number, got '${o.args[0]}'`);
+    ctx.error(o.argCol, `${o.name}: expected a 32-bit number, got '${o.args[0]}'`);
     return null;
   }
   return v;
@@ -90,6 +90,12 @@ function xmarkOf(o: RawOption, ctx: BuildCtx): { value: number; mask: number } |
 }
 
 const MARK_OPS = ["--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark"];
+const NFLOG_ORDER = ["--nflog-prefix", "--nflog-group", "--nflog-range", "--nflog-size", "--nflog-threshold"];
+const ULOG_ORDER = ["--ulog-nlgroup", "--ulog-prefix", "--ulog-cprange", "--ulog-qthreshold"];
+
+function canonicalOrder(opts: RawOption[], order: readonly string[]): RawOption[] {
+  return [...opts].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+}
 
 /** `--to-ports 1000[-2000]` (also `:` as separator, as libxt accepts). */
 function portsArg(o: RawOption, ctx: BuildCtx): PortRange | null {
@@ -97,7 +103,7 @@ function portsArg(o: RawOption, ctx: BuildCtx): PortRange | null {
   const lo = parsePort(a ?? "");
   const hi = b === undefined ? lo : parsePort(b);
   if (!lo.ok || !hi.ok || lo.value > hi.value) {
-    ctx.error(o.col, `${o.name}: expected port[-port], got '${o.args[0]}'`);
+    ctx.error(o.argCol, `${o.name}: expected port[-port], got '${o.args[0]}'`);
     return null;
   }
   return { lo: lo.value, hi: hi.value };
@@ -166,7 +172,10 @@ const DEFS: TargetDef[] = [
       if (!o) return { kind: "REJECT", col: t.col, with: defaultRejectWith(v6) };
       const w = rejectWith(o.args[0]!, v6);
       if (!w) {
-        ctx.error(o.col, `--reject-with: unknown type '${o.args[0]}' for ${v6 ? "ip6tables" : "iptables"}`);
+        ctx.error(
+          o.argCol,
+          `--reject-with: unknown type '${o.args[0]}' for ${v6 ? "ip6tables" : "iptables"}`,
+        );
         return null;
       }
       if (w === "tcp-reset" && (ctx.proto?.num !== 6 || ctx.proto.invert)) {
@@ -216,14 +225,15 @@ const DEFS: TargetDef[] = [
       "--nflog-threshold": A1,
     },
     effect: "continue",
-    build: (t) => ({ kind: "NFLOG", col: t.col, options: t.opts }),
+    // Kept in the order libxt_NFLOG saves them, so equal targets compare equal.
+    build: (t) => ({ kind: "NFLOG", col: t.col, options: canonicalOrder(t.opts, NFLOG_ORDER) }),
   },
   {
     name: "ULOG",
     family: 4,
     options: { "--ulog-nlgroup": A1, "--ulog-prefix": A1, "--ulog-cprange": A1, "--ulog-qthreshold": A1 },
     effect: "continue",
-    build: (t) => ({ kind: "ULOG", col: t.col, options: t.opts }),
+    build: (t) => ({ kind: "ULOG", col: t.col, options: canonicalOrder(t.opts, ULOG_ORDER) }),
   },
   {
     name: "MARK",
@@ -338,7 +348,7 @@ const DEFS: TargetDef[] = [
         for (const o of t.opts) {
           if (o.name !== "--to-destination" && o.name !== "--to-source") continue;
           const r = parseNatRange(o.args[0]!, ctx.family);
-          if (typeof r === "string") ctx.error(o.col, `${o.name}: expected ${r}`);
+          if (typeof r === "string") ctx.error(o.argCol, `${o.name}: expected ${r}`);
           else ranges.push(r);
         }
         if (ranges.length === 0 && !t.opts.some((o) => o.name.startsWith("--to-"))) {
@@ -391,7 +401,12 @@ const DEFS: TargetDef[] = [
   // ---- kept as opaque: their effect on filtering verdicts is known (continue / terminal) ----
   op("AUDIT", "continue", { "--type": A1 }),
   op("CHECKSUM", "continue", { "--checksum-fill": A0 }, { tables: ["mangle"], tableIsWarning: true }),
-  op("CLASSIFY", "continue", { "--set-class": A1 }),
+  op(
+    "CLASSIFY",
+    "continue",
+    { "--set-class": A1 },
+    { tables: ["mangle"], hooks: ["FORWARD", "OUTPUT", "POSTROUTING"] },
+  ),
   // CLUSTERIP drops packets for other nodes: the verdict depends on the hash.
   op(
     "CLUSTERIP",
@@ -470,7 +485,12 @@ const DEFS: TargetDef[] = [
     "--timestamp": A0,
     "--ecn": A0,
   }),
-  op("TCPMSS", "continue", { "--set-mss": A1, "--clamp-mss-to-pmtu": A0 }),
+  op(
+    "TCPMSS",
+    "continue",
+    { "--set-mss": A1, "--clamp-mss-to-pmtu": A0 },
+    { hooks: ["FORWARD", "OUTPUT", "POSTROUTING"] },
+  ),
   op("TCPOPTSTRIP", "continue", { "--strip-options": A1 }, { tables: ["mangle"], tableIsWarning: true }),
   op("TEE", "continue", { "--gateway": A1, "--oif": A1 }),
   op(
@@ -487,7 +507,7 @@ function op(
   name: string,
   effect: TargetDef["effect"],
   options: Record<string, OptSpec>,
-  extra: Partial<Pick<TargetDef, "family" | "tables" | "tableIsWarning">> = {},
+  extra: Partial<Pick<TargetDef, "family" | "tables" | "tableIsWarning" | "hooks">> = {},
 ): TargetDef {
   return { name, options, effect, ...extra };
 }
