@@ -97,13 +97,15 @@ const A1i: OptSpec = { args: 1, inv: true };
 const A2i: OptSpec = { args: 2, inv: true };
 const AOpt: OptSpec = { args: "optional" };
 
-/** Reports a second occurrence of an option; returns true for the first. */
-function firstTime(seen: Set<string>, o: RawOption, ctx: BuildCtx, module: string): boolean {
-  if (seen.has(o.name)) {
-    ctx.error(o.col, `${module}: only one ${o.name} allowed`);
-    return false;
+/** Reports a second occurrence of an option; true for the first (option lists are short: no Set). */
+function firstTime(m: ModuleInstance, o: RawOption, ctx: BuildCtx): boolean {
+  for (const p of m.opts) {
+    if (p === o) return true;
+    if (p.name === o.name) {
+      ctx.error(o.col, `${m.name}: only one ${o.name} allowed`);
+      return false;
+    }
   }
-  seen.add(o.name);
   return true;
 }
 
@@ -197,11 +199,10 @@ const PORTS_OPTS = {
 const PORTS_ALIASES = { "--source-port": "--sport", "--destination-port": "--dport" } as const;
 
 function buildPorts(m: ModuleInstance, ctx: BuildCtx, extra?: (o: RawOption) => boolean) {
-  const seen = new Set<string>();
   let sport: PortCond | null = null;
   let dport: PortCond | null = null;
   for (const o of m.opts) {
-    if (!firstTime(seen, o, ctx, m.name)) continue;
+    if (!firstTime(m, o, ctx)) continue;
     const strict = m.name !== "udp";
     if (o.name === "--sport") sport = portCond(o, ctx, strict);
     else if (o.name === "--dport") dport = portCond(o, ctx, strict);
@@ -360,9 +361,8 @@ const DEFS: ModuleDef[] = [
         expire: null,
         dir: null,
       };
-      const seen = new Set<string>();
       for (const o of m.opts) {
-        if (!firstTime(seen, o, ctx, m.name)) continue;
+        if (!firstTime(m, o, ctx)) continue;
         const a = o.args[0]!;
         switch (o.name) {
           case "--ctstate": {
@@ -593,9 +593,8 @@ const DEFS: ModuleDef[] = [
         limitIfaceIn: false,
         limitIfaceOut: false,
       };
-      const seen = new Set<string>();
       for (const o of m.opts) {
-        if (!firstTime(seen, o, ctx, m.name)) continue;
+        if (!firstTime(m, o, ctx)) continue;
         if (o.name === "--src-type" || o.name === "--dst-type") {
           const v = keywordList<AddrType>(o, ctx, ADDR_TYPES);
           if (v) r[o.name === "--src-type" ? "src" : "dst"] = { types: v, invert: o.invert };
@@ -614,9 +613,8 @@ const DEFS: ModuleDef[] = [
     options: { "--src-range": A1i, "--dst-range": A1i },
     build(m, ctx) {
       const r: Extract<Match, { kind: "iprange" }> = { kind: "iprange", col: m.col, src: null, dst: null };
-      const seen = new Set<string>();
       for (const o of m.opts) {
-        if (!firstTime(seen, o, ctx, m.name)) continue;
+        if (!firstTime(m, o, ctx)) continue;
         const v = take(parseAddrRange(o.args[0]!, ctx.family), o, ctx);
         if (v) r[o.name === "--src-range" ? "src" : "dst"] = { range: v, invert: o.invert };
       }
@@ -768,9 +766,8 @@ const DEFS: ModuleDef[] = [
         isOut: null,
         isBridged: null,
       };
-      const seen = new Set<string>();
       for (const o of m.opts) {
-        if (!firstTime(seen, o, ctx, m.name)) continue;
+        if (!firstTime(m, o, ctx)) continue;
         if (o.name === "--physdev-in" || o.name === "--physdev-out") {
           const c = ifaceCond(o.args[0]!, o.invert);
           if (typeof c === "string") ctx.error(o.col, `${o.name}: ${c}`);

@@ -191,7 +191,13 @@ interface Provider {
   implicit: boolean;
 }
 
-type Item = { provider: Provider } | { unknownOption: RawOption; after: string | null; col: number };
+/** An option no provider owns, kept in place among the matches. */
+interface UnknownItem {
+  kind: "unknown-option";
+  option: RawOption;
+  after: string | null;
+}
+type Item = Provider | UnknownItem;
 
 interface Command {
   id: GenericId;
@@ -207,7 +213,8 @@ interface LineParse {
   dsts: { specs: AddrSpec[]; invert: boolean; col: number } | null;
   iif: IfaceCond | null;
   oif: IfaceCond | null;
-  ifCols: { iif: number; oif: number };
+  iifCol: number;
+  oifCol: number;
   proto: ProtoCond | null;
   /** Column of -p (also for `-p all`, which leaves `proto` null). */
   protoCol: number;
@@ -806,7 +813,8 @@ class Parser {
       dsts: null,
       iif: null,
       oif: null,
-      ifCols: { iif: 0, oif: 0 },
+      iifCol: 0,
+      oifCol: 0,
       proto: null,
       protoCol: 0,
       fragment: null,
@@ -875,7 +883,7 @@ class Parser {
         if (absorber) absorber.opts.push(raw);
         else {
           const after = providers.filter((p) => p.kind === "match").at(-1)?.name ?? null;
-          lp.items.push({ unknownOption: raw, after, col: raw.col });
+          lp.items.push({ kind: "unknown-option", option: raw, after });
           const where = after ? ` after -m ${after}` : "";
           this.warn(raw.col, `unknown option '${name}'${where}: rule kept, its result is unknown`);
           lp.unknown.push({ col: raw.col, what: name, reason: `option not known${where}` });
@@ -977,7 +985,7 @@ class Parser {
         if (known.has(name) || (name.startsWith("--") && [...known.keys()].some((k) => k.startsWith(name)))) {
           const p: Provider = { kind: "match", name: mod, col, def, opts: [], implicit: true };
           providers.push(p);
-          lp.items.push({ provider: p });
+          lp.items.push(p);
           return exactOption(name, providers) ?? this.prefixOption(name, col, providers) ?? "unknown";
         }
       }
@@ -1102,7 +1110,8 @@ class Parser {
             `weird character in interface '${arg}' ('/' and ' ' are not allowed by the kernel)`,
           );
         lp[id] = c;
-        lp.ifCols[id] = raw.col;
+        if (id === "iif") lp.iifCol = raw.col;
+        else lp.oifCol = raw.col;
         return;
       }
       case "frag":
@@ -1139,7 +1148,7 @@ class Parser {
           implicit: false,
         };
         providers.push(p);
-        lp.items.push({ provider: p });
+        lp.items.push(p);
         return;
       }
       case "jump":
@@ -1194,16 +1203,16 @@ class Parser {
     this.ctxUnknown = unknown;
     const matches: Match[] = [];
     for (const item of lp.items) {
-      if ("unknownOption" in item) {
+      if (item.kind === "unknown-option") {
         matches.push({
           kind: "unknown-option",
-          col: item.col,
+          col: item.option.col,
           after: item.after,
-          option: item.unknownOption,
+          option: item.option,
         });
         continue;
       }
-      const p = item.provider;
+      const p = item;
       const def = p.def as ModuleDef | null;
       if (!def || def.opaque) {
         const why = def?.opaque?.why ?? "unknown-module";
@@ -1219,10 +1228,10 @@ class Parser {
     // -i/-o where the hook can never have that interface: iptables refuses it on built-in chains.
     if (chain.builtin) {
       if (lp.oif && (chain.name === "INPUT" || chain.name === "PREROUTING")) {
-        this.err(lp.ifCols.oif, `can't use -o with ${chain.name}`);
+        this.err(lp.oifCol, `can't use -o with ${chain.name}`);
       }
       if (lp.iif && (chain.name === "OUTPUT" || chain.name === "POSTROUTING")) {
-        this.err(lp.ifCols.iif, `can't use -i with ${chain.name}`);
+        this.err(lp.iifCol, `can't use -i with ${chain.name}`);
       }
     }
     if (this.sink.errors.length + this.sink.droppedErrors > errorsBefore) return null;
@@ -1283,8 +1292,10 @@ class Parser {
         this.err(t.col, `cannot jump to built-in chain ${t.name}`);
         return null;
       }
-      if (!table.chains.has(t.name)) return "pending";
-      return { kind: t.kind, col: t.col, chain: t.name };
+      const to = table.chains.get(t.name);
+      if (!to) return "pending";
+      // The chain's own name string: later lookups by it hit V8's cached hash and identity check.
+      return { kind: t.kind, col: t.col, chain: to.name };
     }
     if (STANDARD_TARGETS.has(t.name)) {
       if (t.name === "DROP" && table.name === "nat") {
@@ -1336,7 +1347,7 @@ class Parser {
         if (chain.builtin) this.err(p.col, `cannot jump to built-in chain ${p.name}`);
         else if (p.opts.length > 0)
           this.err(p.opts[0]!.col, `unknown option '${p.opts[0]!.name}' after -j ${p.name}`);
-        else p.rule.target = { kind: p.kind, col: p.col, chain: p.name };
+        else p.rule.target = { kind: p.kind, col: p.col, chain: chain.name };
       } else if (
         p.kind === "jump" &&
         /^[A-Z][A-Z0-9_]*$/.test(p.name) &&
@@ -1377,75 +1388,86 @@ class Parser {
 
   /** Loops (the kernel refuses them) and hook-restricted matches/targets in user chains. */
   private checkGraph(table: Table): void {
-    // Jump/goto edges per chain, computed once.
-    const edgeMap = new Map<string, Array<[Rule, string]>>();
-    for (const c of table.chains.values()) {
-      const es: Array<[Rule, string]> = [];
+    // Chains by index, edges as index lists: one name lookup per edge, then array work only
+    // (tens of thousands of chains in kube-proxy dumps).
+    const chains = [...table.chains.values()];
+    const idx = new Map<string, number>();
+    for (let i = 0; i < chains.length; i++) idx.set(chains[i]!.name, i);
+    const edgeTo: number[][] = [];
+    const edgeRule: Rule[][] = [];
+    for (const c of chains) {
+      const to: number[] = [];
+      const rs: Rule[] = [];
       for (const r of c.rules) {
         const t = r.target;
-        if (t && (t.kind === "jump" || t.kind === "goto")) es.push([r, t.chain]);
+        if (!t || (t.kind !== "jump" && t.kind !== "goto")) continue;
+        const k = idx.get(t.chain);
+        if (k === undefined) continue;
+        to.push(k);
+        rs.push(r);
       }
-      edgeMap.set(c.name, es);
+      edgeTo.push(to);
+      edgeRule.push(rs);
     }
-    const edges = (c: Chain): Array<[Rule, string]> => edgeMap.get(c.name) ?? [];
-    // Loop detection: iterative DFS with colours.
-    const colour = new Map<string, 1 | 2>();
-    const reportLoop = (r: Rule, path: string[]) => {
-      this.sink.error(
-        r.prov.line,
-        r.target!.col,
-        `chain loop: ${path.join(" -> ")} (the kernel refuses loops)`,
-      );
-    };
-    for (const start of table.chains.values()) {
-      if (colour.has(start.name)) continue;
-      const stack: Array<{ chain: Chain; i: number; es: Array<[Rule, string]> }> = [
-        { chain: start, i: 0, es: edges(start) },
-      ];
-      colour.set(start.name, 1);
-      while (stack.length > 0) {
-        const top = stack[stack.length - 1]!;
-        if (top.i >= top.es.length) {
-          colour.set(top.chain.name, 2);
-          stack.pop();
+    // Loop detection: iterative DFS with colours (1 on the stack, 2 done).
+    const colour = new Uint8Array(chains.length);
+    const stackChain: number[] = [];
+    const stackEdge: number[] = [];
+    for (let start = 0; start < chains.length; start++) {
+      if (colour[start]) continue;
+      colour[start] = 1;
+      stackChain.push(start);
+      stackEdge.push(0);
+      while (stackChain.length > 0) {
+        const top = stackChain.length - 1;
+        const c = stackChain[top]!;
+        const e = stackEdge[top]!;
+        if (e >= edgeTo[c]!.length) {
+          colour[c] = 2;
+          stackChain.pop();
+          stackEdge.pop();
           continue;
         }
-        const [rule, to] = top.es[top.i++]!;
-        const next = table.chains.get(to);
-        if (!next) continue;
-        const c = colour.get(to);
-        if (c === 1) {
-          const names = stack.map((s) => s.chain.name);
-          reportLoop(rule, [...names.slice(names.indexOf(to)), to]);
-        } else if (c === undefined) {
-          colour.set(to, 1);
-          stack.push({ chain: next, i: 0, es: edges(next) });
+        stackEdge[top] = e + 1;
+        const next = edgeTo[c]![e]!;
+        if (colour[next] === 1) {
+          const names = stackChain.slice(stackChain.indexOf(next)).map((k) => chains[k]!.name);
+          const rule = edgeRule[c]![e]!;
+          this.sink.error(
+            rule.prov.line,
+            rule.target!.col,
+            `chain loop: ${[...names, chains[next]!.name].join(" -> ")} (the kernel refuses loops)`,
+          );
+        } else if (colour[next] === 0) {
+          colour[next] = 1;
+          stackChain.push(next);
+          stackEdge.push(0);
         }
       }
     }
-    // Hooks reaching each chain.
-    const reach = new Map<string, Set<Hook>>();
-    for (const hook of BUILTIN_CHAINS[table.name]) {
-      const seen = new Set<string>();
-      const todo = [hook as string];
+    // Hooks reaching each chain (bit per built-in chain of this table).
+    const hooksOf = BUILTIN_CHAINS[table.name];
+    const reach = new Uint8Array(chains.length);
+    for (let h = 0; h < hooksOf.length; h++) {
+      const start = idx.get(hooksOf[h]!)!;
+      const bit = 1 << h;
+      const todo = [start];
       while (todo.length > 0) {
         const n = todo.pop()!;
-        if (seen.has(n)) continue;
-        seen.add(n);
-        let hs = reach.get(n);
-        if (!hs) {
-          hs = new Set();
-          reach.set(n, hs);
-        }
-        hs.add(hook);
-        const c = table.chains.get(n);
-        if (c) for (const [, to] of edges(c)) todo.push(to);
+        if (reach[n]! & bit) continue;
+        reach[n]! |= bit;
+        for (const to of edgeTo[n]!) todo.push(to);
       }
     }
-    for (const c of table.chains.values()) {
-      const hooks = reach.get(c.name);
-      if (!hooks) continue;
-      for (const r of c.rules) this.checkHooks(r, c, hooks);
+    for (let k = 0; k < chains.length; k++) {
+      if (!reach[k]) continue;
+      const c = chains[k]!;
+      let hooks: Set<Hook> | null = null;
+      for (const r of c.rules) {
+        if (!needsHookCheck(r, c)) continue;
+        hooks ??= new Set<Hook>(hooksOf.filter((_, h) => reach[k]! & (1 << h)));
+        this.checkHooks(r, c, hooks);
+      }
     }
   }
 
@@ -1491,6 +1513,14 @@ class Parser {
 /** Hooks where a packet has an input interface / is on its way out. */
 const IN_HOOKS: readonly Hook[] = ["PREROUTING", "INPUT", "FORWARD"];
 const OUT_HOOKS: readonly Hook[] = ["FORWARD", "OUTPUT", "POSTROUTING"];
+
+/** Only rules with hook-restricted matches, or targets in user chains, need the check. */
+function needsHookCheck(r: Rule, c: Chain): boolean {
+  if (r.target && !c.builtin && r.target.kind !== "jump" && r.target.kind !== "goto") return true;
+  for (const m of r.matches)
+    if (m.kind === "policy" || m.kind === "addrtype" || m.kind === "mac") return true;
+  return false;
+}
 
 function firstOutside(hooks: Set<Hook>, allowed: readonly Hook[]): Hook | undefined {
   for (const h of hooks) if (!allowed.includes(h)) return h;

@@ -54,19 +54,24 @@ export function tokenize(line: string): TokenizeResult {
     i++; // opening quote
     let closed = false;
     while (i < n) {
-      c = line.charCodeAt(i);
-      if (c === BACKSLASH && i + 1 < n) {
-        text += line[i + 1];
+      // Copy the run up to the next quote or backslash in one slice.
+      let j = i;
+      while (j < n) {
+        c = line.charCodeAt(j);
+        if (c === QUOTE || c === BACKSLASH) break;
+        j++;
+      }
+      if (j > i) text += line.slice(i, j);
+      i = j;
+      if (i >= n) break;
+      if (c === BACKSLASH) {
+        if (i + 1 < n) text += line[i + 1]; // a trailing backslash is dropped, as iptables does
         i += 2;
         continue;
       }
-      if (c === QUOTE) {
-        closed = true;
-        i++;
-        break;
-      }
-      text += line[i];
+      closed = true; // the closing quote
       i++;
+      break;
     }
     tokens.push({ text, col: start + 1, quoted: true });
     if (!closed) return { tokens, unterminatedQuoteCol: quoteCol };

@@ -82,6 +82,8 @@ function parseV6(s: string): bigint | undefined {
 /** Plain address (no mask) of the given family. */
 export function parseAddr(s: string, f: Family): Result<bigint> {
   if (f === 4) {
+    const fast = s.indexOf("/") < 0 ? fastV4(s) : null;
+    if (fast) return { ok: true, value: fast.addr };
     const r = parseV4Numeric(s, false);
     if (r)
       return ok(
