@@ -1,0 +1,72 @@
+/**
+ * Seeded PRNG (sfc32, seeded through splitmix32). Every random choice in a run — rekey jitter,
+ * SPIs, nonces — comes from one instance, so the same seed gives the same event list.
+ */
+export class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+
+  constructor(seed: number) {
+    let s = seed >>> 0;
+    const split = (): number => {
+      s = (s + 0x9e3779b9) >>> 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.a = split();
+    this.b = split();
+    this.c = split();
+    this.d = split();
+    for (let i = 0; i < 12; i++) this.u32();
+  }
+
+  u32(): number {
+    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
+    this.d = (this.d + 1) >>> 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) >>> 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) >>> 0;
+    return t;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    return this.u32() / 4294967296;
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  /** 8 hex digits, never zero (an SPI of 0 is reserved, RFC 4303 §2.1). */
+  spi32(): string {
+    let v = this.u32();
+    if (v < 256) v += 256; // SPIs 1..255 are reserved by IANA as well
+    return v.toString(16).padStart(8, "0");
+  }
+
+  /** 16 hex digits: IKE SPI / IKEv1 cookie. */
+  spi64(): string {
+    return this.spi32() + this.spi32();
+  }
+}
+
+/** Derives a sub-seed from a run seed and names (FNV-1a): independent, reproducible streams. */
+export function seedFor(seed: number, ...names: string[]): number {
+  let h = (0x811c9dc5 ^ (seed >>> 0)) >>> 0;
+  for (const n of names) {
+    for (let i = 0; i < n.length; i++) {
+      h ^= n.charCodeAt(i);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    h ^= 0x2f;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
