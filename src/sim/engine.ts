@@ -1,0 +1,667 @@
+/**
+ * The simulation core: virtual clock and event queue, the network (paths through firewalls and NAT
+ * devices, one-way latency), the event recorder and the per-tunnel state monitor.
+ */
+import type { Firewall, FwResult, RuleRef, Session, SessionHooks, SimPacket } from "./firewall.js";
+import type { Conn, Daemon, IkeMsg } from "./ike.js";
+import { NatDevice } from "./nat.js";
+import { EventQueue, type SimEvent } from "./queue.js";
+import { Rng } from "./rng.js";
+
+export const LOG = { none: 0, state: 1, info: 2, debug: 3 } as const;
+export type LogLevel = keyof typeof LOG;
+const LEVEL_NAME = ["none", "state", "info", "debug"] as const;
+
+/** One entry of the timeline. `t` is in seconds of virtual time. */
+export interface TimelineEvent {
+  id: number;
+  t: number;
+  gateway: string;
+  tunnel?: string;
+  type: string;
+  level: "state" | "info" | "debug";
+  /** The line as the daemon (or firewall) would log it. */
+  msg: string;
+  /** Id of the event that caused this one (a packet's send, for its receipt or drop). */
+  cause?: number;
+  [field: string]: unknown;
+}
+
+/** Payload carried inside ESP (a data packet of a traffic pattern). */
+export interface DataMsg {
+  tunnel: string;
+  from: string;
+  to: string;
+  wantReply: boolean;
+  sentAt: number;
+}
+
+/** A packet on the wire. `src`/`dst` change when a NAT device rewrites them. */
+export interface WirePacket extends SimPacket {
+  id: number;
+  sender: string;
+  sentAt: number;
+  ike?: IkeMsg;
+  data?: DataMsg;
+  /** Timeline id of the send event (causality of receipt / drop events). */
+  sendEvent?: number;
+}
+
+export type Device = Firewall | NatDevice;
+
+export interface SessionRecord {
+  device: string;
+  id: number;
+  label: string;
+  local: boolean;
+  start: number;
+  end: number | null;
+  /** Gateway the device belongs to, or the middlebox name. */
+  owner: string;
+}
+
+export interface DropRecord {
+  t: number;
+  device: string;
+  owner: string;
+  kind: SimPacket["kind"];
+  label: string;
+  rule?: string;
+}
+
+export interface Transition {
+  t: number;
+  tunnel: string;
+  gateway: string;
+  up: boolean;
+  reason: string;
+}
+
+export interface Anomaly {
+  type: "asymmetric" | "outage" | "never-established" | "flapping" | "black-hole" | "spi-mismatch";
+  tunnel: string;
+  start: number;
+  /** null: still present at the end of the run ("needs manual action" unless a timer fixes it later). */
+  end: number | null;
+  up?: string;
+  down?: string;
+  gateway?: string;
+  from?: string;
+  to?: string;
+  packets?: number;
+  transitions?: number;
+  reason?: string;
+  /** Seconds (to the end of the run when still open). */
+  duration: number;
+}
+
+export class Gateway {
+  daemon!: Daemon;
+  /** Public address (outermost NAT), set by the network. */
+  publicIp: string;
+  constructor(
+    readonly name: string,
+    readonly address: string,
+    readonly fw: Firewall | null,
+    /** Devices between the gateway and the internet, inner first. */
+    readonly chain: Device[],
+  ) {
+    const nat = [...chain].reverse().find((d): d is NatDevice => d instanceof NatDevice);
+    this.publicIp = nat ? nat.publicIp : address;
+  }
+}
+
+interface DirStats {
+  sent: number;
+  delivered: number;
+  failed: number;
+  noSa: number;
+  open: { start: number; last: number; count: number; reason: string; spi: string } | null;
+}
+
+/**
+ * Watches one tunnel: up/down per side, and the anomalies that follow from it. Fed on every SA
+ * change (not sampled), so interval boundaries are exact.
+ */
+export class TunnelMonitor {
+  readonly sides: [Conn, Conn];
+  private up: [boolean, boolean] = [false, false];
+  everUp = false;
+  private asym: { start: number; upSide: 0 | 1 } | null = null;
+  private outage: { start: number; reason: string } | null = null;
+  private mismatch: { start: number } | null = null;
+  readonly downs: [number[], number[]] = [[], []];
+  readonly dirs = new Map<string, DirStats>();
+  /** Open black-hole intervals (lets {@link update} skip the scan in the common case). */
+  private openHoles = 0;
+  anomalies: Anomaly[] = [];
+
+  constructor(
+    readonly tunnel: string,
+    a: Conn,
+    b: Conn,
+    private readonly engine: Engine,
+  ) {
+    this.sides = [a, b];
+  }
+
+  isUp(i: 0 | 1): boolean {
+    return this.up[i];
+  }
+
+  private dir(from: string, to: string): DirStats {
+    const k = `${from}>${to}`;
+    let d = this.dirs.get(k);
+    if (!d) {
+      d = { sent: 0, delivered: 0, failed: 0, noSa: 0, open: null };
+      this.dirs.set(k, d);
+    }
+    return d;
+  }
+
+  private emit(a: Omit<Anomaly, "duration" | "tunnel">): void {
+    const end = a.end ?? this.engine.now / 1000;
+    this.anomalies.push({ tunnel: this.tunnel, ...a, duration: round3(end - a.start) });
+  }
+
+  /** Re-evaluates the tunnel after an SA change on either side. */
+  update(reason: string, gateway: string): void {
+    const now = this.engine.now;
+    const t = now / 1000;
+    const min = this.engine.minAnomaly;
+    const nu: [boolean, boolean] = [this.sides[0].isUp(), this.sides[1].isUp()];
+    for (const i of [0, 1] as const) {
+      if (nu[i] !== this.up[i]) {
+        const c = this.sides[i];
+        this.engine.rec.transition({
+          t,
+          tunnel: this.tunnel,
+          gateway: c.gw.name,
+          up: nu[i],
+          reason: c.gw.name === gateway ? reason : `${reason} (at ${gateway})`,
+        });
+        if (!nu[i]) this.downs[i].push(t);
+      }
+    }
+    this.up = nu;
+    if (nu[0] || nu[1]) this.everUp = true;
+
+    // Asymmetric: exactly one side up.
+    const oneUp = nu[0] !== nu[1];
+    const upSide: 0 | 1 = nu[0] ? 0 : 1;
+    if (this.asym && (!oneUp || this.asym.upSide !== upSide)) {
+      if (t - this.asym.start >= min) {
+        const u = this.sides[this.asym.upSide].gw.name;
+        const d = this.sides[1 - this.asym.upSide]!.gw.name;
+        this.emit({ type: "asymmetric", up: u, down: d, start: this.asym.start, end: t });
+      }
+      this.asym = null;
+    }
+    if (oneUp && !this.asym) this.asym = { start: t, upSide };
+
+    // Outage: both down after the tunnel has been up once.
+    const bothDown = !nu[0] && !nu[1];
+    if (this.outage && !bothDown) {
+      if (t - this.outage.start >= min)
+        this.emit({ type: "outage", start: this.outage.start, end: t, reason: this.outage.reason });
+      this.outage = null;
+    }
+    if (bothDown && this.everUp && !this.outage)
+      this.outage = { start: t, reason: `${reason} at ${gateway}` };
+
+    // Both claim UP, but not with a common pair of SAs.
+    const bothUp = nu[0] && nu[1];
+    const consistent = bothUp && this.consistent();
+    if (this.mismatch && (!bothUp || consistent)) {
+      if (t - this.mismatch.start >= min)
+        this.emit({ type: "spi-mismatch", start: this.mismatch.start, end: t });
+      this.mismatch = null;
+    }
+    if (bothUp && !consistent && !this.mismatch) this.mismatch = { start: t };
+
+    // A black hole lasts while the sender keeps using the SA whose packets vanish.
+    if (this.openHoles === 0) return;
+    for (const [k, d] of this.dirs) {
+      if (!d.open) continue;
+      const sender = this.sides[0].gw.name === k.slice(0, k.indexOf(">")) ? this.sides[0] : this.sides[1];
+      if (sender.outboundSpi() !== d.open.spi) {
+        const [from, to] = k.split(">") as [string, string];
+        this.closeBlackHole(from, to, d, t);
+      }
+    }
+  }
+
+  /** Each side's outbound SA is one the other side accepts inbound. */
+  consistent(): boolean {
+    const [a, b] = this.sides;
+    const ao = a.outboundSpi();
+    const bo = b.outboundSpi();
+    return ao !== null && bo !== null && b.hasInbound(ao) && a.hasInbound(bo);
+  }
+
+  dataSent(from: string, to: string): void {
+    this.dir(from, to).sent++;
+  }
+
+  dataNoSa(from: string, to: string): void {
+    this.dir(from, to).noSa++;
+  }
+
+  /** An ESP packet sent by a side that believed the tunnel up did not arrive. */
+  dataFailed(from: string, to: string, sentAt: number, reason: string, spi: string): void {
+    const d = this.dir(from, to);
+    d.failed++;
+    const t = sentAt / 1000;
+    if (!d.open) {
+      d.open = { start: t, last: t, count: 1, reason, spi };
+      this.openHoles++;
+    } else {
+      d.open.count++;
+      d.open.last = t;
+    }
+  }
+
+  dataDelivered(from: string, to: string, sentAt: number): void {
+    const d = this.dir(from, to);
+    d.delivered++;
+    if (d.open) {
+      this.closeBlackHole(from, to, d, sentAt / 1000);
+    }
+  }
+
+  private closeBlackHole(from: string, to: string, d: DirStats, end: number | null): void {
+    const o = d.open!;
+    this.emit({ type: "black-hole", from, to, start: o.start, end, packets: o.count, reason: o.reason });
+    d.open = null;
+    this.openHoles--;
+  }
+
+  /** Closes what is still open at the end of the run (end = null). */
+  finish(): void {
+    const t = this.engine.now / 1000;
+    const min = this.engine.minAnomaly;
+    if (this.asym && t - this.asym.start >= min) {
+      this.emit({
+        type: "asymmetric",
+        up: this.sides[this.asym.upSide].gw.name,
+        down: this.sides[1 - this.asym.upSide]!.gw.name,
+        start: this.asym.start,
+        end: null,
+      });
+    }
+    if (this.outage && t - this.outage.start >= min)
+      this.emit({ type: "outage", start: this.outage.start, end: null, reason: this.outage.reason });
+    if (this.mismatch && t - this.mismatch.start >= min)
+      this.emit({ type: "spi-mismatch", start: this.mismatch.start, end: null });
+    if (!this.everUp)
+      this.emit({
+        type: "never-established",
+        start: 0,
+        end: null,
+        reason: "no side ever had an established IKE SA with an installed CHILD SA",
+      });
+    for (const [k, d] of this.dirs) {
+      if (d.open) {
+        const [from, to] = k.split(">") as [string, string];
+        this.closeBlackHole(from, to, d, null);
+      }
+    }
+    // Flapping: a side went down `flapCount` times within `flapWindow` seconds.
+    const { flapCount, flapWindow } = this.engine;
+    for (const i of [0, 1] as const) {
+      const downs = this.downs[i];
+      let best: { start: number; end: number; n: number } | null = null;
+      let j = 0;
+      for (let k = 0; k < downs.length; k++) {
+        while (downs[k]! - downs[j]! > flapWindow) j++;
+        const n = k - j + 1;
+        if (n >= flapCount && (!best || n > best.n)) best = { start: downs[j]!, end: downs[k]!, n };
+      }
+      if (best)
+        this.emit({
+          type: "flapping",
+          gateway: this.sides[i].gw.name,
+          start: best.start,
+          end: best.end,
+          transitions: best.n,
+        });
+    }
+    this.anomalies.sort((x, y) => x.start - y.start || x.type.localeCompare(y.type));
+  }
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** Collects the timeline. Strings are only built when the level asks for them. */
+export class Recorder {
+  readonly events: TimelineEvent[] = [];
+  readonly transitions: Transition[] = [];
+  readonly sessions: SessionRecord[] = [];
+  readonly drops: DropRecord[] = [];
+  dropCount = 0;
+  private nextId = 0;
+  private readonly openSessions = new Map<Session, SessionRecord>();
+
+  constructor(
+    readonly level: number,
+    private readonly engine: Engine,
+    private readonly maxDrops = 20000,
+  ) {}
+
+  on(level: number): boolean {
+    return this.level >= level;
+  }
+
+  add(
+    level: number,
+    gateway: string,
+    tunnel: string | undefined,
+    type: string,
+    msg: string,
+    fields?: Record<string, unknown>,
+    cause?: number,
+  ): number {
+    if (this.level < level) return -1;
+    const ev: TimelineEvent = {
+      id: this.nextId++,
+      t: this.engine.now / 1000,
+      gateway,
+      ...(tunnel !== undefined ? { tunnel } : {}),
+      type,
+      level: LEVEL_NAME[level] as TimelineEvent["level"],
+      msg,
+      ...(cause !== undefined && cause >= 0 ? { cause } : {}),
+      ...fields,
+    };
+    this.events.push(ev);
+    return ev.id;
+  }
+
+  transition(tr: Transition): void {
+    if (this.level >= LOG.state) {
+      this.transitions.push(tr);
+      this.add(
+        LOG.state,
+        tr.gateway,
+        tr.tunnel,
+        tr.up ? "tunnel-up" : "tunnel-down",
+        `tunnel ${tr.tunnel} ${tr.up ? "UP" : "DOWN"} (${tr.reason})`,
+      );
+    }
+  }
+
+  sessionNew(s: Session, owner: string, label: string): void {
+    if (this.level < LOG.state) return;
+    const r: SessionRecord = {
+      device: s.device,
+      id: s.id,
+      label,
+      local: s.local,
+      start: s.created / 1000,
+      end: null,
+      owner,
+    };
+    this.sessions.push(r);
+    this.openSessions.set(s, r);
+  }
+
+  sessionEnd(s: Session): void {
+    const r = this.openSessions.get(s);
+    if (!r) return;
+    r.end = (s.ended ?? this.engine.now) / 1000;
+    this.openSessions.delete(s);
+  }
+
+  drop(d: DropRecord): void {
+    this.dropCount++;
+    if (this.level >= LOG.state && this.drops.length < this.maxDrops) this.drops.push(d);
+  }
+}
+
+export interface EngineOptions {
+  seed: number;
+  logLevel: LogLevel;
+  /** One-way latency between any two gateways, seconds. */
+  latency: number;
+  /** Anomalies shorter than this (seconds) are ignored: establishment and DELETE round trips. */
+  minAnomaly: number;
+  flapCount: number;
+  flapWindow: number;
+}
+
+let packetIds = 0;
+
+export class Engine {
+  now = 0;
+  readonly q = new EventQueue();
+  readonly rng: Rng;
+  readonly seed: number;
+  readonly rec: Recorder;
+  readonly latencyMs: number;
+  readonly minAnomaly: number;
+  readonly flapCount: number;
+  readonly flapWindow: number;
+  readonly gateways = new Map<string, Gateway>();
+  private readonly byAddress = new Map<string, Gateway>();
+  private readonly byPublic = new Map<string, Gateway[]>();
+  readonly monitors = new Map<string, TunnelMonitor>();
+  readonly devices = new Map<string, { dev: Device; owner: string }>();
+  eventsRun = 0;
+
+  constructor(opts: EngineOptions) {
+    this.seed = opts.seed;
+    this.rng = new Rng(opts.seed);
+    this.rec = new Recorder(LOG[opts.logLevel], this);
+    this.latencyMs = Math.max(0, Math.round(opts.latency * 1000));
+    this.minAnomaly = opts.minAnomaly;
+    this.flapCount = opts.flapCount;
+    this.flapWindow = opts.flapWindow;
+  }
+
+  at(t: number, fn: () => void): SimEvent {
+    return this.q.push(Math.max(t, this.now), fn);
+  }
+
+  after(dtMs: number, fn: () => void): SimEvent {
+    return this.q.pushAfter(this.now, Math.max(0, Math.round(dtMs)), fn);
+  }
+
+  /** Session hooks for a device: its timeline records and its expiry watchdog. */
+  sessionHooks(owner: string, deviceName: string): SessionHooks {
+    return {
+      // Without recording, expiry is detected lazily on lookup: no watchdog events at all.
+      ...(this.rec.level >= LOG.state
+        ? {
+            at: (t: number, fn: () => void) => {
+              this.at(t, fn);
+            },
+          }
+        : {}),
+      onNew: (s) => {
+        const label = sessionLabel(s);
+        this.rec.sessionNew(s, owner, label);
+        const level = s.proto === "udp" && isIkePort(s) ? LOG.info : LOG.debug;
+        if (this.rec.on(level)) {
+          this.rec.add(
+            level,
+            owner,
+            undefined,
+            "fw-session-new",
+            `${deviceName}: new session ${s.id} ${label}${s.local ? " (local, out)" : ""}`,
+            { device: deviceName, session: s.id },
+          );
+        }
+      },
+      onEnd: (s) => {
+        this.rec.sessionEnd(s);
+        const level = s.proto === "udp" && isIkePort(s) ? LOG.info : LOG.debug;
+        if (this.rec.on(level)) {
+          const idle = ((s.ended ?? this.now) - s.lastSeen) / 1000;
+          // Logged at its exact expiry time: the watchdog fires then.
+          this.rec.add(
+            level,
+            owner,
+            undefined,
+            "fw-session-expired",
+            `${deviceName}: session ${s.id} ${sessionLabel(s)} expired after ${fmtS(idle)} s idle`,
+            { device: deviceName, session: s.id },
+          );
+        }
+      },
+    };
+  }
+
+  addGateway(gw: Gateway): void {
+    this.gateways.set(gw.name, gw);
+    this.byAddress.set(gw.address, gw);
+    const list = this.byPublic.get(gw.publicIp) ?? [];
+    list.push(gw);
+    this.byPublic.set(gw.publicIp, list);
+    if (gw.fw) this.devices.set(gw.fw.name, { dev: gw.fw, owner: gw.name });
+    for (const d of gw.chain) this.devices.set(d.name, { dev: d, owner: d.name });
+  }
+
+  /** Sends a packet from a gateway: its own firewall's output hook now, the rest on arrival. */
+  transmit(from: Gateway, p: WirePacket): boolean {
+    p.id = ++packetIds;
+    p.sender = from.name;
+    p.sentAt = this.now;
+    if (from.fw) {
+      const r = from.fw.output(p, this.now);
+      if (!r.accept) {
+        this.dropped(from.fw, from.name, p, r);
+        return false;
+      }
+    }
+    this.after(this.latencyMs, () => this.arrive(from, p));
+    return true;
+  }
+
+  private arrive(from: Gateway, p: WirePacket): void {
+    for (const d of from.chain) {
+      if (!this.pass(d, d.name, p, "out")) return;
+    }
+    const cands = this.byPublic.get(p.dst);
+    if (!cands || cands.length === 0) {
+      this.droppedMsg(from.name, "network", p, `no route to ${p.dst}`);
+      return;
+    }
+    // Walk the destination's chain from the outside in; a NAT device may pick another gateway
+    // behind it (shared NAT), whose chain continues from the same position.
+    let target = cands[0]!;
+    for (let i = target.chain.length - 1; i >= 0; i--) {
+      const d = target.chain[i]!;
+      if (!this.pass(d, d.name, p, "in")) return;
+      if (d instanceof NatDevice) {
+        const g = this.byAddress.get(p.dst);
+        if (g && g !== target && g.chain[i] === d) target = g;
+      }
+    }
+    const gw = this.byAddress.get(p.dst);
+    if (!gw || gw !== target) {
+      this.droppedMsg(target.name, "network", p, `${p.dst} is not reachable behind ${target.name}'s devices`);
+      return;
+    }
+    if (gw.fw) {
+      const r = gw.fw.input(p, this.now);
+      if (!r.accept) {
+        this.dropped(gw.fw, gw.name, p, r);
+        return;
+      }
+    }
+    gw.daemon.receive(p);
+  }
+
+  private pass(d: Device, name: string, p: WirePacket, dir: "in" | "out"): boolean {
+    if (d instanceof NatDevice) {
+      const r = dir === "out" ? d.outbound(p, this.now) : d.inbound(p, this.now);
+      if (!r.ok) {
+        this.droppedMsg(name, name, p, r.reason ?? "NAT drop");
+        return false;
+      }
+      return true;
+    }
+    const r = d.forward(p, this.now);
+    if (!r.accept) {
+      this.dropped(d, name, p, r);
+      return false;
+    }
+    return true;
+  }
+
+  private dropped(fw: Firewall, owner: string, p: WirePacket, r: FwResult): void {
+    this.droppedMsg(owner, fw.name, p, dropText(r.rule, r.state), r.rule);
+  }
+
+  private droppedMsg(owner: string, device: string, p: WirePacket, why: string, rule?: RuleRef): void {
+    const label = p.label ?? p.kind;
+    this.rec.drop({
+      t: this.now / 1000,
+      device,
+      owner,
+      kind: p.kind,
+      label,
+      ...(rule ? { rule: rule.text } : {}),
+    });
+    const level = p.kind === "ike" ? LOG.info : LOG.debug;
+    if (this.rec.on(level)) {
+      this.rec.add(
+        level,
+        owner,
+        p.data?.tunnel ?? p.ike?.tunnel,
+        "fw-drop",
+        `${device}: drop ${label} ${p.proto === "esp" ? "proto=50" : `proto=${p.proto === "udp" ? 17 : 6}`} ${p.src}:${p.sport ?? 0}->${p.dst}:${p.dport ?? 0}: ${why}`,
+        {
+          device,
+          packet: label,
+          kind: p.kind,
+          ...(rule
+            ? {
+                rule: rule.text,
+                ...(rule.file ? { file: rule.file } : {}),
+                ...(rule.line ? { line: rule.line } : {}),
+              }
+            : {}),
+        },
+        p.sendEvent,
+      );
+    }
+    if (p.kind === "esp" && p.data)
+      this.monitors
+        .get(p.data.tunnel)
+        ?.dataFailed(p.data.from, p.data.to, p.data.sentAt, `${why} (${device})`, p.spi ?? "");
+  }
+
+  run(untilMs: number): void {
+    const q = this.q;
+    for (;;) {
+      const ev = q.popUntil(untilMs);
+      if (!ev) break;
+      if (ev.dead) continue;
+      this.now = ev.t;
+      this.eventsRun++;
+      ev.fn();
+    }
+    this.now = untilMs;
+  }
+}
+
+function isIkePort(s: Session): boolean {
+  return s.sport === 500 || s.dport === 500 || s.sport === 4500 || s.dport === 4500;
+}
+
+export function sessionLabel(s: Session): string {
+  if (s.proto === "esp") return `proto=50 ${s.src}->${s.dst}`;
+  return `proto=${s.proto === "udp" ? 17 : 6} ${s.src}:${s.sport}->${s.dst}:${s.dport}`;
+}
+
+function dropText(rule: RuleRef | undefined, state: string): string {
+  const where = rule
+    ? `${rule.text}${rule.file ? ` (${rule.file}${rule.line ? `:${rule.line}` : ""})` : ""}`
+    : "dropped";
+  return `${state === "new" ? "no session, " : ""}${where}`;
+}
+
+export function fmtS(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(3).replace(/0+$/, "").replace(/\.$/, "");
+}

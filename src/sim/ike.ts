@@ -1,0 +1,1795 @@
+/**
+ * The IKE daemon model: per gateway a {@link Daemon}, per tunnel a {@link Conn}, and the IKE and
+ * CHILD SAs with their exchanges, retransmissions, rekeys, DPD, DELETE and re-initiation.
+ *
+ * Messages are modelled at the level that matters for firewalls and state: which packets go on
+ * the wire (5-tuple, when, how often), which side holds which SAs. Cryptography, proposals and
+ * traffic selectors are not modelled (one CHILD SA per tunnel; negotiation always succeeds when
+ * the messages arrive).
+ */
+import type { DataMsg, Engine, Gateway, TunnelMonitor, WirePacket } from "./engine.js";
+import { LOG } from "./engine.js";
+import { tupleKey } from "./firewall.js";
+import { type LogStyle, logStyle, type SaRef } from "./log.js";
+import type { IkeProfile } from "./profiles.js";
+import type { SimEvent } from "./queue.js";
+import { Rng, seedFor } from "./rng.js";
+
+export type Exch =
+  | "IKE_SA_INIT"
+  | "IKE_AUTH"
+  | "CREATE_CHILD_SA"
+  | "INFORMATIONAL"
+  | "MAIN_MODE"
+  | "QUICK_MODE"
+  | "INFO_V1";
+
+export interface IkeMsg {
+  tunnel: string;
+  v: 1 | 2;
+  exch: Exch;
+  /** IKEv1 message number within Main Mode (1..6) / Quick Mode (1..3). */
+  step: number;
+  resp: boolean;
+  /** The sender is the original initiator of the IKE SA (IKEv2 header I flag). */
+  fromInitiator: boolean;
+  spiI: string;
+  spiR: string;
+  mid: number;
+  nonce: number;
+  /** NAT detection: the addresses the sender used (NATD payloads); `fake` = forced encapsulation. */
+  natd?: { src: string; sport: number; dst: string; dport: number; fake: boolean };
+  /** Sender's inbound SPI for a new CHILD SA. */
+  childSpi?: string;
+  /** REKEY_SA: the sender's inbound SPI of the CHILD SA being rekeyed. */
+  rekeyOf?: string;
+  /** IKE SA rekey: the sender's SPI of the new IKE SA. */
+  newIkeSpi?: string;
+  del?: { ike?: boolean; child?: string[] };
+  dpd?: "req" | "ack";
+  seq?: number;
+  /** TEMPORARY_FAILURE (rekey collision lost by the requester) or CHILD_SA_NOT_FOUND. */
+  error?: "TEMPORARY_FAILURE" | "CHILD_SA_NOT_FOUND";
+  /** Short description for logs. */
+  what: string;
+  len: number;
+}
+
+const ms = (s: number): number => Math.round(s * 1000);
+const kill = (e: SimEvent | null): null => {
+  if (e) e.dead = true;
+  return null;
+};
+
+export class ChildSa {
+  state: "installed" | "rekeyed" | "deleted" = "installed";
+  /** Outbound traffic uses this SA (a rekey responder waits for the DELETE of the old one). */
+  outActive: boolean;
+  lastIn: number;
+  rekeyTimer: SimEvent | null = null;
+  expireTimer: SimEvent | null = null;
+  rekeying: { nonce: number } | null = null;
+  replacedBy: ChildSa | null = null;
+  readonly installedAt: number;
+  constructor(
+    public ike: IkeSa,
+    readonly inSpi: string,
+    readonly outSpi: string,
+    readonly serial: number,
+    now: number,
+    outActive: boolean,
+  ) {
+    this.installedAt = now;
+    this.lastIn = now;
+    this.outActive = outActive;
+  }
+}
+
+interface Exchange {
+  msg: IkeMsg;
+  tries: number;
+  timer: SimEvent | null;
+  onResponse(m: IkeMsg): void;
+  onGiveUp(): void;
+}
+
+export class IkeSa {
+  state: "connecting" | "established" | "deleting" | "dead" = "connecting";
+  spiR = "";
+  localPort = 500;
+  remotePort = 500;
+  remoteIp: string;
+  natHere = false;
+  natThere = false;
+  encap = false;
+  children: ChildSa[] = [];
+  lastIn: number;
+  lastOut: number;
+  nextMid = 0;
+  active: Exchange | null = null;
+  queue: Exchange[] = [];
+  expectMid = 0;
+  cached: { mid: number; step: number; exch: Exch; msg: IkeMsg } | null = null;
+  rekeying: { nonce: number } | null = null;
+  /** IKEv1: Quick Modes awaiting their third message (responder), by message id. */
+  pendingQm = new Map<number, { inSpi: string; outSpi: string; rekeyOf?: string }>();
+  /** IKEv1 ISAKMP rekey / reauthentication: the SA this one replaces once established. */
+  replaces: IkeSa | null = null;
+  dpdSeq = 0;
+  /** Responder: key in the daemon's half-open table until established. */
+  halfOpenKey = "";
+  timers: Record<
+    "rekey" | "expire" | "reauth" | "dpd" | "keepalive" | "halfOpen" | "negotiate" | "dpdTimeout",
+    SimEvent | null
+  > = {
+    rekey: null,
+    expire: null,
+    reauth: null,
+    dpd: null,
+    keepalive: null,
+    halfOpen: null,
+    negotiate: null,
+    dpdTimeout: null,
+  };
+  establishedAt = -1;
+  readonly createdAt: number;
+  private keyCache = "";
+  private keyLp = -1;
+  private keyRp = -1;
+  private keyRi = "";
+
+  /** Session-table key of the packets this SA sends (IKE, and ESP-in-UDP): one string, reused. */
+  udpKey(src: string): string {
+    if (this.keyLp !== this.localPort || this.keyRp !== this.remotePort || this.keyRi !== this.remoteIp) {
+      this.keyLp = this.localPort;
+      this.keyRp = this.remotePort;
+      this.keyRi = this.remoteIp;
+      this.keyCache = tupleKey("udp", src, this.localPort, this.remoteIp, this.remotePort);
+    }
+    return this.keyCache;
+  }
+
+  constructor(
+    readonly conn: Conn,
+    readonly serial: number,
+    readonly initiator: boolean,
+    readonly spiI: string,
+    now: number,
+  ) {
+    this.remoteIp = conn.remote;
+    this.createdAt = now;
+    this.lastIn = now;
+    this.lastOut = now;
+  }
+
+  get localSpi(): string {
+    return this.initiator ? this.spiI : this.spiR;
+  }
+
+  ref(): SaRef {
+    return {
+      conn: this.conn.name,
+      serial: this.serial,
+      spiI: this.spiI,
+      spiR: this.spiR,
+      local: this.conn.gw.address,
+      remote: this.remoteIp,
+      localPort: this.localPort,
+      remotePort: this.remotePort,
+      v: this.conn.p.ikeVersion,
+    };
+  }
+}
+
+/** One side of a tunnel: the connection config and its SAs on one gateway. */
+export class Conn {
+  readonly sas: IkeSa[] = [];
+  connecting: IkeSa | null = null;
+  attempt = 0;
+  /** Trap policy installed (strongSwan start_action/dpd_action = trap): traffic starts a negotiation. */
+  trap = false;
+  lastIn = 0;
+  monitor!: TunnelMonitor;
+  /** The peer gateway's name (for data stats). */
+  peerName = "";
+  /** FortiOS DPD (per phase1 gateway): the probe in flight. */
+  probe: { sa: IkeSa; seq: number; sentAt: number; count: number; timer: SimEvent | null } | null = null;
+  idleTimer: SimEvent | null = null;
+  private childSerial = 0;
+  readonly say: LogStyle;
+  /**
+   * This connection's own random stream (jitter, SPIs, nonces), seeded from the run's seed and the
+   * tunnel and gateway names: a tunnel behaves the same whatever else is simulated with it.
+   */
+  readonly rng: Rng;
+
+  constructor(
+    readonly daemon: Daemon,
+    readonly tunnel: string,
+    /** Name in logs (phase1-interface name / swanctl connection name). */
+    readonly name: string,
+    /** The peer's address as configured (remote-gw / remote_addrs). */
+    readonly remote: string,
+    readonly p: IkeProfile,
+  ) {
+    this.say = logStyle(p.vendor);
+    this.rng = new Rng(seedFor(daemon.engine.seed, tunnel, daemon.gw.name));
+  }
+
+  get gw(): Gateway {
+    return this.daemon.gw;
+  }
+
+  /** Info-level events are recorded (guards building their fields on hot paths). */
+  get info(): boolean {
+    return this.daemon.engine.rec.level >= LOG.info;
+  }
+
+  private get e(): Engine {
+    return this.daemon.engine;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // State queries
+
+  isUp(): boolean {
+    for (const sa of this.sas) {
+      if (sa.state !== "established") continue;
+      for (const c of sa.children) if (c.state !== "deleted") return true;
+    }
+    return false;
+  }
+
+  outboundChild(): ChildSa | null {
+    let best: ChildSa | null = null;
+    for (const sa of this.sas) {
+      if (sa.state !== "established" && sa.state !== "deleting") continue;
+      for (const c of sa.children) {
+        if (c.state === "installed" && c.outActive && (!best || c.installedAt >= best.installedAt)) best = c;
+      }
+    }
+    return best;
+  }
+
+  outboundSpi(): string | null {
+    return this.outboundChild()?.outSpi ?? null;
+  }
+
+  hasInbound(spi: string): boolean {
+    const c = this.daemon.childByIn.get(spi);
+    return !!c && c.state !== "deleted" && c.ike.conn === this;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Logging
+
+  /** Records a timeline event; the message is built only when the level is recorded. */
+  log(
+    level: number,
+    type: string,
+    msg: () => string,
+    sa?: IkeSa,
+    fields?: Record<string, unknown>,
+    cause?: number,
+  ): number {
+    const rec = this.e.rec;
+    if (!rec.on(level)) return -1;
+    const text = msg();
+    if (text === "") return -1;
+    return rec.add(
+      level,
+      this.gw.name,
+      this.tunnel,
+      type,
+      this.say.prefix(this.name, sa?.serial) + text,
+      fields,
+      cause,
+    );
+  }
+
+  /** After any SA change: the monitor re-evaluates the tunnel. */
+  changed(reason: string): void {
+    this.monitor.update(reason, this.gw.name);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Initiation
+
+  /** Starts an IKE SA (with its first CHILD SA) unless an attempt is already running. */
+  initiate(why: string, retry = false): void {
+    if (this.connecting) return;
+    if (!retry) this.attempt = 1;
+    const sa = this.newSa(true, this.daemon.newIkeSpi(this.rng));
+    this.connecting = sa;
+    if (this.info) this.log(LOG.info, "ike-initiate", () => this.say.initiate(sa.ref(), why), sa, { why });
+    this.startNegotiation(sa);
+  }
+
+  private newSa(initiator: boolean, spiI: string): IkeSa {
+    const sa = new IkeSa(this, this.daemon.nextSerial(), initiator, spiI, this.e.now);
+    this.sas.push(sa);
+    if (initiator) this.daemon.byLocalSpi.set(spiI, sa);
+    return sa;
+  }
+
+  private startNegotiation(sa: IkeSa): void {
+    const p = this.p;
+    if (p.negotiateTimeout !== null) {
+      sa.timers.negotiate = this.e.after(ms(p.negotiateTimeout), () => {
+        sa.timers.negotiate = null;
+        if (sa.state === "connecting") this.attemptFailed(sa, "negotiate-timeout");
+      });
+    }
+    const natd = { src: this.gw.address, sport: 500, dst: sa.remoteIp, dport: 500, fake: p.forceEncap };
+    if (p.ikeVersion === 2) {
+      this.request(
+        sa,
+        this.msg(sa, "IKE_SA_INIT", 0, false, {
+          natd,
+          what: "IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) ]",
+          len: 464,
+        }),
+        (m) => {
+          sa.spiR = m.spiR;
+          this.detectNat(sa, m);
+          this.floatIfNeeded(sa);
+          const childIn = this.daemon.newChildSpi(this.rng);
+          this.request(
+            sa,
+            this.msg(sa, "IKE_AUTH", 0, false, {
+              childSpi: childIn,
+              what: "IKE_AUTH request 1 [ IDi AUTH SA TSi TSr ]",
+              len: 256,
+            }),
+            (r) => {
+              this.establish(sa);
+              if (r.childSpi) this.install(sa, childIn, r.childSpi, true);
+              this.changed("IKE_SA and CHILD_SA established (initiator)");
+            },
+            () => this.attemptFailed(sa, "no response"),
+          );
+        },
+        () => this.attemptFailed(sa, "no response"),
+      );
+    } else {
+      this.request(
+        sa,
+        this.msg(sa, "MAIN_MODE", 1, false, { what: "Main Mode 1/6 [ SA V V V V ]", len: 548 }),
+        (m) => {
+          sa.spiR = m.spiR;
+          this.request(
+            sa,
+            this.msg(sa, "MAIN_MODE", 3, false, {
+              natd,
+              what: "Main Mode 3/6 [ KE No NAT-D NAT-D ]",
+              len: 380,
+            }),
+            (m4) => {
+              this.detectNat(sa, m4);
+              this.floatIfNeeded(sa);
+              this.request(
+                sa,
+                this.msg(sa, "MAIN_MODE", 5, false, {
+                  what: "Main Mode 5/6 [ ID HASH N(INITIAL_CONTACT) ]",
+                  len: 108,
+                }),
+                () => {
+                  this.establish(sa);
+                  if (sa.replaces) {
+                    this.finishV1Rekey(sa);
+                  } else {
+                    this.quickMode(sa, undefined);
+                  }
+                },
+                () => this.attemptFailed(sa, "no response"),
+              );
+            },
+            () => this.attemptFailed(sa, "no response"),
+          );
+        },
+        () => this.attemptFailed(sa, "no response"),
+      );
+    }
+  }
+
+  private detectNat(sa: IkeSa, m: IkeMsg): void {
+    if (!m.natd) return;
+    // The sender's view of the addresses vs what arrived (the packet's addresses after NAT), as
+    // the NAT-D hashes compare them. A faked NAT-D (forced encapsulation) says "remote behind NAT".
+    const pkt = this.daemon.current;
+    if (!pkt) return;
+    if (m.natd.fake || m.natd.src !== pkt.src || m.natd.sport !== pkt.sport) sa.natThere = true;
+    if (m.natd.dst !== pkt.dst || m.natd.dport !== pkt.dport) sa.natHere = true;
+    if (this.p.forceEncap) sa.natThere = true;
+    sa.encap = sa.natHere || sa.natThere;
+  }
+
+  private floatIfNeeded(sa: IkeSa): void {
+    // NAT-T (RFC 3947/7296): IKE moves to UDP 4500 after NAT detection; IKEv2 with MOBIKE always.
+    if (sa.encap || (this.p.ikeVersion === 2 && this.p.mobike)) {
+      sa.localPort = 4500;
+      sa.remotePort = 4500;
+    }
+  }
+
+  private quickMode(sa: IkeSa, rekeyOf: ChildSa | undefined): void {
+    const childIn = this.daemon.newChildSpi(this.rng);
+    if (rekeyOf) rekeyOf.rekeying = { nonce: this.rng.u32() };
+    const qm = this.msg(sa, "QUICK_MODE", 1, false, {
+      childSpi: childIn,
+      ...(rekeyOf ? { rekeyOf: rekeyOf.inSpi } : {}),
+      what: "Quick Mode 1/3 [ HASH SA No ID ID ]",
+      len: 444,
+    });
+    qm.mid = this.rng.u32();
+    this.request(
+      sa,
+      qm,
+      (r) => {
+        if (rekeyOf) rekeyOf.rekeying = null;
+        if (!r.childSpi) return;
+        const c = this.install(sa, childIn, r.childSpi, true);
+        if (rekeyOf && rekeyOf.state === "installed") this.markRekeyed(rekeyOf, c);
+        // Third message: not acknowledged (the responder installs on receipt).
+        this.send(sa, {
+          ...this.msg(sa, "QUICK_MODE", 3, false, { what: "Quick Mode 3/3 [ HASH ]", len: 76 }),
+          mid: qm.mid,
+        });
+        this.changed(rekeyOf ? "IPsec SA rekeyed" : "IPsec SA established (quick mode initiator)");
+      },
+      () => {
+        if (rekeyOf) rekeyOf.rekeying = null;
+        this.exchangeFailed(sa);
+      },
+    );
+  }
+
+  private attemptFailed(sa: IkeSa, why: string): void {
+    if (sa.state !== "connecting") return;
+    this.destroy(sa, why, false);
+    if (sa.replaces) return; // a failed ISAKMP rekey: the old SA carries on until it expires
+    if (this.connecting === sa) this.connecting = null;
+    const p = this.p;
+    if (p.vendor === "strongswan") {
+      if (p.keyingTries === 0 || this.attempt < p.keyingTries) {
+        this.attempt++;
+        if (this.info)
+          this.log(LOG.info, "ike-retry", () => this.say.retry(sa.ref(), this.attempt, p.keyingTries), sa, {
+            attempt: this.attempt,
+          });
+        this.initiate("keyingtries", true);
+      } else {
+        if (this.info) this.log(LOG.info, "ike-failed", () => this.say.failed(sa.ref()), sa);
+      }
+      return;
+    }
+    if (this.info) this.log(LOG.info, "ike-failed", () => this.say.failed(sa.ref()), sa, { why });
+    // FortiOS: auto-negotiate keeps trying; otherwise the next packet for the tunnel does.
+    if (p.autoNegotiate) this.e.after(1000, () => this.initiate("auto-negotiate"));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Messages and the request/retransmit machinery
+
+  msg(
+    sa: IkeSa,
+    exch: Exch,
+    step: number,
+    resp: boolean,
+    extra: Partial<IkeMsg> & { what: string; len: number },
+  ): IkeMsg {
+    return {
+      tunnel: this.tunnel,
+      v: this.p.ikeVersion,
+      exch,
+      step,
+      resp,
+      fromInitiator: sa.initiator,
+      spiI: sa.spiI,
+      spiR: sa.spiR,
+      mid: 0,
+      nonce: this.rng.u32(),
+      ...extra,
+    };
+  }
+
+  /** Puts one IKE message on the wire. */
+  send(sa: IkeSa, m: IkeMsg, retransmit = 0): number {
+    const e = this.e;
+    sa.lastOut = e.now;
+    m.spiR = m.spiR || sa.spiR;
+    const p: WirePacket = {
+      id: 0,
+      sender: "",
+      sentAt: 0,
+      src: this.gw.address,
+      dst: sa.remoteIp,
+      proto: "udp",
+      sport: sa.localPort,
+      dport: sa.remotePort,
+      kind: "ike",
+      label: m.what,
+      ike: m,
+      key: sa.udpKey(this.gw.address),
+    };
+    if (e.rec.on(LOG.info)) {
+      const what =
+        retransmit > 0 && this.p.vendor === "fortios" ? `retransmit ${retransmit}, ${m.what}` : m.what;
+      p.sendEvent = this.log(LOG.info, "ike-send", () => this.say.sent(sa.ref(), what, m.mid, m.len), sa, {
+        ...(retransmit > 0 ? { retransmit } : {}),
+        exchange: m.exch,
+        response: m.resp,
+        mid: m.mid,
+        src: `${p.src}:${p.sport}`,
+        dst: `${p.dst}:${p.dport}`,
+        packet: m.what,
+      });
+    }
+    e.transmit(this.gw, p);
+    return p.sendEvent ?? -1;
+  }
+
+  request(sa: IkeSa, m: IkeMsg, onResponse: (m: IkeMsg) => void, onGiveUp: () => void): void {
+    const ex: Exchange = { msg: m, tries: 0, timer: null, onResponse, onGiveUp };
+    if (sa.active) sa.queue.push(ex);
+    else this.start(sa, ex);
+  }
+
+  private start(sa: IkeSa, ex: Exchange): void {
+    sa.active = ex;
+    if (ex.msg.exch !== "QUICK_MODE") ex.msg.mid = sa.nextMid++;
+    ex.msg.spiR = sa.spiR;
+    ex.msg.fromInitiator = sa.initiator;
+    this.send(sa, ex.msg);
+    this.arm(sa, ex);
+  }
+
+  private arm(sa: IkeSa, ex: Exchange): void {
+    const sched = this.p.retransmitSchedule;
+    ex.timer = this.e.after(ms(sched[ex.tries] ?? 0), () => {
+      ex.timer = null;
+      if (sa.active !== ex || sa.state === "dead") return;
+      ex.tries++;
+      if (ex.tries < sched.length) {
+        // charon logs "retransmit n of request…" and then the packet; FortiOS only the packet.
+        if (this.p.vendor === "strongswan")
+          this.log(
+            LOG.info,
+            "ike-retransmit",
+            () => this.say.retransmit(sa.ref(), ex.tries, ex.msg.mid, ex.msg.what),
+            sa,
+            { n: ex.tries, mid: ex.msg.mid },
+          );
+        ex.msg.spiR = sa.spiR;
+        this.send(sa, ex.msg, ex.tries);
+        this.arm(sa, ex);
+      } else {
+        if (this.info)
+          this.log(LOG.info, "ike-giveup", () => this.say.giveUp(sa.ref(), ex.tries - 1), sa, {
+            retransmits: ex.tries - 1,
+            exchange: ex.msg.exch,
+          });
+        sa.active = null;
+        ex.onGiveUp();
+        this.next(sa);
+      }
+    });
+  }
+
+  private next(sa: IkeSa): void {
+    if (!sa.active && sa.queue.length > 0 && sa.state !== "dead") this.start(sa, sa.queue.shift()!);
+  }
+
+  private respond(
+    sa: IkeSa,
+    req: IkeMsg,
+    extra: Partial<IkeMsg> & { what: string; len: number },
+    step = req.step + 1,
+  ): void {
+    const m = this.msg(sa, req.exch, step, true, extra);
+    m.mid = req.mid;
+    sa.cached = { mid: req.mid, step: req.step, exch: req.exch, msg: m };
+    this.send(sa, m);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Receiving
+
+  /** A valid IKE message for one of this connection's SAs (or a new IKE_SA_INIT / Main Mode 1). */
+  receive(sa: IkeSa, m: IkeMsg, p: WirePacket): void {
+    const now = this.e.now;
+    sa.lastIn = now;
+    this.lastIn = now;
+    // The responder follows the initiator to UDP 4500 (and to a NAT's port).
+    if (p.dport === 4500 && sa.localPort !== 4500) {
+      sa.localPort = 4500;
+    }
+    sa.remoteIp = p.src;
+    sa.remotePort = p.sport ?? sa.remotePort;
+    if (m.exch === "INFO_V1") {
+      // IKEv1 informational notifications (DPD, DELETE) are not acknowledged exchanges.
+      this.handleInfoV1(sa, m);
+      return;
+    }
+    if (m.resp) {
+      const ex = sa.active;
+      if (!ex || ex.msg.mid !== m.mid || ex.msg.exch !== m.exch || (m.v === 1 && m.step !== ex.msg.step + 1))
+        return; // stale
+      ex.timer = kill(ex.timer);
+      sa.active = null;
+      ex.onResponse(m);
+      this.next(sa);
+      return;
+    }
+    // Retransmitted request: resend the cached response.
+    const c = sa.cached;
+    if (c && c.mid === m.mid && c.step === m.step && c.exch === m.exch) {
+      this.send(sa, c.msg);
+      return;
+    }
+    if (m.v === 2 && m.exch !== "IKE_SA_INIT") {
+      if (m.mid !== sa.expectMid) return;
+      sa.expectMid++;
+    }
+    this.handleRequest(sa, m);
+  }
+
+  private handleRequest(sa: IkeSa, m: IkeMsg): void {
+    switch (m.exch) {
+      case "IKE_SA_INIT": {
+        this.detectNat(sa, m);
+        sa.expectMid = 1;
+        this.respond(
+          sa,
+          m,
+          {
+            natd: { src: this.gw.address, sport: 500, dst: sa.remoteIp, dport: 500, fake: this.p.forceEncap },
+            what: "IKE_SA_INIT response 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) ]",
+            len: 456,
+          },
+          0,
+        );
+        return;
+      }
+      case "IKE_AUTH": {
+        this.establish(sa);
+        const childIn = this.daemon.newChildSpi(this.rng);
+        if (m.childSpi) this.install(sa, childIn, m.childSpi, true);
+        this.respond(
+          sa,
+          m,
+          { childSpi: childIn, what: "IKE_AUTH response 1 [ IDr AUTH SA TSi TSr ]", len: 224 },
+          0,
+        );
+        this.changed("IKE_SA and CHILD_SA established (responder)");
+        return;
+      }
+      case "MAIN_MODE": {
+        if (m.step === 1) {
+          this.respond(sa, m, { what: "Main Mode 2/6 [ SA V V V V ]", len: 160 });
+        } else if (m.step === 3) {
+          this.detectNat(sa, m);
+          this.respond(sa, m, {
+            natd: {
+              src: this.gw.address,
+              sport: sa.localPort,
+              dst: sa.remoteIp,
+              dport: sa.remotePort,
+              fake: this.p.forceEncap,
+            },
+            what: "Main Mode 4/6 [ KE No NAT-D NAT-D ]",
+            len: 380,
+          });
+        } else if (m.step === 5) {
+          this.establish(sa);
+          this.respond(sa, m, { what: "Main Mode 6/6 [ ID HASH ]", len: 76 });
+          this.changed("ISAKMP SA established (responder)");
+        }
+        return;
+      }
+      case "QUICK_MODE": {
+        if (m.step === 1 && m.childSpi) {
+          const inSpi = this.daemon.newChildSpi(this.rng);
+          sa.pendingQm.set(m.mid, {
+            inSpi,
+            outSpi: m.childSpi,
+            ...(m.rekeyOf ? { rekeyOf: m.rekeyOf } : {}),
+          });
+          if (m.rekeyOf) {
+            const old = sa.children.find((c) => c.outSpi === m.rekeyOf);
+            if (old) {
+              old.rekeyTimer = kill(old.rekeyTimer);
+              this.armExpire(old);
+            }
+          }
+          this.respond(sa, m, { childSpi: inSpi, what: "Quick Mode 2/3 [ HASH SA No ID ID ]", len: 444 });
+        } else if (m.step === 3) {
+          const q = sa.pendingQm.get(m.mid);
+          if (!q) return;
+          sa.pendingQm.delete(m.mid);
+          const c = this.install(sa, q.inSpi, q.outSpi, true);
+          const old = q.rekeyOf
+            ? sa.children.find((x) => x.outSpi === q.rekeyOf && x.state === "installed")
+            : undefined;
+          if (old) this.markRekeyed(old, c);
+          this.changed(old ? "IPsec SA rekeyed (responder)" : "IPsec SA established (quick mode responder)");
+        }
+        return;
+      }
+      case "CREATE_CHILD_SA":
+        this.handleCreateChild(sa, m);
+        return;
+      case "INFORMATIONAL":
+        this.handleInformational(sa, m);
+        return;
+      case "INFO_V1":
+        return;
+    }
+  }
+
+  private handleCreateChild(sa: IkeSa, m: IkeMsg): void {
+    if (m.newIkeSpi) {
+      // IKE SA rekey (RFC 7296 §2.18). Collision: the exchange with the lower nonce loses.
+      if (sa.rekeying && sa.rekeying.nonce > m.nonce) {
+        this.respond(
+          sa,
+          m,
+          { error: "TEMPORARY_FAILURE", what: "CREATE_CHILD_SA response [ N(TEMP_FAIL) ]", len: 80 },
+          0,
+        );
+        return;
+      }
+      sa.timers.rekey = kill(sa.timers.rekey);
+      const nsa = this.newSa(false, m.newIkeSpi);
+      nsa.spiR = this.daemon.newIkeSpi(this.rng);
+      this.daemon.byLocalSpi.set(nsa.spiR, nsa);
+      this.takeOver(nsa, sa);
+      this.establish(nsa);
+      this.respond(
+        sa,
+        m,
+        { newIkeSpi: nsa.spiR, what: "CREATE_CHILD_SA response [ SA No KE ]", len: 336 },
+        0,
+      );
+      if (this.info) this.log(LOG.info, "ike-rekeyed", () => this.say.ikeRekeyed(sa.ref(), nsa.ref()), sa);
+      sa.state = "deleting"; // until the peer's DELETE for it
+      this.changed("IKE SA rekeyed (responder)");
+      return;
+    }
+    const old = m.rekeyOf
+      ? sa.children.find((c) => c.outSpi === m.rekeyOf && c.state === "installed")
+      : undefined;
+    if (m.rekeyOf && !old) {
+      this.respond(
+        sa,
+        m,
+        { error: "CHILD_SA_NOT_FOUND", what: "CREATE_CHILD_SA response [ N(CHILD_SA_NOT_FOUND) ]", len: 80 },
+        0,
+      );
+      return;
+    }
+    if (old?.rekeying && old.rekeying.nonce > m.nonce) {
+      this.respond(
+        sa,
+        m,
+        { error: "TEMPORARY_FAILURE", what: "CREATE_CHILD_SA response [ N(TEMP_FAIL) ]", len: 80 },
+        0,
+      );
+      return;
+    }
+    const inSpi = this.daemon.newChildSpi(this.rng);
+    // Since strongSwan 5.5.3 the responder of a rekey installs the new outbound SA only when the
+    // old one is deleted (the initiator's DELETE), so both ends switch at the same time.
+    const c = this.install(sa, inSpi, m.childSpi ?? this.daemon.newChildSpi(this.rng), !old);
+    if (old) {
+      old.rekeyTimer = kill(old.rekeyTimer);
+      old.replacedBy = c;
+    }
+    this.respond(sa, m, { childSpi: inSpi, what: "CREATE_CHILD_SA response [ SA No TSi TSr ]", len: 208 }, 0);
+    this.changed(old ? "CHILD_SA rekeyed (responder)" : "CHILD_SA created (responder)");
+  }
+
+  private handleInformational(sa: IkeSa, m: IkeMsg): void {
+    if (m.del?.ike) {
+      if (this.info)
+        this.log(LOG.info, "delete-recv", () => this.say.deleteRecv(sa.ref(), "ike", sa.spiI), sa);
+      this.respond(sa, m, { what: "INFORMATIONAL response [ ]", len: 80 }, 0);
+      const hadChildren = sa.children.length > 0 && sa.state === "established";
+      this.destroy(sa, "DELETE received", true);
+      this.changed("DELETE for IKE SA received");
+      if (hadChildren) this.afterPeerClose();
+      return;
+    }
+    if (m.del?.child) {
+      const mine: string[] = [];
+      for (const spi of m.del.child) {
+        const c = sa.children.find((x) => x.outSpi === spi && x.state !== "deleted");
+        if (!c) continue;
+        if (this.info)
+          this.log(LOG.info, "delete-recv", () => this.say.deleteRecv(sa.ref(), "child", spi), sa, { spi });
+        mine.push(c.inSpi);
+        this.removeChild(c, "DELETE received");
+      }
+      this.respond(
+        sa,
+        m,
+        { del: { child: mine }, what: `INFORMATIONAL response [ ${mine.length ? "D" : ""} ]`, len: 80 },
+        0,
+      );
+      this.changed("DELETE for CHILD SA received");
+      if (!this.isUp() && sa.state === "established" && !sa.children.some((c) => c.state !== "deleted"))
+        this.afterPeerClose();
+      return;
+    }
+    // Empty INFORMATIONAL: a DPD / liveness check.
+    this.respond(sa, m, { what: "INFORMATIONAL response [ ]", len: 80 }, 0);
+  }
+
+  private handleInfoV1(sa: IkeSa, m: IkeMsg): void {
+    if (m.dpd === "req") {
+      const r = this.msg(sa, "INFO_V1", 0, true, {
+        dpd: "ack",
+        seq: m.seq ?? 0,
+        what: "R-U-THERE-ACK",
+        len: 92,
+      });
+      r.mid = this.rng.u32();
+      this.send(sa, r);
+      return;
+    }
+    if (m.dpd === "ack") {
+      if (this.probe && this.probe.seq === m.seq) {
+        if (this.info)
+          this.log(LOG.info, "dpd-ack", () => this.say.dpdAck(sa.ref(), m.seq ?? 0), sa, { seq: m.seq });
+        this.probe.timer = kill(this.probe.timer);
+        this.probe = null;
+      }
+      return;
+    }
+    if (m.del?.ike) {
+      if (this.info)
+        this.log(LOG.info, "delete-recv", () => this.say.deleteRecv(sa.ref(), "ike", sa.spiI), sa);
+      // IKEv1: deleting the ISAKMP SA does not delete its IPsec SAs; they move to a newer ISAKMP SA.
+      const other = this.newestEstablished(sa);
+      if (other) for (const c of sa.children) c.ike = other;
+      if (other) other.children.push(...sa.children.splice(0));
+      this.destroy(sa, "ISAKMP SA DELETE received", true);
+      this.changed("DELETE for ISAKMP SA received");
+      return;
+    }
+    if (m.del?.child) {
+      for (const spi of m.del.child) {
+        const c = sa.children.find((x) => x.outSpi === spi && x.state !== "deleted");
+        if (!c) continue;
+        if (this.info)
+          this.log(LOG.info, "delete-recv", () => this.say.deleteRecv(sa.ref(), "child", spi), sa, { spi });
+        this.removeChild(c, "DELETE received");
+      }
+      this.changed("DELETE for IPsec SA received");
+      if (!this.isUp()) this.afterPeerClose();
+    }
+  }
+
+  /** The peer closed the tunnel: close_action (strongSwan) / auto-negotiate (FortiOS). */
+  private afterPeerClose(): void {
+    const p = this.p;
+    if (p.vendor === "fortios") {
+      if (p.autoNegotiate) this.initiate("auto-negotiate");
+      return;
+    }
+    if (p.closeAction === "start") this.initiate("close_action=start");
+    else if (p.closeAction === "trap") this.trap = true;
+  }
+
+  private newestEstablished(except: IkeSa | null): IkeSa | null {
+    let best: IkeSa | null = null;
+    for (const s of this.sas) {
+      if (s !== except && s.state === "established" && (!best || s.establishedAt > best.establishedAt))
+        best = s;
+    }
+    return best;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Establishment, installation, removal
+
+  private establish(sa: IkeSa): void {
+    if (sa.state === "established") return;
+    const e = this.e;
+    const p = this.p;
+    sa.state = "established";
+    sa.establishedAt = e.now;
+    sa.timers.halfOpen = kill(sa.timers.halfOpen);
+    sa.timers.negotiate = kill(sa.timers.negotiate);
+    if (this.connecting === sa) this.connecting = null;
+    if (sa.halfOpenKey) {
+      this.daemon.halfOpen.delete(sa.halfOpenKey);
+      sa.halfOpenKey = "";
+    }
+    if (this.info)
+      this.log(LOG.info, "ike-established", () => this.say.established(sa.ref()), sa, {
+        spi: `${sa.spiI}_i ${sa.spiR}_r`,
+        initiator: sa.initiator,
+      });
+    if (p.ikeRekeyTime > 0) {
+      const at = ms(p.ikeRekeyTime - this.rng.next() * p.ikeRandTime);
+      sa.timers.rekey = e.after(at, () => {
+        sa.timers.rekey = null;
+        this.rekeyIke(sa);
+      });
+      sa.timers.expire = e.after(ms(p.ikeRekeyTime + p.ikeOverTime), () => {
+        sa.timers.expire = null;
+        this.expireIke(sa);
+      });
+    }
+    if (p.reauthTime > 0) {
+      sa.timers.reauth = e.after(ms(p.reauthTime - this.rng.next() * p.ikeRandTime), () => {
+        sa.timers.reauth = null;
+        this.reauth(sa);
+      });
+    }
+    if (p.vendor === "strongswan" && p.dpdDelay > 0) this.armDpd(sa, ms(p.dpdDelay));
+    if (p.vendor === "fortios" && p.dpd === "on-idle") this.armIdle();
+    if (sa.natHere && p.natKeepalive > 0) this.armKeepalive(sa);
+  }
+
+  /** Installs a CHILD SA (both SPIs) with its rekey and expiry timers. */
+  install(sa: IkeSa, inSpi: string, outSpi: string, outActive: boolean): ChildSa {
+    const e = this.e;
+    const p = this.p;
+    const c = new ChildSa(sa, inSpi, outSpi, ++this.childSerial, e.now, outActive);
+    sa.children.push(c);
+    this.daemon.childByIn.set(inSpi, c);
+    this.lastIn = Math.max(this.lastIn, e.now);
+    if (this.info)
+      this.log(LOG.info, "child-installed", () => this.say.childUp(sa.ref(), c.serial, inSpi, outSpi), sa, {
+        spiIn: inSpi,
+        spiOut: outSpi,
+      });
+    if (p.childRekeyTime > 0) {
+      c.rekeyTimer = e.at(e.now + ms(p.childRekeyTime - this.rng.next() * p.childRandTime), () => {
+        c.rekeyTimer = null;
+        // The hard lifetime matters only when no rekey gets under way: an IKEv2 rekey either
+        // replaces the SA or, unanswered, kills the IKE SA with it. Armed here, not at install:
+        // one timer fewer per CHILD SA and hour.
+        if (!this.rekeyChild(c) || this.p.ikeVersion === 1) this.armExpire(c);
+      });
+    } else {
+      this.armExpire(c);
+    }
+    return c;
+  }
+
+  private armExpire(c: ChildSa): void {
+    const life = this.p.childLifeTime;
+    if (life <= 0 || c.expireTimer || c.state === "deleted") return;
+    c.expireTimer = this.e.at(c.installedAt + ms(life), () => {
+      c.expireTimer = null;
+      this.expireChild(c);
+    });
+  }
+
+  private markRekeyed(old: ChildSa, by: ChildSa): void {
+    old.state = "rekeyed";
+    old.outActive = false;
+    old.replacedBy = by;
+    old.rekeyTimer = kill(old.rekeyTimer);
+    // IKEv1: the rekeyed SA stays installed until its hard lifetime.
+    this.armExpire(old);
+  }
+
+  removeChild(c: ChildSa, why: string): void {
+    if (c.state === "deleted") return;
+    c.state = "deleted";
+    c.rekeyTimer = kill(c.rekeyTimer);
+    c.expireTimer = kill(c.expireTimer);
+    const sa = c.ike;
+    const i = sa.children.indexOf(c);
+    if (i >= 0) sa.children.splice(i, 1);
+    if (this.daemon.childByIn.get(c.inSpi) === c) this.daemon.childByIn.delete(c.inSpi);
+    if (c.replacedBy && c.replacedBy.state === "installed") c.replacedBy.outActive = true;
+    if (this.info)
+      this.log(
+        LOG.info,
+        "child-deleted",
+        () => this.say.childDeleted(sa.ref(), c.serial, c.inSpi, c.outSpi),
+        sa,
+        { spiIn: c.inSpi, spiOut: c.outSpi, why },
+      );
+  }
+
+  /** Removes an IKE SA and (unless they moved) its CHILD SAs. No message is sent. */
+  destroy(sa: IkeSa, why: string, log: boolean): void {
+    if (sa.state === "dead") return;
+    const wasUp = sa.state === "established";
+    sa.state = "dead";
+    for (const k of Object.keys(sa.timers) as (keyof IkeSa["timers"])[]) sa.timers[k] = kill(sa.timers[k]);
+    if (sa.active) sa.active.timer = kill(sa.active.timer);
+    sa.active = null;
+    sa.queue.length = 0;
+    for (const c of [...sa.children]) this.removeChild(c, why);
+    const i = this.sas.indexOf(sa);
+    if (i >= 0) this.sas.splice(i, 1);
+    const d = this.daemon;
+    if (d.byLocalSpi.get(sa.localSpi) === sa) d.byLocalSpi.delete(sa.localSpi);
+    if (sa.halfOpenKey) d.halfOpen.delete(sa.halfOpenKey);
+    if (this.connecting === sa) this.connecting = null;
+    if (this.probe?.sa === sa) {
+      this.probe.timer = kill(this.probe.timer);
+      this.probe = null;
+    }
+    if ((log || wasUp) && this.info)
+      this.log(LOG.info, "ike-deleted", () => this.say.ikeDeleted(sa.ref(), why), sa, { why });
+  }
+
+  private takeOver(nsa: IkeSa, old: IkeSa): void {
+    nsa.remoteIp = old.remoteIp;
+    nsa.localPort = old.localPort;
+    nsa.remotePort = old.remotePort;
+    nsa.natHere = old.natHere;
+    nsa.natThere = old.natThere;
+    nsa.encap = old.encap;
+    nsa.lastIn = old.lastIn;
+    for (const c of old.children) c.ike = nsa;
+    nsa.children.push(...old.children.splice(0));
+    old.timers.dpd = kill(old.timers.dpd);
+    old.timers.keepalive = kill(old.timers.keepalive);
+    old.timers.rekey = kill(old.timers.rekey);
+    old.timers.reauth = kill(old.timers.reauth);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Rekeying and expiry
+
+  /** Starts a CHILD SA rekey; false if none could start. */
+  rekeyChild(c: ChildSa): boolean {
+    const sa = c.ike;
+    if (c.state !== "installed" || c.rekeying || sa.state !== "established") return false;
+    if (this.info)
+      this.log(LOG.info, "child-rekey", () => this.say.childRekeyStart(sa.ref(), c.serial), sa, {
+        spiIn: c.inSpi,
+      });
+    if (this.p.ikeVersion === 1) {
+      this.quickMode(sa, c);
+      return true;
+    }
+    const nonce = this.rng.u32();
+    c.rekeying = { nonce };
+    const newIn = this.daemon.newChildSpi(this.rng);
+    const m = this.msg(sa, "CREATE_CHILD_SA", 0, false, {
+      rekeyOf: c.inSpi,
+      childSpi: newIn,
+      what: "CREATE_CHILD_SA request [ N(REKEY_SA) SA No TSi TSr ]",
+      len: 240,
+    });
+    m.nonce = nonce;
+    this.request(
+      sa,
+      m,
+      (r) => {
+        c.rekeying = null;
+        if (r.error) {
+          this.log(LOG.debug, "child-rekey-collision", () => `CHILD_SA rekey answered with ${r.error}`, sa);
+          return;
+        }
+        if (!r.childSpi || sa.state !== "established") return;
+        const nc = this.install(sa, newIn, r.childSpi, true);
+        if (c.state === "installed") this.markRekeyed(c, nc);
+        this.changed("CHILD_SA rekeyed");
+        // Delete the old CHILD SA (an INFORMATIONAL exchange: a dropped DELETE kills the IKE SA).
+        if (this.info)
+          this.log(LOG.info, "delete-send", () => this.say.deleteSend(sa.ref(), "child", c.inSpi), sa, {
+            spi: c.inSpi,
+          });
+        this.request(
+          sa,
+          this.msg(sa, "INFORMATIONAL", 0, false, {
+            del: { child: [c.inSpi] },
+            what: "INFORMATIONAL request [ D ]",
+            len: 80,
+          }),
+          () => {
+            this.removeChild(c, "rekeyed");
+            this.changed("old CHILD_SA deleted");
+          },
+          () => this.exchangeFailed(sa),
+        );
+      },
+      () => {
+        c.rekeying = null;
+        this.exchangeFailed(sa);
+      },
+    );
+    return true;
+  }
+
+  private expireChild(c: ChildSa): void {
+    if (c.state === "deleted") return;
+    const sa = c.ike;
+    // Hard lifetime reached (the rekey failed or this is a rekeyed IKEv1 SA): delete and tell the peer.
+    this.sendDelete(sa, [c.inSpi]);
+    this.removeChild(c, "lifetime expired");
+    this.changed("CHILD SA expired");
+  }
+
+  private sendDelete(sa: IkeSa, childSpis: string[]): void {
+    if (sa.state !== "established" && sa.state !== "deleting") return;
+    for (const spi of childSpis)
+      this.log(LOG.info, "delete-send", () => this.say.deleteSend(sa.ref(), "child", spi), sa, { spi });
+    if (this.p.ikeVersion === 1) {
+      const m = this.msg(sa, "INFO_V1", 0, false, {
+        del: { child: childSpis },
+        what: "IPsec SA_DELETE-NOTIFY",
+        len: 92,
+      });
+      m.mid = this.rng.u32();
+      this.send(sa, m);
+    } else {
+      this.request(
+        sa,
+        this.msg(sa, "INFORMATIONAL", 0, false, {
+          del: { child: childSpis },
+          what: "INFORMATIONAL request [ D ]",
+          len: 80,
+        }),
+        () => {},
+        () => {},
+      );
+    }
+  }
+
+  rekeyIke(sa: IkeSa): void {
+    if (sa.state !== "established" || sa.rekeying) return;
+    if (this.info) this.log(LOG.info, "ike-rekey", () => this.say.ikeRekeyStart(sa.ref()), sa);
+    if (this.p.ikeVersion === 1) {
+      // IKEv1 has no IKE SA rekey: a new Main Mode, then the old ISAKMP SA is deleted.
+      const nsa = this.newSa(true, this.daemon.newIkeSpi(this.rng));
+      nsa.replaces = sa;
+      sa.rekeying = { nonce: 0 };
+      this.startNegotiation(nsa);
+      return;
+    }
+    const nonce = this.rng.u32();
+    sa.rekeying = { nonce };
+    const newSpi = this.daemon.newIkeSpi(this.rng);
+    const m = this.msg(sa, "CREATE_CHILD_SA", 0, false, {
+      newIkeSpi: newSpi,
+      what: "CREATE_CHILD_SA request [ SA No KE ]",
+      len: 336,
+    });
+    m.nonce = nonce;
+    this.request(
+      sa,
+      m,
+      (r) => {
+        sa.rekeying = null;
+        if (r.error || !r.newIkeSpi || sa.state !== "established") return;
+        const nsa = this.newSa(true, newSpi);
+        nsa.spiR = r.newIkeSpi;
+        this.takeOver(nsa, sa);
+        this.establish(nsa);
+        if (this.info) this.log(LOG.info, "ike-rekeyed", () => this.say.ikeRekeyed(sa.ref(), nsa.ref()), sa);
+        this.deleteIke(sa, "rekeyed");
+        this.changed("IKE SA rekeyed");
+      },
+      () => {
+        sa.rekeying = null;
+        this.exchangeFailed(sa);
+      },
+    );
+  }
+
+  private finishV1Rekey(nsa: IkeSa): void {
+    const old = nsa.replaces!;
+    nsa.replaces = null;
+    old.rekeying = null;
+    if (old.state === "established") {
+      this.takeOver(nsa, old);
+      if (this.info) this.log(LOG.info, "ike-rekeyed", () => this.say.ikeRekeyed(old.ref(), nsa.ref()), old);
+      this.deleteIke(old, "rekeyed");
+    }
+    this.changed("ISAKMP SA rekeyed");
+  }
+
+  private reauth(sa: IkeSa): void {
+    if (sa.state !== "established") return;
+    if (this.p.makeBeforeBreak) {
+      const nsa = this.newSa(true, this.daemon.newIkeSpi(this.rng));
+      nsa.replaces = sa;
+      if (this.info)
+        this.log(
+          LOG.info,
+          "ike-reauth",
+          () => this.say.initiate(nsa.ref(), "reauthentication (make-before-break)"),
+          nsa,
+        );
+      if (this.p.ikeVersion === 2) {
+        // The new IKE SA brings its own CHILD SA; then the old one goes.
+        this.startNegotiation(nsa);
+        const watch = (): void => {
+          if (nsa.state === "established") this.deleteIke(sa, "reauthenticated");
+          else if (nsa.state === "connecting") this.e.after(1000, watch);
+        };
+        this.e.after(1000, watch);
+      } else {
+        this.startNegotiation(nsa);
+      }
+      return;
+    }
+    // Break-before-make (charon.make_before_break = no): delete, then initiate afresh.
+    this.deleteIke(sa, "reauthentication", () => this.initiate("reauthentication"));
+  }
+
+  private expireIke(sa: IkeSa): void {
+    if (sa.state === "dead") return;
+    if (this.p.ikeVersion === 1) {
+      const other = this.newestEstablished(sa);
+      if (other) {
+        for (const c of sa.children) c.ike = other;
+        other.children.push(...sa.children.splice(0));
+      }
+    }
+    this.deleteIke(sa, "lifetime expired");
+    this.changed("IKE SA expired");
+  }
+
+  /** Deletes an IKE SA and tells the peer (IKEv2: INFORMATIONAL exchange; IKEv1: notification). */
+  deleteIke(sa: IkeSa, why: string, then?: () => void): void {
+    if (sa.state === "dead") return;
+    if (this.info)
+      this.log(LOG.info, "delete-send", () => this.say.deleteSend(sa.ref(), "ike", sa.spiI), sa, { why });
+    if (this.p.ikeVersion === 1 || sa.state === "connecting") {
+      if (sa.state !== "connecting") {
+        const m = this.msg(sa, "INFO_V1", 0, false, {
+          del: { ike: true },
+          what: "ISAKMP SA_DELETE-NOTIFY",
+          len: 92,
+        });
+        m.mid = this.rng.u32();
+        this.send(sa, m);
+      }
+      this.destroy(sa, why, true);
+      this.changed(why);
+      then?.();
+      return;
+    }
+    sa.state = "deleting";
+    sa.timers.dpd = kill(sa.timers.dpd);
+    this.changed(why);
+    // Queue behind whatever is in flight (charon's task manager does the same).
+    sa.queue.length = 0;
+    const fin = (ok: boolean): void => {
+      if (!ok)
+        this.log(
+          LOG.info,
+          "delete-failed",
+          () =>
+            this.p.vendor === "strongswan"
+              ? "proper IKE_SA delete failed, peer not responding"
+              : "IKE SA delete not acknowledged",
+          sa,
+        );
+      this.destroy(sa, why, true);
+      this.changed(why);
+      then?.();
+    };
+    const m = this.msg(sa, "INFORMATIONAL", 0, false, {
+      del: { ike: true },
+      what: "INFORMATIONAL request [ D ]",
+      len: 80,
+    });
+    this.request(
+      sa,
+      m,
+      () => fin(true),
+      () => fin(false),
+    );
+  }
+
+  /** Terminate (admin): delete every IKE SA of the connection. */
+  terminate(): void {
+    this.connecting = null;
+    for (const sa of [...this.sas]) this.deleteIke(sa, "terminated by admin");
+  }
+
+  /** FortiOS `diagnose vpn ike gateway flush`: SAs removed locally, nothing sent. */
+  flush(): void {
+    for (const sa of [...this.sas]) this.destroy(sa, "flushed by admin", true);
+    this.connecting = null;
+    this.changed("flushed by admin");
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Liveness: DPD, dead peers
+
+  /** An exchange on an established SA went unanswered: the peer is considered dead. */
+  private exchangeFailed(sa: IkeSa): void {
+    if (sa.state === "dead") return;
+    if (sa.state === "connecting") {
+      this.attemptFailed(sa, "no response");
+      return;
+    }
+    // An old IKE SA the peer no longer knows, while a newer one works: only the old one goes.
+    if (this.sas.some((o) => o !== sa && o.state === "established" && o.establishedAt > sa.establishedAt)) {
+      this.destroy(sa, "superseded by a newer IKE SA; no answer on the old one", true);
+      this.changed("stale IKE SA removed");
+      return;
+    }
+    if (this.p.vendor === "fortios") this.linkFail(sa.remoteIp);
+    else this.peerDead(sa);
+  }
+
+  /** strongSwan: the IKE SA is dead; no DELETE is sent (strongswan-lab.md), then dpd_action. */
+  private peerDead(sa: IkeSa): void {
+    const p = this.p;
+    const child = `${this.name}`;
+    const hadChildren = sa.children.length > 0;
+    if (this.info)
+      this.log(LOG.info, "dpd-action", () => this.say.dpdAction(sa.ref(), p.dpdAction, child), sa, {
+        action: p.dpdAction,
+      });
+    if (p.deleteOnDpdFailure)
+      this.sendDelete(
+        sa,
+        sa.children.map((c) => c.inSpi),
+      );
+    this.destroy(sa, "peer dead", true);
+    this.changed("peer declared dead");
+    if (!hadChildren) return;
+    if (p.dpdAction === "restart") this.initiate("dpd_action=restart");
+    else if (p.dpdAction === "trap") this.trap = true;
+  }
+
+  private armDpd(sa: IkeSa, delayMs: number): void {
+    sa.timers.dpd = this.e.after(delayMs, () => {
+      sa.timers.dpd = null;
+      this.dpdCheck(sa);
+    });
+  }
+
+  /**
+   * strongSwan's DPD job (ike_sa.c send_dpd): only if nothing was received for dpd_delay, and not
+   * while another exchange is active; re-armed for the remaining time otherwise.
+   */
+  private dpdCheck(sa: IkeSa): void {
+    if (sa.state !== "established") return;
+    const now = this.e.now;
+    const delay = ms(this.p.dpdDelay);
+    let diff = now - sa.lastIn;
+    if (sa.active) {
+      this.armDpd(sa, delay);
+      return;
+    }
+    if (diff >= delay) {
+      const seq = ++sa.dpdSeq;
+      if (this.info) this.log(LOG.info, "dpd-send", () => this.say.dpdSend(sa.ref(), seq), sa, { seq });
+      if (this.p.ikeVersion === 2) {
+        this.request(
+          sa,
+          this.msg(sa, "INFORMATIONAL", 0, false, { what: "INFORMATIONAL request [ ]", len: 80 }),
+          () => {
+            this.log(LOG.debug, "dpd-ack", () => this.say.dpdAck(sa.ref(), sa.dpdSeq), sa);
+          },
+          () => this.exchangeFailed(sa),
+        );
+      } else {
+        const m = this.msg(sa, "INFO_V1", 0, false, {
+          dpd: "req",
+          seq: sa.dpdSeq,
+          what: "R-U-THERE",
+          len: 92,
+        });
+        m.mid = this.rng.u32();
+        this.send(sa, m);
+        // IKEv1: the DPD timeout job, compensated for the dpd_delay already elapsed (task_manager_v1.c).
+        const timeout =
+          this.p.dpdTimeout > 0
+            ? ms(this.p.dpdTimeout)
+            : this.p.retransmitSchedule.reduce((a, b) => a + ms(b), 0);
+        sa.timers.dpdTimeout = kill(sa.timers.dpdTimeout);
+        sa.timers.dpdTimeout = this.e.after(Math.max(0, timeout - delay), () => {
+          sa.timers.dpdTimeout = null;
+          if (sa.state === "established" && this.e.now - sa.lastIn >= timeout) {
+            if (this.info) this.log(LOG.info, "dpd-timeout", () => this.say.dpdTimeout(sa.ref()), sa);
+            this.peerDead(sa);
+          }
+        });
+      }
+      diff = 0;
+    }
+    this.armDpd(sa, delay - diff);
+  }
+
+  /** FortiOS on-idle: probe when nothing was received for dpd-retryinterval. */
+  private armIdle(): void {
+    if (this.idleTimer) return;
+    const iv = ms(this.p.dpdRetryInterval);
+    const at = Math.max(this.lastIn + iv, this.e.now + 1);
+    this.idleTimer = this.e.at(at, () => {
+      this.idleTimer = null;
+      const sa = this.newestEstablished(null);
+      if (!sa) return;
+      if (!this.probe && this.e.now - this.lastIn >= iv) this.startProbe(sa);
+      this.armIdle();
+    });
+  }
+
+  /** FortiOS DPD probe (per phase1 gateway, as in seed 001's "link is idle … seqno=12"). */
+  private startProbe(sa: IkeSa): void {
+    const p = this.p;
+    if (p.ikeVersion === 2) {
+      // IKEv2: an INFORMATIONAL with the fixed retransmission (93 s), not retrycount × interval (TT 294932).
+      const seq = ++sa.dpdSeq;
+      this.probe = { sa, seq, sentAt: this.e.now, count: 1, timer: null };
+      if (this.info) this.log(LOG.info, "dpd-send", () => this.say.dpdSend(sa.ref(), seq), sa, { seq });
+      this.request(
+        sa,
+        this.msg(sa, "INFORMATIONAL", 0, false, { what: "INFORMATIONAL request [ ] (DPD)", len: 80 }),
+        () => {
+          if (this.probe?.seq === seq) this.probe = null;
+        },
+        () => {
+          if (this.probe?.seq === seq) this.probe = null;
+          this.exchangeFailed(sa);
+        },
+      );
+      return;
+    }
+    const seq = ++sa.dpdSeq;
+    this.probe = { sa, seq, sentAt: this.e.now, count: 1, timer: null };
+    this.sendProbe();
+  }
+
+  private sendProbe(): void {
+    const pr = this.probe!;
+    const sa = pr.sa;
+    if (this.info)
+      this.log(LOG.info, "dpd-idle", () => this.say.dpdIdle(sa.ref(), this.p.dpd, pr.seq), undefined, {
+        seq: pr.seq,
+      });
+    if (this.info)
+      this.log(LOG.info, "dpd-send", () => this.say.dpdSend(sa.ref(), pr.seq), sa, {
+        seq: pr.seq,
+        n: pr.count,
+      });
+    const m = this.msg(sa, "INFO_V1", 0, false, { dpd: "req", seq: pr.seq, what: "R-U-THERE", len: 108 });
+    m.mid = this.rng.u32();
+    this.send(sa, m);
+    pr.timer = this.e.after(ms(this.p.dpdRetryInterval), () => {
+      pr.timer = null;
+      if (this.probe !== pr) return;
+      if (this.lastIn > pr.sentAt) {
+        this.probe = null; // something arrived from the peer since: alive
+        return;
+      }
+      if (pr.sa.state !== "established") {
+        this.probe = null;
+        return;
+      }
+      if (pr.count < this.p.dpdRetryCount) {
+        pr.count++;
+        this.sendProbe();
+      } else {
+        this.probe = null;
+        this.linkFail(sa.remoteIp);
+      }
+    });
+  }
+
+  /**
+   * FortiOS after DPD failure, as in seed 001's log: link fail, delete the IPsec SAs, send a DELETE
+   * for each, bring down the IKE SA, "set oper down". Re-initiation: auto-negotiate or traffic.
+   */
+  private linkFail(remote: string): void {
+    const local = this.gw.address;
+    const mode = this.p.dpd === "on-demand" ? 2 : 1;
+    if (this.info) this.log(LOG.info, "dpd-fail", () => `link fail 3 ${local}->${remote}:0 dpd=${mode}`);
+    if (this.info) this.log(LOG.info, "link-down", () => `link down 3 ${local}->${remote}:500`);
+    if (this.info) this.log(LOG.info, "ike-deleting", () => "going to be deleted");
+    if (this.info) this.log(LOG.info, "ike-flush", () => "flushing");
+    const doomed = this.sas.filter((s) => s.state === "established" || s.state === "deleting");
+    const deletes: [IkeSa, string][] = [];
+    for (const sa of doomed) {
+      for (const c of [...sa.children]) {
+        if (this.info) this.log(LOG.info, "child-deleting", () => `deleting IPsec SA with SPI ${c.outSpi}`);
+        deletes.push([sa, c.inSpi]);
+        this.removeChild(c, "DPD link fail");
+      }
+    }
+    if (deletes.length > 0)
+      this.log(LOG.info, "snmp-trap", () => `sending SNMP tunnel DOWN trap for ${this.name}`);
+    // The DELETE goes out although the peer was just declared unreachable (seed 001).
+    if (this.p.deleteOnDpdFailure) for (const [sa, spi] of deletes) this.sendDelete(sa, [spi]);
+    for (const sa of doomed) this.destroy(sa, "DPD link fail", false);
+    if (this.info) this.log(LOG.info, "ike-flushed", () => "flushed");
+    if (this.info) this.log(LOG.info, "oper-down", () => "set oper down");
+    this.changed("DPD: peer unreachable (link fail)");
+    if (this.p.autoNegotiate) this.initiate("auto-negotiate");
+  }
+
+  private armKeepalive(sa: IkeSa): void {
+    const iv = ms(this.p.natKeepalive);
+    sa.timers.keepalive = this.e.at(Math.max(sa.lastOut + iv, this.e.now + 1), () => {
+      sa.timers.keepalive = null;
+      if (sa.state !== "established") return;
+      if (this.e.now - sa.lastOut >= iv) {
+        // RFC 3948 keepalive: one 0xFF byte on UDP 4500, only from the side behind NAT.
+        this.log(LOG.debug, "natt-keepalive", () => this.say.keepalive(sa.ref()), sa);
+        sa.lastOut = this.e.now;
+        this.e.transmit(this.gw, {
+          id: 0,
+          sender: "",
+          sentAt: 0,
+          src: this.gw.address,
+          dst: sa.remoteIp,
+          proto: "udp",
+          sport: sa.localPort,
+          dport: sa.remotePort,
+          kind: "natt-keepalive",
+          label: "NAT-keepalive",
+        });
+      }
+      this.armKeepalive(sa);
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Data plane
+
+  /** A data packet from this side into the tunnel. */
+  sendData(d: DataMsg): void {
+    const e = this.e;
+    const mon = this.monitor;
+    const c = this.outboundChild();
+    if (!c) {
+      mon.dataNoSa(d.from, d.to);
+      e.rec.drop({
+        t: e.now / 1000,
+        device: `${this.gw.name} (no IPsec SA)`,
+        owner: this.gw.name,
+        kind: "data",
+        label: "data: tunnel down, no SA",
+      });
+      if (e.rec.on(LOG.debug))
+        this.log(LOG.debug, "data-no-sa", () => this.say.noSa(this.name), undefined, {
+          from: d.from,
+          to: d.to,
+        });
+      // FortiOS negotiates on traffic; strongSwan only with a trap policy (acquire).
+      if (!this.connecting && (this.p.trafficTriggered || this.trap))
+        this.initiate(this.p.vendor === "fortios" ? "traffic" : "acquire");
+      return;
+    }
+    const sa = c.ike;
+    const now = e.now;
+    sa.lastOut = now;
+    mon.dataSent(d.from, d.to);
+    const p: WirePacket = {
+      id: 0,
+      sender: "",
+      sentAt: 0,
+      src: this.gw.address,
+      dst: sa.remoteIp,
+      proto: sa.encap ? "udp" : "esp",
+      kind: "esp",
+      label: "ESP",
+      spi: c.outSpi,
+      data: d,
+    };
+    if (sa.encap) {
+      p.sport = sa.localPort;
+      p.dport = sa.remotePort;
+      p.key = sa.udpKey(this.gw.address);
+    }
+    if (e.rec.on(LOG.debug)) {
+      p.sendEvent = this.log(
+        LOG.debug,
+        "esp-send",
+        () => `ESP spi=${c.outSpi} ${p.src}->${p.dst}${sa.encap ? " (UDP 4500)" : ""}`,
+        sa,
+        { spi: c.outSpi },
+      );
+    }
+    e.transmit(this.gw, p);
+    // FortiOS on-demand DPD: outgoing traffic but nothing received for dpd-retryinterval (TT 260424).
+    if (
+      this.p.vendor === "fortios" &&
+      this.p.dpd === "on-demand" &&
+      !this.probe &&
+      now - this.lastIn >= ms(this.p.dpdRetryInterval)
+    ) {
+      this.startProbe(sa);
+    }
+  }
+}
+
+/** The IKE daemon of one gateway (iked / charon): demultiplexes packets to connections and SAs. */
+export class Daemon {
+  readonly conns: Conn[] = [];
+  readonly byRemote = new Map<string, Conn>();
+  readonly byTunnel = new Map<string, Conn>();
+  readonly byLocalSpi = new Map<string, IkeSa>();
+  readonly halfOpen = new Map<string, IkeSa>();
+  readonly childByIn = new Map<string, ChildSa>();
+  /** The packet being processed (NAT detection compares its addresses with the NAT-D payloads). */
+  current: WirePacket | null = null;
+  private serial = 0;
+
+  constructor(
+    readonly engine: Engine,
+    readonly gw: Gateway,
+  ) {}
+
+  nextSerial(): number {
+    return ++this.serial;
+  }
+
+  newIkeSpi(rng: Rng): string {
+    let s: string;
+    do s = rng.spi64();
+    while (this.byLocalSpi.has(s));
+    return s;
+  }
+
+  newChildSpi(rng: Rng): string {
+    let s: string;
+    do s = rng.spi32();
+    while (this.childByIn.has(s));
+    return s;
+  }
+
+  addConn(c: Conn): void {
+    this.conns.push(c);
+    this.byRemote.set(c.remote, c);
+    this.byTunnel.set(c.tunnel, c);
+  }
+
+  receive(p: WirePacket): void {
+    if (p.kind === "natt-keepalive") return;
+    if (p.kind === "esp") {
+      this.receiveEsp(p);
+      return;
+    }
+    const m = p.ike;
+    if (!m) return;
+    this.current = p;
+    try {
+      this.receiveIke(p, m);
+    } finally {
+      this.current = null;
+    }
+  }
+
+  private receiveIke(p: WirePacket, m: IkeMsg): void {
+    const e = this.engine;
+    const isInit =
+      !m.resp &&
+      ((m.v === 2 && m.exch === "IKE_SA_INIT") || (m.v === 1 && m.exch === "MAIN_MODE" && m.step === 1));
+    if (isInit) {
+      const key = `${p.src}|${m.spiI}`;
+      let sa = this.halfOpen.get(key);
+      if (!sa) {
+        const conn = this.byRemote.get(p.src) ?? this.conns.find((c) => c.tunnel === m.tunnel);
+        if (!conn) {
+          if (e.rec.on(LOG.info))
+            e.rec.add(
+              LOG.info,
+              this.gw.name,
+              m.tunnel,
+              "ike-no-config",
+              `no IKE config for ${p.src}, ignoring ${m.what}`,
+              {},
+              p.sendEvent,
+            );
+          return;
+        }
+        sa = new IkeSa(conn, this.nextSerial(), false, m.spiI, e.now);
+        sa.spiR = this.newIkeSpi(conn.rng);
+        sa.remoteIp = p.src;
+        sa.remotePort = p.sport ?? 500;
+        conn.sas.push(sa);
+        this.byLocalSpi.set(sa.spiR, sa);
+        this.halfOpen.set(key, sa);
+        sa.halfOpenKey = key;
+        const s = sa;
+        // Half-open responder SAs are dropped when the negotiation does not complete.
+        sa.timers.halfOpen = e.after(ms(conn.p.halfOpenTimeout), () => {
+          s.timers.halfOpen = null;
+          this.halfOpen.delete(key);
+          if (s.state === "connecting") s.conn.destroy(s, "half-open timeout", false);
+        });
+        conn.log(
+          LOG.info,
+          "ike-recv",
+          () => conn.say.received(s.ref(), m.what, p.src, p.sport ?? 0, p.dst, p.dport ?? 0, m.len),
+          sa,
+          { exchange: m.exch, packet: m.what, responder: true },
+          p.sendEvent,
+        );
+      }
+      sa.conn.receive(sa, m, p);
+      return;
+    }
+    const key = m.fromInitiator ? m.spiR : m.spiI;
+    const sa = this.byLocalSpi.get(key);
+    if (!sa || sa.state === "dead") {
+      // Unknown SPIs: charon ignores the message silently (strongswan-lab.md V1, t=127).
+      if (e.rec.on(LOG.info)) {
+        const conn = this.byRemote.get(p.src) ?? this.conns[0];
+        const style = conn?.say;
+        e.rec.add(
+          LOG.info,
+          this.gw.name,
+          m.tunnel,
+          "ike-ignored",
+          style ? style.prefix(conn!.name) + style.unknownSa(m.spiI, m.spiR, m.what) : `ignoring ${m.what}`,
+          { packet: m.what },
+          p.sendEvent,
+        );
+      }
+      return;
+    }
+    if (e.rec.on(LOG.debug)) {
+      sa.conn.log(
+        LOG.debug,
+        "ike-recv",
+        () => sa.conn.say.received(sa.ref(), m.what, p.src, p.sport ?? 0, p.dst, p.dport ?? 0, m.len),
+        sa,
+        { exchange: m.exch, packet: m.what },
+        p.sendEvent,
+      );
+    }
+    sa.conn.receive(sa, m, p);
+  }
+
+  private receiveEsp(p: WirePacket): void {
+    const e = this.engine;
+    const d = p.data;
+    const c = p.spi ? this.childByIn.get(p.spi) : undefined;
+    if (!c || c.state === "deleted") {
+      if (e.rec.on(LOG.debug)) {
+        const conn = this.byRemote.get(p.src) ?? this.conns[0];
+        e.rec.add(
+          LOG.debug,
+          this.gw.name,
+          d?.tunnel,
+          "esp-unknown-spi",
+          conn
+            ? conn.say.prefix(conn.name) + conn.say.unknownSpi(p.spi ?? "?", p.src)
+            : `unknown SPI ${p.spi}`,
+          { spi: p.spi },
+          p.sendEvent,
+        );
+      }
+      if (d)
+        e.monitors
+          .get(d.tunnel)
+          ?.dataFailed(
+            d.from,
+            d.to,
+            d.sentAt,
+            `unknown SPI ${p.spi} at ${this.gw.name} (no matching SA)`,
+            p.spi ?? "",
+          );
+      return;
+    }
+    const now = e.now;
+    c.lastIn = now;
+    c.ike.lastIn = now;
+    const conn = c.ike.conn;
+    conn.lastIn = now;
+    if (!d) return;
+    conn.monitor.dataDelivered(d.from, d.to, d.sentAt);
+    if (e.rec.on(LOG.debug))
+      conn.log(
+        LOG.debug,
+        "esp-recv",
+        () => `ESP spi=${p.spi} from ${p.src} delivered`,
+        c.ike,
+        { spi: p.spi },
+        p.sendEvent,
+      );
+    if (d.wantReply)
+      conn.sendData({ tunnel: d.tunnel, from: d.to, to: d.from, wantReply: false, sentAt: now });
+  }
+}

@@ -1,0 +1,375 @@
+/**
+ * The programmatic scenario API: gateways (vendor profile, own firewall, devices in front),
+ * tunnels, who initiates, traffic patterns, scripted admin actions, duration, seed.
+ * `simulate()` builds the engine, runs it and returns the timeline, state and anomalies.
+ */
+import {
+  type Anomaly,
+  type DataMsg,
+  type Device,
+  type DropRecord,
+  Engine,
+  Gateway,
+  type LogLevel,
+  type SessionRecord,
+  type TimelineEvent,
+  type Transition,
+  TunnelMonitor,
+} from "./engine.js";
+import {
+  acceptAll,
+  Firewall,
+  type FirewallSpec,
+  type Platform,
+  type SessionTimeouts,
+  type StatelessFilter,
+} from "./firewall.js";
+import { Conn, Daemon } from "./ike.js";
+import { NatDevice, type NatSpec } from "./nat.js";
+import { type IkeProfile, makeProfile, type ProfileOverrides, type Vendor } from "./profiles.js";
+
+export interface GatewayFirewallSpec {
+  /** Default: the gateway vendor's platform (FortiOS → fortios, strongSwan → linux). */
+  platform?: Platform;
+  filter?: StatelessFilter;
+  iface?: string;
+  timeouts?: Partial<SessionTimeouts>;
+  detectUnknownEsp?: boolean;
+  onUnknown?: "accept" | "drop";
+}
+
+export type MiddleboxSpec =
+  | ({ kind: "nat"; name: string } & NatSpec)
+  | ({ kind: "firewall"; name: string } & FirewallSpec);
+
+export interface GatewaySpec {
+  name: string;
+  /** The gateway's own (outside) address. */
+  address: string;
+  vendor: Vendor;
+  ikeVersion?: 1 | 2;
+  /** Timer and behaviour overrides for this gateway's side of its tunnels. */
+  overrides?: ProfileOverrides;
+  /** The gateway's own local-in / INPUT filtering. Absent: no filtering and no session table. */
+  firewall?: GatewayFirewallSpec;
+  /** Devices between the gateway and the internet, inner first (NAT routers, perimeter firewalls). */
+  behind?: MiddleboxSpec[];
+}
+
+export interface TunnelSpec {
+  name?: string;
+  a: string;
+  b: string;
+  ikeVersion?: 1 | 2;
+  /** Connection name per gateway in the logs (default: the gateway's name for a single tunnel, as in seed 001). */
+  connNames?: Record<string, string>;
+  /** Address each side uses for the peer (default: the peer's public address). */
+  remote?: Record<string, string>;
+}
+
+export interface TrafficSpec {
+  from: string;
+  to: string;
+  tunnel?: string;
+  /** One packet every N seconds, from `start` (default N) to `end`. */
+  every?: number;
+  /** Occurrences at these times (seconds). */
+  at?: number[];
+  /** Periodic bursts. */
+  burst?: { every: number; count: number; spacing?: number };
+  /** Packets per occurrence of `at` (ping -c N) and their spacing in seconds. */
+  count?: number;
+  interval?: number;
+  start?: number;
+  end?: number;
+  /** The receiver answers every packet (ping); default one-way. */
+  reply?: boolean;
+}
+
+export interface ActionSpec {
+  at: number;
+  gateway: string;
+  action: "initiate" | "terminate" | "rekey-child" | "rekey-ike" | "flush";
+  tunnel?: string;
+}
+
+export interface Scenario {
+  gateways: GatewaySpec[];
+  tunnel?: TunnelSpec;
+  tunnels?: TunnelSpec[];
+  /** Who brings the tunnel(s) up at `initiateAt`: a gateway name, "both" or "none". */
+  initiator?: string;
+  initiateAt?: number;
+  traffic?: TrafficSpec[];
+  actions?: ActionSpec[];
+  /** Seconds of virtual time. */
+  duration: number;
+  seed?: number;
+  /** One-way latency, seconds (default 0.01). */
+  latency?: number;
+  logLevel?: LogLevel;
+  /** Ignore anomalies shorter than this many seconds (default 2). */
+  minAnomaly?: number;
+  flapCount?: number;
+  flapWindow?: number;
+}
+
+export interface TunnelResult {
+  name: string;
+  a: string;
+  b: string;
+  final: Record<string, "up" | "down">;
+  consistent: boolean;
+  data: Record<string, { sent: number; delivered: number; failed: number; noSa: number }>;
+}
+
+export interface SimResult {
+  duration: number;
+  seed: number;
+  events: TimelineEvent[];
+  anomalies: Anomaly[];
+  transitions: Transition[];
+  sessions: SessionRecord[];
+  drops: DropRecord[];
+  dropCount: number;
+  gateways: { name: string; address: string; vendor: Vendor; ikeVersion: 1 | 2; firewall: string | null }[];
+  tunnels: TunnelResult[];
+  profiles: Record<string, IkeProfile>;
+  stats: { engineEvents: number; wallMs: number };
+}
+
+/** Builds and runs a scenario. Deterministic: the same scenario and seed give the same result. */
+export function simulate(sc: Scenario): SimResult {
+  const t0 = performance.now();
+  const seed = sc.seed ?? 1;
+  const e = new Engine({
+    seed,
+    logLevel: sc.logLevel ?? "info",
+    latency: sc.latency ?? 0.01,
+    minAnomaly: sc.minAnomaly ?? 2,
+    flapCount: sc.flapCount ?? 3,
+    flapWindow: sc.flapWindow ?? 3600,
+  });
+  const built = build(e, sc);
+  schedule(e, sc, built);
+  e.run(Math.round(sc.duration * 1000));
+  for (const m of e.monitors.values()) m.finish();
+  return collect(e, sc, seed, built, performance.now() - t0);
+}
+
+interface Built {
+  conns: Map<string, Map<string, Conn>>;
+  tunnelNames: string[];
+  profiles: Record<string, IkeProfile>;
+}
+
+function build(e: Engine, sc: Scenario): Built {
+  const devices = new Map<string, Device>();
+  const specs = new Map(sc.gateways.map((g) => [g.name, g]));
+  for (const g of sc.gateways) {
+    const fw = g.firewall
+      ? new Firewall(
+          `${g.name}`,
+          {
+            platform: g.firewall.platform ?? (g.vendor === "fortios" ? "fortios" : "linux"),
+            filter: g.firewall.filter ?? acceptAll(),
+            ...(g.firewall.iface ? { iface: g.firewall.iface } : {}),
+            ...(g.firewall.timeouts ? { timeouts: g.firewall.timeouts } : {}),
+            ...(g.firewall.detectUnknownEsp !== undefined
+              ? { detectUnknownEsp: g.firewall.detectUnknownEsp }
+              : {}),
+            ...(g.firewall.onUnknown ? { onUnknown: g.firewall.onUnknown } : {}),
+          },
+          e.sessionHooks(g.name, g.name),
+        )
+      : null;
+    const chain: Device[] = (g.behind ?? []).map((m) => {
+      const existing = devices.get(m.name);
+      if (existing) return existing;
+      const d: Device =
+        m.kind === "nat"
+          ? new NatDevice(m.name, m, e.sessionHooks(m.name, m.name))
+          : new Firewall(m.name, m, e.sessionHooks(m.name, m.name));
+      devices.set(m.name, d);
+      return d;
+    });
+    const gw = new Gateway(g.name, g.address, fw, chain);
+    gw.daemon = new Daemon(e, gw);
+    e.addGateway(gw);
+  }
+  const tunnels = sc.tunnels ?? (sc.tunnel ? [sc.tunnel] : []);
+  if (tunnels.length === 0) throw new Error("simulate: no tunnel given");
+  const conns = new Map<string, Map<string, Conn>>();
+  const profiles: Record<string, IkeProfile> = {};
+  const single = tunnels.length === 1;
+  const names: string[] = [];
+  for (const [i, t] of tunnels.entries()) {
+    const name = t.name ?? (single ? `${t.a}-${t.b}` : `t${i + 1}`);
+    names.push(name);
+    const per = new Map<string, Conn>();
+    for (const [self, peer] of [
+      [t.a, t.b],
+      [t.b, t.a],
+    ] as const) {
+      const spec = specs.get(self);
+      const peerGw = e.gateways.get(peer);
+      if (!spec || !peerGw)
+        throw new Error(`simulate: tunnel ${name} names unknown gateway ${spec ? peer : self}`);
+      const p = makeProfile(spec.vendor, t.ikeVersion ?? spec.ikeVersion, spec.overrides ?? {});
+      if (single) profiles[self] = p;
+      const gw = e.gateways.get(self)!;
+      const conn = new Conn(
+        gw.daemon,
+        name,
+        t.connNames?.[self] ?? (single ? self : name),
+        t.remote?.[self] ?? peerGw.publicIp,
+        p,
+      );
+      conn.peerName = peer;
+      if (p.startAction === "trap") conn.trap = true;
+      gw.daemon.addConn(conn);
+      per.set(self, conn);
+    }
+    const [ca, cb] = [per.get(t.a)!, per.get(t.b)!];
+    const mon = new TunnelMonitor(name, ca, cb, e);
+    ca.monitor = mon;
+    cb.monitor = mon;
+    e.monitors.set(name, mon);
+    conns.set(name, per);
+  }
+  if (!single)
+    for (const g of sc.gateways) profiles[g.name] = makeProfile(g.vendor, g.ikeVersion, g.overrides ?? {});
+  return { conns, tunnelNames: names, profiles };
+}
+
+function connOf(b: Built, gateway: string, tunnel?: string): Conn[] {
+  const out: Conn[] = [];
+  for (const [name, per] of b.conns) {
+    if (tunnel !== undefined && tunnel !== name) continue;
+    const c = per.get(gateway);
+    if (c) out.push(c);
+  }
+  if (out.length === 0) throw new Error(`simulate: ${gateway} has no tunnel${tunnel ? ` ${tunnel}` : ""}`);
+  return out;
+}
+
+function schedule(e: Engine, sc: Scenario, b: Built): void {
+  const at0 = Math.round((sc.initiateAt ?? 0) * 1000);
+  for (const [, per] of b.conns) {
+    for (const [gw, c] of per) {
+      // The named initiator starts at `initiateAt`; so does any side whose profile says so.
+      const byProfile = c.p.startAction === "start" || (c.p.vendor === "fortios" && c.p.autoNegotiate);
+      const starts = sc.initiator === gw || sc.initiator === "both" || (sc.initiator !== "none" && byProfile);
+      if (starts)
+        e.at(at0, () => c.initiate(c.p.vendor === "fortios" ? "auto-negotiate" : "start_action=start"));
+    }
+  }
+  for (const a of sc.actions ?? []) {
+    for (const c of connOf(b, a.gateway, a.tunnel)) {
+      e.at(Math.round(a.at * 1000), () => {
+        e.rec.add(2, a.gateway, c.tunnel, "admin", `admin: ${a.action} ${c.name}`);
+        switch (a.action) {
+          case "initiate":
+            c.initiate("admin");
+            break;
+          case "terminate":
+            c.terminate();
+            break;
+          case "flush":
+            c.flush();
+            break;
+          case "rekey-child": {
+            const ch = c.outboundChild();
+            if (ch) c.rekeyChild(ch);
+            break;
+          }
+          case "rekey-ike": {
+            const sa = c.outboundChild()?.ike;
+            if (sa) c.rekeyIke(sa);
+            break;
+          }
+        }
+      });
+    }
+  }
+  for (const tr of sc.traffic ?? []) {
+    for (const c of connOf(b, tr.from, tr.tunnel)) scheduleTraffic(e, c, tr, sc.duration);
+  }
+}
+
+function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number): void {
+  const end = Math.round(Math.min(tr.end ?? duration, duration) * 1000);
+  const packet = (): void => {
+    const d: DataMsg = {
+      tunnel: c.tunnel,
+      from: tr.from,
+      to: tr.to,
+      wantReply: tr.reply ?? false,
+      sentAt: e.now,
+    };
+    c.sendData(d);
+  };
+  const train = (t: number, count: number, spacing: number): void => {
+    for (let i = 0; i < count; i++) {
+      const ti = t + Math.round(i * spacing * 1000);
+      if (ti <= end) e.at(ti, packet);
+    }
+  };
+  if (tr.every !== undefined) {
+    const step = Math.max(1, Math.round(tr.every * 1000));
+    // One recurring timer rather than all packets at once: the queue stays small.
+    const tick = (): void => {
+      packet();
+      if (e.now + step <= end) e.after(step, tick);
+    };
+    const first = Math.round((tr.start ?? tr.every) * 1000);
+    if (first <= end) e.at(first, tick);
+  }
+  for (const t of tr.at ?? []) train(Math.round(t * 1000), tr.count ?? 1, tr.interval ?? 1);
+  if (tr.burst) {
+    const { every, count, spacing } = tr.burst;
+    const step = Math.max(1, Math.round(every * 1000));
+    const tick = (): void => {
+      train(e.now, count, spacing ?? 1);
+      if (e.now + step <= end) e.after(step, tick);
+    };
+    const first = Math.round((tr.start ?? every) * 1000);
+    if (first <= end) e.at(first, tick);
+  }
+}
+
+function collect(e: Engine, sc: Scenario, seed: number, b: Built, wallMs: number): SimResult {
+  const anomalies: Anomaly[] = [];
+  for (const m of e.monitors.values()) anomalies.push(...m.anomalies);
+  const tunnels: TunnelResult[] = [];
+  for (const [name, per] of b.conns) {
+    const mon = e.monitors.get(name)!;
+    const [a, bb] = [...per.keys()] as [string, string];
+    const final: Record<string, "up" | "down"> = {};
+    for (const [gw, c] of per) final[gw] = c.isUp() ? "up" : "down";
+    const data: TunnelResult["data"] = {};
+    for (const [k, d] of mon.dirs)
+      data[k] = { sent: d.sent, delivered: d.delivered, failed: d.failed, noSa: d.noSa };
+    tunnels.push({ name, a, b: bb, final, consistent: mon.consistent(), data });
+  }
+  return {
+    duration: sc.duration,
+    seed,
+    events: e.rec.events,
+    anomalies,
+    transitions: e.rec.transitions,
+    sessions: e.rec.sessions,
+    drops: e.rec.drops,
+    dropCount: e.rec.dropCount,
+    gateways: sc.gateways.map((g) => ({
+      name: g.name,
+      address: g.address,
+      vendor: g.vendor,
+      ikeVersion: b.profiles[g.name]?.ikeVersion ?? g.ikeVersion ?? (g.vendor === "fortios" ? 1 : 2),
+      firewall: g.firewall ? (g.firewall.platform ?? (g.vendor === "fortios" ? "fortios" : "linux")) : null,
+    })),
+    tunnels,
+    profiles: b.profiles,
+    stats: { engineEvents: e.eventsRun, wallMs: Math.round(wallMs) },
+  };
+}
