@@ -75,7 +75,7 @@ const PROTOCOLS: Record<string, number> = {
   sctp: 132,
 };
 
-function protocolNumber(p: number | string): number {
+export function protocolNumber(p: number | string): number {
   if (typeof p === "number") {
     if (Number.isInteger(p) && p >= 0 && p <= 255) return p;
   } else {

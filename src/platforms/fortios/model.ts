@@ -223,7 +223,12 @@ export interface Phase1 {
   interface?: string;
   remoteGw?: string;
   remoteGw6?: string;
+  /** `type ddns`: the peer's FQDN (`remotegw-ddns`), resolved at run time. */
+  remotegwDdns?: string;
   localGw?: string;
+  localGw6?: string;
+  /** `ip-version` (default 4): which of remote-gw / remote-gw6 is used. */
+  ipVersion: Valued<4 | 6>;
   ikeVersion: Valued<1 | 2>;
   mode: Valued<"main" | "aggressive">;
   nattraversal: Valued<"enable" | "disable" | "forced">;
@@ -256,6 +261,8 @@ export interface Phase2 {
   phase1name?: string;
   proposal: string[];
   keylifeseconds: Valued<number>;
+  /** `encapsulation` (default `tunnel-mode`); L2TP/IPsec uses `transport-mode`. */
+  encapsulation: Valued<"tunnel-mode" | "transport-mode">;
   autoNegotiate: Valued<boolean>;
   keepalive: Valued<boolean>;
   src: Selector;
@@ -297,6 +304,16 @@ export interface VdomModel {
   sessionTtl: SessionTtl;
   /** `config system settings` `detect-unknown-esp` (ESP is checked against local-in only when disabled). */
   detectUnknownEsp: Valued<boolean>;
+  /** `config vpn l2tp`, when the section is present. */
+  l2tp?: L2tpSettings;
+}
+
+export interface L2tpSettings {
+  status: Valued<boolean>;
+  /** `enforce-ipsec` (FortiOS 7.0+): L2TP only inside IPsec. */
+  enforceIpsec: Valued<boolean>;
+  loc: Loc;
+  fields: FieldLocs;
 }
 
 export interface FortiosHeader {
@@ -900,6 +917,7 @@ function buildPhase1(ctx: Ctx, e: Entry): Phase1 {
     keepalive: valued(ctx, e, "keepalive", DEFAULTS.keepalive, int(5, 900), what),
     autoNegotiate: valued(ctx, e, "auto-negotiate", DEFAULTS.phase1AutoNegotiate, enableDisable, what),
     netDevice: valued(ctx, e, "net-device", DEFAULTS.netDevice, enableDisable, what),
+    ipVersion: valued<4 | 6>(ctx, e, "ip-version", 4, (v) => (v === "4" ? 4 : v === "6" ? 6 : undefined), what),
     proposal: list(e, "proposal"),
     authmethod: valued(ctx, e, "authmethod", DEFAULTS.authmethod as string, (v) => v, what),
     psk: !psk || psk.values.length === 0 ? "none" : psk.values[0] === "ENC" ? "encrypted" : "plaintext",
@@ -915,6 +933,10 @@ function buildPhase1(ctx: Ctx, e: Entry): Phase1 {
   if (rgw6 !== undefined) p.remoteGw6 = rgw6;
   const lgw = opt("local-gw");
   if (lgw !== undefined) p.localGw = lgw;
+  const lgw6 = opt("local-gw6");
+  if (lgw6 !== undefined) p.localGw6 = lgw6;
+  const ddns = opt("remotegw-ddns");
+  if (ddns !== undefined) p.remotegwDdns = ddns;
   const peertype = opt("peertype");
   if (peertype !== undefined) p.peertype = peertype;
   const comments = opt("comments");
@@ -951,6 +973,14 @@ function buildPhase2(ctx: Ctx, e: Entry): Phase2 {
     keylifeseconds: valued(ctx, e, "keylifeseconds", DEFAULTS.keylifeseconds, int(120, 172800), what),
     autoNegotiate: valued(ctx, e, "auto-negotiate", DEFAULTS.phase2AutoNegotiate, enableDisable, what),
     keepalive: valued(ctx, e, "keepalive", DEFAULTS.phase2Keepalive, enableDisable, what),
+    encapsulation: valued(
+      ctx,
+      e,
+      "encapsulation",
+      "tunnel-mode",
+      oneOf("tunnel-mode", "transport-mode"),
+      what,
+    ),
     src: selector(e, "src"),
     dst: selector(e, "dst"),
     loc: e.loc,
@@ -1162,6 +1192,16 @@ function buildVdom(
     v.phase1.set(e.name, buildPhase1(ctx, e));
   for (const e of table(idx, "vpn ipsec phase2-interface", d).entries)
     v.phase2.set(e.name, buildPhase2(ctx, e));
+  const l2tp = table(idx, "vpn l2tp", d);
+  if (l2tp.present) {
+    const s = l2tp.settings;
+    v.l2tp = {
+      status: valued(ctx, s, "status", false, enableDisable, "vpn l2tp"),
+      enforceIpsec: valued(ctx, s, "enforce-ipsec", false, enableDisable, "vpn l2tp"),
+      loc: s.loc,
+      fields: fieldLocs(s),
+    };
+  }
   const extra = new Set<string>();
   for (const path of INTERFACE_TABLES) {
     for (const src of [idx, globalIdx]) for (const e of table(src, path, []).entries) extra.add(e.name);
