@@ -23,6 +23,15 @@ export {
 } from "./firewall.js";
 export type { NatSpec, PortForward } from "./nat.js";
 export {
+  type LabVariant,
+  labOverrides,
+  SEED001,
+  type Seed001Options,
+  seed001LocalIn,
+  seed001Scenario,
+  strongswanLabScenario,
+} from "./presets.js";
+export {
   charonSchedule,
   fortiosProfile,
   giveUpAfter,
@@ -42,6 +51,7 @@ export {
   renderText,
   type StateInterval,
   type SvgOptions,
+  shortAnomaly,
   stateIntervals,
   type TextOptions,
 } from "./render.js";
