@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { LabEventType, Site, TimelineEntry, TunnelState } from "./timeline.js";
+import { ViciClient, type ViciSection } from "./vici.js";
 
 export type { LabEventType, Site, TimelineEntry, TunnelState } from "./timeline.js";
 
@@ -47,7 +48,7 @@ export interface LabTimers {
   /** IKE_SA / CHILD_SA `rekey_time`, seconds: longer than any run. */
   ikeRekey: number;
   childRekey: number;
-  /** Period of the `swanctl --list-sas` (and site2 conntrack) polls, seconds. */
+  /** Period of the vici `list-sas` (and site2 `conntrack -L`) polls, seconds. */
   pollInterval: number;
 }
 
@@ -91,11 +92,11 @@ const stableScript: LabAction[] = [
   { t: 6, site: "site1", do: "ping", expect: "pass" },
   { t: 8, site: "site1", do: "rekey-child" },
   // site1's DPD goes out at ~33 s (8 s + 25 s), after site2's conntrack entry expired (~23 s).
-  { t: 40, site: "site1", do: "ping", expect: "pass" },
-  { t: 45, site: "site1", do: "terminate" },
+  { t: 38, site: "site1", do: "ping", expect: "pass" },
+  { t: 46, site: "site1", do: "terminate" },
   { t: 50, site: "site1", do: "initiate" },
-  { t: 56, site: "site1", do: "ping", expect: "pass" },
-  { t: 58, site: "site2", do: "ping", expect: "pass" },
+  { t: 55, site: "site1", do: "ping", expect: "pass" },
+  { t: 57, site: "site2", do: "ping", expect: "pass" },
 ];
 
 /** The variants of the reference lab the project reproduces (same names). */
@@ -112,16 +113,17 @@ export const VARIANTS: Record<string, LabVariant> = {
     description:
       "trap, site2 initiates: site1 declares site2 dead, site1 down while site2 up until site2's own DPD",
     firewall: "trap",
-    duration: 96,
+    duration: 100,
     actions: [
       { t: 0, site: "site2", do: "initiate" },
       { t: 6, site: "site1", do: "ping", expect: "pass" },
       { t: 8, site: "site1", do: "rekey-child" },
-      // Asymmetric window: site1 dead at ~49 s, site2's DPD at ~68 s and its give-up at ~84 s.
-      { t: 55, site: "site1", do: "ping", expect: "fail" },
-      { t: 60, site: "site2", do: "ping", expect: "fail" },
+      // Asymmetric window: site1 dead at ~49 s, site2's DPD at ~68 s and its give-up at ~84 s (all later
+      // when the machine is loaded and the probes above start late: the pings sit well inside the window).
+      { t: 62, site: "site1", do: "ping", expect: "fail" },
+      { t: 68, site: "site2", do: "ping", expect: "fail" },
       // After site2's re-initiation the pinholes are fresh again.
-      { t: 91, site: "site1", do: "ping", expect: "pass" },
+      { t: 95, site: "site1", do: "ping", expect: "pass" },
     ],
   },
   V1D: {
@@ -169,8 +171,12 @@ export interface LabOptions {
 // Result
 
 export interface PingResult {
-  /** Seconds since t=0 when the probe started. */
+  /** Seconds since t=0 when the first echo request went out (the script's time plus start-up delay). */
   t: number;
+  /** The script's time for the probe. */
+  scheduled: number;
+  /** When the last echo reply arrived, null when none did. */
+  lastReply: number | null;
   from: Site;
   to: Site;
   sent: number;
@@ -328,6 +334,7 @@ interface Instance {
   ns: Record<Site, string>;
   dir: string;
   charons: ChildProcess[];
+  vici: ViciClient[];
 }
 
 const live = new Set<Instance>();
@@ -343,6 +350,7 @@ async function stopCharon(p: ChildProcess): Promise<void> {
 }
 
 async function destroy(inst: Instance): Promise<void> {
+  for (const v of inst.vici.splice(0)) v.close();
   await Promise.all(inst.charons.map(stopCharon));
   await Promise.all(Object.values(inst.ns).map((ns) => run("ip", ["netns", "del", ns], { check: false })));
   await rm(inst.dir, { recursive: true, force: true });
@@ -578,63 +586,29 @@ async function startCharon(inst: Instance, site: Site): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Observation
 
-/** Minimal parser of `swanctl --raw` output: `key=value`, `key=[a b]`, `name {` ... `}`. */
-type RawNode = { [k: string]: string | string[] | RawNode };
-
-export function parseRaw(text: string): RawNode {
-  const tokens = text.match(/[^\s{}=[]+=\[[^\]]*\]|\{|\}|[^\s{}]+/g) ?? [];
-  const root: RawNode = {};
-  const stack: RawNode[] = [root];
-  let pendingKey: string | null = null;
-  for (let i = 0; i < tokens.length; i++) {
-    const tok = tokens[i] as string;
-    const top = stack[stack.length - 1] as RawNode;
-    if (tok === "{") {
-      const node: RawNode = {};
-      top[pendingKey ?? `_${i}`] = node;
-      stack.push(node);
-      pendingKey = null;
-    } else if (tok === "}") {
-      if (stack.length > 1) stack.pop();
-    } else {
-      const eq = tok.indexOf("=");
-      if (eq > 0) {
-        const key = tok.slice(0, eq);
-        const val = tok.slice(eq + 1);
-        top[key] =
-          val.startsWith("[") && val.endsWith("]") ? val.slice(1, -1).split(/\s+/).filter(Boolean) : val;
-        pendingKey = null;
-      } else pendingKey = pendingKey ? `${pendingKey} ${tok}` : tok;
-    }
-  }
-  return root;
-}
-
-/** IKE_SA and CHILD_SA states from `swanctl --list-sas --raw`; "up" = an ESTABLISHED IKE_SA with an INSTALLED CHILD_SA. */
-export function saStates(raw: string): { state: TunnelState; ikeSas: string[]; childSas: string[] } {
+/** IKE_SA and CHILD_SA states from vici `list-sa` events; "up" = an ESTABLISHED IKE_SA with an INSTALLED CHILD_SA. */
+export function saStates(events: ViciSection[]): {
+  state: TunnelState;
+  ikeSas: string[];
+  childSas: string[];
+} {
   const ikeSas: string[] = [];
   const childSas: string[] = [];
   let up = false;
-  for (const line of raw.split("\n")) {
-    if (!line.startsWith("list-sa event")) continue;
-    // "list-sa event {<conn> {...}}": the outer braces hold one IKE_SA keyed by its connection name.
-    const outer = Object.values(parseRaw(line.slice("list-sa event".length)))[0];
-    if (!outer || typeof outer !== "object" || Array.isArray(outer)) continue;
-    for (const ike of Object.values(outer)) {
-      if (typeof ike !== "object" || Array.isArray(ike)) continue;
-      const ikeState = String(ike.state ?? "?");
-      ikeSas.push(ikeState);
-      const children = ike["child-sas"];
-      let installed = false;
-      if (children && typeof children === "object" && !Array.isArray(children)) {
-        for (const c of Object.values(children)) {
-          if (typeof c !== "object" || Array.isArray(c)) continue;
-          childSas.push(String(c.state ?? "?"));
-          if (c.state === "INSTALLED") installed = true;
-        }
-      }
-      if (ikeState === "ESTABLISHED" && installed) up = true;
+  const sections = (x: ViciSection[string] | undefined): ViciSection[] =>
+    x && typeof x === "object" && !Array.isArray(x)
+      ? Object.values(x).filter((v): v is ViciSection => typeof v === "object" && !Array.isArray(v))
+      : [];
+  // Each event is {<connection name>: {state, ..., child-sas: {<name-id>: {state, ...}}}}.
+  for (const ike of events.flatMap((e) => sections(e))) {
+    const ikeState = String(ike.state ?? "?");
+    ikeSas.push(ikeState);
+    let installed = false;
+    for (const c of sections(ike["child-sas"])) {
+      childSas.push(String(c.state ?? "?"));
+      if (c.state === "INSTALLED") installed = true;
     }
+    if (ikeState === "ESTABLISHED" && installed) up = true;
   }
   return { state: up ? "up" : "down", ikeSas, childSas };
 }
@@ -708,16 +682,20 @@ async function readCounters(ns: string): Promise<Record<string, number>> {
   return counters;
 }
 
-async function ping(inst: Instance, from: Site): Promise<{ sent: number; received: number }> {
-  const r = await inNs(
-    inst.ns[from],
-    ["python3", "-S", ICMP_PROBE, ADDR[from].inner, ADDR[other(from)].inner, "3", "1", "0.5"],
-    {
-      check: false,
-    },
-  );
+interface ProbeOutput {
+  sent: number;
+  received: number;
+  first_tx: number | null;
+  last_rx: number | null;
+}
+
+/** 3 echoes, 1 s wait, 0.5 s apart, starting at `startAt` (epoch ms) if the probe is up by then. */
+async function ping(inst: Instance, from: Site, startAt: number): Promise<ProbeOutput> {
+  const to = ADDR[other(from)].inner;
+  const args = ["python3", "-S", ICMP_PROBE, ADDR[from].inner, to, "3", "1", "0.5", String(startAt / 1000)];
+  const r = await inNs(inst.ns[from], args, { check: false });
   try {
-    return JSON.parse(r.stdout.trim()) as { sent: number; received: number };
+    return JSON.parse(r.stdout.trim()) as ProbeOutput;
   } catch {
     throw new Error(`icmp probe failed (${r.code}): ${r.stderr}`);
   }
@@ -727,6 +705,8 @@ async function ping(inst: Instance, from: Site): Promise<{ sent: number; receive
 // Run
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
+/** How long before its time an ICMP probe process is started. */
+const PROBE_LEAD_MS = 4000;
 
 /**
  * Runs one variant (a name from `VARIANTS` or a variant of your own) against real charons and returns its
@@ -753,6 +733,7 @@ export async function runLabVariant(which: string | LabVariant, opts: LabOptions
     ns: { site1: `${NS_PREFIX}${n}-site1`, site2: `${NS_PREFIX}${n}-site2` },
     dir: await mkdtemp(join(tmpdir(), `tcl-${process.pid}-${n}-`)),
     charons: [],
+    vici: [],
   };
   live.add(inst);
   try {
@@ -777,6 +758,12 @@ export async function runLabVariant(which: string | LabVariant, opts: LabOptions
       await writeFile(join(dir, "swanctl.conf"), swanctlConf(site, timers, psk), { mode: 0o600 });
     }
     await Promise.all([startCharon(inst, "site1"), startCharon(inst, "site2")]);
+    // One vici connection per site for the once-a-second polls (no process per poll).
+    const vici: Record<Site, ViciClient> = {
+      site1: await ViciClient.connect(join(siteDir(inst, "site1"), "charon.vici")),
+      site2: await ViciClient.connect(join(siteDir(inst, "site2"), "charon.vici")),
+    };
+    inst.vici.push(vici.site1, vici.site2);
 
     const t0 = Date.now();
     const since = () => round3((Date.now() - t0) / 1000);
@@ -787,13 +774,19 @@ export async function runLabVariant(which: string | LabVariant, opts: LabOptions
 
     let failed = false;
     const doAction = async (a: LabAction): Promise<void> => {
-      await sleep(t0 + a.t * 1000 - Date.now());
-      if (failed) return;
-      const t = since();
+      const at = t0 + a.t * 1000;
       if (a.do === "ping") {
-        const r = await ping(inst, a.site);
+        // The probe is started early and waits for its time: `ip netns exec python3` can take seconds to
+        // start on a loaded machine, and a late probe would shift what the tunnel has seen (DPD timing).
+        await sleep(at - PROBE_LEAD_MS - Date.now());
+        if (failed) return;
+        const t = since();
+        const r = await ping(inst, a.site, at);
+        const rel = (epoch: number) => round3(epoch - t0 / 1000);
         pings.push({
-          t,
+          t: r.first_tx === null ? t : rel(r.first_tx),
+          scheduled: a.t,
+          lastReply: r.last_rx === null ? null : rel(r.last_rx),
           from: a.site,
           to: other(a.site),
           sent: r.sent,
@@ -802,6 +795,9 @@ export async function runLabVariant(which: string | LabVariant, opts: LabOptions
         });
         return;
       }
+      await sleep(at - Date.now());
+      if (failed) return;
+      const t = since();
       // --timeout 1: swanctl detaches after a second; the daemon carries on (retransmits, keyingtries).
       const args =
         a.do === "initiate"
@@ -821,20 +817,14 @@ export async function runLabVariant(which: string | LabVariant, opts: LabOptions
         await sleep(at - Date.now());
         if (failed) return;
         const t = since();
-        const [r1, r2, ct] = await Promise.all([
-          swanctl(inst, "site1", ["--list-sas", "--raw"], 5000),
-          swanctl(inst, "site2", ["--list-sas", "--raw"], 5000),
+        const [e1, e2, ct] = await Promise.all([
+          vici.site1.streamed("list-sas", "list-sa"),
+          vici.site2.streamed("list-sas", "list-sa"),
           firewall === "none"
             ? Promise.resolve(null)
             : inNs(s2, ["conntrack", "-L", "-p", "udp"], { check: false, timeoutMs: 5000 }),
         ]);
-        for (const [site, r] of [
-          ["site1", r1],
-          ["site2", r2],
-        ] as const) {
-          if (r.code !== 0) throw new Error(`swanctl --list-sas (${site}) failed at t=${t}: ${r.stderr}`);
-          samples.push({ t, site, ...saStates(r.stdout) });
-        }
+        samples.push({ t, site: "site1", ...saStates(e1) }, { t, site: "site2", ...saStates(e2) });
         if (ct) conntrack.push({ t, entries: parseConntrack(ct.stdout) });
       }
     };

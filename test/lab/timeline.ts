@@ -8,7 +8,7 @@ export const SITES: readonly Site[] = ["site1", "site2"];
 export type TunnelState = "up" | "down";
 
 /**
- * One point of the timeline. Without `event` it is a state sample (polled `swanctl --list-sas`); with
+ * One point of the timeline. Without `event` it is a state sample (polled vici `list-sas`); with
  * `event` it is a charon log event and `state` is that site's state as last sampled at or before `t`.
  */
 export interface TimelineEntry {
