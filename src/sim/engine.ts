@@ -131,6 +131,7 @@ export class TunnelMonitor {
   private outage: { start: number; reason: string } | null = null;
   private mismatch: { start: number } | null = null;
   readonly downs: [number[], number[]] = [[], []];
+  private readonly downWhy: [string, string] = ["", ""];
   readonly dirs = new Map<string, DirStats>();
   /** Open black-hole intervals (lets {@link update} skip the scan in the common case). */
   private openHoles = 0;
@@ -173,14 +174,12 @@ export class TunnelMonitor {
     for (const i of [0, 1] as const) {
       if (nu[i] !== this.up[i]) {
         const c = this.sides[i];
-        this.engine.rec.transition({
-          t,
-          tunnel: this.tunnel,
-          gateway: c.gw.name,
-          up: nu[i],
-          reason: c.gw.name === gateway ? reason : `${reason} (at ${gateway})`,
-        });
-        if (!nu[i]) this.downs[i].push(t);
+        const why = c.gw.name === gateway ? reason : `${reason} (at ${gateway})`;
+        this.engine.rec.transition({ t, tunnel: this.tunnel, gateway: c.gw.name, up: nu[i], reason: why });
+        if (!nu[i]) {
+          this.downs[i].push(t);
+          this.downWhy[i] = `${why} at ${c.gw.name}`;
+        }
       }
     }
     this.up = nu;
@@ -206,8 +205,11 @@ export class TunnelMonitor {
         this.emit({ type: "outage", start: this.outage.start, end: t, reason: this.outage.reason });
       this.outage = null;
     }
-    if (bothDown && this.everUp && !this.outage)
-      this.outage = { start: t, reason: `${reason} at ${gateway}` };
+    // The outage's cause is what took the first side down.
+    if (bothDown && this.everUp && !this.outage) {
+      const i = (this.downs[0].at(-1) ?? 0) <= (this.downs[1].at(-1) ?? 0) ? 0 : 1;
+      this.outage = { start: t, reason: this.downWhy[i] || `${reason} at ${gateway}` };
+    }
 
     // Both claim UP, but not with a common pair of SAs.
     const bothUp = nu[0] && nu[1];
