@@ -255,8 +255,10 @@ describe.skipIf(FILES.length === 0)("corpus: mutated lines never crash the parse
       expect(d.col).toBeGreaterThanOrEqual(0);
       expect(formatDiagnostic(d)).toMatch(/^m\.rules(:\d+:\d+)?: /);
     }
-    // What parsed cleanly formats and re-parses to the same thing.
-    if (r.errors.length === 0) {
+    // What parsed cleanly formats and re-parses to the same thing. Not promised for rules that
+    // kept an option nobody owns: where it stood relative to -p decided its meaning.
+    const stray = rules(r.ruleset).some((x) => x.matches.some((m) => m.kind === "unknown-option"));
+    if (r.errors.length === 0 && !stray) {
       const again = parseIptables(formatRuleset(r.ruleset), { family: r.ruleset.family });
       expect(again.errors.map(formatDiagnostic)).toEqual([]);
       expect(shape(again.ruleset.tables)).toEqual(shape(r.ruleset.tables));

@@ -1202,6 +1202,27 @@ function checkInvariants(text: string, r: ReturnType<typeof parse>): void {
 }
 
 describe("parser properties", () => {
+  // Valid lines (accepted by iptables 1.8.9) combined at random: order, repetition and counters.
+  const validFilter = GOLDEN4.filter(([t, input]) => t === "filter" && !input.includes("unterminated")).map(
+    ([, i]) => i,
+  );
+  test.prop([
+    fc.array(fc.tuple(fc.constantFrom(...validFilter), fc.option(fc.tuple(fc.nat(), fc.nat()))), {
+      maxLength: 25,
+    }),
+  ])("valid rule sets round-trip through the formatter and keep their order", (picks) => {
+    const body = picks.map(([l, c]) => (c ? `[${c[0]}:${c[1]}] ${l}` : l));
+    const r = parse(`*filter\n:U - [0:0]\n:V - [0:0]\n${body.join("\n")}\nCOMMIT\n`);
+    expect(r.errors.map(formatDiagnostic)).toEqual([]);
+    for (const c of r.ruleset.tables.get("filter")!.chains.values()) {
+      const lines = c.rules.map((x) => x.prov.line);
+      expect(lines).toEqual([...lines].sort((a, b) => a - b));
+    }
+    const again = parse(formatRuleset(r.ruleset, { counters: true }), { family: 4 });
+    expect(again.errors.map(formatDiagnostic)).toEqual([]);
+    expect(shape(again.ruleset.tables)).toEqual(shape(r.ruleset.tables));
+  });
+
   test.prop([fc.string()])("never throws on arbitrary text", (s) => {
     checkInvariants(s, parse(s));
     checkInvariants(`*filter\n${s}\nCOMMIT\n`, parse(`*filter\n${s}\nCOMMIT\n`));
@@ -1219,7 +1240,9 @@ describe("parser properties", () => {
     (lines) => {
       const text = `*filter\n:U - [0:0]\n:V - [0:0]\n${lines.join("\n")}\nCOMMIT\n`;
       const r = parse(text);
-      if (r.errors.length > 0) return;
+      // Not promised for rules that kept an option nobody owns (see the corpus test).
+      const stray = allRules(r.ruleset).some((x) => x.matches.some((m) => m.kind === "unknown-option"));
+      if (r.errors.length > 0 || stray) return;
       const again = parse(formatRuleset(r.ruleset), { family: 4 });
       expect(again.errors.map(formatDiagnostic)).toEqual([]);
       expect(shape(again.ruleset.tables)).toEqual(shape(r.ruleset.tables));

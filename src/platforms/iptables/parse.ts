@@ -220,7 +220,14 @@ interface LineParse {
   protoCol: number;
   fragment: { invert: boolean } | null;
   items: Item[];
-  target: { kind: "jump" | "goto"; name: string; col: number; provider: Provider | null } | null;
+  target: {
+    kind: "jump" | "goto";
+    name: string;
+    col: number;
+    provider: Provider | null;
+    /** The chain, when it was already declared (looked up once). */
+    chain: Chain | undefined;
+  } | null;
   onlyFamily: Family | null;
   /** Any option besides the command: rejected for -N, -P, -F, … */
   ruleOptionCol: number;
@@ -317,7 +324,7 @@ class Parser {
         return this.result();
       }
       let line = this.lines[i]!;
-      if (line.endsWith("\r")) line = line.slice(0, -1);
+      if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1); // CRLF
       this.lineNo = i + 1;
       this.lineText = line;
       let p = 0;
@@ -581,7 +588,7 @@ class Parser {
     }
     // `-4`/`-6` lines are for the other tool: skip before their addresses cause errors.
     const other = this.family === 4 ? ["-6", "--ipv6"] : ["-4", "--ipv4"];
-    if (tokens.some((t) => !t.quoted && other.includes(t.text))) return;
+    for (const t of tokens) if (!t.quoted && t.text.length <= 6 && other.includes(t.text)) return;
     let start = 0;
     let counters: Counters | null = null;
     const first = tokens[0]!;
@@ -1047,7 +1054,7 @@ class Parser {
           return;
         }
         const specs: AddrSpec[] = [];
-        for (const part of arg.split(",")) {
+        for (const part of arg.includes(",") ? arg.split(",") : [arg]) {
           const r = parseNet(part, this.family, { allowName: true });
           if (!r.ok) {
             fail(raw.argCol, `${id === "src" ? "-s" : "-d"}: expected ${r.error}`);
@@ -1163,13 +1170,14 @@ class Parser {
         }
         let provider: Provider | null = null;
         const def = id === "jump" ? findTarget(arg, this.family) : undefined;
+        const chain = def || STANDARD_TARGETS.has(arg) ? undefined : this.cur?.table.chains.get(arg);
         if (def) provider = { kind: "target", name: arg, col: tok.col, def, opts: [], implicit: false };
-        else if (id === "jump" && !STANDARD_TARGETS.has(arg) && !this.cur?.table.chains.has(arg)) {
+        else if (id === "jump" && !STANDARD_TARGETS.has(arg) && !chain) {
           // Not a chain (yet): may be a target extension we do not know. Collect its options.
           provider = { kind: "target", name: arg, col: tok.col, def: null, opts: [], implicit: false };
         }
         if (provider) providers.push(provider);
-        lp.target = { kind: id, name: arg, col: tok.col, provider };
+        lp.target = { kind: id, name: arg, col: tok.col, provider, chain };
         return;
       }
       case "counters": {
@@ -1292,7 +1300,7 @@ class Parser {
         this.err(t.col, `cannot jump to built-in chain ${t.name}`);
         return null;
       }
-      const to = table.chains.get(t.name);
+      const to = t.chain ?? table.chains.get(t.name);
       if (!to) return "pending";
       // The chain's own name string: later lookups by it hit V8's cached hash and identity check.
       return { kind: t.kind, col: t.col, chain: to.name };
