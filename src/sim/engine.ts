@@ -431,8 +431,6 @@ export interface EngineOptions {
   flapWindow: number;
 }
 
-let packetIds = 0;
-
 export class Engine {
   now = 0;
   readonly q = new EventQueue();
@@ -449,6 +447,7 @@ export class Engine {
   readonly monitors = new Map<string, TunnelMonitor>();
   readonly devices = new Map<string, { dev: Device; owner: string }>();
   eventsRun = 0;
+  private packetIds = 0;
 
   constructor(opts: EngineOptions) {
     this.seed = opts.seed;
@@ -525,7 +524,7 @@ export class Engine {
 
   /** Sends a packet from a gateway: its own firewall's output hook now, the rest on arrival. */
   transmit(from: Gateway, p: WirePacket): boolean {
-    p.id = ++packetIds;
+    p.id = ++this.packetIds;
     p.sender = from.name;
     p.sentAt = this.now;
     if (from.fw) {

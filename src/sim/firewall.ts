@@ -270,8 +270,6 @@ export function tupleKey(
   return proto === "esp" ? keyOf(proto, src, 0, dst, 0) : keyOf(proto, src, sport, dst, dport);
 }
 
-let sessionIds = 0;
-
 /**
  * A conntrack / session table. Entries are keyed by both directions of the 5-tuple (ESP: address
  * pair only, like Linux's generic tracker). Expiry is checked lazily on lookup, and a watchdog timer
@@ -282,6 +280,8 @@ export class SessionTable {
   readonly timeouts: SessionTimeouts;
   /** Currently live sessions (for state snapshots). */
   live = 0;
+  /** Session ids are per device, like a firewall's own session serials. */
+  private ids = 0;
 
   constructor(
     readonly device: string,
@@ -342,7 +342,7 @@ export class SessionTable {
   create(p: SimPacket, now: number, local: boolean, nat?: Session["nat"]): Session {
     const esp = p.proto === "esp";
     const s: Session = {
-      id: ++sessionIds,
+      id: ++this.ids,
       device: this.device,
       proto: p.proto,
       src: p.src,

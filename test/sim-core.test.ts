@@ -1,0 +1,396 @@
+/**
+ * Simulator building blocks: event queue, PRNG, conntrack/session semantics, NAT, profiles,
+ * determinism, and property tests over random scenarios.
+ */
+import { fc, test as fcTest } from "@fast-check/vitest";
+import { describe, expect, it } from "vitest";
+import { Firewall, SessionTable, type SimPacket } from "../src/sim/firewall.js";
+import {
+  acceptAll,
+  charonSchedule,
+  establishedOnly,
+  fortiosProfile,
+  giveUpAfter,
+  makeProfile,
+  type Scenario,
+  simulate,
+  strongswanProfile,
+} from "../src/sim/index.js";
+import { NatDevice } from "../src/sim/nat.js";
+import { EventQueue } from "../src/sim/queue.js";
+import { Rng, seedFor } from "../src/sim/rng.js";
+
+const udp = (src: string, sport: number, dst: string, dport: number): SimPacket => ({
+  src,
+  sport,
+  dst,
+  dport,
+  proto: "udp",
+  kind: "ike",
+});
+const noHooks = { at: () => {} };
+
+describe("event queue", () => {
+  fcTest.prop([
+    fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.boolean(), fc.integer({ min: 0, max: 5 })), {
+      maxLength: 300,
+    }),
+  ])("pops in (time, insertion) order, lanes and heap alike", (ops) => {
+    const q = new EventQueue();
+    const ref: { t: number; seq: number }[] = [];
+    let now = 0;
+    let seq = 0;
+    const out: number[] = [];
+    // Interleave pushes (absolute or relative to a non-decreasing "now") with pops.
+    for (const [x, relative, pops] of ops) {
+      const id = seq++;
+      const ev = relative
+        ? q.pushAfter(now, x % 4 === 0 ? 10 : x, () => out.push(id))
+        : q.push(now + x, () => out.push(id));
+      ref.push({ t: ev.t, seq: id });
+      for (let i = 0; i < pops; i++) {
+        const e = q.popUntil(Number.POSITIVE_INFINITY);
+        if (!e) break;
+        now = e.t;
+        e.fn();
+      }
+    }
+    for (let e = q.popUntil(Number.POSITIVE_INFINITY); e; e = q.popUntil(Number.POSITIVE_INFINITY)) e.fn();
+    // Every popped event is the minimum of what was queued at that moment: check globally that
+    // the pop order restricted to events pushed before each pop respects (t, seq).
+    expect(out).toHaveLength(ref.length);
+    const pos = new Map(out.map((id, i) => [id, i]));
+    for (const a of ref) {
+      for (const b of ref) {
+        if (a.seq < b.seq && (a.t < b.t || a.t === b.t) && pos.get(b.seq)! < pos.get(a.seq)!) {
+          // b popped before a although a is earlier: only allowed if b was popped before a was pushed.
+          expect(pos.get(b.seq)!).toBeLessThan(a.seq);
+        }
+      }
+    }
+  });
+
+  it("skips nothing and keeps ties in insertion order", () => {
+    const q = new EventQueue();
+    const out: string[] = [];
+    for (let i = 0; i < 40; i++) q.pushAfter(0, 5, () => out.push(`l${i}`));
+    q.push(5, () => out.push("h"));
+    for (let e = q.popUntil(100); e; e = q.popUntil(100)) e.fn();
+    expect(out.slice(0, 40)).toEqual(Array.from({ length: 40 }, (_, i) => `l${i}`));
+    expect(out[40]).toBe("h");
+  });
+});
+
+describe("PRNG", () => {
+  it("is deterministic per seed and independent per name", () => {
+    const a = new Rng(7);
+    const b = new Rng(7);
+    expect(Array.from({ length: 5 }, () => a.u32())).toEqual(Array.from({ length: 5 }, () => b.u32()));
+    expect(seedFor(1, "t1", "site1")).not.toBe(seedFor(1, "t1", "site2"));
+    expect(new Rng(1).spi32()).toMatch(/^[0-9a-f]{8}$/);
+  });
+});
+
+describe("conntrack / session table", () => {
+  it("Linux: 30 s unreplied; a reply within 2 s keeps 30 s; traffic after 2 s gets the 120 s stream timeout", () => {
+    const t = new SessionTable("fw", "linux", {}, noHooks);
+    const out = udp("1.1.1.1", 500, "2.2.2.2", 500);
+    const back = udp("2.2.2.2", 500, "1.1.1.1", 500);
+    const s = t.create(out, 0, true);
+    expect(s.expires).toBe(30_000);
+    const m = t.lookup(back, 500)!;
+    expect(t.lastReply).toBe(true);
+    t.refresh(m, true, 500);
+    expect(s.expires).toBe(30_500); // first reply: still the unreplied timeout
+    t.refresh(s, false, 1500);
+    expect(s.expires).toBe(31_500); // within the 2 s grace
+    t.refresh(s, false, 2500);
+    expect(s.expires).toBe(122_500); // replied and older than 2 s: stream
+    expect(t.lookup(out, 122_500)).toBeUndefined(); // expired exactly at its time
+  });
+
+  it("FortiOS: 180 s udp-idle-timer, refreshed by both directions", () => {
+    const t = new SessionTable("fgt", "fortios", {}, noHooks);
+    const s = t.create(udp("1.1.1.1", 500, "2.2.2.2", 500), 0, true);
+    expect(s.expires).toBe(180_000);
+    t.refresh(s, true, 100_000);
+    expect(s.expires).toBe(280_000);
+  });
+
+  it("FortiOS local-in is bypassed for packets of an existing session; ESP is not subject to local-in", () => {
+    const fw = new Firewall("site2", { platform: "fortios", filter: establishedOnly() }, noHooks);
+    expect(fw.output(udp("10.0.0.2", 500, "10.0.0.1", 500), 0).accept).toBe(true);
+    const r = fw.input(udp("10.0.0.1", 500, "10.0.0.2", 500), 1000);
+    expect(r.accept).toBe(true);
+    expect(r.reply).toBe(true);
+    expect(r.rule?.text).toContain("existing session");
+    expect(fw.input(udp("10.0.0.1", 500, "10.0.0.2", 500), 181_001).accept).toBe(false);
+    expect(fw.input({ src: "10.0.0.1", dst: "10.0.0.2", proto: "esp", kind: "esp" }, 181_002).accept).toBe(
+      true,
+    );
+  });
+
+  it("Linux INPUT consults the filter for established packets too", () => {
+    const fw = new Firewall(
+      "gw",
+      { platform: "linux", filter: { decide: () => ({ verdict: "drop", rule: { text: "drop all" } }) } },
+      noHooks,
+    );
+    const r = fw.input(udp("1.1.1.1", 500, "2.2.2.2", 500), 0);
+    expect(r.accept).toBe(false);
+    expect(r.rule?.text).toBe("drop all");
+  });
+});
+
+describe("NAT device", () => {
+  it("masquerades, translates replies, and drops them once the mapping expired", () => {
+    const nat = new NatDevice("cpe", { publicIp: "203.0.113.5" }, noHooks);
+    const out = udp("192.168.1.10", 4500, "198.51.100.2", 4500);
+    expect(nat.outbound(out, 0).ok).toBe(true);
+    expect(out).toMatchObject({ src: "203.0.113.5", sport: 4500 });
+    const back = udp("198.51.100.2", 4500, "203.0.113.5", 4500);
+    expect(nat.inbound(back, 1000).ok).toBe(true);
+    expect(back).toMatchObject({ dst: "192.168.1.10", dport: 4500 });
+    const late = udp("198.51.100.2", 4500, "203.0.113.5", 4500);
+    expect(nat.inbound(late, 1000 + 31_000).ok).toBe(false);
+  });
+
+  it("port forwards create mappings for inbound NEW packets", () => {
+    const nat = new NatDevice(
+      "edge",
+      { publicIp: "203.0.113.9", forwards: [{ proto: "udp", port: 500, to: "10.0.0.2" }] },
+      noHooks,
+    );
+    const p = udp("198.51.100.7", 500, "203.0.113.9", 500);
+    expect(nat.inbound(p, 0).ok).toBe(true);
+    expect(p.dst).toBe("10.0.0.2");
+    const reply = udp("10.0.0.2", 500, "198.51.100.7", 500);
+    expect(nat.outbound(reply, 10).ok).toBe(true);
+    expect(reply.src).toBe("203.0.113.9");
+  });
+
+  const behindNat = (keepalive: number): Scenario => ({
+    gateways: [
+      {
+        name: "branch",
+        address: "192.168.1.10",
+        vendor: "strongswan",
+        overrides: { natKeepalive: keepalive },
+        behind: [{ kind: "nat", name: "cpe", publicIp: "203.0.113.5", timeouts: { udp: 30, udpStream: 60 } }],
+      },
+      { name: "hq", address: "198.51.100.2", vendor: "strongswan", firewall: { filter: acceptAll() } },
+    ],
+    tunnel: { a: "branch", b: "hq" },
+    initiator: "branch",
+    traffic: [{ from: "hq", to: "branch", at: [1800], count: 3, reply: true }],
+    duration: 2000,
+  });
+
+  it("NAT-T keepalives from the NATed side keep the mapping open; without them traffic from the peer is lost", () => {
+    const ok = simulate(behindNat(20));
+    expect(ok.anomalies).toEqual([]);
+    expect(ok.tunnels[0]!.data["hq>branch"]).toMatchObject({ sent: 3, delivered: 3 });
+    const bad = simulate(behindNat(0));
+    const hole = bad.anomalies.find((a) => a.type === "black-hole")!;
+    expect(hole).toMatchObject({ from: "hq", to: "branch", start: 1800, packets: 3 });
+    expect(hole.reason).toContain("no mapping");
+  });
+});
+
+describe("vendor profiles", () => {
+  it("strongSwan: 4 s · 1.8^n, 5 tries: gives up at 165 s", () => {
+    expect(giveUpAfter(strongswanProfile())).toBeCloseTo(165.06, 1);
+    expect(charonSchedule(2, 1.5, 3)).toEqual([2, 3, 4.5, 6.75]);
+    expect(strongswanProfile()).toMatchObject({
+      dpdDelay: 0,
+      dpdAction: "clear",
+      deleteOnDpdFailure: false,
+      trafficTriggered: false,
+      keyingTries: 1,
+      childRekeyTime: 3600,
+      ikeRekeyTime: 14400,
+    });
+  });
+
+  it("FortiOS: on-demand DPD 20 s × 3, IKEv2 retransmission 93 s, DELETE after DPD failure", () => {
+    const p = fortiosProfile(2);
+    expect(giveUpAfter(p)).toBe(93);
+    expect(p).toMatchObject({
+      dpd: "on-demand",
+      dpdRetryInterval: 20,
+      dpdRetryCount: 3,
+      deleteOnDpdFailure: true,
+      childLifeTime: 43200,
+    });
+    expect(makeProfile("fortios", 1, { keylifeseconds: 3600 })).toMatchObject({
+      childLifeTime: 3600,
+      childRekeyTime: 3300,
+    });
+    expect(makeProfile("strongswan", 2, { childRekeyTime: 1800 }).childLifeTime).toBeCloseTo(1980, 6);
+  });
+});
+
+// -----------------------------------------------------------------------------------------------
+// Random scenarios for property tests.
+
+const vendorArb = fc.constantFrom("fortios" as const, "strongswan" as const);
+const scenarioArb = (withFirewall: boolean) =>
+  fc
+    .record({
+      va: vendorArb,
+      vb: vendorArb,
+      v: fc.constantFrom(1 as const, 2 as const),
+      initiator: fc.constantFrom("a", "b", "both"),
+      rekey: fc.integer({ min: 120, max: 900 }),
+      dpd: fc.integer({ min: 0, max: 60 }),
+      every: fc.integer({ min: 1, max: 30 }),
+      reply: fc.boolean(),
+      fw: fc.boolean(),
+      seed: fc.integer({ min: 1, max: 1e6 }),
+    })
+    .map(({ va, vb, v, initiator, rekey, dpd, every, reply, fw, seed }): Scenario => {
+      const o = (vendor: "fortios" | "strongswan") =>
+        vendor === "fortios"
+          ? { keylifeseconds: rekey * 1.1, keylife: rekey * 3 }
+          : {
+              childRekeyTime: rekey,
+              ikeRekeyTime: rekey * 3,
+              dpdDelay: dpd,
+              dpdAction: "restart" as const,
+              keyingTries: 0,
+            };
+      return {
+        gateways: [
+          {
+            name: "a",
+            address: "192.0.2.1",
+            vendor: va,
+            ikeVersion: v,
+            overrides: o(va),
+            ...(withFirewall && fw
+              ? { firewall: { filter: establishedOnly(), timeouts: { udp: 10, udpStream: 15 } } }
+              : {}),
+          },
+          { name: "b", address: "192.0.2.2", vendor: vb, ikeVersion: v, overrides: o(vb) },
+        ],
+        tunnel: { a: "a", b: "b" },
+        initiator,
+        traffic: [{ from: "a", to: "b", every, reply }],
+        duration: 3600,
+        seed,
+      };
+    });
+
+describe("properties", () => {
+  fcTest.prop([scenarioArb(true)], { numRuns: 25 })(
+    "no event before its cause; the timeline is in time order",
+    (sc) => {
+      const r = simulate(sc);
+      const byId = new Map(r.events.map((e) => [e.id, e]));
+      let prev = 0;
+      for (const e of r.events) {
+        expect(e.t).toBeGreaterThanOrEqual(prev);
+        prev = e.t;
+        if (e.cause !== undefined) {
+          const c = byId.get(e.cause)!;
+          expect(c).toBeDefined();
+          expect(c.t).toBeLessThanOrEqual(e.t);
+          expect(c.id).toBeLessThan(e.id);
+        }
+      }
+    },
+  );
+
+  fcTest.prop([scenarioArb(false)], { numRuns: 25 })(
+    "without a firewall, both sides end up on a common SA pair and never disagree for long",
+    (sc) => {
+      const r = simulate({ ...sc, logLevel: "state" });
+      expect(r.tunnels[0]!.final).toEqual({ a: "up", b: "up" });
+      expect(r.tunnels[0]!.consistent).toBe(true);
+      // Disagreements last at most one exchange (rekey/DELETE round trips are below minAnomaly).
+      expect(
+        r.anomalies.filter(
+          (a) => a.type === "spi-mismatch" || a.type === "asymmetric" || a.type === "never-established",
+        ),
+      ).toEqual([]);
+    },
+  );
+
+  fcTest.prop([scenarioArb(true)], { numRuns: 10 })("same seed, same events", (sc) => {
+    const a = simulate(sc);
+    const b = simulate(sc);
+    expect(JSON.stringify(a.events)).toBe(JSON.stringify(b.events));
+    expect(a.anomalies).toEqual(b.anomalies);
+  });
+});
+
+describe("determinism", () => {
+  it("the same seed gives an identical event list; another seed changes SPIs and jitter", () => {
+    const sc: Scenario = {
+      gateways: [
+        {
+          name: "a",
+          address: "192.0.2.1",
+          vendor: "strongswan",
+          overrides: { childRekeyTime: 600, dpdDelay: 30 },
+        },
+        {
+          name: "b",
+          address: "192.0.2.2",
+          vendor: "fortios",
+          ikeVersion: 2,
+          overrides: { keylifeseconds: 900 },
+        },
+      ],
+      tunnel: { a: "a", b: "b" },
+      initiator: "a",
+      traffic: [{ from: "b", to: "a", burst: { every: 300, count: 4 } }],
+      duration: 6 * 3600,
+      seed: 42,
+      logLevel: "debug",
+    };
+    const r1 = simulate(sc);
+    const r2 = simulate(sc);
+    expect(r1.events.length).toBeGreaterThan(100);
+    expect(r2.events).toEqual(r1.events);
+    const r3 = simulate({ ...sc, seed: 43 });
+    expect(JSON.stringify(r3.events)).not.toBe(JSON.stringify(r1.events));
+  });
+
+  it("a tunnel behaves the same whatever else is simulated with it (per-connection random streams)", () => {
+    const one: Scenario = {
+      gateways: [
+        { name: "a", address: "10.0.0.1", vendor: "strongswan", overrides: { childRekeyTime: 600 } },
+        { name: "b", address: "10.0.0.2", vendor: "strongswan", overrides: { childRekeyTime: 600 } },
+      ],
+      tunnels: [{ name: "t", a: "a", b: "b" }],
+      initiator: "a",
+      duration: 7200,
+      logLevel: "info",
+    };
+    const two: Scenario = {
+      ...one,
+      gateways: [
+        ...one.gateways,
+        { name: "c", address: "10.0.0.3", vendor: "fortios" },
+        { name: "d", address: "10.0.0.4", vendor: "fortios" },
+      ],
+      tunnels: [...one.tunnels!, { name: "u", a: "c", b: "d" }],
+      initiator: "both",
+    };
+    const strip = (r: ReturnType<typeof simulate>) =>
+      r.events.filter((e) => e.tunnel === "t").map(({ id: _i, cause: _c, ...rest }) => rest);
+    const rOne = simulate({ ...one, initiator: "a" });
+    const rTwo = simulate({
+      ...two,
+      initiator: "none",
+      actions: [
+        { at: 0, gateway: "a", action: "initiate", tunnel: "t" },
+        { at: 0, gateway: "c", action: "initiate", tunnel: "u" },
+      ],
+    });
+    const a1 = strip(rOne).filter((e) => e.type !== "admin");
+    const a2 = strip(rTwo).filter((e) => e.type !== "admin");
+    expect(a2.map((e) => `${e.t} ${e.type}`)).toEqual(a1.map((e) => `${e.t} ${e.type}`));
+  });
+});
