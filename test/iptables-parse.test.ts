@@ -183,6 +183,9 @@ describe("addresses", () => {
     ]);
     expect(new Set(r.rules.map((x) => x.prov.line))).toEqual(new Set([4]));
     expect(r.rules.map((x) => x.num)).toEqual([1, 2, 3, 4]);
+    expect(errorsOf("-A INPUT ! -s 1.2.3.4,5.6.7.8")).toEqual([
+      "! not allowed with multiple source or destination IP addresses",
+    ]);
   });
 
   it("keeps host names as unknown, with a precise message", () => {

@@ -1074,6 +1074,10 @@ class Parser {
           }
           specs.push(r.value);
         }
+        if (raw.invert && specs.length > 1) {
+          fail(raw.col, "! not allowed with multiple source or destination IP addresses");
+          return;
+        }
         lp[id === "src" ? "srcs" : "dsts"] = { specs, invert: raw.invert, col: raw.col };
         return;
       }
