@@ -1,0 +1,481 @@
+import { formatPrefix, type Prefix } from "../../model/address.js";
+import { activeFlows, type Flow, type Plan } from "../../vpn/flows.js";
+import type { Scenario } from "../../vpn/scenario.js";
+import type { GenerateOptions } from "../types.js";
+
+type Format = "commands" | "restore";
+type Table = "filter" | "nat";
+
+const CHAIN_BASE = "TC-BASE-IN";
+const CHAIN_IN = "TC-IPSEC-IN";
+const CHAIN_OUT = "TC-IPSEC-OUT";
+const CHAIN_DNAT = "TC-IPSEC-DNAT";
+const CHAIN_FWD = "TC-IPSEC-FWD";
+/** Lines for the NAT device are commented out with this prefix, so loading the file on the gateway skips them. */
+const NAT_DEVICE_PREFIX = "#@nat-device ";
+const JUMP_TAG = "jump";
+const WRAP = 100;
+
+type Item = { comment: string } | { rule: string[] };
+
+interface Chain {
+  table: Table;
+  name: string;
+  /** Built-in chain that jumps here; the jump is inserted at position 1 so existing rules cannot shadow it. */
+  from: string;
+  items: Item[];
+}
+
+interface Part {
+  chains: Chain[];
+  /** Built-in chain policies to set (only with --default-drop). */
+  policies: { table: Table; chain: string; policy: "DROP" }[];
+}
+
+/** Renders the plan as iptables / ip6tables commands or as an `iptables-restore --noflush` file. */
+export function generateIptables(
+  plan: Plan,
+  opts: GenerateOptions & { format: "commands" | "restore" },
+): string {
+  const s = plan.scenario;
+  const flows = activeFlows(plan, { requiredOnly: opts.requiredOnly });
+  const bin = s.family === 6 ? "ip6tables" : "iptables";
+  const gatewayFlows = flows.filter((f) => f.location === "gateway");
+  const natFlows = flows.filter((f) => f.location === "nat-device");
+
+  const gateway: Part = { chains: [], policies: [] };
+  if (opts.defaultDrop) {
+    gateway.chains.push(baseChain(s));
+    gateway.policies.push({ table: "filter", chain: "INPUT", policy: "DROP" });
+  }
+  gateway.chains.push(
+    inboundChain(
+      s,
+      gatewayFlows.filter((f) => f.direction === "inbound"),
+    ),
+  );
+  if (opts.egress)
+    gateway.chains.push(
+      outboundChain(
+        s,
+        gatewayFlows.filter((f) => f.direction === "outbound"),
+      ),
+    );
+
+  const out: string[] = [];
+  out.push(...header(plan, opts, bin));
+  out.push(...skipped(plan, flows, "gateway"));
+  out.push(...render(gateway, opts.format, bin), "");
+
+  // Present whenever the plan has NAT-device flows, even if none is active, to say what is not forwarded.
+  if (plan.flows.some((f) => f.location === "nat-device")) {
+    out.push(...natDevicePart(plan, natFlows, opts.format, bin));
+  }
+  return `${out.join("\n").replace(/\n+$/, "")}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chains
+
+function baseChain(s: Scenario): Chain {
+  const items: Item[] = [
+    { comment: "Loopback, replies to this host's own traffic and related ICMP come first: with policy DROP" },
+    { comment: "nothing else would let them in." },
+    { rule: ["-i", "lo", ...tag("base-loopback"), "-j", "ACCEPT"] },
+    {
+      rule: [
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "RELATED,ESTABLISHED",
+        ...tag("base-established"),
+        "-j",
+        "ACCEPT",
+      ],
+    },
+  ];
+  if (s.family === 6) {
+    // Conntrack classifies neighbour discovery as INVALID, so it must be accepted before that drop.
+    items.push({
+      comment:
+        "IPv6 neighbour discovery (RFC 4861: router/neighbour solicitation and advertisement, hop limit",
+    });
+    items.push({
+      comment: "255 = on-link only); without it nobody can resolve this host's link-layer address.",
+    });
+    for (const type of [133, 134, 135, 136]) {
+      items.push({
+        rule: [
+          "-p",
+          "ipv6-icmp",
+          "-m",
+          "icmp6",
+          "--icmpv6-type",
+          String(type),
+          "-m",
+          "hl",
+          "--hl-eq",
+          "255",
+        ].concat(tag("base-ndp"), ["-j", "ACCEPT"]),
+      });
+    }
+  }
+  items.push({
+    comment: "Packets conntrack cannot place (bogus TCP flags, out-of-window, stray ICMP errors).",
+  });
+  items.push({ rule: ["-m", "conntrack", "--ctstate", "INVALID", ...tag("base-invalid"), "-j", "DROP"] });
+  return { table: "filter", name: CHAIN_BASE, from: "INPUT", items };
+}
+
+function inboundChain(s: Scenario, flows: Flow[]): Chain {
+  const items: Item[] = [];
+  // Drops first (plain L2TP), then accepts; fragment rules last because the IPv6 one RETURNs first fragments.
+  const frag = flows.filter((f) => f.protocol === "fragment");
+  const ordered = [
+    ...flows.filter((f) => f.action === "drop" && f.protocol !== "fragment"),
+    ...flows.filter((f) => f.action === "accept" && f.protocol !== "fragment"),
+    ...frag,
+  ];
+  for (const f of ordered) {
+    items.push(...flowComments(f));
+    if (f.protocol === "fragment") {
+      items.push(...fragmentRules(s, f));
+      continue;
+    }
+    for (const src of sources(f.peers)) {
+      items.push({
+        rule: [...addrs(src, s.local, s.wan, "-i"), ...match(s, f, "in"), ...tag(f.id), ...verdict(f)],
+      });
+    }
+  }
+  return { table: "filter", name: CHAIN_IN, from: "INPUT", items };
+}
+
+function fragmentRules(s: Scenario, f: Flow): Item[] {
+  const items: Item[] = [];
+  if (s.family === 4) {
+    items.push({
+      comment:
+        "Linux reassembles IPv4 before INPUT, so here -f is normally a no-op (the reassembled datagram",
+    });
+    items.push({
+      comment:
+        "meets the UDP rules above); harmless, and right wherever fragments are filtered unreassembled.",
+    });
+    for (const src of sources(f.peers)) {
+      items.push({ rule: [...addrs(src, s.local, s.wan, "-i"), "-f", ...tag(f.id), ...verdict(f)] });
+    }
+    return items;
+  }
+  // ip6tables cannot match "offset > 0" directly: hand first fragments (which carry the UDP header and were
+  // judged by the port rules above) back to INPUT, then accept the remaining fragments.
+  items.push({
+    comment: "First fragments carry the transport header: the port rules above already judged them, so",
+  });
+  items.push({ comment: "return them to INPUT instead of accepting every first fragment from the peer." });
+  items.push({
+    rule: [
+      ...addrs(undefined, s.local, s.wan, "-i"),
+      "-m",
+      "frag",
+      "--fragfirst",
+      ...tag(f.id),
+      "-j",
+      "RETURN",
+    ],
+  });
+  for (const src of sources(f.peers)) {
+    items.push({ rule: [...addrs(src, s.local, s.wan, "-i"), "-m", "frag", ...tag(f.id), ...verdict(f)] });
+  }
+  return items;
+}
+
+function outboundChain(s: Scenario, flows: Flow[]): Chain {
+  const items: Item[] = [
+    {
+      comment:
+        "UDP/TCP rules match the port on either side (multiport --ports): the IKE daemon sends from its",
+    },
+    { comment: "own port 500/4500, while a NATed peer's port is arbitrary." },
+  ];
+  for (const f of flows) {
+    items.push(...flowComments(f));
+    for (const dst of sources(f.peers)) {
+      items.push({
+        rule: [...outAddrs(dst, s.local, s.wan), ...match(s, f, "out"), ...tag(f.id), ...verdict(f)],
+      });
+    }
+  }
+  return { table: "filter", name: CHAIN_OUT, from: "OUTPUT", items };
+}
+
+function natDevicePart(plan: Plan, flows: Flow[], format: Format, bin: string): string[] {
+  const s = plan.scenario;
+  const lines = [
+    "# ==================================================================================================",
+    "# PART 2: run on the NAT device in front of the gateway, NOT on the gateway.",
+    "# ==================================================================================================",
+  ];
+  const notForwarded = plan.flows.filter((f) => f.location === "nat-device" && !flows.includes(f));
+  const notes = notForwarded.flatMap((f) => wrap(`Not forwarded: ${f.id} (${f.requirement}). ${f.reason}`));
+  if (!s.local) {
+    lines.push(...notes);
+    const ports = flows.map((f) => `${f.protocol.toUpperCase()} ${f.port}`).join(", ");
+    lines.push(
+      ...wrap(
+        `Cannot write the port forwards: the scenario has no --local (the gateway's address behind the NAT device). ` +
+          `Forward ${ports} from the NAT device's public address to the gateway, or re-run with --local.`,
+      ),
+    );
+    return lines;
+  }
+  const extract = format === "restore" ? `${bin}-restore --noflush` : "sh";
+  lines.push(
+    `# Every line of this part starts with "${NAT_DEVICE_PREFIX.trim()}", so loading this file on the gateway skips it.`,
+    "# On the NAT device, apply it with:",
+    `#   sed -n 's/^${NAT_DEVICE_PREFIX}//p' THIS_FILE | ${extract}`,
+    "# Port forwards (DNAT) to the gateway, plus FORWARD accepts for exactly the DNATed flows.",
+    ...notes,
+  );
+  lines.push("# Replies from the gateway pass the device's usual RELATED,ESTABLISHED accept in FORWARD.");
+  if (s.wan) {
+    lines.push(
+      `# -i ${s.wan}: assumes the NAT device's outside interface is also named ${s.wan}; adjust if not.`,
+    );
+  } else if (!s.publicAddress) {
+    const ports = flows.map((f) => `${f.protocol.toUpperCase()} ${f.port}`).join(", ");
+    lines.push(
+      ...wrap(
+        `Neither --public nor --wan is set, so these DNAT rules also catch ${ports} that hosts behind the NAT ` +
+          "device send out (e.g. to another VPN). Give --public.",
+      ),
+    );
+  }
+  const to = formatPrefix(s.local);
+  const dnat: Item[] = [];
+  const fwd: Item[] = [];
+  for (const f of flows) {
+    dnat.push(...flowComments(f));
+    fwd.push({ comment: `${f.id}: let through what ${CHAIN_DNAT} forwarded to the gateway.` });
+    for (const src of sources(f.peers)) {
+      dnat.push({
+        rule: [
+          ...addrs(src, s.publicAddress, s.wan, "-i"),
+          ...match(s, f, "in"),
+          ...tag(f.id),
+          "-j",
+          "DNAT",
+        ].concat(["--to-destination", to]),
+      });
+      fwd.push({
+        rule: [...addrs(src, s.local, s.wan, "-i"), ...match(s, f, "in")].concat(
+          ["-m", "conntrack", "--ctstate", "DNAT"],
+          tag(f.id),
+          ["-j", "ACCEPT"],
+        ),
+      });
+    }
+  }
+  const part: Part = {
+    chains: [
+      { table: "nat", name: CHAIN_DNAT, from: "PREROUTING", items: dnat },
+      { table: "filter", name: CHAIN_FWD, from: "FORWARD", items: fwd },
+    ],
+    policies: [],
+  };
+  for (const line of render(part, format, bin)) lines.push(`${NAT_DEVICE_PREFIX}${line}`);
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matches
+
+const sources = (peers: Prefix[]): (Prefix | undefined)[] => (peers.length > 0 ? peers : [undefined]);
+
+function addrs(
+  src: Prefix | undefined,
+  dst: Prefix | undefined,
+  iface: string | undefined,
+  ifFlag: string,
+): string[] {
+  return [
+    ...(src ? ["-s", formatPrefix(src)] : []),
+    ...(dst ? ["-d", formatPrefix(dst)] : []),
+    ...(iface ? [ifFlag, iface] : []),
+  ];
+}
+
+function outAddrs(peer: Prefix | undefined, local: Prefix | undefined, iface: string | undefined): string[] {
+  return [
+    ...(local ? ["-s", formatPrefix(local)] : []),
+    ...(peer ? ["-d", formatPrefix(peer)] : []),
+    ...(iface ? ["-o", iface] : []),
+  ];
+}
+
+function match(s: Scenario, f: Flow, dir: "in" | "out"): string[] {
+  const policy =
+    f.condition === "ipsec"
+      ? ["-m", "policy", "--dir", "in", "--pol", "ipsec"]
+      : f.condition === "no-ipsec"
+        ? ["-m", "policy", "--dir", "in", "--pol", "none"]
+        : [];
+  switch (f.protocol) {
+    case "udp":
+    case "tcp": {
+      if (f.port === undefined) return ["-p", f.protocol, ...policy];
+      const port =
+        dir === "in"
+          ? ["-m", f.protocol, "--dport", String(f.port)]
+          : ["-m", "multiport", "--ports", String(f.port)];
+      return ["-p", f.protocol, ...policy, ...port];
+    }
+    case "esp":
+      return ["-p", "esp", ...policy];
+    case "ah":
+      // AH is an IPv6 extension header: legacy ip6tables' -p never sees it ("never matched protocol"); -m ah does.
+      return s.family === 6 ? ["-m", "ah", ...policy] : ["-p", "ah", ...policy];
+    case "fragment":
+      return s.family === 6 ? ["-m", "frag", ...policy] : ["-f", ...policy];
+  }
+}
+
+const tag = (id: string): string[] => ["-m", "comment", "--comment", `"tunnelcheck: ${id}"`];
+const verdict = (f: Flow): string[] => ["-j", f.action === "accept" ? "ACCEPT" : "DROP"];
+
+// ---------------------------------------------------------------------------------------------
+// Comments
+
+function flowComments(f: Flow): Item[] {
+  const rfcs = f.rfcs.length > 0 ? ` (${f.rfcs.join(", ")})` : "";
+  const text = `[${f.requirement}] ${f.id}: ${f.reason}${rfcs}`;
+  const lines = wrap(text).map((l) => ({ comment: l.replace(/^# ?/, "") }));
+  if (f.requirement === "optional") {
+    lines.push({ comment: "Optional (why: see above): included by default; --required-only leaves it out." });
+  }
+  const who = f.direction === "inbound" ? "from" : "to";
+  if (f.peers.length > 0)
+    lines.push({ comment: `Only ${who}: ${f.peers.map((p) => formatPrefix(p)).join(", ")}.` });
+  return lines;
+}
+
+function skipped(plan: Plan, active: Flow[], location: Flow["location"]): string[] {
+  const lines: string[] = [];
+  for (const f of plan.flows) {
+    if (f.location !== location || active.includes(f)) continue;
+    if (f.requirement === "not-needed") lines.push(...wrap(`Not opened: ${f.id}. ${f.reason}`));
+    else lines.push(...wrap(`Left out (optional, --required-only): ${f.id}. ${f.reason}`));
+  }
+  return lines;
+}
+
+function wrap(text: string): string[] {
+  // Keep "RFC 7296" on one line.
+  const words = text
+    .replace(/RFC (\d)/g, "RFC\u00a0$1")
+    .split(/[ \t\n]+/) // not \s: it would split at the no-break space
+    .map((w) => w.replace("\u00a0", " "));
+  const lines: string[] = [];
+  let cur = "#";
+  for (const w of words) {
+    if (cur.length + 1 + w.length > WRAP && cur !== "#") {
+      lines.push(cur);
+      cur = "#  ";
+    }
+    cur += ` ${w}`;
+  }
+  lines.push(cur);
+  return lines;
+}
+
+function header(plan: Plan, opts: GenerateOptions & { format: Format }, bin: string): string[] {
+  const s = plan.scenario;
+  const peers = s.peers.length > 0 ? s.peers.map((p) => formatPrefix(p)).join(", ") : "any";
+  const lines = [
+    `# tunnelcheck: ${bin} rules for ${s.vpn}, IKEv${s.ike}, NAT ${s.nat}, IPv${s.family}` +
+      `${s.ah ? ", AH" : ""}${s.encap ? ", forced UDP encapsulation" : ""}${s.mobike ? ", MOBIKE" : ""}` +
+      `${s.ikeTcp ? ", IKE over TCP" : ""}`,
+    `# peers: ${peers}; local: ${s.local ? formatPrefix(s.local) : "(any)"}; wan: ${s.wan ?? "(any)"}` +
+      `${s.publicAddress ? `; NAT device public address: ${formatPrefix(s.publicAddress)}` : ""}`,
+  ];
+  if (opts.format === "restore") {
+    lines.push(
+      `# PART 1: apply on the VPN gateway with: ${bin}-restore --noflush < THIS_FILE`,
+      "#   --noflush keeps your existing rules (without it every table in this file is replaced).",
+      `#   Re-applying refills ${CHAIN_IN} but adds another jump from INPUT; remove extras with`,
+      `#   ${bin} -D INPUT -m comment --comment "tunnelcheck: ${JUMP_TAG}" -j ${CHAIN_IN}`,
+    );
+  } else {
+    lines.push(
+      `# PART 1: run on the VPN gateway (as root): sh THIS_FILE, or paste the lines. Re-running is safe:`,
+      "#   chains are flushed and refilled, jumps are only added when missing.",
+    );
+  }
+  lines.push(
+    `# The VPN rules live in ${CHAIN_IN}, jumped to from the top of INPUT, so they work on top of an existing`,
+    "# ruleset; packets they do not match return to INPUT unchanged.",
+    "# Inbound accepts take NEW packets, not only replies: the peer starts rekeys, DPD and DELETE on its own,",
+    "# and a firewall that only admits replies silently breaks the tunnel once its state expires (seed 001).",
+  );
+  if (opts.defaultDrop) {
+    lines.push(
+      `# --default-drop: INPUT policy becomes DROP; ${CHAIN_BASE} (loopback, established/related, invalid)`,
+      `# runs before ${CHAIN_IN}.${opts.format === "commands" ? " The policy is set last, once the accepts are in place." : ""}`,
+    );
+  } else {
+    lines.push("# Policies are not changed: these rules only add accepts (and drops for plain L2TP).");
+  }
+  if (opts.egress)
+    lines.push(`# --egress: outbound VPN traffic is accepted in ${CHAIN_OUT}, jumped to from OUTPUT.`);
+  for (const n of plan.notes) lines.push(...wrap(`Note: ${n}`));
+  lines.push("");
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+function render(part: Part, format: Format, bin: string): string[] {
+  return format === "restore" ? renderRestore(part) : renderCommands(part, bin);
+}
+
+function renderRestore(part: Part): string[] {
+  const out: string[] = [];
+  for (const table of ["nat", "filter"] as const) {
+    const chains = part.chains.filter((c) => c.table === table);
+    if (chains.length === 0) continue;
+    out.push(`*${table}`);
+    for (const p of part.policies.filter((x) => x.table === table)) out.push(`:${p.chain} ${p.policy} [0:0]`);
+    for (const c of chains) out.push(`:${c.name} - [0:0]`);
+    for (const c of chains) {
+      for (const it of c.items)
+        out.push("comment" in it ? `# ${it.comment}` : `-A ${c.name} ${it.rule.join(" ")}`);
+    }
+    // Inserting at position 1 in reverse order leaves the jumps in chain order at the top of each built-in chain.
+    for (const c of [...chains].reverse()) out.push(`-I ${c.from} 1 ${tag(JUMP_TAG).join(" ")} -j ${c.name}`);
+    out.push("COMMIT");
+  }
+  return out;
+}
+
+function renderCommands(part: Part, bin: string): string[] {
+  const out: string[] = [];
+  for (const table of ["nat", "filter"] as const) {
+    const chains = part.chains.filter((c) => c.table === table);
+    if (chains.length === 0) continue;
+    const ipt = table === "filter" ? bin : `${bin} -t ${table}`;
+    for (const c of chains) {
+      out.push(`${ipt} -N ${c.name} 2>/dev/null || ${ipt} -F ${c.name}`);
+      for (const it of c.items)
+        out.push("comment" in it ? `# ${it.comment}` : `${ipt} -A ${c.name} ${it.rule.join(" ")}`);
+    }
+    // Jumps are added only when missing, so re-running the script changes nothing.
+    for (const c of [...chains].reverse()) {
+      const spec = `${tag(JUMP_TAG).join(" ")} -j ${c.name}`;
+      out.push(`${ipt} -C ${c.from} ${spec} 2>/dev/null || ${ipt} -I ${c.from} 1 ${spec}`);
+    }
+    for (const p of part.policies.filter((x) => x.table === table))
+      out.push(`${ipt} -P ${p.chain} ${p.policy}`);
+  }
+  return out;
+}
