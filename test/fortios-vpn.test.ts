@@ -2,9 +2,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { auditGateway } from "../src/analysis/audit.js";
+import { AddrSet } from "../src/model/addrset.js";
 import { fortiosEvaluator } from "../src/platforms/fortios/evaluator.js";
 import { buildModel, type FortiosModel, loadFortios } from "../src/platforms/fortios/model.js";
 import { formatDiagnostic, parseFortios } from "../src/platforms/fortios/parse.js";
+import { renderTraceText, traceFortios } from "../src/platforms/fortios/trace.js";
 import { discoverVpns, vpnScenarioInput } from "../src/platforms/fortios/vpn.js";
 import { planFlows } from "../src/vpn/flows.js";
 import { makeScenario } from "../src/vpn/scenario.js";
@@ -321,5 +323,53 @@ describe("dial-up, ddns, IPv6 and what cannot be derived", () => {
     );
     expect(discoverVpns(m).map((v) => [v.vdom, v.name, v.peer])).toEqual([["cust", "c1", "203.0.113.9"]]);
     expect(discoverVpns(m, { vdom: "root" })).toEqual([]);
+  });
+});
+
+describe("no secret in any output of the engine", () => {
+  it("VPN discovery, scenarios, partitions, traces and audit findings of the seed examples", () => {
+    for (const f of ["site1.conf", "site2.conf", "site2-fixed.conf"]) {
+      const text = readFileSync(join(EXAMPLES, f), "utf8");
+      // The secret values of the file: ENC blobs, the PEM body, the SNMP community name.
+      const secrets = [
+        ...[...text.matchAll(/ ENC (\S+)/g)].map((m) => m[1]!),
+        ...[...text.matchAll(/-----BEGIN [^-]+-----\n([^\n]+)/g)].map((m) => m[1]!),
+        ...[...text.matchAll(/config system snmp community\n\s+edit \d+\n\s+set name "([^"]+)"/g)].map(
+          (m) => m[1]!,
+        ),
+      ];
+      expect(secrets.length).toBeGreaterThanOrEqual(4);
+      const model = example(f);
+      const ev = fortiosEvaluator(model);
+      const outputs: unknown[] = [];
+      for (const vpn of discoverVpns(model)) outputs.push(vpn, vpnScenarioInput(model, vpn));
+      for (const state of ["new", "established"] as const)
+        for (const [proto, dport] of [
+          [17, 500],
+          [6, 443],
+          [50, undefined],
+        ] as const) {
+          const q = {
+            family: 4 as const,
+            proto,
+            dport,
+            sources: AddrSet.all(4),
+            iif: "port1",
+            state,
+            ipsec: false,
+          };
+          outputs.push(
+            ev.partition(q).map((p) => ({ ...p, sources: p.sources.toString() })),
+            ev.stateTimeout(q),
+          );
+          for (const src of ["any", "10.56.240.208", "10.56.100.25"]) {
+            const t = traceFortios(model, { src, proto, ...(dport ? { dport } : {}), iif: "port1", state });
+            outputs.push(t, renderTraceText(t));
+          }
+        }
+      outputs.push(audit(model, f));
+      const all = JSON.stringify(outputs);
+      for (const s of secrets) expect(all.includes(s), `${f}: ${s.slice(0, 12)}…`).toBe(false);
+    }
   });
 });
