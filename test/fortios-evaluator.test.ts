@@ -446,6 +446,71 @@ describe("interfaces, destinations, IPsec", () => {
   });
 });
 
+describe("IPv6", () => {
+  it("local-in-policy6 decides IPv6 queries; the interface's ip6-address is the destination", () => {
+    const m = inline(
+      [
+        "config system interface",
+        '  edit "port1"',
+        "    config ipv6",
+        "      set ip6-address 2001:db8::1/64",
+        "    end",
+        "  next",
+        "end",
+        "config firewall address6",
+        '  edit "all"',
+        "  next",
+        '  edit "peer6"',
+        "    set ip6 2001:db8:7::7/128",
+        "  next",
+        "end",
+        "config vpn ipsec phase1-interface",
+        '  edit "v6"',
+        '    set interface "port1"',
+        "    set ip-version 6",
+        "    set remote-gw6 2001:db8:7::7",
+        "  next",
+        "end",
+        "config firewall local-in-policy6",
+        "  edit 1",
+        '    set intf "port1"',
+        '    set srcaddr "peer6"',
+        '    set dstaddr "all"',
+        "    set action accept",
+        '    set service "IKE"',
+        '    set schedule "always"',
+        "  next",
+        "  edit 2",
+        '    set intf "any"',
+        '    set srcaddr "all"',
+        '    set dstaddr "all"',
+        '    set service "ALL"',
+        '    set schedule "always"',
+        "  next",
+        "end",
+        "",
+      ].join("\n"),
+    );
+    const ev = fortiosEvaluator(m);
+    const v6 = q({ family: 6, sources: AddrSet.all(6) });
+    expect(rows(ev.partition(v6))).toEqual([
+      "2001:db8:7::7 → accept @23",
+      "::-2001:db8:7::6, 2001:db8:7::8-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff → drop @31",
+    ]);
+    expect(ev.ownAddresses(6, "port1")?.toString()).toBe("2001:db8::1");
+    // The IPv4 table is empty: IPv4 is accepted by the implicit accept.
+    expect(ev.partition(q())[0]!.defaultName).toBe(DEFAULT_NAMES.implicitAccept);
+    // Established: the ip-version 6 phase1's peer is the session's peer.
+    expect(rows(ev.partition({ ...v6, state: "established", dport: 4500 }))[0]).toBe(
+      `2001:db8:7::7 → accept (${DEFAULT_NAMES.session})`,
+    );
+    const t = traceFortios(m, { src: "2001:db8:7::7", proto: "udp", dport: 500, sport: 500, iif: "port1" });
+    expect(t.kind === "packet" && renderTraceText(t).split("\n")[0]).toBe(
+      "vd-root received a packet(proto=17, [2001:db8:7::7]:500->[2001:db8::1]:500) from port1, state new.",
+    );
+  });
+});
+
 describe("sessions (state established)", () => {
   it("IKE: only the static peer's replies bypass local-in; a dial-up phase1 originates nothing", () => {
     const m = withPolicies([DENY_ALL]);

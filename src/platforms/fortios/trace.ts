@@ -16,7 +16,7 @@ import type { RuleRef } from "../../analysis/findings.js";
 import type { FlowQuery, Verdict } from "../../analysis/query.js";
 import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
 import { AddrSet } from "../../model/addrset.js";
-import { type FortiosPart, fortiosEvaluator, policyRef } from "./evaluator.js";
+import { DEFAULT_NAMES, type FortiosPart, fortiosEvaluator, policyRef } from "./evaluator.js";
 import { LocalInQueryError, lookupLocalIn, protocolNumber } from "./localin.js";
 import type { FortiosModel } from "./model.js";
 
@@ -197,8 +197,12 @@ export function traceFortios(
     );
   }
   let visited: TraceVisit[] = [];
-  const bypassed = part.defaultName !== undefined && part.rule === null && part.verdict === "accept";
-  if (dstAddr !== undefined && !(bypassed && !part.defaultName!.startsWith("implicit accept"))) {
+  // The policy walk, when the local-in table decided (not a session, ESP or a missing tunnel).
+  const walked =
+    part.rule !== null ||
+    part.verdict === "unknown" ||
+    part.defaultName?.startsWith(DEFAULT_NAMES.implicitAccept);
+  if (dstAddr !== undefined && walked) {
     try {
       const d = lookupLocalIn(model, {
         ...(packet.vdom !== undefined ? { vdom: packet.vdom } : {}),
