@@ -648,6 +648,57 @@ describe("match modules", () => {
     expect(fam.msgs[0]).toMatch(/^unsupported: match icmp6 is IPv6-only; iptables cannot load it/);
   });
 
+  it("checks what iptables insists on in modules and targets it keeps opaque", () => {
+    expect(errorsOf("-A INPUT -m helper")).toEqual(['helper: option "--helper" must be specified']);
+    expect(errorsOf("-A INPUT -m recent --name x")).toEqual([
+      "recent: at least one of --set, --rcheck, --update, --remove is required",
+    ]);
+    expect(errorsOf("-A INPUT -m statistic --mode random")).toEqual([
+      "statistic: --probability must be specified when using random mode",
+    ]);
+    expect(errorsOf("-A INPUT -m limit --limit -f")).toEqual([
+      "limit: --limit: expected a rate like 10/second, got '-f'",
+    ]);
+    expect(errorsOf("-A INPUT -m statistic --mode nth --every 3 --packet NEW")).toEqual([
+      "statistic: --packet: expected a number 0..4294967295, got 'NEW'",
+    ]);
+    expect(errorsOf("-A FORWARD -p tcp -j TCPMSS", "mangle")).toEqual([
+      "TCPMSS: at least one of --set-mss, --clamp-mss-to-pmtu is required",
+    ]);
+    expect(errorsOf("-A PREROUTING -j TTL --ttl-set 300", "mangle")).toEqual([
+      "TTL: --ttl-set: expected a number 0..255, got '300'",
+    ]);
+    expect(errorsOf("-A INPUT -j NFLOG --nflog-group 70000")).toEqual([
+      'NFLOG: bad value for option "--nflog-group", or out of range (0-65535)',
+    ]);
+    expect(errorsOf("-A INPUT -m policy --dir in --pol ipsec --strict")[0]).toMatch(
+      /^policy match: empty policy element 0\. --strict is in effect/,
+    );
+    expect(one("-A INPUT -m string --string x -j DROP").msgs).toEqual([
+      'string: iptables 1.8 requires "--algo" (bm or kmp); this looks like an older dump',
+    ]);
+  });
+
+  it("reads numbers and keywords as leniently as iptables does", () => {
+    const r = one("-A INPUT -p tcp --dport 0x16 -m ttl --ttl-gt 0x1 -m conntrack --ctstate in,est");
+    expect(r.errors).toEqual([]);
+    expect(match(r.rules[0]!, "tcp").dport?.range).toEqual({ lo: 22, hi: 22 });
+    expect(match(r.rules[0]!, "ttl").value).toBe(1);
+    expect(match(r.rules[0]!, "conntrack").state?.values).toEqual(["INVALID", "ESTABLISHED"]);
+    expect(r.msgs).toEqual([
+      "--ctstate: 'in' is read by iptables as INVALID",
+      "--ctstate: 'est' is read by iptables as ESTABLISHED",
+    ]);
+    // -s/-d go through the resolver when iptables' own parser refuses: inet_aton forms.
+    const a = one("-A INPUT -s 500 -d 10.300");
+    expect(a.rules[0]!.src?.spec).toMatchObject({ addr: 0x000001f4n });
+    expect(a.rules[0]!.dst?.spec).toMatchObject({ addr: 0x0a00012cn });
+    expect(a.msgs).toEqual([
+      "'500' is read by iptables (through the resolver) as 0.0.1.244",
+      "'10.300' is read by iptables (through the resolver) as 10.0.1.44",
+    ]);
+  });
+
   it("binds options like getopt: abbreviations, --opt=value, ambiguity", () => {
     const r = one("-A INPUT -p tcp --dpo 22 -m mac --mac 00:11:22:33:44:55 --src=10.0.0.1 -j ACCEPT");
     expect(r.errors).toEqual([]);

@@ -29,7 +29,6 @@ import { IPPROTO, parseIcmpType, protoName, protoNumber } from "./names.js";
 import {
   parseAddrRange,
   parseCUint,
-  parseDec,
   parseMarkMask,
   parseMultiport,
   parseNet,
@@ -42,6 +41,34 @@ export interface OptSpec {
   /** Number of arguments; "optional": one argument if the next word is not an option. */
   args: 0 | 1 | 2 | "optional";
   inv?: boolean;
+}
+
+/** Value syntax checks for options of modules and targets kept opaque. */
+export type ValueCheck = { kind: "uint"; max: number } | { kind: "rate" } | { kind: "byterate" };
+
+const RATE = /^\d+(\/(s|se|sec|seco|secon|second|m|mi|min|minu|minut|minute|h|ho|hou|hour|d|da|day))?$/i;
+const BYTERATE =
+  /^\d+([kmg]?b)?(\/(s|se|sec|seco|secon|second|m|mi|min|minu|minut|minute|h|ho|hou|hour|d|da|day))?$/i;
+
+/** Checks option values of an opaque module or target; errors point at the value. */
+export function checkValues(
+  owner: string,
+  values: Readonly<Record<string, ValueCheck>> | undefined,
+  opts: readonly RawOption[],
+  ctx: BuildCtx,
+): void {
+  if (!values) return;
+  for (const o of opts) {
+    const c = values[o.name];
+    const a = o.args[0];
+    if (!c || a === undefined) continue;
+    const bad =
+      c.kind === "uint" ? parseCUint(a, c.max) === undefined : !(c.kind === "rate" ? RATE : BYTERATE).test(a);
+    if (bad) {
+      const what = c.kind === "uint" ? `a number 0..${c.max}` : "a rate like 10/second";
+      ctx.error(o.argCol, `${owner}: ${o.name}: expected ${what}, got '${a}'`);
+    }
+  }
 }
 
 export interface ModuleInstance {
@@ -69,6 +96,10 @@ export interface ModuleDef {
   aliases?: Readonly<Record<string, string>>;
   /** Opaque modules: why the engine cannot decide them. */
   opaque?: { why: "runtime" | "unmodelled"; reason: string };
+  /** Opaque modules: each inner list needs at least one of its options (as iptables checks). */
+  requires?: ReadonlyArray<readonly string[]>;
+  /** Opaque modules: value syntax of some options, checked as iptables does. */
+  values?: Readonly<Record<string, ValueCheck>>;
   build?(m: ModuleInstance, ctx: BuildCtx): Match | null;
 }
 
@@ -154,7 +185,11 @@ function netArg(o: RawOption, ctx: BuildCtx): { net: Net; invert: boolean } | nu
 function keywordList<T extends string>(o: RawOption, ctx: BuildCtx, allowed: readonly T[]): T[] | null {
   const out: T[] = [];
   for (const w of o.args[0]!.split(",")) {
-    const k = allowed.find((a) => a === w.toUpperCase());
+    const up = w.toUpperCase();
+    // libxt_conntrack / libxt_state compare with strncasecmp: a prefix picks the first keyword.
+    const k =
+      allowed.find((a) => a === up) ?? (up.length > 0 ? allowed.find((a) => a.startsWith(up)) : undefined);
+    if (k && k !== up) ctx.warn(o.argCol, `${o.name}: '${w}' is read by iptables as ${k}`);
     if (!k) {
       ctx.error(o.argCol, `${o.name}: expected one of ${allowed.join(", ")}, got '${w}'`);
       return null;
@@ -251,7 +286,7 @@ const DEFS: ModuleDef[] = [
             } else flags = { mask, comp, invert: o.invert };
           }
         } else if (o.name === "--tcp-option") {
-          const n = parseDec(o.args[0]!, 255);
+          const n = parseCUint(o.args[0]!, 255);
           if (n === undefined)
             ctx.error(o.argCol, `--tcp-option: expected a number 0..255, got '${o.args[0]}'`);
           else option = { num: n, invert: o.invert };
@@ -556,6 +591,19 @@ const DEFS: ModuleDef[] = [
         ctx.error(m.col, "policy match: at most 4 elements (--next) allowed");
         bad = true;
       }
+      if (strict && pol === "ipsec") {
+        const all = elements.length > 0 ? elements : [emptyElement()];
+        const k = all.findIndex(
+          (e) => !e.reqid && !e.spi && !e.proto && !e.mode && !e.tunnelSrc && !e.tunnelDst,
+        );
+        if (k >= 0) {
+          ctx.error(
+            m.col,
+            `policy match: empty policy element ${k}. --strict is in effect, but at least one of reqid, spi, tunnel-src, tunnel-dst, proto or mode is required.`,
+          );
+          bad = true;
+        }
+      }
       for (const e of elements) {
         if ((e.tunnelSrc || e.tunnelDst) && (e.mode?.value !== "tunnel" || e.mode.invert)) {
           ctx.error(m.col, "policy match: --tunnel-src/--tunnel-dst is only valid in tunnel mode");
@@ -790,8 +838,8 @@ const DEFS: ModuleDef[] = [
         return null;
       }
       const [a, b] = o.args[0]!.split(":");
-      const lo = parseDec(a!, 65535);
-      const hi = b === undefined ? lo : b === "" ? 65535 : parseDec(b, 65535);
+      const lo = parseCUint(a!, 65535);
+      const hi = b === undefined ? lo : b === "" ? 65535 : parseCUint(b, 65535);
       if (lo === undefined || hi === undefined || lo > hi) {
         ctx.error(o.argCol, `--length: expected length[:length] within 0..65535, got '${o.args[0]}'`);
         return null;
@@ -816,7 +864,7 @@ const DEFS: ModuleDef[] = [
           return null;
         }
         if (m.opts.length > 1) ctx.error(m.opts[1]!.col, `${name}: only one comparison allowed`);
-        const v = parseDec(o.args[0]!, 255);
+        const v = parseCUint(o.args[0]!, 255);
         if (v === undefined) {
           ctx.error(o.argCol, `${o.name}: expected a number 0..255, got '${o.args[0]}'`);
           return null;
@@ -1100,10 +1148,89 @@ function opaque(
   reason: string,
   options: Record<string, OptSpec>,
   family?: Family,
+  requires?: ReadonlyArray<readonly string[]>,
 ): ModuleDef {
-  return family === undefined
-    ? { name, options, opaque: { why, reason } }
-    : { name, family, options, opaque: { why, reason } };
+  const def: ModuleDef = { name, options, opaque: { why, reason } };
+  if (family !== undefined) def.family = family;
+  if (requires) def.requires = requires;
+  return def;
+}
+
+/** For opaque modules: options iptables insists on (its "must be specified" checks). */
+export function checkRequired(def: ModuleDef, m: ModuleInstance, ctx: BuildCtx): void {
+  checkValues(def.name, def.values, m.opts, ctx);
+  if (def.name === "string" && !m.opts.some((o) => o.name === "--algo")) {
+    // The string match of iptables before 1.3 had no --algo; dumps of that era omit it.
+    ctx.warn(m.col, 'string: iptables 1.8 requires "--algo" (bm or kmp); this looks like an older dump');
+  }
+  if (def.name === "statistic") {
+    const mode = m.opts.find((o) => o.name === "--mode")?.args[0];
+    const need = mode === "random" ? "--probability" : mode === "nth" ? "--every" : undefined;
+    if (need && !m.opts.some((o) => o.name === need))
+      ctx.error(m.col, `statistic: ${need} must be specified when using ${mode} mode`);
+    else if (mode !== undefined && mode !== "random" && mode !== "nth")
+      ctx.error(m.col, `statistic: expected --mode random or nth, got '${mode}'`);
+  }
+  for (const group of def.requires ?? []) {
+    if (m.opts.some((o) => group.includes(o.name))) continue;
+    ctx.error(
+      m.col,
+      group.length === 1
+        ? `${def.name}: option "${group[0]}" must be specified`
+        : `${def.name}: at least one of ${group.join(", ")} is required`,
+    );
+  }
+}
+
+/** Options iptables insists on for modules kept opaque (an error here means iptables refuses the rule). */
+const REQUIRES: Record<string, string[][]> = {
+  hashlimit: [["--hashlimit-name"], ["--hashlimit-upto", "--hashlimit-above", "--hashlimit"]],
+  statistic: [["--mode"]],
+  connlimit: [["--connlimit-upto", "--connlimit-above"]],
+  connbytes: [["--connbytes"], ["--connbytes-dir"], ["--connbytes-mode"]],
+  quota: [["--quota"]],
+  helper: [["--helper"]],
+  owner: [["--uid-owner", "--gid-owner", "--socket-exists"]],
+  string: [["--string", "--hex-string"]],
+  u32: [["--u32"]],
+  recent: [["--set", "--rcheck", "--update", "--remove"]],
+  cpu: [["--cpu"]],
+  nfacct: [["--nfacct-name"]],
+  dscp: [["--dscp", "--dscp-class"]],
+  tos: [["--tos"]],
+  tcpmss: [["--mss"]],
+  realm: [["--realm"]],
+  devgroup: [["--src-group", "--dst-group"]],
+  cgroup: [["--path", "--cgroup"]],
+  bpf: [["--bytecode", "--object-pinned"]],
+};
+const U32: ValueCheck = { kind: "uint", max: 0xffffffff };
+const VALUES: Record<string, Record<string, ValueCheck>> = {
+  limit: { "--limit": { kind: "rate" }, "--limit-burst": U32 },
+  hashlimit: {
+    "--hashlimit-upto": { kind: "byterate" },
+    "--hashlimit-above": { kind: "byterate" },
+    "--hashlimit": { kind: "rate" },
+    "--hashlimit-srcmask": { kind: "uint", max: 128 },
+    "--hashlimit-dstmask": { kind: "uint", max: 128 },
+    "--hashlimit-htable-size": U32,
+    "--hashlimit-htable-max": U32,
+    "--hashlimit-htable-expire": U32,
+    "--hashlimit-htable-gcinterval": U32,
+  },
+  recent: { "--seconds": U32, "--hitcount": U32 },
+  statistic: { "--every": U32, "--packet": U32 },
+  connlimit: {
+    "--connlimit-upto": U32,
+    "--connlimit-above": U32,
+    "--connlimit-mask": { kind: "uint", max: 128 },
+  },
+  quota: { "--quota": { kind: "uint", max: Number.MAX_SAFE_INTEGER } },
+  cpu: { "--cpu": U32 },
+};
+for (const d of DEFS) {
+  if (REQUIRES[d.name]) d.requires = REQUIRES[d.name];
+  if (VALUES[d.name]) d.values = VALUES[d.name];
 }
 
 const BY_NAME = new Map(DEFS.map((d) => [d.name, d]));

@@ -193,7 +193,17 @@ const SERVICES: Readonly<Record<string, number>> = {
 /** A port number or service name → port; undefined when neither. */
 export function servicePort(text: string): number | undefined {
   if (/^\d+$/.test(text)) {
-    const n = Number(text);
+    // xtables_parse_port reads numbers with strtoul(…, 0): a leading 0 is octal.
+    const n =
+      text.length > 1 && text.startsWith("0")
+        ? /^[0-7]+$/.test(text)
+          ? Number.parseInt(text, 8)
+          : Number.NaN
+        : Number(text);
+    return n <= 65535 ? n : undefined;
+  }
+  if (/^0[xX][0-9a-fA-F]+$/.test(text)) {
+    const n = Number.parseInt(text.slice(2), 16);
     return n <= 65535 ? n : undefined;
   }
   return Object.hasOwn(SERVICES, text) ? SERVICES[text] : undefined;

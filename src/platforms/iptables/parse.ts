@@ -32,6 +32,7 @@ import {
 } from "./model.js";
 import {
   type BuildCtx,
+  checkRequired,
   findModule,
   ifaceCond,
   implicitModule,
@@ -40,7 +41,7 @@ import {
   optionLookup,
 } from "./modules.js";
 import { protoNumber } from "./names.js";
-import { findTarget, isTargetName, STANDARD_TARGETS, type TargetDef } from "./targets.js";
+import { checkOpaqueTarget, findTarget, isTargetName, STANDARD_TARGETS, type TargetDef } from "./targets.js";
 import { type Token, tokenize } from "./tokenize.js";
 import { parseNet } from "./values.js";
 
@@ -1227,6 +1228,7 @@ class Parser {
       const p = item;
       const def = p.def as ModuleDef | null;
       if (!def || def.opaque) {
+        if (def) checkRequired(def, p, ctx);
         const why = def?.opaque?.why ?? "unknown-module";
         const reason = def?.opaque?.reason ?? "match module unknown to this tool";
         matches.push({ kind: "opaque", col: p.col, module: p.name, options: p.opts, why, reason });
@@ -1332,6 +1334,7 @@ class Parser {
       return null;
     }
     if (def.build) return def.build({ name: def.name, col: t.col, opts: p.opts }, ctx);
+    checkOpaqueTarget(def, { name: def.name, col: t.col, opts: p.opts }, ctx);
     const effect = def.effect;
     if (effect !== "continue") {
       unknown.push({

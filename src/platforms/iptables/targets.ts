@@ -4,7 +4,7 @@
  */
 import type { Family } from "../../model/address.js";
 import type { Hook, NatRange, PortRange, RawOption, TableName, Target } from "./model.js";
-import type { BuildCtx, OptSpec } from "./modules.js";
+import { type BuildCtx, checkValues, type OptSpec, type ValueCheck } from "./modules.js";
 import { defaultRejectWith, LOG_LEVELS, rejectWith } from "./names.js";
 import { parseAddr, parseCUint, parseMarkMask, parsePort } from "./values.js";
 
@@ -27,6 +27,10 @@ export interface TargetDef {
   hooks?: readonly Hook[];
   /** Table restriction only enforced by some backends: warn instead of failing. */
   tableIsWarning?: boolean;
+  /** Opaque targets: each inner list needs at least one of its options. */
+  requires?: ReadonlyArray<readonly string[]>;
+  /** Opaque targets: value syntax of some options. */
+  values?: Readonly<Record<string, ValueCheck>>;
   build?(t: TargetInstance, ctx: BuildCtx): Target | null;
 }
 
@@ -226,7 +230,18 @@ const DEFS: TargetDef[] = [
     },
     effect: "continue",
     // Kept in the order libxt_NFLOG saves them, so equal targets compare equal.
-    build: (t) => ({ kind: "NFLOG", col: t.col, options: canonicalOrder(t.opts, NFLOG_ORDER) }),
+    build(t, ctx) {
+      for (const o of t.opts) {
+        const max = o.name === "--nflog-group" ? 65535 : o.name === "--nflog-prefix" ? -1 : 0xffffffff;
+        if (max >= 0 && parseCUint(o.args[0]!, max) === undefined) {
+          ctx.error(o.argCol, `NFLOG: bad value for option "${o.name}", or out of range (0-${max})`);
+        }
+        if (o.name === "--nflog-prefix" && Buffer.byteLength(o.args[0]!) > 63) {
+          ctx.error(o.argCol, "NFLOG: --nflog-prefix: at most 63 characters");
+        }
+      }
+      return { kind: "NFLOG", col: t.col, options: canonicalOrder(t.opts, NFLOG_ORDER) };
+    },
   },
   {
     name: "ULOG",
@@ -510,6 +525,52 @@ function op(
   extra: Partial<Pick<TargetDef, "family" | "tables" | "tableIsWarning" | "hooks">> = {},
 ): TargetDef {
   return { name, options, effect, ...extra };
+}
+
+const U8: ValueCheck = { kind: "uint", max: 255 };
+const U16: ValueCheck = { kind: "uint", max: 65535 };
+const TARGET_RULES: Record<string, Pick<TargetDef, "requires" | "values">> = {
+  CHECKSUM: { requires: [["--checksum-fill"]] },
+  CLASSIFY: { requires: [["--set-class"]] },
+  TCPMSS: { requires: [["--set-mss", "--clamp-mss-to-pmtu"]], values: { "--set-mss": U16 } },
+  TTL: {
+    requires: [["--ttl-set", "--ttl-dec", "--ttl-inc"]],
+    values: { "--ttl-set": U8, "--ttl-dec": U8, "--ttl-inc": U8 },
+  },
+  HL: {
+    requires: [["--hl-set", "--hl-dec", "--hl-inc"]],
+    values: { "--hl-set": U8, "--hl-dec": U8, "--hl-inc": U8 },
+  },
+  DSCP: {
+    requires: [["--set-dscp", "--set-dscp-class"]],
+    values: { "--set-dscp": { kind: "uint", max: 63 } },
+  },
+  TOS: { requires: [["--set-tos", "--and-tos", "--or-tos", "--xor-tos"]] },
+  SECMARK: { requires: [["--selctx"]] },
+  CONNSECMARK: { requires: [["--save", "--restore"]] },
+  SET: { requires: [["--add-set", "--del-set", "--map-set"]] },
+  TEE: { requires: [["--gateway"]] },
+  TPROXY: { requires: [["--on-port"]], values: { "--on-port": U16 } },
+  AUDIT: { requires: [["--type"]] },
+  IDLETIMER: { requires: [["--timeout"], ["--label"]] },
+  LED: { requires: [["--led-trigger-id"]] },
+  RATEEST: { requires: [["--rateest-name"], ["--rateest-interval"], ["--rateest-ewmalog"]] },
+  NFQUEUE: { values: { "--queue-num": U16 } },
+};
+for (const d of DEFS) Object.assign(d, TARGET_RULES[d.name] ?? {});
+
+/** iptables' "must be specified" and value checks for targets kept opaque. */
+export function checkOpaqueTarget(def: TargetDef, t: TargetInstance, ctx: BuildCtx): void {
+  checkValues(def.name, def.values, t.opts, ctx);
+  for (const group of def.requires ?? []) {
+    if (t.opts.some((o) => group.includes(o.name))) continue;
+    ctx.error(
+      t.col,
+      group.length === 1
+        ? `${def.name}: option "${group[0]}" must be specified`
+        : `${def.name}: at least one of ${group.join(", ")} is required`,
+    );
+  }
 }
 
 const BY_NAME = new Map(DEFS.map((d) => [d.name, d]));

@@ -99,6 +99,25 @@ export function parseAddr(s: string, f: Family): Result<bigint> {
   return fail(`an IPv6 address, got '${s}'`);
 }
 
+/**
+ * glibc `inet_aton`, which getaddrinfo applies to numeric "host names": 1–4 parts in C notation,
+ * the last part filling the remaining bytes (`500` is 0.0.1.244, `10.300` is 10.0.1.44). iptables
+ * reaches it for -s/-d when its own parser refused the text.
+ */
+function inetAton(s: string): bigint | undefined {
+  const parts = s.split(".");
+  if (parts.length > 4) return undefined;
+  let v = 0n;
+  for (let i = 0; i < parts.length; i++) {
+    const last = i === parts.length - 1;
+    const max = last ? 2 ** (8 * (4 - i)) - 1 : 255;
+    const n = parseCUint(parts[i]!, max);
+    if (n === undefined) return undefined;
+    v = last ? (v << BigInt(8 * (4 - i))) | BigInt(n) : (v << 8n) | BigInt(n);
+  }
+  return v;
+}
+
 // Host names as resolvers accept them (letters, digits, '-', '_', dots); must contain a non-digit.
 const HOSTNAME = /^(?=.*[A-Za-z_])[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
 
@@ -129,7 +148,12 @@ export function parseNet(text: string, f: Family, opts: { allowName: boolean }):
       mask = r;
     } else return fail(`a prefix length 0..${bits} after '/', got '${m}'`);
   }
-  const addr = parseAddr(a, f);
+  let addr = parseAddr(a, f);
+  if (!addr.ok && opts.allowName && f === 4) {
+    const v = inetAton(a);
+    if (v !== undefined)
+      addr = ok(v, `'${a}' is read by iptables (through the resolver) as ${formatAddress(4, v)}`);
+  }
   if (!addr.ok) {
     if (opts.allowName && HOSTNAME.test(a)) return ok<AddrSpec>({ kind: "name", name: text });
     return addr;
