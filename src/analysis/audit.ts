@@ -69,7 +69,14 @@ const peerSet = (plan: Plan, f: Flow): AddrSet =>
     ? AddrSet.all(plan.scenario.family)
     : AddrSet.fromPrefixes(plan.scenario.family, f.peers);
 
-const setText = (a: AddrSet): string => (a.isAll() ? "any source" : a.toString());
+/** Readable source sets: "any source except the peer" beats 32 CIDRs of a complement. */
+export const setText = (a: AddrSet): string => {
+  if (a.isAll()) return "any source";
+  const rest = a.complement();
+  return rest.intervalCount <= 3 && a.toPrefixes().length > 4
+    ? `any source except ${rest.toString()}`
+    : a.toString();
+};
 
 /** Intersects two partitions: for each source, the verdict as NEW and as ESTABLISHED. */
 function join(nw: VerdictPart[], est: VerdictPart[]) {
@@ -161,9 +168,11 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
       const replyOnly = REPLY_ONLY[f.service];
       if (e.verdict === "accept" && f.mustAcceptNew && replyOnly) {
         const t = evaluator.stateTimeout?.(queryFor(plan, f, sources, "established"));
-        const after = t
-          ? `after ${t.seconds} s without packets (${t.source})`
-          : "once the session/conntrack entry expires";
+        const after = !t
+          ? "once the session/conntrack entry expires"
+          : Number.isFinite(t.seconds)
+            ? `after ${t.seconds} s without packets (${t.source})`
+            : `once the session is cleared (it never times out: ${t.source}; a reboot, failover or \`diagnose sys session clear\` ends it)`;
         const consequence =
           f.service === "esp"
             ? `ESP from the peer passes only while this side keeps sending ESP; ${after} the peer's ESP is new again and dropped, black-holing its traffic while both sides show the tunnel up.`

@@ -7,8 +7,10 @@ export interface AuditReport {
   verdicts: FlowVerdict[];
   /** Gateways and tunnels audited, for the summary. */
   audited: Array<{ gateway: string; platform: string; tunnel?: string; config: string }>;
-  /** Input problems that did not stop the audit (unsupported constructs, unresolved names). */
+  /** Input problems that did not stop the audit (unsupported constructs, unresolved names, unknowns). */
   warnings: string[];
+  /** How each VPN was understood (which phase1, which scenario). */
+  notes: string[];
 }
 
 const ORDER: Severity[] = ["error", "warning", "note"];
@@ -27,6 +29,7 @@ export const auditJson = (r: AuditReport) => ({
   verdicts: r.verdicts,
   audited: r.audited,
   warnings: r.warnings,
+  notes: r.notes,
   summary: Object.fromEntries(ORDER.map((s) => [s, r.findings.filter((f) => f.severity === s).length])),
 });
 
@@ -76,6 +79,7 @@ export function auditText(r: AuditReport, c: Colors = noColors): string {
     }
     out.push("");
   }
+  for (const n of r.notes) out.push(c.dim(`note: ${n}`));
   for (const w of r.warnings) out.push(c.yellow(`warning: ${w}`));
   const count = (s: Severity) => r.findings.filter((f) => f.severity === s).length;
   out.push(

@@ -1,0 +1,48 @@
+import type { Family } from "../model/address.js";
+import type { Target } from "../platforms/registry.js";
+import type { ScenarioInput } from "../vpn/scenario.js";
+import type { RuleRef } from "./findings.js";
+import type { FilterEvaluator } from "./query.js";
+
+export type PlatformName = "fortios" | "iptables";
+
+/** A gateway as the user described it: a config file and what the file alone cannot say. */
+export interface GatewayInput {
+  name: string;
+  platform: PlatformName;
+  file: string;
+  text: string;
+  /** The host's own addresses (Linux: needed to tell local from forwarded traffic). */
+  addresses?: string[];
+  wan?: string;
+  vdom?: string;
+  /** `ipset save` output, for exact `-m set` matches. */
+  ipset?: { file: string; text: string };
+}
+
+/** A VPN the gateway's own configuration declares (FortiOS phase1-interface). */
+export interface DeclaredVpn {
+  name: string;
+  /** Remote gateway address; null for dial-up servers. */
+  peer: string | null;
+  local: string | null;
+  scenario: ScenarioInput;
+  notes: string[];
+  unknown: string[];
+  loc: RuleRef;
+}
+
+export interface LoadedGateway {
+  input: GatewayInput;
+  evaluator: FilterEvaluator;
+  fixTarget(family: Family): Target;
+  vpns: DeclaredVpn[];
+  /** The gateway's own addresses as far as the config says (interfaces, local-gw). */
+  ownAddresses: string[];
+  warnings: string[];
+}
+
+/** Input the user must fix (parse errors, unknown VDOM): printed with positions, exit 2. */
+export class GatewayInputError extends Error {}
+
+export type GatewayLoader = (g: GatewayInput) => LoadedGateway;

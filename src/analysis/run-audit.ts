@@ -1,0 +1,171 @@
+import { generateRules } from "../platforms/registry.js";
+import { defaultGenerateOptions } from "../platforms/types.js";
+import type { AuditReport } from "../report/audit.js";
+import { type Flow, planFlows } from "../vpn/flows.js";
+import { makeScenario, type NatMode, type ScenarioInput } from "../vpn/scenario.js";
+import { auditGateway } from "./audit.js";
+import type { GatewayInput, GatewayLoader, LoadedGateway, PlatformName } from "./gateway.js";
+import { GatewayInputError } from "./gateway.js";
+
+/** Scenario options a tunnel definition may set on top of what the configs declare. */
+export type ScenarioOverrides = Partial<
+  Pick<ScenarioInput, "ike" | "ah" | "mobike" | "encap" | "ikeTcp" | "ikeFragmentation">
+>;
+
+export type TunnelRequest =
+  | {
+      kind: "site-to-site";
+      name?: string;
+      between: [string, string];
+      /** From `between[0]`'s point of view: `local` = between[0] behind NAT, `peer` = between[1]. */
+      nat?: NatMode;
+      overrides?: ScenarioOverrides;
+    }
+  | {
+      kind: "remote-access";
+      name?: string;
+      vpn: "l2tp-ipsec" | "ikev2-remote-access";
+      server: string;
+      /** Client addresses/ranges; empty = any. */
+      clients: string[];
+      nat?: NatMode;
+      overrides?: ScenarioOverrides;
+    }
+  /** Flags mode: the scenario is given in full (`--vpn … --peer …`). */
+  | { kind: "scenario"; name?: string; gateway: string; scenario: ScenarioInput };
+
+export interface AuditRequest {
+  gateways: GatewayInput[];
+  /** Empty: audit every VPN the gateways' own configs declare (FortiOS phase1-interface). */
+  tunnels: TunnelRequest[];
+}
+
+const swapNat = (n: NatMode | undefined): NatMode | undefined =>
+  n === "local" ? "peer" : n === "peer" ? "local" : n;
+
+/** Runs the audit: every tunnel, every gateway on it, every flow it needs — real evaluated verdicts. */
+export function runAudit(req: AuditRequest, loaders: Record<PlatformName, GatewayLoader>): AuditReport {
+  const report: AuditReport = { findings: [], verdicts: [], audited: [], warnings: [], notes: [] };
+  const gws = new Map<string, LoadedGateway>();
+  for (const g of req.gateways) {
+    const loaded = loaders[g.platform](g);
+    gws.set(g.name, loaded);
+    report.warnings.push(...loaded.warnings);
+  }
+  const gw = (name: string): LoadedGateway => {
+    const g = gws.get(name);
+    if (!g) throw new GatewayInputError(`unknown gateway '${name}'`);
+    return g;
+  };
+  const addrs = (g: LoadedGateway) => new Set([...(g.input.addresses ?? []), ...g.ownAddresses]);
+
+  const audit = (
+    g: LoadedGateway,
+    tunnel: string | undefined,
+    input: ScenarioInput,
+    notes: string[] = [],
+    unknown: string[] = [],
+  ) => {
+    const scenario = makeScenario(input);
+    const plan = planFlows(scenario);
+    const target = g.fixTarget(scenario.family);
+    const fixFor = (flow: Flow) => {
+      try {
+        return {
+          target,
+          text: generateRules({ ...plan, flows: [flow], notes: [] }, target, defaultGenerateOptions),
+        };
+      } catch {
+        return undefined; // the target cannot express it for this scenario; the message still stands
+      }
+    };
+    const r = auditGateway({
+      gateway: g.input.name,
+      ...(tunnel ? { tunnel } : {}),
+      plan,
+      evaluator: g.evaluator,
+      fixFor,
+    });
+    report.findings.push(...r.findings);
+    report.verdicts.push(...r.verdicts);
+    report.audited.push({
+      gateway: g.input.name,
+      platform: g.input.platform,
+      ...(tunnel ? { tunnel } : {}),
+      config: g.input.file,
+    });
+    const who = `${g.input.name}${tunnel ? ` (${tunnel})` : ""}`;
+    for (const n of notes) report.notes.push(`${who}: ${n}`);
+    for (const u of unknown) report.warnings.push(`${who}: ${u}`);
+  };
+
+  if (req.tunnels.length === 0) {
+    for (const g of gws.values()) {
+      if (g.vpns.length === 0) {
+        report.warnings.push(
+          `${g.input.name}: ${g.input.file} declares no VPN (no phase1-interface); give the scenario (--vpn, --peer) or a topology`,
+        );
+      }
+      for (const v of g.vpns) audit(g, v.name, v.scenario, v.notes, v.unknown);
+    }
+    return report;
+  }
+
+  for (const t of req.tunnels) {
+    if (t.kind === "scenario") {
+      audit(gw(t.gateway), t.name, t.scenario);
+    } else if (t.kind === "site-to-site") {
+      const [a, b] = [gw(t.between[0]), gw(t.between[1])];
+      const name = t.name ?? `${t.between[0]}-${t.between[1]}`;
+      for (const [x, y, nat] of [
+        [a, b, t.nat],
+        [b, a, swapNat(t.nat)],
+      ] as const) {
+        // The configs say who talks to whom: x's phase1 towards y, or y's phase1 towards x.
+        const declX = x.vpns.find((v) => v.peer !== null && addrs(y).has(v.peer));
+        const declY = y.vpns.find((v) => v.peer !== null && addrs(x).has(v.peer));
+        const peer = declX?.peer ?? declY?.local ?? y.input.addresses?.[0];
+        const local = declX?.local ?? declY?.peer ?? x.input.addresses?.[0];
+        if (!peer) {
+          throw new GatewayInputError(
+            `tunnel ${name}: cannot tell ${y.input.name}'s address as seen by ${x.input.name}; add \`addresses:\` to gateway ${y.input.name}`,
+          );
+        }
+        const base: ScenarioInput = declX?.scenario ?? { vpn: "site-to-site" };
+        const wan = x.input.wan ?? base.wan;
+        const input: ScenarioInput = {
+          ...base,
+          vpn: "site-to-site",
+          peers: [peer],
+          ...(local ? { local } : {}),
+          ...(wan ? { wan } : {}),
+          ...(nat ? { nat } : {}),
+          ...t.overrides,
+        };
+        const unknown = declX ? [...declX.unknown] : [];
+        if (!declX && x.input.platform === "fortios") {
+          unknown.push(`no phase1-interface towards ${peer} in ${x.input.file}`);
+        }
+        // A topology that states the NAT answers the config's "is NAT on the path?" question.
+        const open = nat ? unknown.filter((u) => !/NAT is on the path/.test(u)) : unknown;
+        audit(x, name, input, declX?.notes ?? [], open);
+      }
+    } else {
+      const s = gw(t.server);
+      const decl = s.vpns.find((v) => v.peer === null);
+      const wan = s.input.wan ?? decl?.scenario.wan;
+      const local = decl?.local ?? s.input.addresses?.[0];
+      const input: ScenarioInput = {
+        ...(decl?.scenario ?? {}),
+        vpn: t.vpn,
+        peers: t.clients,
+        ...(local ? { local } : {}),
+        ...(wan ? { wan } : {}),
+        ...(t.nat ? { nat: t.nat } : {}),
+        ...t.overrides,
+      };
+      audit(s, t.name ?? `${t.vpn}@${t.server}`, input, decl?.notes ?? [], decl?.unknown ?? []);
+    }
+  }
+  return report;
+}

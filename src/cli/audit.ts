@@ -1,0 +1,153 @@
+import { basename, relative } from "node:path";
+import {
+  type GatewayInput,
+  GatewayInputError,
+  type GatewayLoader,
+  type PlatformName,
+} from "../analysis/gateway.js";
+import { type AuditRequest, runAudit, type TunnelRequest } from "../analysis/run-audit.js";
+import { loadFortiosGateway } from "../platforms/fortios/gateway.js";
+import { auditJson, auditMarkdown, auditText, failsOn } from "../report/audit.js";
+import { toSarif } from "../report/sarif.js";
+import { colorsFor } from "../report/style.js";
+import { configPath, parseTopology, TopologyError } from "../topology/load.js";
+import type { TunnelDef } from "../topology/schema.js";
+import { readInput, sniffPlatform } from "./files.js";
+import { EXIT, type Io, UsageError } from "./io.js";
+import { type ScenarioFlags, scenarioInput } from "./scenario-options.js";
+import { VERSION } from "./version.js";
+
+export const LOADERS: Partial<Record<PlatformName, GatewayLoader>> = { fortios: loadFortiosGateway };
+
+export interface AuditFlags extends Partial<ScenarioFlags> {
+  iptables?: string;
+  fortios?: string;
+  topology?: string;
+  vdom?: string;
+  address?: string[];
+  format: "text" | "json" | "sarif" | "md";
+  failOn: "error" | "warning" | "note" | "none";
+}
+
+function loaders(): Record<PlatformName, GatewayLoader> {
+  const out = {} as Record<PlatformName, GatewayLoader>;
+  for (const p of ["fortios", "iptables"] as const) {
+    out[p] =
+      LOADERS[p] ??
+      (() => {
+        throw new UsageError(`auditing ${p} configurations is not supported yet`);
+      });
+  }
+  return out;
+}
+
+async function fromTopology(path: string, io: Io): Promise<AuditRequest> {
+  const { file, text } = await readInput(path, io);
+  const topo = parseTopology(text, file);
+  const gateways: GatewayInput[] = [];
+  for (const [name, g] of Object.entries(topo.gateways)) {
+    const cfg = await readInput(configPath(topo, g.config), io);
+    gateways.push({
+      name,
+      platform: g.platform,
+      file: relative(process.cwd(), cfg.file) || cfg.file,
+      text: cfg.text,
+      ...(g.addresses ? { addresses: g.addresses } : {}),
+      ...(g.wan ? { wan: g.wan } : {}),
+      ...(g.vdom ? { vdom: g.vdom } : {}),
+    });
+  }
+  return { gateways, tunnels: (topo.tunnels ?? []).map(tunnelRequest) };
+}
+
+function tunnelRequest(t: TunnelDef): TunnelRequest {
+  const overrides = {
+    ...(t.ike !== undefined ? { ike: t.ike } : {}),
+    ...(t.ah !== undefined ? { ah: t.ah } : {}),
+    ...(t.mobike !== undefined ? { mobike: t.mobike } : {}),
+    ...(t.encap !== undefined ? { encap: t.encap } : {}),
+    ...(t["ike-tcp"] !== undefined ? { ikeTcp: t["ike-tcp"] } : {}),
+    ...(t["ike-fragmentation"] !== undefined ? { ikeFragmentation: t["ike-fragmentation"] } : {}),
+  };
+  const common = { ...(t.name ? { name: t.name } : {}), ...(t.nat ? { nat: t.nat } : {}), overrides };
+  if (t.type === "site-to-site") return { kind: "site-to-site", between: t.between, ...common };
+  return {
+    kind: "remote-access",
+    vpn: t.type,
+    server: t.server,
+    clients: t.clients === "any" ? [] : t.clients,
+    ...common,
+  };
+}
+
+async function fromFlags(o: AuditFlags, positional: string | undefined, io: Io): Promise<AuditRequest> {
+  const given = [o.iptables && "--iptables", o.fortios && "--fortios", positional && "a config file"].filter(
+    Boolean,
+  );
+  if (given.length !== 1) {
+    throw new UsageError(
+      given.length === 0
+        ? "give a config to audit: tunnelcheck audit FORTIGATE.conf, --iptables FILE, or --topology FILE"
+        : `give one config at a time (got ${given.join(" and ")}); use --topology for several gateways`,
+    );
+  }
+  const path = (o.iptables ?? o.fortios ?? positional)!;
+  const { file, text } = await readInput(path, io);
+  const platform = o.iptables ? "iptables" : o.fortios ? "fortios" : sniffPlatform(text);
+  if (!platform)
+    throw new UsageError(
+      `${file}: cannot tell whether this is a FortiOS or an iptables-save file; use --fortios or --iptables`,
+    );
+  const name = file === "<stdin>" ? "gateway" : basename(file).replace(/\.[^.]*$/, "") || "gateway";
+  const gateway: GatewayInput = {
+    name,
+    platform,
+    file,
+    text,
+    ...(o.address?.length ? { addresses: o.address } : o.local ? { addresses: [o.local] } : {}),
+    ...(o.wan ? { wan: o.wan } : {}),
+    ...(o.vdom ? { vdom: o.vdom } : {}),
+  };
+  if (o.vpn === undefined) {
+    if (platform === "iptables")
+      throw new UsageError(
+        "--iptables needs the scenario: --vpn TYPE (and --peer, --local, --nat as for plan)",
+      );
+    return { gateways: [gateway], tunnels: [] }; // the FortiGate declares its VPNs
+  }
+  return {
+    gateways: [gateway],
+    tunnels: [{ kind: "scenario", gateway: name, scenario: scenarioInput(o as ScenarioFlags) }],
+  };
+}
+
+export async function runAuditCommand(
+  o: AuditFlags,
+  positional: string | undefined,
+  io: Io,
+): Promise<number> {
+  let req: AuditRequest;
+  try {
+    req = o.topology ? await fromTopology(o.topology, io) : await fromFlags(o, positional, io);
+  } catch (e) {
+    if (e instanceof TopologyError) throw new UsageError(e.message);
+    throw e;
+  }
+  let report: ReturnType<typeof runAudit>;
+  try {
+    report = runAudit(req, loaders());
+  } catch (e) {
+    if (e instanceof GatewayInputError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (report.audited.length === 0) {
+    // "No findings" for a config nothing was checked in would be a silent wrong answer.
+    throw new UsageError(`nothing to audit: ${report.warnings.join("; ") || "no VPN found"}`);
+  }
+  if (o.format === "json") io.stdout.write(`${JSON.stringify(auditJson(report), null, 2)}\n`);
+  else if (o.format === "sarif")
+    io.stdout.write(`${JSON.stringify(toSarif(report.findings, { version: VERSION }), null, 2)}\n`);
+  else if (o.format === "md") io.stdout.write(auditMarkdown(report));
+  else io.stdout.write(auditText(report, colorsFor(io.stdout)));
+  return failsOn(report, o.failOn) ? EXIT.findings : EXIT.ok;
+}

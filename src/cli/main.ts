@@ -1,0 +1,130 @@
+import { Command, CommanderError, Option } from "commander";
+import { TARGETS } from "../platforms/registry.js";
+import { TargetError } from "../platforms/types.js";
+import { ScenarioError } from "../vpn/scenario.js";
+import { type AuditFlags, runAuditCommand } from "./audit.js";
+import { EXIT, type Io, UsageError } from "./io.js";
+import { runPlan, runRules } from "./plan.js";
+import { withScenarioOptions } from "./scenario-options.js";
+import { runTraceCommand, type TraceFlags } from "./trace.js";
+import { VERSION } from "./version.js";
+
+function build(io: Io, setExit: (c: number) => void): Command {
+  const program = new Command()
+    .name("tunnelcheck")
+    .description(
+      "What an IPsec / L2TP-over-IPsec VPN needs from your firewalls — and whether it will still work in an hour.",
+    )
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError("(run with --help for usage)");
+
+  withScenarioOptions(
+    program
+      .command("plan")
+      .description(
+        "List the flows the VPN needs at the gateway (and at a NAT device in front of it), with reasons",
+      )
+      .exitOverride(),
+  )
+    .addOption(
+      new Option("--format <format>", "output format").choices(["text", "json", "md"]).default("text"),
+    )
+    .action((o: Parameters<typeof runPlan>[0]) => setExit(runPlan(o, io)));
+
+  withScenarioOptions(
+    program
+      .command("rules")
+      .description("Print ready-to-apply, commented firewall rules for a platform")
+      .exitOverride(),
+  )
+    .addOption(
+      new Option("--target <target>", "rule syntax to produce").choices(TARGETS).makeOptionMandatory(),
+    )
+    .option(
+      "--default-drop",
+      "also set a default-drop input policy (loopback and established/related first)",
+      false,
+    )
+    .option("--required-only", "leave out flows the plan marks optional", false)
+    .option("--egress", "also emit rules for outbound flows (for a non-ACCEPT OUTPUT policy)", false)
+    .action((o: Parameters<typeof runRules>[0]) => setExit(runRules(o, io)));
+  withScenarioOptions(
+    program
+      .command("audit")
+      .description("Check real firewall configs against what the VPN needs: now, and once sessions expire")
+      .argument("[config]", "a FortiGate configuration backup (or an iptables-save file); - for stdin")
+      .option("--iptables <file>", "an iptables-save / ip6tables-save file (give the scenario flags too)")
+      .option("--fortios <file>", "a FortiOS configuration backup")
+      .option("--topology <file>", "a YAML topology of several gateways and their tunnels")
+      .option("--vdom <name>", "FortiOS VDOM to audit")
+      .option(
+        "--address <addr>",
+        "the host's own address (repeatable; iptables)",
+        (v: string, p: string[]) => [...p, v],
+        [] as string[],
+      )
+      .addOption(
+        new Option("--format <format>", "output format")
+          .choices(["text", "json", "sarif", "md"])
+          .default("text"),
+      )
+      .addOption(
+        new Option("--fail-on <severity>", "exit 1 when a finding has at least this severity")
+          .choices(["error", "warning", "note", "none"])
+          .default("error"),
+      )
+      .exitOverride(),
+    { vpnRequired: false },
+  ).action(async (config: string | undefined, o: AuditFlags) =>
+    setExit(await runAuditCommand(o, config, io)),
+  );
+
+  program
+    .command("trace")
+    .description("Decide one packet (or a set of sources) the way the firewall does, rule by rule")
+    .option("--fortios <file>", "a FortiOS configuration backup")
+    .option("--iptables <file>", "an iptables-save file")
+    .option("--src <addr>", "source address, prefix, or any (symbolic)", "any")
+    .option("--dst <addr>", "destination (default: any of the host's addresses)")
+    .option("--proto <proto>", "protocol name or number", "udp")
+    .option("--sport <port>", "source port")
+    .option("--dport <port>", "destination port")
+    .option("--iif <iface>", "incoming interface")
+    .option("--state <state>", "new | established | related | invalid | untracked", "new")
+    .option("--ipsec", "the packet arrived inside IPsec", false)
+    .option("--vdom <name>", "FortiOS VDOM")
+    .addOption(
+      new Option("--format <format>", "output format").choices(["text", "json", "jsonl"]).default("text"),
+    )
+    .exitOverride()
+    .action(async (o: TraceFlags) => setExit(await runTraceCommand(o, io)));
+  return program;
+}
+
+/** Runs the CLI; returns the exit code instead of exiting, so tests can call it in-process. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = build(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.exitCode === 0
+        ? EXIT.ok
+        : EXIT.usage;
+    }
+    if (e instanceof UsageError || e instanceof ScenarioError || e instanceof TargetError) {
+      io.stderr.write(`tunnelcheck: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    // An unexpected failure is our bug: say so briefly, keep the stack out of users' terminals.
+    io.stderr.write(`tunnelcheck: internal error: ${(e as Error).message}\n`);
+    if (process.env.TUNNELCHECK_DEBUG) io.stderr.write(`${(e as Error).stack}\n`);
+    return 3;
+  }
+}

@@ -1,0 +1,71 @@
+import { loadFortios } from "../platforms/fortios/model.js";
+import { formatDiagnostic } from "../platforms/fortios/parse.js";
+import { FortiosTraceError, renderTraceText, traceFortios } from "../platforms/fortios/trace.js";
+import { readInput } from "./files.js";
+import { EXIT, type Io, UsageError } from "./io.js";
+
+export interface TraceFlags {
+  fortios?: string;
+  iptables?: string;
+  src?: string;
+  dst?: string;
+  proto?: string;
+  sport?: string;
+  dport?: string;
+  iif?: string;
+  state?: string;
+  ipsec: boolean;
+  vdom?: string;
+  format: "text" | "json" | "jsonl";
+}
+
+const port = (v: string | undefined, what: string): number | undefined => {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535)
+    throw new UsageError(`invalid --${what} '${v}': expected a port 0-65535`);
+  return Number(v);
+};
+
+export async function runTraceCommand(
+  o: TraceFlags,
+  io: Io,
+  traceIptables?: (o: TraceFlags, io: Io) => Promise<number>,
+): Promise<number> {
+  if ((o.fortios === undefined) === (o.iptables === undefined))
+    throw new UsageError("give exactly one of --fortios FILE or --iptables FILE");
+  if (o.iptables !== undefined) {
+    if (!traceIptables) throw new UsageError("tracing iptables rulesets is not supported yet");
+    return traceIptables(o, io);
+  }
+  if (o.format === "jsonl") throw new UsageError("--format jsonl goes with --iptables --packets");
+  const { file, text } = await readInput(o.fortios!, io);
+  const { parse, model } = loadFortios(text, { file });
+  const errors = [...parse.diagnostics, ...model.diagnostics].filter((d) => d.severity === "error");
+  if (errors.length > 0) throw new UsageError(errors.map(formatDiagnostic).join("\n"));
+  if (o.iif === undefined)
+    throw new UsageError(
+      "--iif is required for a FortiOS trace (local-in policies match the incoming interface)",
+    );
+  if (o.state !== undefined && o.state !== "new" && o.state !== "established") {
+    throw new UsageError(`invalid --state '${o.state}' for FortiOS; allowed: new, established`);
+  }
+  let t: ReturnType<typeof traceFortios>;
+  try {
+    t = traceFortios(model, {
+      src: o.src ?? "any",
+      ...(o.dst !== undefined ? { dst: o.dst } : {}),
+      proto: o.proto ?? "udp",
+      ...(o.sport !== undefined ? { sport: port(o.sport, "sport")! } : {}),
+      ...(o.dport !== undefined ? { dport: port(o.dport, "dport")! } : {}),
+      iif: o.iif,
+      ...(o.state ? { state: o.state as "new" | "established" } : {}),
+      ipsec: o.ipsec,
+      ...(o.vdom !== undefined ? { vdom: o.vdom } : {}),
+    });
+  } catch (e) {
+    if (e instanceof FortiosTraceError) throw new UsageError(e.message);
+    throw e;
+  }
+  io.stdout.write(o.format === "json" ? `${JSON.stringify(t, null, 2)}\n` : renderTraceText(t));
+  return EXIT.ok;
+}

@@ -1,0 +1,47 @@
+import { type GatewayInput, GatewayInputError, type LoadedGateway } from "../../analysis/gateway.js";
+import { formatAddress } from "../../model/address.js";
+import { fortiosEvaluator } from "./evaluator.js";
+import { loadFortios } from "./model.js";
+import { formatDiagnostic } from "./parse.js";
+import { discoverVpns, vpnScenarioInput } from "./vpn.js";
+
+/** Loads a FortiGate backup for the audit: evaluator, declared VPNs, parse warnings. */
+export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
+  const { parse, model } = loadFortios(g.text, { file: g.file });
+  // Syntax errors stop the audit: a half-read policy table would give confident wrong verdicts.
+  const errors = [...parse.diagnostics, ...model.diagnostics].filter((d) => d.severity === "error");
+  if (errors.length > 0) throw new GatewayInputError(errors.map(formatDiagnostic).join("\n"));
+  if (g.vdom !== undefined && !model.vdoms.has(g.vdom)) {
+    throw new GatewayInputError(
+      `${g.file}: no VDOM '${g.vdom}' (have: ${[...model.vdoms.keys()].join(", ")})`,
+    );
+  }
+  const evaluator = fortiosEvaluator(model, g.vdom !== undefined ? { vdom: g.vdom } : {});
+  const vpns = discoverVpns(model, g.vdom !== undefined ? { vdom: g.vdom } : {}).map((v) => {
+    const s = vpnScenarioInput(model, v);
+    return {
+      name: v.name,
+      peer: v.peer,
+      local: v.localAddress,
+      scenario: s.input,
+      notes: s.notes,
+      unknown: s.unknown,
+      loc: { file: v.loc.file, line: v.loc.line, text: v.loc.text },
+    };
+  });
+  const own = new Set<string>();
+  for (const i of model.interfaces.values()) {
+    for (const a of [i.ip, ...i.secondary, i.ip6]) if (a) own.add(formatAddress(a.prefix.family, a.address));
+  }
+  for (const v of vpns) if (v.local) own.add(v.local);
+  return {
+    input: g,
+    evaluator,
+    fixTarget: () => "fortios",
+    vpns,
+    ownAddresses: [...own],
+    warnings: [...parse.diagnostics, ...model.diagnostics]
+      .filter((d) => d.severity !== "error")
+      .map(formatDiagnostic),
+  };
+}

@@ -1,0 +1,161 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { cli } from "./helpers/cli.js";
+
+const ex = (f: string) => resolve("examples/seed001", f);
+
+describe("tunnelcheck audit (FortiOS, seed 001)", () => {
+  it("finds ike-reply-only on site 2, explains when it bites, and exits 1", async () => {
+    const r = await cli(["audit", ex("site2.conf"), "--format", "json"]);
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.stdout);
+    const ids = j.findings.map((f: { id: string }) => f.id);
+    expect(ids).toEqual(["ike-reply-only"]);
+    const f = j.findings[0];
+    expect(f).toMatchObject({ severity: "error", gateway: "site2", flow: "ike-in" });
+    expect(f.rules[0].text).toMatch(/^edit 2/);
+    expect(f.message).toMatch(/after 180 s/);
+    expect(f.fix.target).toBe("fortios");
+    expect(f.fix.text).toMatch(/config firewall local-in-policy/);
+  });
+
+  it("site 1 has no reply-only finding (it has no local-in policy), only the open-to-any warning", async () => {
+    const r = await cli(["audit", ex("site1.conf"), "--format", "json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).findings.map((f: { id: string }) => f.id)).toEqual(["ike-open-to-any"]);
+    expect((await cli(["audit", ex("site1.conf"), "--fail-on", "warning"])).code).toBe(1);
+  });
+
+  it("the seed's resolution makes site 2 clean", async () => {
+    const r = await cli(["audit", ex("site2-fixed.conf"), "--format", "json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).findings).toEqual([]);
+  });
+
+  it("audits both FortiGates from a topology file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tc-topo-"));
+    const topo = join(dir, "topo.yaml");
+    writeFileSync(
+      topo,
+      `gateways:\n  site1: { platform: fortios, config: ${ex("site1.conf")} }\n  site2: { platform: fortios, config: ${ex("site2.conf")} }\ntunnels:\n  - { type: site-to-site, between: [site1, site2] }\n`,
+    );
+    const r = await cli(["audit", "--topology", topo, "--format", "json"]);
+    expect(r.code).toBe(1);
+    const byGw = JSON.parse(r.stdout).findings.map(
+      (f: { id: string; gateway: string }) => `${f.gateway}:${f.id}`,
+    );
+    expect(byGw.sort()).toEqual(["site1:ike-open-to-any", "site2:ike-reply-only"]);
+  });
+
+  it("prints SARIF pointing at the config line", async () => {
+    const r = await cli(["audit", ex("site2.conf"), "--format", "sarif"]);
+    const s = JSON.parse(r.stdout);
+    expect(s.version).toBe("2.1.0");
+    const loc = s.runs[0].results[0].locations[0].physicalLocation;
+    expect(loc.region.startLine).toBe(
+      JSON.parse((await cli(["audit", ex("site2.conf"), "--format", "json"])).stdout).findings[0].rules[0]
+        .line,
+    );
+  });
+
+  it("text output groups by gateway and has no colour in a pipe", async () => {
+    const r = await cli(["audit", ex("site2.conf")]);
+    expect(r.stdout).toMatch(/site2 — tunnel site2/);
+    expect(r.stdout).toMatch(/ERROR ike-reply-only/);
+    expect(r.stdout.includes("\u001b[")).toBe(false);
+  });
+
+  it("bad input exits 2 with a clear message", async () => {
+    expect(await cli(["audit", "no-such.conf"])).toMatchObject({
+      code: 2,
+      stderr: "tunnelcheck: cannot read no-such.conf: no such file\n",
+    });
+    expect((await cli(["audit"])).code).toBe(2);
+    const dir = mkdtempSync(join(tmpdir(), "tc-bad-"));
+    const bad = join(dir, "bad.conf");
+    writeFileSync(bad, 'config firewall address\n    edit "x\n');
+    const r = await cli(["audit", "--fortios", bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.conf:\d+:\d+: /);
+  });
+});
+
+describe("tunnelcheck trace --fortios", () => {
+  it("reproduces the seed's verdicts", async () => {
+    const ike = await cli([
+      "trace",
+      "--fortios",
+      ex("site2.conf"),
+      "--src",
+      "10.56.240.208",
+      "--proto",
+      "udp",
+      "--dport",
+      "500",
+      "--iif",
+      "port1",
+      "--format",
+      "json",
+    ]);
+    expect(ike.code).toBe(0);
+    expect(JSON.parse(ike.stdout)).toMatchObject({
+      verdict: "drop",
+      rule: { text: expect.stringMatching(/^edit 2/) },
+    });
+    const https = await cli([
+      "trace",
+      "--fortios",
+      ex("site2.conf"),
+      "--src",
+      "office1",
+      "--proto",
+      "tcp",
+      "--dport",
+      "443",
+      "--iif",
+      "port1",
+      "--format",
+      "json",
+    ]);
+    // office1 is an object name, not an address: a usage error, never a guess.
+    expect(https.code).toBe(2);
+  });
+  it("an established reply bypasses local-in", async () => {
+    const r = await cli([
+      "trace",
+      "--fortios",
+      ex("site2.conf"),
+      "--src",
+      "10.56.240.208",
+      "--dport",
+      "500",
+      "--iif",
+      "port1",
+      "--state",
+      "established",
+      "--format",
+      "json",
+    ]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ verdict: "accept", rule: null });
+  });
+  it("symbolic --src any partitions the sources", async () => {
+    const r = await cli([
+      "trace",
+      "--fortios",
+      ex("site2.conf"),
+      "--proto",
+      "tcp",
+      "--dport",
+      "443",
+      "--iif",
+      "port1",
+      "--format",
+      "json",
+    ]);
+    const j = JSON.parse(r.stdout);
+    expect(j.kind).toBe("symbolic");
+    expect(j.parts.map((p: { verdict: string }) => p.verdict).sort()).toEqual(["accept", "drop"]);
+  });
+});
