@@ -23,6 +23,24 @@ export type { LabEventType, Site, TimelineEntry, TunnelState } from "./timeline.
 export const CHARON = "/usr/lib/ipsec/charon";
 const PLUGIN_DIR = "/usr/lib/ipsec/plugins";
 const ICMP_PROBE = fileURLToPath(new URL("./icmp.py", import.meta.url));
+/**
+ * charon's plugins, all from packages .ci/run installs without recommends (libstrongswan,
+ * strongswan-libcharon, strongswan-swanctl, libcharon-extra-plugins): no openssl (libstrongswan-standard-plugins).
+ */
+const PLUGINS = [
+  "random",
+  "nonce",
+  "aes",
+  "sha1",
+  "sha2",
+  "hmac",
+  "gmp",
+  "kdf",
+  "kernel-libipsec",
+  "kernel-netlink",
+  "socket-default",
+  "vici",
+];
 
 /** Where strongswan.test.ts writes the measured timelines (`LAB_ARTEFACT`) and the charon logs (`logs/`). */
 export const LAB_OUT_DIR = fileURLToPath(new URL("./.out/", import.meta.url));
@@ -288,12 +306,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0,
 export function labUnavailable(): string | null {
   if (process.platform !== "linux") return "not Linux";
   if (typeof process.getuid === "function" && process.getuid() !== 0) return "not root (network namespaces)";
-  const need = [
-    CHARON,
-    `${PLUGIN_DIR}/libstrongswan-kernel-libipsec.so`,
-    `${PLUGIN_DIR}/libstrongswan-vici.so`,
-    `${PLUGIN_DIR}/libstrongswan-kdf.so`,
-  ];
+  const need = [CHARON, ...PLUGINS.map((p) => `${PLUGIN_DIR}/libstrongswan-${p}.so`)];
   for (const f of need)
     if (!existsSync(f)) return `${f} missing (strongswan-charon, libcharon-extra-plugins)`;
   for (const tool of [
@@ -460,7 +473,7 @@ function strongswanConf(site: Site, dir: string, t: LabTimers): string {
 charon {
   load_modular = no
   # ESP in userspace over a TUN device (this kernel has no ESP); kernel-netlink for addresses and routes.
-  load = random nonce aes sha1 sha2 hmac gmp openssl kdf kernel-libipsec kernel-netlink socket-default vici
+  load = ${PLUGINS.join(" ")}
   retransmit_tries = ${t.retransmitTries}
   retransmit_timeout = ${t.retransmitTimeout}
   retransmit_base = ${t.retransmitBase}
@@ -834,7 +847,8 @@ export async function runLabVariant(which: string | LabVariant, opts: LabOptions
         failed = true;
         throw e;
       });
-    await Promise.all([guard(poll()), ...variant.actions.map((a) => guard(doAction(a)))]);
+    const scripted = variant.actions.filter((a) => a.t <= duration);
+    await Promise.all([guard(poll()), ...scripted.map((a) => guard(doAction(a)))]);
 
     const counters = rules ? await readCounters(s2) : {};
     const logs: Record<Site, string> = {
