@@ -25,7 +25,7 @@ import {
   type ProtoCond,
   type RawOption,
 } from "./model.js";
-import { IPPROTO, parseIcmpType, protoName, protoNumber } from "./names.js";
+import { IPPROTO, parseIcmpType, protoNumber } from "./names.js";
 import {
   parseAddrRange,
   parseCUint,
@@ -1274,6 +1274,3 @@ export function ifaceCond(text: string, invert: boolean): IfaceCond | string {
   const wildcard = text.endsWith("+");
   return { name: wildcard ? text.slice(0, -1) : text, wildcard, invert };
 }
-
-/** A protocol's printable name, for messages. */
-export const protoLabel = (n: number): string => protoName(n);
