@@ -192,11 +192,27 @@ async function saved(ns: string, family: 4 | 6): Promise<string> {
 describeKernel("the commands format builds the same ruleset as the restore format", () => {
   afterAll(sweepNamespaces);
   // A representative spread: every VPN type, NAT mode and family, with options rotating.
-  const picks = ALL.filter(
+  // One case per VPN type x NAT mode, family alternating, option set rotating (all 8 appear).
+  const base = ALL.filter(
     (c) => !c.input.ikeTcp && !c.input.encap && c.input.mobike === undefined && !c.input.ike,
-  )
-    .filter((c) => !!c.input.peers?.length && !!c.input.local && !c.input.ah)
-    .filter((_, i) => i % 5 === 0);
+  ).filter((c) => !!c.input.peers?.length && !!c.input.local && !c.input.ah);
+  const picks = VPN_TYPES.flatMap((vpn, v) =>
+    NAT_MODES.map((nat, n) => {
+      const k = v * NAT_MODES.length + n;
+      const o = k % 8;
+      const pick = base.find(
+        (c) =>
+          c.input.vpn === vpn &&
+          c.input.nat === nat &&
+          !!c.input.ipv6 === (k % 2 === 1) &&
+          c.opts.defaultDrop === !!(o & 1) &&
+          c.opts.egress === !!(o & 2) &&
+          c.opts.requiredOnly === !!(o & 4),
+      );
+      if (!pick) throw new Error(`no combination for ${vpn} ${nat}`);
+      return pick;
+    }),
+  );
 
   it.concurrent.each(picks.map((c) => [c.name, c] as const))(
     "%s",
@@ -229,9 +245,12 @@ describeKernel("the commands format builds the same ruleset as the restore forma
     30_000,
   );
 
-  it("picks cover every VPN type and NAT mode in both families", () => {
-    const seen = new Set(picks.map((c) => `${c.input.vpn} ${c.input.nat} ${c.input.ipv6}`));
-    expect(seen.size).toBe(VPN_TYPES.length * NAT_MODES.length * 2);
+  it("picks cover every VPN type, NAT mode, both families and every option set", () => {
+    expect(new Set(picks.map((c) => `${c.input.vpn} ${c.input.nat}`)).size).toBe(
+      VPN_TYPES.length * NAT_MODES.length,
+    );
+    expect(new Set(picks.map((c) => !!c.input.ipv6)).size).toBe(2);
+    expect(new Set(picks.map((c) => JSON.stringify(c.opts))).size).toBe(8);
   });
 });
 
