@@ -166,6 +166,25 @@ export class TunnelMonitor {
   }
 
   /** Re-evaluates the tunnel after an SA change on either side. */
+  private pending: { reason: string; gateway: string } | null = null;
+
+  /**
+   * Notes an SA change; the tunnel is re-evaluated once at the end of the current event (a rekey
+   * touches the SAs several times within one event).
+   */
+  touch(reason: string, gateway: string): void {
+    if (!this.pending) this.engine.dirty.push(this);
+    this.pending = { reason, gateway };
+  }
+
+  /** Runs the deferred re-evaluation. */
+  settle(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    this.update(p.reason, p.gateway);
+  }
+
   update(reason: string, gateway: string): void {
     const now = this.engine.now;
     const t = now / 1000;
@@ -347,8 +366,10 @@ export class Recorder {
   constructor(
     readonly level: number,
     private readonly engine: Engine,
-    private readonly maxDrops = 20000,
+    /** Drops are kept at most once per device, kind and time bucket (charts need density, not every packet). */
+    private readonly dropBucketMs = 1,
   ) {}
+  private readonly lastDropBucket = new Map<string, number>();
 
   on(level: number): boolean {
     return this.level >= level;
@@ -416,12 +437,19 @@ export class Recorder {
 
   drop(d: DropRecord): void {
     this.dropCount++;
-    if (this.level >= LOG.state && this.drops.length < this.maxDrops) this.drops.push(d);
+    if (this.level < LOG.state) return;
+    const k = `${d.owner}|${d.device}|${d.kind}`;
+    const bucket = Math.floor((d.t * 1000) / this.dropBucketMs);
+    if (this.lastDropBucket.get(k) === bucket) return;
+    this.lastDropBucket.set(k, bucket);
+    this.drops.push(d);
   }
 }
 
 export interface EngineOptions {
   seed: number;
+  /** Seconds (sizes the drop sampling). */
+  duration: number;
   logLevel: LogLevel;
   /** One-way latency between any two gateways, seconds. */
   latency: number;
@@ -447,12 +475,15 @@ export class Engine {
   readonly monitors = new Map<string, TunnelMonitor>();
   readonly devices = new Map<string, { dev: Device; owner: string }>();
   eventsRun = 0;
+  /** Monitors with SA changes in the current event. */
+  readonly dirty: TunnelMonitor[] = [];
   private packetIds = 0;
 
   constructor(opts: EngineOptions) {
     this.seed = opts.seed;
     this.rng = new Rng(opts.seed);
-    this.rec = new Recorder(LOG[opts.logLevel], this);
+    // ~4000 drop records per device and kind at most, whatever the duration.
+    this.rec = new Recorder(LOG[opts.logLevel], this, Math.max(1, Math.round((opts.duration * 1000) / 4000)));
     this.latencyMs = Math.max(0, Math.round(opts.latency * 1000));
     this.minAnomaly = opts.minAnomaly;
     this.flapCount = opts.flapCount;
@@ -633,6 +664,11 @@ export class Engine {
         ?.dataFailed(p.data.from, p.data.to, p.data.sentAt, `${why} (${device})`, p.spi ?? "");
   }
 
+  settle(): void {
+    for (const m of this.dirty) m.settle();
+    this.dirty.length = 0;
+  }
+
   run(untilMs: number): void {
     const q = this.q;
     for (;;) {
@@ -642,6 +678,7 @@ export class Engine {
       this.now = ev.t;
       this.eventsRun++;
       ev.fn();
+      if (this.dirty.length > 0) this.settle();
     }
     this.now = untilMs;
   }

@@ -289,7 +289,7 @@ export class Conn {
 
   /** After any SA change: the monitor re-evaluates the tunnel. */
   changed(reason: string): void {
-    this.monitor.update(reason, this.gw.name);
+    this.monitor.touch(reason, this.gw.name);
   }
 
   // ------------------------------------------------------------------------------------------

@@ -144,6 +144,7 @@ export function simulate(sc: Scenario): SimResult {
   const seed = sc.seed ?? 1;
   const e = new Engine({
     seed,
+    duration: sc.duration,
     logLevel: sc.logLevel ?? "info",
     latency: sc.latency ?? 0.01,
     minAnomaly: sc.minAnomaly ?? 2,
