@@ -221,8 +221,8 @@ export function planFlows(s: Scenario): Plan {
       id,
       direction: "outbound",
       initiator: outInit,
-      mustAcceptNew:
-        inbound.service === "esp" || inbound.service === "ah" || !ra || inbound.service === "ike",
+      // The gateway starts DPD, rekeys and DELETE towards clients too; only TCP is always client-opened.
+      mustAcceptNew: !(ra && inbound.service === "ike-tcp"),
       reason: outboundReason(inbound.service, ra),
     });
   };
@@ -330,6 +330,11 @@ function addNatDeviceFlows(s: Scenario, flows: Flow[], notes: string[]): void {
     notes.push(
       "Give --local (the gateway's private address) so the NAT device's port forwards have a destination.",
     );
+  if (!s.publicAddress && !s.wan) {
+    notes.push(
+      "Give --public (the NAT device's public address) or --wan: an unrestricted port forward also catches UDP 500/4500 that hosts behind the NAT device send out.",
+    );
+  }
 }
 
 export const activeFlows = (plan: Plan, opts: { requiredOnly?: boolean } = {}): Flow[] =>
