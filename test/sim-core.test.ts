@@ -324,6 +324,35 @@ describe("properties", () => {
   });
 });
 
+describe("topologies", () => {
+  it("two tunnels between the same gateways stay apart (mixed vendors, both initiating)", () => {
+    const r = simulate({
+      gateways: [
+        { name: "a", address: "10.0.0.1", vendor: "strongswan", overrides: { childRekeyTime: 600 } },
+        {
+          name: "b",
+          address: "10.0.0.2",
+          vendor: "fortios",
+          ikeVersion: 2,
+          overrides: { keylifeseconds: 900 },
+        },
+      ],
+      tunnels: [
+        { name: "t1", a: "a", b: "b" },
+        { name: "t2", a: "a", b: "b" },
+      ],
+      initiator: "both",
+      duration: 7200,
+      logLevel: "state",
+    });
+    expect(r.tunnels.map((t) => [t.name, t.final, t.consistent])).toEqual([
+      ["t1", { a: "up", b: "up" }, true],
+      ["t2", { a: "up", b: "up" }, true],
+    ]);
+    expect(r.anomalies).toEqual([]);
+  });
+});
+
 describe("determinism", () => {
   it("the same seed gives an identical event list; another seed changes SPIs and jitter", () => {
     const sc: Scenario = {

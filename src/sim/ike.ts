@@ -1669,7 +1669,13 @@ export class Daemon {
       const key = `${p.src}|${m.spiI}`;
       let sa = this.halfOpen.get(key);
       if (!sa) {
-        const conn = this.byRemote.get(p.src) ?? this.conns.find((c) => c.tunnel === m.tunnel);
+        // Which connection: by the peer's address, told apart by identity (here: the tunnel) when
+        // two tunnels join the same gateways; a NATed peer unknown by address matches by identity.
+        const byAddr = this.byRemote.get(p.src);
+        const conn =
+          byAddr && byAddr.tunnel !== m.tunnel
+            ? (this.conns.find((c) => c.tunnel === m.tunnel && c.remote === p.src) ?? byAddr)
+            : (byAddr ?? this.byTunnel.get(m.tunnel));
         if (!conn) {
           if (e.rec.on(LOG.info))
             e.rec.add(
