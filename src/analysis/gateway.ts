@@ -27,6 +27,16 @@ export interface DeclaredVpn {
   peer: string | null;
   local: string | null;
   scenario: ScenarioInput;
+  /** IKE timers the config sets or defaults (FortiOS phase1/phase2), for the simulator. */
+  timers?: {
+    ikeVersion: 1 | 2;
+    dpd: "disable" | "on-idle" | "on-demand";
+    dpdRetryInterval: number;
+    dpdRetryCount: number;
+    keylife: number;
+    keylifeseconds?: number;
+    autoNegotiate: boolean;
+  };
   notes: string[];
   unknown: string[];
   loc: RuleRef;

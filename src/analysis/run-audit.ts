@@ -40,6 +40,25 @@ export interface AuditRequest {
   tunnels: TunnelRequest[];
 }
 
+const addrsOf = (g: LoadedGateway) => new Set([...(g.input.addresses ?? []), ...g.ownAddresses]);
+
+/**
+ * Who talks to whom on a site-to-site tunnel, from x's side: x's phase1 towards y, else y's phase1
+ * towards x, else the topology's addresses. Throws when y's address cannot be told.
+ */
+export function siteToSiteEnds(x: LoadedGateway, y: LoadedGateway, tunnel: string) {
+  const declX = x.vpns.find((v) => v.peer !== null && addrsOf(y).has(v.peer));
+  const declY = y.vpns.find((v) => v.peer !== null && addrsOf(x).has(v.peer));
+  const peer = declX?.peer ?? declY?.local ?? y.input.addresses?.[0];
+  const local = declX?.local ?? declY?.peer ?? x.input.addresses?.[0];
+  if (!peer) {
+    throw new GatewayInputError(
+      `tunnel ${tunnel}: cannot tell ${y.input.name}'s address as seen by ${x.input.name}; add \`addresses:\` to gateway ${y.input.name}`,
+    );
+  }
+  return { peer, local, declX, declY };
+}
+
 const swapNat = (n: NatMode | undefined): NatMode | undefined =>
   n === "local" ? "peer" : n === "peer" ? "local" : n;
 
@@ -57,7 +76,6 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
     if (!g) throw new GatewayInputError(`unknown gateway '${name}'`);
     return g;
   };
-  const addrs = (g: LoadedGateway) => new Set([...(g.input.addresses ?? []), ...g.ownAddresses]);
 
   const audit = (
     g: LoadedGateway,
@@ -121,16 +139,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
         [a, b, t.nat],
         [b, a, swapNat(t.nat)],
       ] as const) {
-        // The configs say who talks to whom: x's phase1 towards y, or y's phase1 towards x.
-        const declX = x.vpns.find((v) => v.peer !== null && addrs(y).has(v.peer));
-        const declY = y.vpns.find((v) => v.peer !== null && addrs(x).has(v.peer));
-        const peer = declX?.peer ?? declY?.local ?? y.input.addresses?.[0];
-        const local = declX?.local ?? declY?.peer ?? x.input.addresses?.[0];
-        if (!peer) {
-          throw new GatewayInputError(
-            `tunnel ${name}: cannot tell ${y.input.name}'s address as seen by ${x.input.name}; add \`addresses:\` to gateway ${y.input.name}`,
-          );
-        }
+        const { peer, local, declX } = siteToSiteEnds(x, y, name);
         const base: ScenarioInput = declX?.scenario ?? { vpn: "site-to-site" };
         const wan = x.input.wan ?? base.wan;
         const input: ScenarioInput = {
