@@ -1,10 +1,19 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { cli } from "./helpers/cli.js";
 
 const ex = (f: string) => resolve("examples/seed001", f);
+const dirs: string[] = [];
+const tmp = (prefix: string) => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 describe("tunnelcheck audit (FortiOS, seed 001)", () => {
   it("finds ike-reply-only on site 2, explains when it bites, and exits 1", async () => {
@@ -35,7 +44,7 @@ describe("tunnelcheck audit (FortiOS, seed 001)", () => {
   });
 
   it("audits both FortiGates from a topology file", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "tc-topo-"));
+    const dir = tmp("tc-topo-");
     const topo = join(dir, "topo.yaml");
     writeFileSync(
       topo,
@@ -73,7 +82,7 @@ describe("tunnelcheck audit (FortiOS, seed 001)", () => {
       stderr: "tunnelcheck: cannot read no-such.conf: no such file\n",
     });
     expect((await cli(["audit"])).code).toBe(2);
-    const dir = mkdtempSync(join(tmpdir(), "tc-bad-"));
+    const dir = tmp("tc-bad-");
     const bad = join(dir, "bad.conf");
     writeFileSync(bad, 'config firewall address\n    edit "x\n');
     const r = await cli(["audit", "--fortios", bad]);

@@ -10,7 +10,7 @@ import { loadFortiosGateway } from "../platforms/fortios/gateway.js";
 import { auditJson, auditMarkdown, auditText, failsOn } from "../report/audit.js";
 import { toSarif } from "../report/sarif.js";
 import { colorsFor } from "../report/style.js";
-import { configPath, parseTopology, TopologyError } from "../topology/load.js";
+import { configPath, type LoadedTopology, parseTopology, TopologyError } from "../topology/load.js";
 import type { TunnelDef } from "../topology/schema.js";
 import { readInput, sniffPlatform } from "./files.js";
 import { EXIT, type Io, UsageError } from "./io.js";
@@ -29,7 +29,7 @@ export interface AuditFlags extends Partial<ScenarioFlags> {
   failOn: "error" | "warning" | "note" | "none";
 }
 
-function loaders(): Record<PlatformName, GatewayLoader> {
+export function loaders(): Record<PlatformName, GatewayLoader> {
   const out = {} as Record<PlatformName, GatewayLoader>;
   for (const p of ["fortios", "iptables"] as const) {
     out[p] =
@@ -41,7 +41,10 @@ function loaders(): Record<PlatformName, GatewayLoader> {
   return out;
 }
 
-async function fromTopology(path: string, io: Io): Promise<AuditRequest> {
+export async function fromTopology(
+  path: string,
+  io: Io,
+): Promise<{ request: AuditRequest; topology: LoadedTopology }> {
   const { file, text } = await readInput(path, io);
   const topo = parseTopology(text, file);
   const gateways: GatewayInput[] = [];
@@ -57,7 +60,7 @@ async function fromTopology(path: string, io: Io): Promise<AuditRequest> {
       ...(g.vdom ? { vdom: g.vdom } : {}),
     });
   }
-  return { gateways, tunnels: (topo.tunnels ?? []).map(tunnelRequest) };
+  return { request: { gateways, tunnels: (topo.tunnels ?? []).map(tunnelRequest) }, topology: topo };
 }
 
 function tunnelRequest(t: TunnelDef): TunnelRequest {
@@ -128,7 +131,7 @@ export async function runAuditCommand(
 ): Promise<number> {
   let req: AuditRequest;
   try {
-    req = o.topology ? await fromTopology(o.topology, io) : await fromFlags(o, positional, io);
+    req = o.topology ? (await fromTopology(o.topology, io)).request : await fromFlags(o, positional, io);
   } catch (e) {
     if (e instanceof TopologyError) throw new UsageError(e.message);
     throw e;

@@ -6,6 +6,7 @@ import { type AuditFlags, runAuditCommand } from "./audit.js";
 import { EXIT, type Io, UsageError } from "./io.js";
 import { runPlan, runRules } from "./plan.js";
 import { withScenarioOptions } from "./scenario-options.js";
+import { runSimulateCommand, type SimulateFlags } from "./simulate.js";
 import { runTraceCommand, type TraceFlags } from "./trace.js";
 import { VERSION } from "./version.js";
 
@@ -100,6 +101,29 @@ function build(io: Io, setExit: (c: number) => void): Command {
     )
     .exitOverride()
     .action(async (o: TraceFlags) => setExit(await runTraceCommand(o, io)));
+  program
+    .command("simulate")
+    .description("Run the tunnels through virtual hours and days: IKE SAs, DPD, rekeys, DELETE, sessions")
+    .option(
+      "--topology <file>",
+      "gateways, tunnels and a simulate: section (duration, initiator, traffic, overrides)",
+    )
+    .option("--duration <d>", "virtual time to simulate, e.g. 2h, 7d (overrides the file)")
+    .option("--initiator <gateway>", "who brings the tunnel up first (overrides the file)")
+    .option("--seed <n>", "seed for rekey jitter (same seed, same run)")
+    .addOption(
+      new Option("--level <level>", "timeline detail").choices(["state", "info", "debug"]).default("info"),
+    )
+    .addOption(
+      new Option("--format <format>", "output format").choices(["text", "json", "svg", "md"]).default("text"),
+    )
+    .addOption(
+      new Option("--fail-on <what>", "exit 1 when the run shows an anomaly")
+        .choices(["anomaly", "none"])
+        .default("anomaly"),
+    )
+    .exitOverride()
+    .action(async (o: SimulateFlags) => setExit(await runSimulateCommand(o, io)));
   return program;
 }
 

@@ -9,7 +9,9 @@ const name = z
   .regex(/^[A-Za-z0-9_.-]+$/, { error: "expected a name of letters, digits, '_', '.', '-'" });
 const duration = z.union([
   z.number().nonnegative(),
-  z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)?$/, { error: "expected a duration like 90s, 30m, 2h, 7d" }),
+  z
+    .string()
+    .regex(/^(\d+(\.\d+)?\s*(ms|s|m|h|d)?)+$/, { error: "expected a duration like 90s, 30m, 2h, 7d, 1h30m" }),
 ]);
 
 export const GatewaySchema = z

@@ -31,7 +31,8 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
         dpdRetryCount: v.dpd.retrycount,
         keylife: v.keylife,
         ...(v.phase2[0] ? { keylifeseconds: v.phase2[0].keylifeseconds } : {}),
-        autoNegotiate: v.autoNegotiate || v.phase2.some((p) => p.autoNegotiate),
+        // The simulator's autoNegotiate is phase2's: keep the IPsec SA up without traffic.
+        autoNegotiate: v.phase2.some((p) => p.autoNegotiate),
       },
       notes: s.notes,
       unknown: s.unknown,
