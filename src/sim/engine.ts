@@ -510,6 +510,7 @@ export class Engine {
           }
         : {}),
       onNew: (s) => {
+        if (this.rec.level < LOG.state) return;
         const label = sessionLabel(s);
         this.rec.sessionNew(s, owner, label);
         const level = s.proto === "udp" && isIkePort(s) ? LOG.info : LOG.debug;

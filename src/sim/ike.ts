@@ -138,6 +138,18 @@ export class IkeSa {
   private keyRp = -1;
   private keyRi = "";
 
+  private espKeyCache = "";
+  private espKeyRi = "";
+
+  /** Session-table key of this SA's raw ESP packets (the generic tracker keys on addresses). */
+  espKey(src: string): string {
+    if (this.espKeyRi !== this.remoteIp) {
+      this.espKeyRi = this.remoteIp;
+      this.espKeyCache = tupleKey("esp", src, 0, this.remoteIp, 0);
+    }
+    return this.espKeyCache;
+  }
+
   /** Session-table key of the packets this SA sends (IKE, and ESP-in-UDP): one string, reused. */
   udpKey(src: string): string {
     if (this.keyLp !== this.localPort || this.keyRp !== this.remotePort || this.keyRi !== this.remoteIp) {
@@ -1580,6 +1592,8 @@ export class Conn {
       p.sport = sa.localPort;
       p.dport = sa.remotePort;
       p.key = sa.udpKey(this.gw.address);
+    } else {
+      p.key = sa.espKey(this.gw.address);
     }
     if (e.rec.on(LOG.debug)) {
       p.sendEvent = this.log(
