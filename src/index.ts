@@ -1,6 +1,20 @@
+// The library API: the same core the CLI and the web page use.
+export * from "./analysis/audit.js";
+export * from "./analysis/findings.js";
+export type { DeclaredVpn, GatewayInput, LoadedGateway, PlatformName } from "./analysis/gateway.js";
+export * from "./analysis/query.js";
+export { type AuditRequest, runAudit, type TunnelRequest } from "./analysis/run-audit.js";
 export * from "./model/address.js";
+export { AddrSet } from "./model/addrset.js";
+export { loadFortiosGateway } from "./platforms/fortios/gateway.js";
 export { generateRules, TARGETS, type Target } from "./platforms/registry.js";
 export * from "./platforms/types.js";
+export { type AuditReport, auditJson, auditMarkdown, auditText } from "./report/audit.js";
 export { planJson, planMarkdown, planText } from "./report/plan.js";
+export { toSarif } from "./report/sarif.js";
+export { scenarioFromConfigs } from "./sim/from-configs.js";
+export * as sim from "./sim/index.js";
+export { parseTopology } from "./topology/load.js";
+export { topologyJsonSchema } from "./topology/schema.js";
 export * from "./vpn/flows.js";
 export * from "./vpn/scenario.js";
