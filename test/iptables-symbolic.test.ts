@@ -13,7 +13,6 @@ import { parseIptables } from "../src/platforms/iptables/parse.js";
 const A = (s: string) => parsePrefix(s).addr;
 const P = (s: string) => AddrSet.fromPrefix(parsePrefix(s));
 const HOST = P("192.0.2.1").union(P("192.0.2.2"));
-const GW = A("192.0.2.1");
 const PEERS = P("10.1.2.0/25").union(P("11.0.0.5"));
 const IPSETS = new Map([["peers", PEERS]]);
 

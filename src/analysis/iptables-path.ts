@@ -220,7 +220,7 @@ export function natAmbiguity(rule: Rule, local: AddrSet | undefined): string | u
   if (t.kind === "REDIRECT") {
     if (t.ports && t.ports.lo !== t.ports.hi)
       return "REDIRECT to a port range: the kernel picks the port at run time";
-    if (!local || local.size() !== 1n)
+    if (local?.size() !== 1n)
       return "REDIRECT: the new destination is the primary address of the incoming interface, which the host's addresses do not determine";
   }
   return undefined;
@@ -534,7 +534,7 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
         continue;
       }
       if (table === "nat" && !natWalked(b.pkt)) {
-        if (hook === "PREROUTING" || hook === "OUTPUT") out.push(...binding(b, hook, chain));
+        if (hook === "PREROUTING" || hook === "OUTPUT") out.push(...binding(b, hook));
         else out.push(b);
         continue;
       }
@@ -576,49 +576,45 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
   };
 
   /** A later packet of a connection gets the DNAT binding its first packet got (nat PREROUTING/OUTPUT). */
-  const binding = (b: Branch, hook: "PREROUTING" | "OUTPUT", chain: Chain): Branch[] => {
-    const out: Branch[] = [];
-    {
-      const p = b.pkt;
-      if (p.state === "invalid" || p.state === "untracked" || p.ctDir === "REPLY") return [b];
-      const first: Packet = { ...p, state: "new", ctDir: "ORIGINAL" };
-      const res = evaluateTable(rs, "nat", hook, first, evalOpts);
-      const dnat = res.outcomes.find((o) => o.nat && (o.nat.kind === "DNAT" || o.nat.kind === "REDIRECT"));
-      if (!dnat) return [b];
-      const where = `${dnat.nat!.rule.prov.file}:${dnat.nat!.rule.prov.line}`;
-      if (p.ctDir !== "ORIGINAL" || res.outcomes.length > 1) {
-        finish(
-          b,
-          "unknown",
-          { table: "nat", hook, rule: dnat.nat!.rule, policy: null },
-          p.ctDir !== "ORIGINAL"
-            ? `the packet's conntrack direction is unknown: in the connection's original direction the DNAT binding of ${where} applies`
-            : `whether the connection's first packet was DNATed by ${where} is undecidable`,
-        );
-        return [];
-      }
-      const amb = natAmbiguity(dnat.nat!.rule, local);
-      if (amb) {
-        finish(b, "unknown", { table: "nat", hook, rule: dnat.nat!.rule, policy: null }, amb);
-        return [];
-      }
-      const packet = {
-        ...p,
-        dst: dnat.packet.dst,
-        ...(dnat.packet.dport !== undefined ? { dport: dnat.packet.dport } : {}),
-      };
-      if (dnat.nat!.kind === "REDIRECT") applyRedirect(packet, dnat.nat!.rule, local);
-      out.push({
+  const binding = (b: Branch, hook: "PREROUTING" | "OUTPUT"): Branch[] => {
+    const p = b.pkt;
+    if (p.state === "invalid" || p.state === "untracked" || p.ctDir === "REPLY") return [b];
+    const res = evaluateTable(rs, "nat", hook, { ...p, state: "new", ctDir: "ORIGINAL" }, evalOpts);
+    const dnat = res.outcomes.find((o) => o.nat && (o.nat.kind === "DNAT" || o.nat.kind === "REDIRECT"));
+    if (!dnat?.nat) return [b];
+    const n = dnat.nat;
+    const decision: Decision = { table: "nat", hook, rule: n.rule, policy: null };
+    const where = `${n.rule.prov.file}:${n.rule.prov.line}`;
+    if (p.ctDir !== "ORIGINAL" || res.outcomes.length > 1) {
+      finish(
+        b,
+        "unknown",
+        decision,
+        p.ctDir !== "ORIGINAL"
+          ? `the packet's conntrack direction is unknown: in the connection's original direction the DNAT binding of ${where} applies`
+          : `whether the connection's first packet was DNATed by ${where} is undecidable`,
+      );
+      return [];
+    }
+    const amb = natAmbiguity(n.rule, local);
+    if (amb) {
+      finish(b, "unknown", decision, amb);
+      return [];
+    }
+    const packet = {
+      ...p,
+      dst: dnat.packet.dst,
+      ...(dnat.packet.dport !== undefined ? { dport: dnat.packet.dport } : {}),
+    };
+    if (n.kind === "REDIRECT") applyRedirect(packet, n.rule, local);
+    return [
+      {
         ...b,
         pkt: packet,
-        nat: [...b.nat, { ...dnat.nat!, hook }],
-        notes: [
-          ...b.notes,
-          `the connection's ${dnat.nat!.kind} binding (${where}) applies without a chain walk`,
-        ],
-      });
-    }
-    return out;
+        nat: [...b.nat, { ...n, hook }],
+        notes: [...b.notes, `the connection's ${n.kind} binding (${where}) applies without a chain walk`],
+      },
+    ];
   };
 
   const start: Branch = {
