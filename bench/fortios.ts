@@ -11,6 +11,7 @@
  * peak RSS as the kernel counts it (`process.resourceUsage().maxRSS`) next to the largest
  * `process.memoryUsage().rss` seen at the phase boundaries.
  */
+import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -26,6 +27,8 @@ const { values } = parseArgs({
     groups: { type: "string", default: "2000" },
     localin: { type: "string", default: "500" },
     json: { type: "boolean", default: false },
+    /** Also write the generated config here, for whole-process runs of the built CLI. */
+    write: { type: "string" },
   },
 });
 const N_POL = Number(values.policies);
@@ -169,6 +172,7 @@ const cpu = (): number => {
 };
 const t0 = performance.now();
 const text = generate();
+if (values.write) writeFileSync(values.write, text);
 const tGen = performance.now();
 const cGen = cpu();
 sample();

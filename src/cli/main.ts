@@ -1,14 +1,16 @@
 import { Command, CommanderError, Option } from "commander";
-import { TARGETS } from "../platforms/registry.js";
+import { TARGETS } from "../platforms/targets.js";
 import { TargetError } from "../platforms/types.js";
 import { ScenarioError } from "../vpn/scenario.js";
-import { type AuditFlags, runAuditCommand } from "./audit.js";
+import type { AuditFlags } from "./audit.js";
 import { EXIT, type Io, UsageError } from "./io.js";
-import { runPlan, runRules } from "./plan.js";
+import type { runPlan, runRules } from "./plan.js";
 import { withScenarioOptions } from "./scenario-options.js";
-import { runSimulateCommand, type SimulateFlags } from "./simulate.js";
-import { runTraceCommand, type TraceFlags } from "./trace.js";
+import type { SimulateFlags } from "./simulate.js";
+import type { TraceFlags } from "./trace.js";
 import { VERSION } from "./version.js";
+
+// Commands load their implementation on use: a trace should not pay for zod, yaml or the simulator.
 
 function build(io: Io, setExit: (c: number) => void): Command {
   const program = new Command()
@@ -32,7 +34,7 @@ function build(io: Io, setExit: (c: number) => void): Command {
     .addOption(
       new Option("--format <format>", "output format").choices(["text", "json", "md"]).default("text"),
     )
-    .action((o: Parameters<typeof runPlan>[0]) => setExit(runPlan(o, io)));
+    .action(async (o: Parameters<typeof runPlan>[0]) => setExit((await import("./plan.js")).runPlan(o, io)));
 
   withScenarioOptions(
     program
@@ -50,7 +52,9 @@ function build(io: Io, setExit: (c: number) => void): Command {
     )
     .option("--required-only", "leave out flows the plan marks optional", false)
     .option("--egress", "also emit rules for outbound flows (for a non-ACCEPT OUTPUT policy)", false)
-    .action((o: Parameters<typeof runRules>[0]) => setExit(runRules(o, io)));
+    .action(async (o: Parameters<typeof runRules>[0]) =>
+      setExit((await import("./plan.js")).runRules(o, io)),
+    );
   withScenarioOptions(
     program
       .command("audit")
@@ -79,7 +83,7 @@ function build(io: Io, setExit: (c: number) => void): Command {
       .exitOverride(),
     { vpnRequired: false },
   ).action(async (config: string | undefined, o: AuditFlags) =>
-    setExit(await runAuditCommand(o, config, io)),
+    setExit(await (await import("./audit.js")).runAuditCommand(o, config, io)),
   );
 
   program
@@ -100,7 +104,7 @@ function build(io: Io, setExit: (c: number) => void): Command {
       new Option("--format <format>", "output format").choices(["text", "json", "jsonl"]).default("text"),
     )
     .exitOverride()
-    .action(async (o: TraceFlags) => setExit(await runTraceCommand(o, io)));
+    .action(async (o: TraceFlags) => setExit(await (await import("./trace.js")).runTraceCommand(o, io)));
   program
     .command("simulate")
     .description("Run the tunnels through virtual hours and days: IKE SAs, DPD, rekeys, DELETE, sessions")
@@ -123,7 +127,9 @@ function build(io: Io, setExit: (c: number) => void): Command {
         .default("anomaly"),
     )
     .exitOverride()
-    .action(async (o: SimulateFlags) => setExit(await runSimulateCommand(o, io)));
+    .action(async (o: SimulateFlags) =>
+      setExit(await (await import("./simulate.js")).runSimulateCommand(o, io)),
+    );
   return program;
 }
 

@@ -3,18 +3,10 @@ import { generateFirewalld } from "./firewalld/generate.js";
 import { generateFortios } from "./fortios/generate.js";
 import { generateIptables } from "./iptables/generate.js";
 import { generateNftables } from "./nftables/generate.js";
+import { TARGETS, type Target } from "./targets.js";
 import { type GenerateOptions, TargetError } from "./types.js";
 
-export const TARGETS = [
-  "iptables",
-  "iptables-restore",
-  "ip6tables",
-  "ip6tables-restore",
-  "nftables",
-  "fortios",
-  "firewalld",
-] as const;
-export type Target = (typeof TARGETS)[number];
+export { TARGETS, type Target };
 
 /** Renders the plan's flows as rules for one platform. */
 export function generateRules(plan: Plan, target: Target, opts: GenerateOptions): string {
