@@ -1,0 +1,209 @@
+import { describe, expect, it } from "vitest";
+import { GatewayInputError } from "../src/analysis/gateway.js";
+import { runAudit } from "../src/analysis/run-audit.js";
+import { loadFortiosGateway } from "../src/platforms/fortios/gateway.js";
+import { loadIptablesGateway, parseIpsetSave } from "../src/platforms/iptables/gateway.js";
+import type { ScenarioInput } from "../src/vpn/scenario.js";
+import { seed } from "./kernel/seed000.js";
+
+const LOADERS = { fortios: loadFortiosGateway, iptables: loadIptablesGateway };
+const PEER = "203.0.113.7";
+const GW = "198.51.100.1";
+const S2S: ScenarioInput = { vpn: "site-to-site", ike: 1, peers: [PEER], local: GW, wan: "eth0" };
+
+function audit(
+  text: string,
+  scenario: ScenarioInput = S2S,
+  extra: { ipset?: string; addresses?: string[] } = {},
+) {
+  return runAudit(
+    {
+      gateways: [
+        {
+          name: "gw",
+          platform: "iptables",
+          file: "gw.rules",
+          text,
+          addresses: extra.addresses ?? [GW],
+          ...(extra.ipset ? { ipset: { file: "sets.save", text: extra.ipset } } : {}),
+        },
+      ],
+      tunnels: [{ kind: "scenario", gateway: "gw", scenario }],
+    },
+    LOADERS,
+  );
+}
+
+const rules = (lines: string[], policy = "DROP") =>
+  [
+    "*filter",
+    `:INPUT ${policy} [0:0]`,
+    ":FORWARD DROP [0:0]",
+    ":OUTPUT ACCEPT [0:0]",
+    ...lines,
+    "COMMIT",
+    "",
+  ].join("\n");
+const ids = (r: ReturnType<typeof audit>) => r.findings.map((f) => f.id).sort();
+const errors = (r: ReturnType<typeof audit>) => r.findings.filter((f) => f.severity === "error");
+
+/** Seed 000's shell lines as iptables-save input, INPUT policy DROP (what the seed relies on). */
+function seedRules(section: string, edit: (l: string) => string = (l) => l): string {
+  const s = seed(section);
+  const lines = [...s.lines, ...(s.plus ?? [])].map((l) =>
+    edit(l.replace(/^iptables /, "").replace(/\s+#.*$/, "")),
+  );
+  return rules(lines);
+}
+
+describe("audit on Linux: real iptables semantics", () => {
+  it("the Linux trap: ESTABLISHED,RELATED and ESP accepted, no NEW rule for UDP 500 → ike-reply-only", () => {
+    const r = audit(
+      rules([
+        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", // 5
+        "-A INPUT -i eth0 -p esp -j ACCEPT", // 6
+      ]),
+    );
+    expect(ids(r)).toEqual(["ike-reply-only"]);
+    const f = r.findings[0]!;
+    expect(f).toMatchObject({ severity: "error", gateway: "gw", flow: "ike-in" });
+    expect(f.message).toMatch(/dropped by policy DROP of filter INPUT when new/);
+    expect(f.message).toMatch(/let in by gw\.rules:5/);
+    expect(f.message).toMatch(
+      /after 120 s without packets \(Linux conntrack default nf_conntrack_udp_timeout_stream/,
+    );
+    expect(f.rules.map((x) => x.line)).toEqual([5]);
+    expect(f.fix?.target).toBe("iptables");
+    expect(f.fix?.text).toMatch(/--dport 500/);
+    // Accepting NEW IKE from the peer clears it.
+    const fixed = audit(
+      rules([
+        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        `-A INPUT -s ${PEER} -p udp --dport 500 -m conntrack --ctstate NEW -j ACCEPT`,
+        "-A INPUT -i eth0 -p esp -j ACCEPT",
+      ]),
+    );
+    expect(ids(fixed)).toEqual([]);
+  });
+
+  it("seed 000 §6.1, §6.2, §7.5 audited for their own scenario: no error", () => {
+    for (const sec of ["6.1", "6.2", "7.5a", "7.5b"]) {
+      const r = audit(seedRules(sec), seed(sec).scenario);
+      expect(errors(r).map((f) => `${sec}: ${f.id} ${f.message}`)).toEqual([]);
+      expect(r.verdicts.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("seed 000 §6.1 without the policy match on the 1701 rule → l2tp-unprotected, pointing at it", () => {
+    const text = seedRules("6.1", (l) => l.replace(" -m policy --dir in --pol ipsec", ""));
+    const r = audit(text, seed("6.1").scenario);
+    expect(ids(r)).toEqual(["l2tp-unprotected"]);
+    const f = r.findings[0]!;
+    expect(f.rules.map((x) => x.text)).toEqual(["-A INPUT -i eth0 -p udp -m udp --dport 1701 -j ACCEPT"]);
+    expect(f.rules[0]!.line).toBe(9);
+  });
+
+  it("a user chain that RETURNs for non-peers: the peer is accepted, nobody else", () => {
+    const chain = (peer: string) =>
+      [
+        "*filter",
+        ":INPUT DROP [0:0]",
+        ":IKE - [0:0]",
+        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-A INPUT -p udp --dport 500 -j IKE",
+        "-A INPUT -p esp -j ACCEPT",
+        `-A IKE ! -s ${peer} -j RETURN`,
+        "-A IKE -j ACCEPT", // reads like "accept any IKE", it is not
+        "COMMIT",
+        "",
+      ].join("\n");
+    const ok = audit(chain(PEER));
+    expect(ids(ok)).toEqual([]); // clean: no ike-open-to-any either
+    const other = audit(chain("203.0.113.8"));
+    expect(ids(other)).toEqual(["ike-open-to-any", "ike-reply-only"]);
+    expect(other.findings.find((f) => f.id === "ike-open-to-any")!.message).toMatch(/203\.0\.113\.8/);
+  });
+
+  it("a negated source: `! -s` the peer's network opens IKE to everyone but the peer", () => {
+    const r = audit(
+      rules(["-A INPUT ! -s 203.0.113.0/24 -p udp --dport 500 -j ACCEPT", "-A INPUT -p esp -j ACCEPT"]),
+    );
+    expect(ids(r)).toEqual(["ike-blocked", "ike-open-to-any"]);
+    expect(r.findings.find((f) => f.id === "ike-blocked")!.message).toMatch(/policy DROP of filter INPUT/);
+  });
+
+  it("a multiport accept further down, behind a DROP for a range containing the peer → ike-blocked", () => {
+    const r = audit(
+      rules([
+        "-A INPUT -m iprange --src-range 203.0.113.0-203.0.113.99 -j DROP", // 5
+        "-A INPUT -p udp -m multiport --dports 500,4500 -j ACCEPT", // 6
+        "-A INPUT -p esp -j ACCEPT",
+      ]),
+    );
+    expect(ids(r)).toEqual(["esp-blocked", "ike-blocked", "ike-open-to-any"]);
+    const f = r.findings.find((x) => x.id === "ike-blocked")!;
+    expect(f.rules.map((x) => x.line)).toEqual([5]);
+    // The same accept with the peer outside the dropped range: only the over-exposure remains.
+    expect(
+      ids(
+        audit(
+          rules([
+            "-A INPUT -s 203.0.113.128/25 -j DROP",
+            "-A INPUT -p udp -m multiport --dports 500,4500 -j ACCEPT",
+            "-A INPUT -p esp -j ACCEPT",
+          ]),
+        ),
+      ),
+    ).toEqual(["ike-open-to-any"]);
+  });
+
+  it("a rule with -m limit deciding IKE → verdict-unknown, naming the rule", () => {
+    const r = audit(
+      rules([
+        `-A INPUT -s ${PEER} -p udp --dport 500 -m limit --limit 10/s -j ACCEPT`, // 5
+        "-A INPUT -p esp -j ACCEPT",
+      ]),
+    );
+    expect(ids(r)).toEqual(["verdict-unknown"]);
+    const f = r.findings[0]!;
+    expect(f).toMatchObject({ severity: "error", flow: "ike-in" });
+    expect(f.rules.map((x) => x.line)).toEqual([5]);
+    expect(f.message).toMatch(/limit/);
+  });
+
+  it("ipset contents make -m set exact; without them the gateway warns and IKE is unknown", () => {
+    const text = rules([
+      "-A INPUT -p udp --dport 500 -m set --match-set peers src -j ACCEPT",
+      "-A INPUT -p esp -j ACCEPT",
+    ]);
+    const ipset = `create peers hash:net family inet hashsize 1024 maxelem 65536\nadd peers 203.0.113.0/24\nadd peers 203.0.113.0/28 nomatch\n`;
+    // The peer 203.0.113.7 is in the nomatch /28: blocked, while the rest of the /24 may open IKE.
+    expect(ids(audit(text, S2S, { ipset }))).toEqual(["ike-blocked", "ike-open-to-any"]);
+    const none = audit(text);
+    expect(ids(none)).toEqual(["verdict-unknown"]);
+    expect(none.warnings.join("\n")).toMatch(/gw\.rules:5:\d+: warning: -m set --match-set peers/);
+    const sets = parseIpsetSave(ipset, "sets.save", 4).sets.get("peers")!;
+    expect(sets.toString()).toBe("203.0.113.16/28, 203.0.113.32/27, 203.0.113.64/26, 203.0.113.128/25");
+    expect(ids(audit(text, { ...S2S, peers: ["203.0.113.20"] }, { ipset }))).toEqual(["ike-open-to-any"]);
+  });
+
+  it("input errors: every parse error with file:line:col; an IPv6 rule set for an IPv4 VPN", () => {
+    let err: unknown;
+    try {
+      audit("*filter\n-A INPUT -p udp --dport 99999 -j ACCEPT\n-A INPUT -j NOPE\nCOMMIT\n");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(GatewayInputError);
+    const lines = (err as Error).message.split("\n");
+    expect(lines.length).toBe(2);
+    expect(lines[0]).toMatch(/^gw\.rules:2:\d+: /);
+    expect(lines[1]).toMatch(/^gw\.rules:3:\d+: /);
+    expect(() =>
+      audit("# Generated by ip6tables-save\n*filter\n:INPUT DROP [0:0]\nCOMMIT\n", S2S, {
+        addresses: ["2001:db8::1"],
+      }),
+    ).toThrow(/IPv6\) rule set, but the VPN on gateway gw is IPv4/);
+    expect(() => audit(rules([]), S2S, { addresses: ["not-an-ip"] })).toThrow(GatewayInputError);
+  });
+});
