@@ -138,11 +138,80 @@ export interface SimResult {
   stats: { engineEvents: number; wallMs: number };
 }
 
-/** Builds and runs a scenario. Deterministic: the same scenario and seed give the same result. */
+/**
+ * Builds and runs a scenario. Deterministic: the same scenario and seed give the same result.
+ *
+ * Without recording (`logLevel: "none"`), tunnels that share nothing (no gateway, no device in
+ * front, no address) are simulated one group at a time, each in its own small engine: the
+ * results are the same (every connection has its own random stream, and events of independent
+ * tunnels never interact), the working set stays in cache, and the queue stays small.
+ */
 export function simulate(sc: Scenario): SimResult {
   const t0 = performance.now();
   const seed = sc.seed ?? 1;
-  const e = new Engine({
+  const tunnels = namedTunnels(sc);
+  const single = tunnels.length === 1;
+  const groups = (sc.logLevel ?? "info") === "none" && !single ? independentGroups(sc, tunnels) : null;
+  if (!groups) {
+    const e = newEngine(sc, seed);
+    const built = build(e, sc, tunnels, single);
+    schedule(e, sc, built);
+    e.run(Math.round(sc.duration * 1000));
+    for (const m of e.monitors.values()) m.finish();
+    return collect(e, sc, seed, built, performance.now() - t0);
+  }
+  // One engine per group; the results are reassembled in the scenario's tunnel order.
+  const perTunnel = new Map<string, { anomalies: Anomaly[]; result: TunnelResult }>();
+  let dropCount = 0;
+  let engineEvents = 0;
+  for (const g of groups) {
+    const gws = new Set(g.gateways);
+    const part: Scenario = {
+      ...sc,
+      gateways: sc.gateways.filter((x) => gws.has(x.name)),
+      traffic: (sc.traffic ?? []).filter((x) => gws.has(x.from)),
+      actions: (sc.actions ?? []).filter((x) => gws.has(x.gateway)),
+    };
+    const e = newEngine(part, seed);
+    const built = build(e, part, g.tunnels, false);
+    schedule(e, part, built);
+    e.run(Math.round(sc.duration * 1000));
+    for (const m of e.monitors.values()) m.finish();
+    const r = collect(e, part, seed, built, 0);
+    for (const t of r.tunnels) {
+      const m = e.monitors.get(t.name)!;
+      perTunnel.set(t.name, { anomalies: m.anomalies, result: t });
+    }
+    dropCount += r.dropCount;
+    engineEvents += r.stats.engineEvents;
+  }
+  const anomalies: Anomaly[] = [];
+  const results: TunnelResult[] = [];
+  for (const t of tunnels) {
+    const x = perTunnel.get(t.name)!;
+    anomalies.push(...x.anomalies);
+    results.push(x.result);
+  }
+  const profiles: Record<string, IkeProfile> = {};
+  for (const g of sc.gateways) profiles[g.name] = makeProfile(g.vendor, g.ikeVersion, g.overrides ?? {});
+  return {
+    duration: sc.duration,
+    seed,
+    events: [],
+    anomalies,
+    transitions: [],
+    sessions: [],
+    drops: [],
+    dropCount,
+    gateways: gatewaySummary(sc, profiles),
+    tunnels: results,
+    profiles,
+    stats: { engineEvents, wallMs: Math.round(performance.now() - t0) },
+  };
+}
+
+function newEngine(sc: Scenario, seed: number): Engine {
+  return new Engine({
     seed,
     duration: sc.duration,
     logLevel: sc.logLevel ?? "info",
@@ -151,11 +220,95 @@ export function simulate(sc: Scenario): SimResult {
     flapCount: sc.flapCount ?? 3,
     flapWindow: sc.flapWindow ?? 3600,
   });
-  const built = build(e, sc);
-  schedule(e, sc, built);
-  e.run(Math.round(sc.duration * 1000));
-  for (const m of e.monitors.values()) m.finish();
-  return collect(e, sc, seed, built, performance.now() - t0);
+}
+
+interface NamedTunnel {
+  spec: TunnelSpec;
+  name: string;
+}
+
+function namedTunnels(sc: Scenario): NamedTunnel[] {
+  const tunnels = sc.tunnels ?? (sc.tunnel ? [sc.tunnel] : []);
+  if (tunnels.length === 0) throw new Error("simulate: no tunnel given");
+  const single = tunnels.length === 1;
+  return tunnels.map((t, i) => ({ spec: t, name: t.name ?? (single ? `${t.a}-${t.b}` : `t${i + 1}`) }));
+}
+
+/**
+ * Groups of tunnels that cannot influence each other: union of the gateways a tunnel joins, the
+ * gateways behind a common device or sharing an address, and the gateway a `remote` override
+ * points at. Null when there is only one group or the scenario names something unknown (the
+ * plain path then reports it).
+ */
+function independentGroups(
+  sc: Scenario,
+  tunnels: NamedTunnel[],
+): { gateways: string[]; tunnels: NamedTunnel[] }[] | null {
+  const idx = new Map<string, number>();
+  sc.gateways.forEach((g, i) => {
+    if (!idx.has(g.name)) idx.set(g.name, i);
+  });
+  if (idx.size !== sc.gateways.length) return null;
+  if (new Set(tunnels.map((t) => t.name)).size !== tunnels.length) return null;
+  const parent = sc.gateways.map((_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]!]!;
+      i = parent[i]!;
+    }
+    return i;
+  };
+  const union = (a: number, b: number): void => {
+    const ra = find(a);
+    const rb = find(b);
+    if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
+  };
+  // Anything two gateways have in common joins them: addresses (own, NAT public) and devices.
+  const owner = new Map<string, number>();
+  const claim = (k: string, i: number): void => {
+    const o = owner.get(k);
+    if (o === undefined) owner.set(k, i);
+    else union(o, i);
+  };
+  sc.gateways.forEach((g, i) => {
+    claim(`a:${g.address}`, i);
+    for (const m of g.behind ?? []) {
+      claim(`d:${m.name}`, i);
+      if (m.kind === "nat") claim(`a:${m.publicIp}`, i);
+    }
+  });
+  for (const t of tunnels) {
+    const a = idx.get(t.spec.a);
+    const b = idx.get(t.spec.b);
+    if (a === undefined || b === undefined) return null;
+    union(a, b);
+    for (const r of Object.values(t.spec.remote ?? {})) {
+      const o = owner.get(`a:${r}`);
+      if (o !== undefined) union(a, o);
+    }
+  }
+  for (const x of sc.traffic ?? []) if (!idx.has(x.from)) return null;
+  for (const x of sc.actions ?? []) if (!idx.has(x.gateway)) return null;
+  const groups = new Map<number, { gateways: string[]; tunnels: NamedTunnel[] }>();
+  sc.gateways.forEach((g, i) => {
+    const r = find(i);
+    let grp = groups.get(r);
+    if (!grp) {
+      grp = { gateways: [], tunnels: [] };
+      groups.set(r, grp);
+    }
+    grp.gateways.push(g.name);
+  });
+  for (const t of tunnels) groups.get(find(idx.get(t.spec.a)!))!.tunnels.push(t);
+  // Every traffic pattern and action must name a gateway that has a tunnel in its group (else the
+  // plain path's error applies).
+  const withTunnel = new Set<string>();
+  for (const g of groups.values())
+    if (g.tunnels.length > 0) for (const t of g.tunnels) withTunnel.add(t.spec.a).add(t.spec.b);
+  for (const x of sc.traffic ?? []) if (!withTunnel.has(x.from)) return null;
+  for (const x of sc.actions ?? []) if (!withTunnel.has(x.gateway)) return null;
+  const out = [...groups.values()].filter((g) => g.tunnels.length > 0);
+  return out.length > 1 ? out : null;
 }
 
 interface Built {
@@ -164,7 +317,7 @@ interface Built {
   profiles: Record<string, IkeProfile>;
 }
 
-function build(e: Engine, sc: Scenario): Built {
+function build(e: Engine, sc: Scenario, tunnels: NamedTunnel[], single: boolean): Built {
   const devices = new Map<string, Device>();
   const specs = new Map(sc.gateways.map((g) => [g.name, g]));
   for (const g of sc.gateways) {
@@ -198,14 +351,10 @@ function build(e: Engine, sc: Scenario): Built {
     gw.daemon = new Daemon(e, gw);
     e.addGateway(gw);
   }
-  const tunnels = sc.tunnels ?? (sc.tunnel ? [sc.tunnel] : []);
-  if (tunnels.length === 0) throw new Error("simulate: no tunnel given");
   const conns = new Map<string, Map<string, Conn>>();
   const profiles: Record<string, IkeProfile> = {};
-  const single = tunnels.length === 1;
   const names: string[] = [];
-  for (const [i, t] of tunnels.entries()) {
-    const name = t.name ?? (single ? `${t.a}-${t.b}` : `t${i + 1}`);
+  for (const { spec: t, name } of tunnels) {
     names.push(name);
     const per = new Map<string, Conn>();
     for (const [self, peer] of [
@@ -362,15 +511,19 @@ function collect(e: Engine, sc: Scenario, seed: number, b: Built, wallMs: number
     sessions: e.rec.sessions,
     drops: e.rec.drops,
     dropCount: e.rec.dropCount,
-    gateways: sc.gateways.map((g) => ({
-      name: g.name,
-      address: g.address,
-      vendor: g.vendor,
-      ikeVersion: b.profiles[g.name]?.ikeVersion ?? g.ikeVersion ?? (g.vendor === "fortios" ? 1 : 2),
-      firewall: g.firewall ? (g.firewall.platform ?? (g.vendor === "fortios" ? "fortios" : "linux")) : null,
-    })),
+    gateways: gatewaySummary(sc, b.profiles),
     tunnels,
     profiles: b.profiles,
     stats: { engineEvents: e.eventsRun, wallMs: Math.round(wallMs) },
   };
+}
+
+function gatewaySummary(sc: Scenario, profiles: Record<string, IkeProfile>): SimResult["gateways"] {
+  return sc.gateways.map((g) => ({
+    name: g.name,
+    address: g.address,
+    vendor: g.vendor,
+    ikeVersion: profiles[g.name]?.ikeVersion ?? g.ikeVersion ?? (g.vendor === "fortios" ? 1 : 2),
+    firewall: g.firewall ? (g.firewall.platform ?? (g.vendor === "fortios" ? "fortios" : "linux")) : null,
+  }));
 }
