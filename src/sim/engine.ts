@@ -501,6 +501,7 @@ export class Engine {
   /** Session hooks for a device: its timeline records and its expiry watchdog. */
   sessionHooks(owner: string, deviceName: string): SessionHooks {
     return {
+      unobserved: this.rec.level < LOG.state,
       // Without recording, expiry is detected lazily on lookup: no watchdog events at all.
       ...(this.rec.level >= LOG.state
         ? {

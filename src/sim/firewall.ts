@@ -45,6 +45,12 @@ export interface Decision {
 /** The ruleset, without state: the stateful part is the simulator's. */
 export interface StatelessFilter {
   decide(pkt: SimPacket, state: ConnState, iface: string, hook: Hook): Decision;
+  /**
+   * Set when `decide` answers "accept" for every packet, hook and state (see {@link acceptAll}):
+   * the device's session table then cannot change any verdict, and is skipped when nothing
+   * records sessions.
+   */
+  readonly acceptsEverything?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -53,7 +59,7 @@ export interface StatelessFilter {
 /** Accepts everything (no firewall). */
 export function acceptAll(text = "no filtering"): StatelessFilter {
   const d: Decision = { verdict: "accept", rule: { text } };
-  return { decide: () => d };
+  return { decide: () => d, acceptsEverything: true };
 }
 
 /** Inbound/forwarded: only packets of known connections; outbound: everything. */
@@ -240,6 +246,8 @@ export interface SessionHooks {
   at?(t: number, fn: () => void): void;
   onNew?(s: Session): void;
   onEnd?(s: Session): void;
+  /** Nothing records sessions (no timeline, no session list): a table nobody reads may be skipped. */
+  unobserved?: boolean;
 }
 
 const keyOf = (proto: string, src: string, sport: number, dst: string, dport: number): string =>
@@ -461,6 +469,11 @@ export class Firewall {
   private readonly onUnknown: "accept" | "drop";
   counters = { accepted: 0, dropped: 0, unknown: 0 };
   private readonly res: FwResult = { accept: false, state: "new" };
+  /**
+   * The filter accepts everything and nobody records sessions: every packet is accepted whatever
+   * the session table says, so the table is not kept (the verdicts are the same).
+   */
+  private readonly passAll: boolean;
 
   constructor(
     readonly name: string,
@@ -473,6 +486,19 @@ export class Firewall {
     this.detectUnknownEsp = spec.detectUnknownEsp ?? true;
     this.onUnknown = spec.onUnknown ?? "accept";
     this.table = new SessionTable(name, spec.platform, spec.timeouts ?? {}, hooks);
+    this.passAll = spec.filter.acceptsEverything === true && hooks.unobserved === true;
+  }
+
+  private accepted(): FwResult {
+    const r = this.res;
+    r.accept = true;
+    r.state = "new";
+    r.rule = undefined;
+    r.session = undefined;
+    r.reply = false;
+    r.unknown = false;
+    this.counters.accepted++;
+    return r;
   }
 
   private result(
@@ -512,6 +538,7 @@ export class Firewall {
 
   /** A packet addressed to the device itself. */
   input(p: SimPacket, now: number): FwResult {
+    if (this.passAll) return this.accepted();
     const t = this.table;
     const s = t.lookup(p, now);
     if (s) {
@@ -533,6 +560,7 @@ export class Firewall {
 
   /** A packet the device itself sends: creates or refreshes its session. */
   output(p: SimPacket, now: number): FwResult {
+    if (this.passAll) return this.accepted();
     const t = this.table;
     const s = t.lookup(p, now);
     const reply = s ? t.lastReply : false;
@@ -550,6 +578,7 @@ export class Firewall {
 
   /** A packet routed through the device. */
   forward(p: SimPacket, now: number): FwResult {
+    if (this.passAll) return this.accepted();
     const t = this.table;
     const s = t.lookup(p, now);
     if (s) {
