@@ -261,6 +261,9 @@ interface ChainIndex {
   family: Family;
   /** Candidate lists by packet key (a few per chain). */
   cache: Map<string, number[]>;
+  /** The last key asked for and its list (consecutive steps of one walk ask the same). */
+  last: IndexKey | null;
+  lastList: number[];
 }
 
 const MIN_INDEXED = 24;
@@ -327,7 +330,7 @@ function buildChainIndex(c: Chain, family: Family): ChainIndex {
     else if (dp) put(b.dst, family, dp, i);
     else b.any.push(i);
   });
-  return { byProto, family, cache: new Map() };
+  return { byProto, family, cache: new Map(), last: null, lastList: [] };
 }
 
 const allOf = (m: Map<number, Map<number | bigint, number[]>>): number[] => {
@@ -345,9 +348,17 @@ export interface IndexKey {
 }
 
 function candidates(ix: ChainIndex, p: IndexKey): number[] {
-  const key = `${p.proto}|${p.dport}|${p.src}|${p.dst}`;
-  const hit = ix.cache.get(key);
-  if (hit) return hit;
+  const l = ix.last;
+  if (l && l.proto === p.proto && l.dport === p.dport && l.src === p.src && l.dst === p.dst)
+    return ix.lastList;
+  ix.last = { ...p };
+  // Symbolic walks come back to a chain with a few keys; concrete packets rarely repeat theirs.
+  const key = p.src === null ? `${p.proto}|${p.dport}|${p.dst}` : null;
+  const hit = key === null ? undefined : ix.cache.get(key);
+  if (hit) {
+    ix.lastList = hit;
+    return hit;
+  }
   const lists: number[][] = [];
   const protos = p.proto === -1 ? [-1] : [-1, p.proto];
   for (const proto of protos) {
@@ -383,8 +394,11 @@ function candidates(ix: ChainIndex, p: IndexKey): number[] {
     out = lists.flat();
     out.sort((a, b) => a - b);
   }
-  if (ix.cache.size > 64) ix.cache.clear();
-  ix.cache.set(key, out);
+  if (key !== null) {
+    if (ix.cache.size > 64) ix.cache.clear();
+    ix.cache.set(key, out);
+  }
+  ix.lastList = out;
   return out;
 }
 

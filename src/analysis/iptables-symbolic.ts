@@ -1006,7 +1006,9 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
       );
     if (q.sources.isEmpty()) return [];
     const dsts = q.dst ?? host;
-    if (!dsts) return assemble(runPath(q, null));
+    const byAddress = (parts: IptablesPart[]) =>
+      parts.sort((a, b) => (a.sources.first()! < b.sources.first()! ? -1 : 1));
+    if (!dsts) return byAddress(assemble(runPath(q, null)));
     const atoms = dstAtoms(dsts);
     if (atoms === null) {
       const reason = `too many destination classes to evaluate (${q.dst ? "the destination set" : "the host's addresses"})`;
@@ -1025,9 +1027,8 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
       label: `to ${formatAddress(family, a)}`,
       parts: assemble(runPath(q, a)),
     }));
-    return combine(
-      runs,
-      q.dst ? "the destination address" : "which of the host's addresses is the destination",
+    return byAddress(
+      combine(runs, q.dst ? "the destination address" : "which of the host's addresses is the destination"),
     );
   };
 
