@@ -62,6 +62,7 @@ export {
   type MiddleboxSpec,
   type Scenario,
   type SimResult,
+  type SimulateOptions,
   simulate,
   type TrafficSpec,
   type TunnelResult,
