@@ -219,6 +219,22 @@ describe("symbolic INPUT path", () => {
     ).toEqual(["accept"]);
   });
 
+  it("IPv6: the same walk over 128-bit source sets", () => {
+    const r = parseIptables(
+      "*filter\n:INPUT DROP [0:0]\n-A INPUT -s 2001:db8:1::/48 -p udp --dport 500 -j DROP\n-A INPUT -s 2001:db8::/32 -p udp -m multiport --dports 500,4500 -j ACCEPT\n-A INPUT -m addrtype --src-type MULTICAST -j REJECT\nCOMMIT\n",
+      { file: "t6.rules", family: 6 },
+    );
+    expect(r.errors).toEqual([]);
+    const host6 = AddrSet.fromPrefix(parsePrefix("2001:db8:ffff::1"));
+    const e = iptablesEvaluator(r.ruleset, { hostAddresses: host6 });
+    const parts = e.partition({ ...q(), family: 6, sources: AddrSet.all(6), dst: host6 });
+    expect(shown(partOf(parts, A("2001:db8:1::7")))).toBe("drop L3");
+    expect(shown(partOf(parts, A("2001:db8:2::7")))).toBe("accept L4");
+    expect(shown(partOf(parts, A("ff02::1")))).toBe("reject L5");
+    expect(shown(partOf(parts, A("2001:db9::1")))).toBe("drop policy DROP of filter INPUT");
+    expect(() => e.partition(q())).toThrow(/IPv4, the rule set t6\.rules is IPv6/);
+  });
+
   it("state timeouts: UDP stream 120 s, ESP generic 600 s", () => {
     const rs = load("*filter\n:INPUT DROP [0:0]\nCOMMIT\n");
     const e = iptablesEvaluator(rs, { hostAddresses: HOST });
