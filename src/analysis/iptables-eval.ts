@@ -203,7 +203,7 @@ function netHas(n: Net, a: bigint): boolean {
 }
 
 function portIn(c: PortCond, p: number | undefined, what: string): MatchResult {
-  if (p === undefined) return maybe(`packet has no ${what}`);
+  if (p === undefined) return maybe(`the packet's ${what} is not given`);
   return res(inv(tri(p >= c.range.lo && p <= c.range.hi), c.invert), what);
 }
 
