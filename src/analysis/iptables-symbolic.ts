@@ -475,7 +475,11 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
           // A run of terminal rules that only test the source prefix: one first-match partition.
           const c = live[0]!;
           const run0 = simpleRun(chain, i, c, hook, run.nullDst);
-          if (run0.rules.length >= 8) {
+          if (run0.end > i && run0.rules.length === 0) {
+            i = run0.end - 1; // every rule scanned certainly does not match
+            continue;
+          }
+          if (run0.end > i) {
             const parts = firstMatchPartition(c.set, run0.sets);
             let rest = none;
             for (const part of parts) {
