@@ -150,7 +150,18 @@ export class TunnelMonitor {
     return this.up[i];
   }
 
+  /** The last direction looked up (a tunnel's traffic mostly runs one way at a time). */
+  private lastDir: { from: string; to: string; d: DirStats } | null = null;
+
   private dir(from: string, to: string): DirStats {
+    const l = this.lastDir;
+    if (l !== null && l.from === from && l.to === to) return l.d;
+    const d = this.dirSlow(from, to);
+    this.lastDir = { from, to, d };
+    return d;
+  }
+
+  private dirSlow(from: string, to: string): DirStats {
     const k = `${from}>${to}`;
     let d = this.dirs.get(k);
     if (!d) {
@@ -190,7 +201,7 @@ export class TunnelMonitor {
     const t = now / 1000;
     const min = this.engine.minAnomaly;
     const nu: [boolean, boolean] = [this.sides[0].isUp(), this.sides[1].isUp()];
-    for (const i of [0, 1] as const) {
+    for (let i: 0 | 1 = 0; i < 2; i = (i + 1) as 0 | 1) {
       if (nu[i] !== this.up[i]) {
         const c = this.sides[i];
         const why = c.gw.name === gateway ? reason : `${reason} (at ${gateway})`;
