@@ -176,26 +176,20 @@ export const PORTS = [1, 22, 53, 80, 123, 443, 500, 1024, 1025, 1701, 4500, 8080
 const TTLS = [1, 2, 30, 63, 64, 65, 128, 254, 255] as const;
 const SPIS = [1, 256, 0x1001, 0x2001, 0xffff, 0x10000, 0xdeadbeef, 0xffffffff] as const;
 
-/** Unique keys of every conntrack tuple a ruleset's probes use, so probes never share a connection. */
+/**
+ * Connections in use by a ruleset's probes, keyed by their client end: one connection per client address,
+ * protocol and port (per address for ESP and AH, whose conntrack tuple has no ports). Keyed by the client end
+ * alone, two probes' connections cannot collide even after a DNAT rewrites the gateway end (a clash would
+ * make the kernel drop one of them, which no per-packet evaluation predicts).
+ */
 class TupleBook {
   private used = new Set<string>();
-  /** Reserves the connection of a 5-tuple (either direction). */
-  flow(proto: string, a: string, ap: number, b: string, bp: number): boolean {
-    const k1 = `${proto} ${a}:${ap} ${b}:${bp}`;
-    const k2 = `${proto} ${b}:${bp} ${a}:${ap}`;
-    if (this.used.has(k1) || this.used.has(k2)) return false;
-    this.used.add(k1);
+  endpoint(proto: string, client: string, port?: number): boolean {
+    const k = `${proto} ${client}:${port ?? "-"}`;
+    if (this.used.has(k)) return false;
+    this.used.add(k);
     return true;
   }
-  /** Generic conntrack (ESP, AH): one connection per address pair and protocol. */
-  pair(proto: string, a: string, b: string, kind: "new" | "est"): boolean {
-    const k = `${proto} ${[a, b].sort().join(" ")}`;
-    const prev = this.pairs.get(k);
-    if (prev && (prev !== "new" || kind !== "new")) return false;
-    this.pairs.set(k, kind);
-    return true;
-  }
-  private pairs = new Map<string, "new" | "est">();
 }
 
 export interface ProbeGenOptions {
@@ -266,7 +260,7 @@ export function genProbes(rng: Rng, opts: ProbeGenOptions): Probe[] {
       case "tcp-synack-est": {
         const sport = port();
         const dport = port();
-        if (!book.flow(proto, src, sport, dst, dport)) continue;
+        if (!book.endpoint(proto, src, sport)) continue;
         const est = kind.endsWith("-est");
         const flags =
           proto !== "tcp" ? undefined : kind === "tcp-syn-new" ? 0x02 : kind === "tcp-ack-new" ? 0x10 : 0x12;
@@ -352,7 +346,7 @@ export function genProbes(rng: Rng, opts: ProbeGenOptions): Probe[] {
       case "ah-new":
       case "esp-est": {
         const est = kind === "esp-est";
-        if (!book.pair(proto, src, dst, est ? "est" : "new")) continue;
+        if (!book.endpoint(proto, src)) continue;
         const spi = rng.pick(SPIS);
         out.push({
           ...base,
@@ -383,7 +377,7 @@ export function genProbes(rng: Rng, opts: ProbeGenOptions): Probe[] {
         // An ICMP error quoting UDP the gateway sent to the client (RELATED), or UDP it never sent (INVALID).
         const gwPort = port();
         const clPort = port();
-        if (!book.flow("udp", dst, gwPort, src, clPort)) continue;
+        if (!book.endpoint("udp", src, clPort)) continue;
         const code = rng.pick([0, 1, 3, 3, 10, 13]);
         const related = kind === "icmp-related";
         const inner = { proto: "udp" as const, src: dst, dst: src, sport: gwPort, dport: clPort };
@@ -417,7 +411,7 @@ export function genProbes(rng: Rng, opts: ProbeGenOptions): Probe[] {
       case "tcp-synfin-invalid": {
         const sport = port();
         const dport = port();
-        if (!book.flow("tcp", src, sport, dst, dport)) continue;
+        if (!book.endpoint("tcp", src, sport)) continue;
         out.push({
           ...base,
           state: "invalid",
@@ -443,6 +437,11 @@ export function genProbes(rng: Rng, opts: ProbeGenOptions): Probe[] {
 export interface GenFeatures {
   /** `-m set` against the fixed ipsets (IPSETS below) created in the gateway namespace. */
   ipset: boolean;
+  /**
+   * Also the raw, mangle, nat and security tables (NOTRACK, marks, DNAT to the gateway's own addresses):
+   * only when the whole-path evaluator exists to judge them.
+   */
+  tables: boolean;
 }
 
 /** Sets created once in the gateway namespace; the engine is given the same contents. */
@@ -463,7 +462,8 @@ export type KnownGap =
   | "service-name-protocol"
   | "multiport-equal-range"
   | "negation-with-other-list"
-  | "path-link-broadcast";
+  | "path-link-broadcast"
+  | "ttl-target";
 
 export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
   {
@@ -472,6 +472,12 @@ export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
       "whole-path evaluator: a subnet broadcast (192.0.2.255) is routed as forwarded, since only " +
       "255.255.255.255 and the host's addresses count as local; the kernel delivers it locally (a " +
       "'broadcast' route in the local table). Not compared for broadcast probes",
+  },
+  {
+    id: "ttl-target",
+    what:
+      "mangle -j TTL (--ttl-set/--ttl-dec/--ttl-inc) changes the TTL later rules (-m ttl) and the host see; " +
+      "the engine keeps it as an opaque non-terminating target and leaves the packet's TTL alone",
   },
   {
     id: "conntrack-no-entry",
@@ -854,6 +860,68 @@ class RuleGen {
 
   /** One rule's text (without `-A chain`) given the chains it may jump to. */
   rule(chainIndex: number, chains: readonly string[], builtin: boolean): string {
+    const { parts, tcp } = this.conditions();
+    parts.push(...this.target(chainIndex, chains, builtin, tcp));
+    return parts.join(" ");
+  }
+
+  /** A rule for a built-in chain of raw, mangle, nat or security (no user chains there). */
+  tableRule(table: "raw" | "mangle" | "nat" | "security"): string {
+    const r = this.rng;
+    const { parts, ports } = this.conditions();
+    const mark = () => {
+      const v = r.pick([1, 2, 0x10]);
+      this.marks.push(v);
+      return [`-j MARK`, r.pick([`--set-mark 0x${v.toString(16)}`, `--or-mark 0x${v.toString(16)}`])];
+    };
+    const target = r.weighted<() => string[]>(
+      table === "raw"
+        ? [
+            [25, () => ["-j CT --notrack"]],
+            [10, () => ["-j NOTRACK"]],
+            [5, () => ["-j DROP"]],
+            [15, () => ["-j ACCEPT"]],
+            [10, mark],
+            [5, () => ["-j RETURN"]],
+          ]
+        : table === "mangle"
+          ? [
+              [25, mark],
+              [8, () => ["-j CONNMARK", r.pick(["--set-mark 0x2", "--save-mark"])]],
+              [6, () => ["-j DROP"]],
+              [12, () => ["-j ACCEPT"]],
+              [5, () => ["-j RETURN"]],
+              [
+                this.gap("ttl-target") ? 8 : 0,
+                () => ["-j TTL", r.pick(["--ttl-set 64", "--ttl-dec 1", "--ttl-inc 1"])],
+              ],
+            ]
+          : table === "nat"
+            ? [
+                // DNAT only to the gateway's own addresses: the packet stays local and is still seen by the agent.
+                [
+                  30,
+                  () => [
+                    "-j DNAT",
+                    `--to-destination ${r.pick(GW_ADDRS)}${ports && r.chance(0.5) ? `:${r.pick(PORTS)}` : ""}`,
+                  ],
+                ],
+                [10, () => ["-j ACCEPT"]],
+                [5, () => ["-j RETURN"]],
+              ]
+            : [
+                [20, () => ["-j ACCEPT"]],
+                [15, () => ["-j DROP"]],
+                [10, mark],
+                [5, () => ["-j RETURN"]],
+              ],
+    );
+    parts.push(...target());
+    return parts.join(" ");
+  }
+
+  /** The conditions of a rule: header options, the protocol part, other matches. */
+  private conditions(): { parts: string[]; tcp: boolean; ports: boolean } {
     const r = this.rng;
     const parts: string[] = [];
     const s = r.chance(0.3) ? this.addr(CLIENT_ADDRS, true) : null;
@@ -879,10 +947,11 @@ class RuleGen {
     const { parts: pp, proto, inverted } = this.protoPart();
     parts.push(...pp);
     parts.push(...this.matches(proto, inverted));
-    parts.push(...this.target(chainIndex, chains, builtin, proto === "tcp" && !inverted));
-    // Shuffle the header options and matches a little? iptables keeps match order, which matters only for
-    // side effects; none of ours have any, so the order is left as generated.
-    return parts.join(" ");
+    return {
+      parts,
+      tcp: proto === "tcp" && !inverted,
+      ports: (proto === "tcp" || proto === "udp") && !inverted,
+    };
   }
 
   private target(chainIndex: number, chains: readonly string[], builtin: boolean, tcp: boolean): string[] {
@@ -994,7 +1063,34 @@ export function genRuleset(rng: Rng, opts: RulesetGenOptions): string {
     rs.splice(rng.int(0, rs.length), 0, `${cond}${rng.chance(0.75) ? "-j" : "-g"} ${c}`);
   }
   for (const c of chains) for (const r of body.get(c)!) lines.push(`-A ${c} ${r}`.trimEnd());
-  lines.push("COMMIT", "");
-  void opts.includeKnownGaps;
+  lines.push("COMMIT");
+  if (opts.features.tables) {
+    // Tables before and after filter on the way in: raw and mangle PREROUTING, nat PREROUTING (new
+    // connections only), mangle INPUT, then security INPUT after filter. Each present half the time.
+    const other: Array<["raw" | "mangle" | "nat" | "security", string[]]> = [
+      ["raw", ["PREROUTING", "OUTPUT"]],
+      ["mangle", ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"]],
+      ["nat", ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"]],
+      ["security", ["INPUT", "FORWARD", "OUTPUT"]],
+    ];
+    for (const [table, builtins] of other) {
+      if (!rng.chance(0.5)) continue;
+      const hooks =
+        table === "mangle" ? ["PREROUTING", "INPUT"] : table === "security" ? ["INPUT"] : ["PREROUTING"];
+      lines.push(
+        `*${table}`,
+        ...builtins.map(
+          (b) =>
+            `:${b} ${table === "nat" || !rng.chance(0.08) || !hooks.includes(b) ? "ACCEPT" : "DROP"} [0:0]`,
+        ),
+      );
+      for (const h of hooks) {
+        const n = rng.int(1, 3);
+        for (let k = 0; k < n; k++) lines.push(`-A ${h} ${g.tableRule(table)}`);
+      }
+      lines.push("COMMIT");
+    }
+  }
+  lines.push("");
   return lines.join("\n");
 }

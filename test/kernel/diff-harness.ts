@@ -15,10 +15,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type EvalOptions, evaluateTable, type Packet } from "../../src/analysis/iptables-eval.js";
-import { parsePrefix } from "../../src/model/address.js";
+import { formatAddress, parsePrefix } from "../../src/model/address.js";
 import { AddrSet } from "../../src/model/addrset.js";
 import { formatDiagnostic } from "../../src/model/ruleset.js";
-import type { Rule, Ruleset } from "../../src/platforms/iptables/model.js";
+import { BUILTIN_CHAINS, type Rule, type Ruleset } from "../../src/platforms/iptables/model.js";
 import { parseIptables } from "../../src/platforms/iptables/parse.js";
 import { type ClientId, GW_ADDRS, IPSETS, NET, type Probe, type WirePacket } from "./diff-gen.js";
 import { inNs, run } from "./netns.js";
@@ -132,6 +132,12 @@ export interface DiffNet {
 
 let counter = 0;
 
+const TABLES = ["raw", "mangle", "nat", "filter", "security"] as const;
+/** Every table empty, every built-in chain ACCEPT: what "no ruleset" is for iptables-legacy. */
+const BLANK = TABLES.map(
+  (t) => `*${t}\n${BUILTIN_CHAINS[t].map((c) => `:${c} ACCEPT [0:0]`).join("\n")}\nCOMMIT\n`,
+).join("");
+
 const nft = (ns: string, text: string) => inNs(ns, ["nft", "-f", "-"], { input: text });
 
 /** Builds the three namespaces and starts the agents; everything is torn down on failure. */
@@ -233,8 +239,15 @@ export async function createDiffNet(opts: { backend?: Backend } = {}): Promise<D
       backend,
       ipset,
       async load(text) {
-        await inNs(gw, [restore], { input: text });
-        await inNs(gw, ["conntrack", "-F"], { check: false });
+        // iptables-restore replaces only the tables its input names: clear all of them first, so nothing of
+        // the previous ruleset survives (iptables-nft: delete the tables; legacy tables cannot be removed
+        // from a namespace, so they are emptied with ACCEPT policies, which filters nothing).
+        const script =
+          backend === "nft"
+            ? `nft -f - <<'EOF'\n${TABLES.map((t) => `table ip ${t} {}\ndelete table ip ${t}`).join("\n")}\nEOF\n${restore}`
+            : `${restore}`;
+        const input = backend === "nft" ? text : `${BLANK}${text}`;
+        await inNs(gw, ["sh", "-c", `${script} && { conntrack -F >/dev/null 2>&1 || true; }`], { input });
       },
       async probe(probes) {
         await Promise.all([
@@ -379,6 +392,10 @@ export interface EngineResult {
   rejectWith?: string;
   /** Why the engine was unsure, when unknown. */
   why?: string;
+  /** Not compared, and why (a known gap). */
+  skipped?: string;
+  /** The packet as the engine's whole path leaves it (several tables only), to compare with what arrived. */
+  final?: { src: string; dst: string; ttl: number; len: number };
   /** The whole-path evaluator's answer, when it exists and disagrees with the filter INPUT one. */
   path?: { verdict: string; rule: { line: number; text: string } | null; why?: string };
 }
@@ -404,7 +421,7 @@ type EvaluatePath = (
   verdict: string;
   decision: { rule: Rule | null } | null;
   reason?: string;
-  outcomes: Array<{ reason?: string; assumed: Array<{ rule: Rule | null; why: string }> }>;
+  outcomes: Array<{ reason?: string; packet: Packet; assumed: Array<{ rule: Rule | null; why: string }> }>;
 };
 
 let evaluatePath: EvaluatePath | null = null;
@@ -442,19 +459,49 @@ export interface CompareOptions {
   pathBroadcast: boolean;
 }
 
+/** Whether the ruleset has tables other than filter (then only the whole-path evaluator can judge it). */
+export const multiTable = (rs: Ruleset): boolean => [...rs.tables.keys()].some((t) => t !== "filter");
+
+const show = (a: bigint) => formatAddress(4, a);
+
 export function engineVerdict(
   rs: Ruleset,
   p: Probe,
   opts: CompareOptions = { pathBroadcast: false },
 ): EngineResult {
   const pkt = enginePacket(p);
+  const multi = multiTable(rs);
+  if (multi && !evaluatePath) throw new Error("a ruleset with several tables needs the whole-path evaluator");
+  const usePath = !!evaluatePath && (!p.broadcast || opts.pathBroadcast);
+  const w = usePath ? evaluatePath!(rs, pkt, { ...ENGINE_OPTS, origin: "incoming" }) : null;
+  if (multi) {
+    // Only the whole path is meaningful: filter INPUT alone would miss raw, mangle, nat and security.
+    if (!w) return { verdict: "unknown", rule: null, skipped: "link broadcast (gap path-link-broadcast)" };
+    const rule = w.decision?.rule ?? null;
+    const final = w.outcomes[0]?.packet;
+    return {
+      verdict: w.verdict as EngineResult["verdict"],
+      rule: ruleRef(rule),
+      ...(rule?.target?.kind === "REJECT" ? { rejectWith: rule.target.with } : {}),
+      ...(w.verdict === "unknown" ? { why: unknownWhy(w.outcomes) } : {}),
+      ...(final
+        ? {
+            final: {
+              src: show(final.src),
+              dst: show(final.dst),
+              ttl: final.ttl ?? -1,
+              len: final.length ?? -1,
+            },
+          }
+        : {}),
+    };
+  }
   const r = evaluateTable(rs, "filter", "INPUT", pkt, ENGINE_OPTS);
   const rule = r.rule as Rule | null;
   const out: EngineResult = { verdict: r.verdict, rule: ruleRef(rule) };
   if (rule?.target?.kind === "REJECT") out.rejectWith = rule.target.with;
   if (r.verdict === "unknown") out.why = unknownWhy(r.outcomes);
-  if (evaluatePath && (!p.broadcast || opts.pathBroadcast)) {
-    const w = evaluatePath(rs, pkt, { ...ENGINE_OPTS, origin: "incoming" });
+  if (w) {
     const wr = ruleRef(w.decision?.rule);
     if (w.verdict !== r.verdict || (r.verdict !== "accept" && wr?.line !== out.rule?.line)) {
       out.path = {
@@ -480,16 +527,19 @@ export interface CaseResult {
 
 /** The kernel's observation the engine's answer predicts, and whether the kernel's matches it. */
 export function compare(p: Probe, e: EngineResult, k: KernelResult): string | undefined {
+  if (e.skipped) return undefined;
   if (e.verdict === "unknown") return `engine answered unknown (${e.why ?? "no reason"}): generator bug`;
   if (e.path)
     return `the whole-path evaluator says ${e.path.verdict}${e.path.why ? ` (${e.path.why})` : ""} (rule ${
       e.path.rule ? `line ${e.path.rule.line}` : "none"
     }), filter INPUT alone ${e.verdict} (kernel ${k.verdict})`;
   if (k.verdict === "accept" && k.seen) {
-    // The packet the gateway saw must be the packet the engine was told about.
+    // The packet the gateway saw must be the packet the engine was told about, as the engine's path left it
+    // (DNAT, TTL); a difference without tables other than filter is a harness bug.
     const s = k.seen;
-    if (s.len !== p.length || s.ttl !== p.ttl || s.src !== p.src || s.dst !== p.dst)
-      return `harness bug: gateway saw len ${s.len} ttl ${s.ttl} ${s.src} -> ${s.dst}, engine was told len ${p.length} ttl ${p.ttl} ${p.src} -> ${p.dst}`;
+    const f = e.final ?? { src: p.src, dst: p.dst, ttl: p.ttl, len: p.length };
+    if (s.len !== f.len || s.ttl !== f.ttl || s.src !== f.src || s.dst !== f.dst)
+      return `${e.final ? "the engine's packet after the path differs" : "harness bug"}: gateway saw len ${s.len} ttl ${s.ttl} ${s.src} -> ${s.dst}, engine has len ${f.len} ttl ${f.ttl} ${f.src} -> ${f.dst}`;
   }
   const expected: Verdict = e.verdict === "reject" && p.silentReject ? "drop" : e.verdict;
   if (expected !== k.verdict)
