@@ -6,6 +6,7 @@ import {
   conntrackInUse,
   decisionName,
   evaluatePath,
+  linkBroadcasts,
   type PathOptions,
   type PathResult,
 } from "../src/analysis/iptables-path.js";
@@ -168,6 +169,19 @@ describe("the kernel's path through every table", () => {
     const mc = path(rs, { dst: A("239.1.2.3") });
     expect(mc.verdict).toBe("unknown");
     expect(mc.reason).toMatch(/multicast/);
+  });
+
+  it("a subnet's directed broadcast is delivered locally when the host's prefix is known", () => {
+    const fw = load("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n-A INPUT -p udp -j ACCEPT\nCOMMIT\n");
+    const b = linkBroadcasts([
+      parsePrefix("192.0.2.1/24", { allowHostBits: true }),
+      parsePrefix("198.51.100.1/31", { allowHostBits: true }),
+      parsePrefix("2001:db8::1/64", { allowHostBits: true }),
+    ]);
+    expect(b.toString()).toBe("192.0.2.255");
+    expect(path(fw, { dst: A("192.0.2.255") }).route).toBe("forward");
+    const r = path(fw, { dst: A("192.0.2.255") }, { local: LOCAL, broadcast: b });
+    expect([r.verdict, r.route, decided(r)]).toEqual(["accept", "local", "t.rules:4"]);
   });
 
   it("DNAT to a range or REDIRECT without a single host address: the kernel chooses at run time", () => {

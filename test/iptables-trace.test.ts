@@ -104,6 +104,12 @@ describe("concrete trace (JSON contract)", () => {
     );
   });
 
+  it("host addresses with a prefix length: the subnet's directed broadcast is local", () => {
+    const p = { src: "192.0.2.7", dst: "192.0.2.255", proto: "udp", dport: 500, iif: "eth0" } as const;
+    expect(packet(traceIptables(rs, p, HOST)).route).toBe("forward");
+    expect(packet(traceIptables(rs, p, { hostAddresses: ["192.0.2.1/24"] })).route).toBe("local");
+  });
+
   it("input errors are IptablesTraceError with what is wrong", () => {
     const bad = (p: Parameters<typeof traceIptables>[1], re: RegExp) => {
       expect(() => traceIptables(rs, p, HOST)).toThrow(IptablesTraceError);

@@ -26,7 +26,7 @@
  * "unknown" with the reasons.
  */
 import { type Family, familyBits } from "../model/address.js";
-import type { AddrSet } from "../model/addrset.js";
+import { AddrSet } from "../model/addrset.js";
 import {
   BUILTIN_CHAINS,
   type Chain,
@@ -50,6 +50,11 @@ export type Route = "local" | "forward" | "output";
 export interface PathOptions {
   /** The host's own addresses. Undefined: unknown, so local delivery and forwarding are both explored. */
   local?: AddrSet;
+  /**
+   * The directed broadcast addresses of the host's IPv4 subnets (`broadcast` routes in the local
+   * table): delivered locally. See `linkBroadcasts`.
+   */
+  broadcast?: AddrSet;
   /** ipset contents (`ipset save`), for exact `-m set`. */
   ipsets?: ReadonlyMap<string, AddrSet>;
   /** `incoming` (default): received on `iif`; `local`: sent by the host itself (OUTPUT path). */
@@ -185,15 +190,18 @@ const isMulticast = (family: Family, a: bigint): boolean =>
 
 /**
  * The routing decision for a received packet: local delivery when the destination is one of the
- * host's addresses (or the limited broadcast), forwarding otherwise; multicast depends on group
+ * host's addresses, the limited broadcast or a directed broadcast of one of its subnets (the local
+ * routing table's `local` and `broadcast` routes), forwarding otherwise; multicast depends on group
  * membership; null when the host's addresses are unknown.
  */
 export function routeReceived(
   family: Family,
   dst: bigint,
   local: AddrSet | undefined,
+  broadcast?: AddrSet,
 ): "local" | "forward" | { unknown: string } | null {
   if (family === 4 && dst === 0xffffffffn) return "local";
+  if (broadcast?.has(dst)) return "local";
   if (isMulticast(family, dst))
     return {
       unknown:
@@ -201,6 +209,22 @@ export function routeReceived(
     };
   if (!local) return null;
   return local.has(dst) ? "local" : "forward";
+}
+
+/**
+ * The directed broadcast address of each IPv4 interface address with its prefix length
+ * (`192.0.2.1/24` → 192.0.2.255), as the kernel adds `broadcast` routes to the local table
+ * (checked on this kernel: `ip route show table local` lists the directed broadcast, not the
+ * network address). /31 and /32 have none; IPv6 has no broadcast.
+ */
+export function linkBroadcasts(prefixes: Iterable<{ family: Family; addr: bigint; len: number }>): AddrSet {
+  const out: Array<[bigint, bigint]> = [];
+  for (const p of prefixes) {
+    if (p.family !== 4 || p.len > 30) continue;
+    const b = p.addr | ((1n << BigInt(32 - p.len)) - 1n);
+    out.push([b, b]);
+  }
+  return AddrSet.fromRanges(4, out);
 }
 
 /** A DNAT/REDIRECT that changes the packet in a way the rule set alone does not determine. */
@@ -678,7 +702,7 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
   // Routing decision.
   const routed: Array<{ b: Branch; route: "local" | "forward" }> = [];
   for (const b of live) {
-    const r = routeReceived(b.pkt.family, b.pkt.dst, local);
+    const r = routeReceived(b.pkt.family, b.pkt.dst, local, opts.broadcast);
     if (r === "local" || r === "forward") routed.push({ b: { ...b, route: r }, route: r });
     else if (r === null) {
       const why = "the host's addresses are not given: local delivery or forwarding";

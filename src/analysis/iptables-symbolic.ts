@@ -44,6 +44,8 @@ export interface IptablesEvaluatorOptions {
   hostAddresses?: AddrSet;
   /** ipset contents by set name (`ipset save`); `-m set` on other sets is unknown. */
   ipset?: ReadonlyMap<string, AddrSet>;
+  /** Directed broadcast addresses of the host's subnets (delivered locally; see `linkBroadcasts`). */
+  broadcast?: AddrSet;
   /** Bound on explored "matched" branches of undecidable rules (default 256). */
   maxForks?: number;
 }
@@ -775,7 +777,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
         local.push(c);
         continue;
       }
-      const r = routeReceived(family, d, host);
+      const r = routeReceived(family, d, host, opts.broadcast);
       if (r === "local") local.push(c);
       else if (r === "forward") {
         fin(run, c, {

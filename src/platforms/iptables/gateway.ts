@@ -8,6 +8,7 @@
  * would give confident wrong verdicts.
  */
 import { type GatewayInput, GatewayInputError, type LoadedGateway } from "../../analysis/gateway.js";
+import { linkBroadcasts } from "../../analysis/iptables-path.js";
 import { iptablesEvaluator } from "../../analysis/iptables-symbolic.js";
 import type { FlowQuery } from "../../analysis/query.js";
 import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
@@ -25,18 +26,26 @@ export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
   const warnings = parsed.warnings.map(formatDiagnostic);
 
   const own: string[] = [];
-  const prefixes = (g.addresses ?? []).map((a) => {
+  const given = (g.addresses ?? []).map((a) => {
     try {
-      // An interface address may come with its prefix length (`198.51.100.1/24`): the host address is the address.
+      // An interface address may come with its prefix length (`198.51.100.1/24`): the host
+      // address is the address, and the subnet's directed broadcast is delivered locally too.
       const p = parsePrefix(a, { allowHostBits: true });
       own.push(formatAddress(p.family, p.addr));
-      return { family: p.family, addr: p.addr, len: p.family === 4 ? 32 : 128 };
+      return { ...p, withLen: a.includes("/") };
     } catch (e) {
       throw new GatewayInputError(`gateway ${g.name}: ${(e as Error).message}`);
     }
   });
-  const mine = prefixes.filter((p) => p.family === family);
-  const host = mine.length > 0 ? AddrSet.fromPrefixes(family, mine) : undefined;
+  const mine = given.filter((p) => p.family === family);
+  const host =
+    mine.length > 0
+      ? AddrSet.fromPrefixes(
+          family,
+          mine.map((p) => ({ family, addr: p.addr, len: family === 4 ? 32 : 128 })),
+        )
+      : undefined;
+  const broadcast = linkBroadcasts(mine.filter((p) => p.withLen));
   if (!host) {
     warnings.push(
       `${g.file}: warning: the host's own addresses are not given (--address, or addresses: in the topology): the VPN's local address is taken as the host's, and routing / -m addrtype answers that need the others are unknown`,
@@ -55,6 +64,7 @@ export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
   const ev = iptablesEvaluator(rs, {
     ...(host ? { hostAddresses: host } : {}),
     ...(ipsets ? { ipset: ipsets } : {}),
+    ...(broadcast.isEmpty() ? {} : { broadcast }),
   });
   const check = (q: FlowQuery): void => {
     if (q.family !== family)

@@ -16,6 +16,7 @@ import type { Packet, PacketState, TraceStep } from "../../analysis/iptables-eva
 import {
   decisionName,
   evaluatePath,
+  linkBroadcasts,
   type PathOutcome,
   type PathResult,
   type PathStep,
@@ -186,9 +187,16 @@ function portOf(v: unknown, what: string): number {
   return v;
 }
 
-function hostSet(family: Family, addrs: readonly string[] | undefined): AddrSet | undefined {
-  if (!addrs || addrs.length === 0) return undefined;
+interface HostInfo {
+  host: AddrSet | undefined;
+  broadcast: AddrSet | undefined;
+}
+
+/** The host's addresses, and the directed broadcasts of those given with a prefix length. */
+function hostInfo(family: Family, addrs: readonly string[] | undefined): HostInfo {
+  if (!addrs || addrs.length === 0) return { host: undefined, broadcast: undefined };
   let s = AddrSet.empty(family);
+  const withLen: Array<{ family: Family; addr: bigint; len: number }> = [];
   for (const a of addrs) {
     let p: ReturnType<typeof parsePrefix>;
     try {
@@ -196,9 +204,12 @@ function hostSet(family: Family, addrs: readonly string[] | undefined): AddrSet 
     } catch {
       throw new IptablesTraceError(`host address '${a}' is not an IP address`);
     }
-    if (p.family === family) s = s.union(AddrSet.fromRange(family, p.addr, p.addr));
+    if (p.family !== family) continue;
+    s = s.union(AddrSet.fromRange(family, p.addr, p.addr));
+    if (a.includes("/")) withLen.push(p);
   }
-  return s.isEmpty() ? undefined : s;
+  const b = linkBroadcasts(withLen);
+  return { host: s.isEmpty() ? undefined : s, broadcast: b.isEmpty() ? undefined : b };
 }
 
 interface Checked {
@@ -275,17 +286,13 @@ export function traceIptables(
   opts: IptablesTraceOptions = {},
 ): IptablesTrace | IptablesSymbolicTrace {
   const c = check(rs, packet);
-  const host = hostSet(c.family, opts.hostAddresses);
-  if (!c.src.single || (c.dst && !c.dst.single)) return symbolic(rs, c, host, opts);
-  return concrete(rs, c, host, opts);
+  const hi = hostInfo(c.family, opts.hostAddresses);
+  if (!c.src.single || (c.dst && !c.dst.single)) return symbolic(rs, c, hi, opts);
+  return concrete(rs, c, hi, opts);
 }
 
-function concrete(
-  rs: Ruleset,
-  c: Checked,
-  host: AddrSet | undefined,
-  opts: IptablesTraceOptions,
-): IptablesTrace {
+function concrete(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOptions): IptablesTrace {
+  const host = hi.host;
   const notes: string[] = [];
   let dst: bigint;
   if (c.dst) dst = c.dst.set.first()!;
@@ -314,7 +321,11 @@ function concrete(
     state: c.state,
     ipsec: c.ipsec,
   };
-  const r = evaluatePath(rs, p, { local, ...(opts.ipsets ? { ipsets: opts.ipsets } : {}) });
+  const r = evaluatePath(rs, p, {
+    local,
+    ...(hi.broadcast ? { broadcast: hi.broadcast } : {}),
+    ...(opts.ipsets ? { ipsets: opts.ipsets } : {}),
+  });
   const first = r.outcomes[0]!;
   for (const n of first.notes) notes.push(n);
   if (r.truncated) notes.push("too many undecidable rules: not every outcome was explored");
@@ -378,14 +389,11 @@ function unknownReason(r: PathResult): string {
   return r.truncated ? "too many undecidable rules" : "undecidable";
 }
 
-function symbolic(
-  rs: Ruleset,
-  c: Checked,
-  host: AddrSet | undefined,
-  opts: IptablesTraceOptions,
-): IptablesSymbolicTrace {
+function symbolic(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOptions): IptablesSymbolicTrace {
+  const host = hi.host;
   const ev = iptablesEvaluator(rs, {
     ...(host ? { hostAddresses: host } : {}),
+    ...(hi.broadcast ? { broadcast: hi.broadcast } : {}),
     ...(opts.ipsets ? { ipset: opts.ipsets } : {}),
   });
   const q: FlowQuery = {
@@ -438,9 +446,9 @@ export function traceIptablesBatch(
   opts: IptablesTraceOptions = {},
 ): BatchResult[] {
   const out: BatchResult[] = [];
-  let host: AddrSet | undefined;
+  let hi: HostInfo;
   try {
-    host = hostSet(rs.family, opts.hostAddresses);
+    hi = hostInfo(rs.family, opts.hostAddresses);
   } catch (e) {
     if (!(e instanceof IptablesTraceError)) throw e;
     return [{ line: 0, error: e.message }];
@@ -487,7 +495,7 @@ export function traceIptablesBatch(
       const c = check(rs, o as unknown as IptablesTracePacket);
       if (!c.src.single) throw new IptablesTraceError(`src '${o.src}' must be a single address in a batch`);
       if (c.dst && !c.dst.single) throw new IptablesTraceError(`dst '${o.dst}' must be a single address`);
-      out.push({ line, ...concrete(rs, c, host, opts) });
+      out.push({ line, ...concrete(rs, c, hi, opts) });
     } catch (e) {
       if (!(e instanceof IptablesTraceError)) throw e;
       out.push({ line, error: e.message });
