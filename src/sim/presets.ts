@@ -90,12 +90,24 @@ export function seed001Scenario(o: Seed001Options = {}): Scenario {
 
 export type LabVariant = "V0" | "V1" | "V1D" | "V2" | "V3";
 
-/** The lab's timers (strongswan-lab.md "Timers used"), for both charons. */
-export function labOverrides(dpdDelay: number, ikeVersion: 1 | 2): ProfileOverrides {
+/**
+ * The lab's timers (strongswan-lab.md "Timers used"), for both charons. `t` replaces the
+ * retransmission and rekey timers of the reference lab (a lab run with other timers).
+ */
+export function labOverrides(
+  dpdDelay: number,
+  ikeVersion: 1 | 2,
+  t: Partial<
+    Pick<
+      ProfileOverrides,
+      "retransmitTimeout" | "retransmitBase" | "retransmitTries" | "ikeRekeyTime" | "childRekeyTime"
+    >
+  > = {},
+): ProfileOverrides {
   return {
-    retransmitTimeout: 2,
-    retransmitBase: 1.5,
-    retransmitTries: 3,
+    retransmitTimeout: t.retransmitTimeout ?? 2,
+    retransmitBase: t.retransmitBase ?? 1.5,
+    retransmitTries: t.retransmitTries ?? 3,
     dpdDelay,
     dpdTimeout: 30,
     dpdAction: "restart",
@@ -104,9 +116,93 @@ export function labOverrides(dpdDelay: number, ikeVersion: 1 | 2): ProfileOverri
     mobike: false,
     // kernel-libipsec always UDP-encapsulates (caveat 1): IKE floats to 4500, ESP is ESP-in-UDP.
     forceEncap: true,
-    ikeRekeyTime: 3600,
-    childRekeyTime: 1800,
+    ikeRekeyTime: t.ikeRekeyTime ?? 3600,
+    childRekeyTime: t.childRekeyTime ?? 1800,
     ikeVersion,
+  };
+}
+
+/** The timers of one strongSwan lab run (test/lab `LabTimers`: site2's conntrack, both charons). */
+export interface LabTimerSpec {
+  conntrackUdpTimeout: number;
+  conntrackUdpStreamTimeout: number;
+  dpdDelay: { site1: number; site2: number };
+  retransmitTries: number;
+  retransmitTimeout: number;
+  retransmitBase: number;
+  ikeRekey: number;
+  childRekey: number;
+}
+
+export interface LabScenarioSpec {
+  timers: LabTimerSpec;
+  /** site2's INPUT filter; null: no firewall and no conntrack (nothing loads it). */
+  site2Filter: StatelessFilter | null;
+  /** site2's outside interface, as the filter sees it. */
+  site2Iface?: string;
+  /** The run's admin actions (initiate, terminate, rekey-child) at the times they ran. */
+  actions: ActionSpec[];
+  /** The run's probes (pings as `at` trains with `reply`). */
+  traffic: TrafficSpec[];
+  duration: number;
+  /** Default "none": every initiation is an explicit action. */
+  initiator?: string;
+  ikeVersion?: 1 | 2;
+  seed?: number;
+  logLevel?: Scenario["logLevel"];
+}
+
+/**
+ * The strongSwan lab (site1 192.0.2.1, site2 192.0.2.2, kernel-libipsec) from explicit timers, filter,
+ * actions and probes: what `strongswanLabScenario` hard-codes from the reference lab, for a lab run
+ * with its own timers and script (test/lab/sim-vs-lab.ts).
+ */
+export function strongswanLabScenarioFrom(spec: LabScenarioSpec): Scenario {
+  const v = spec.ikeVersion ?? 2;
+  const t = spec.timers;
+  const common = {
+    retransmitTimeout: t.retransmitTimeout,
+    retransmitBase: t.retransmitBase,
+    retransmitTries: t.retransmitTries,
+    ikeRekeyTime: t.ikeRekey,
+    childRekeyTime: t.childRekey,
+  };
+  return {
+    gateways: [
+      {
+        name: "site1",
+        address: "192.0.2.1",
+        vendor: "strongswan",
+        ikeVersion: v,
+        overrides: labOverrides(t.dpdDelay.site1, v, common),
+      },
+      {
+        name: "site2",
+        address: "192.0.2.2",
+        vendor: "strongswan",
+        ikeVersion: v,
+        overrides: labOverrides(t.dpdDelay.site2, v, common),
+        ...(spec.site2Filter
+          ? {
+              firewall: {
+                platform: "linux" as const,
+                filter: spec.site2Filter,
+                iface: spec.site2Iface ?? "wan",
+                timeouts: { udp: t.conntrackUdpTimeout, udpStream: t.conntrackUdpStreamTimeout },
+              },
+            }
+          : {}),
+      },
+    ],
+    tunnel: { name: "lab", a: "site1", b: "site2" },
+    initiator: spec.initiator ?? "none",
+    traffic: spec.traffic,
+    actions: spec.actions,
+    duration: spec.duration,
+    // veth pairs between namespaces: sub-millisecond.
+    latency: 0.001,
+    seed: spec.seed ?? 1,
+    logLevel: spec.logLevel ?? "info",
   };
 }
 
