@@ -125,8 +125,12 @@ export interface DiffNet {
   ipset: boolean;
   /** Replaces the gateway's filter table and empties its conntrack table. */
   load(text: string): Promise<void>;
-  /** Sends the probes (set-up packets first) and reads off the kernel's verdicts. */
-  probe(probes: readonly Probe[]): Promise<Map<string, KernelResult>>;
+  /**
+   * Sends the probes (set-up packets first) and reads off the kernel's verdicts after `linger` seconds
+   * (default 0.05: veth delivers within the sender's system call, replies included, unless softirq work is
+   * deferred on a loaded machine; the test retries a ruleset that disagrees with a long linger).
+   */
+  probe(probes: readonly Probe[], linger?: number): Promise<Map<string, KernelResult>>;
   destroy(): Promise<void>;
 }
 
@@ -249,7 +253,7 @@ export async function createDiffNet(opts: { backend?: Backend } = {}): Promise<D
         const input = backend === "nft" ? text : `${BLANK}${text}`;
         await inNs(gw, ["sh", "-c", `${script} && { conntrack -F >/dev/null 2>&1 || true; }`], { input });
       },
-      async probe(probes) {
+      async probe(probes, linger = 0.05) {
         await Promise.all([
           gwAgent.request({ cmd: "reset" }),
           cl.a.request({ cmd: "reset" }),
@@ -268,9 +272,9 @@ export async function createDiffNet(opts: { backend?: Backend } = {}): Promise<D
         for (const s of sends)
           if (s.errors?.length) throw new Error(`client probes failed: ${JSON.stringify(s.errors)}`);
         const [g, a, b] = await Promise.all([
-          gwAgent.request({ cmd: "collect", linger: 0.05 }),
-          cl.a.request({ cmd: "collect", linger: 0.05 }),
-          cl.b.request({ cmd: "collect", linger: 0.05 }),
+          gwAgent.request({ cmd: "collect", linger }),
+          cl.a.request({ cmd: "collect", linger }),
+          cl.b.request({ cmd: "collect", linger }),
         ]);
         return readVerdicts(probes, g.packets ?? [], [...(a.packets ?? []), ...(b.packets ?? [])]);
       },
