@@ -7,6 +7,7 @@ import {
 } from "../analysis/gateway.js";
 import { type AuditRequest, runAudit, type TunnelRequest } from "../analysis/run-audit.js";
 import { loadFortiosGateway } from "../platforms/fortios/gateway.js";
+import { loadIptablesGateway } from "../platforms/iptables/gateway.js";
 import { auditJson, auditMarkdown, auditText, failsOn } from "../report/audit.js";
 import { toSarif } from "../report/sarif.js";
 import { colorsFor } from "../report/style.js";
@@ -17,28 +18,21 @@ import { EXIT, type Io, UsageError } from "./io.js";
 import { type ScenarioFlags, scenarioInput } from "./scenario-options.js";
 import { VERSION } from "./version.js";
 
-export const LOADERS: Partial<Record<PlatformName, GatewayLoader>> = { fortios: loadFortiosGateway };
+/** One loader per platform: parse, then the evaluator the audit and the simulator ask. */
+export const loaders = (): Record<PlatformName, GatewayLoader> => ({
+  fortios: loadFortiosGateway,
+  iptables: loadIptablesGateway,
+});
 
 export interface AuditFlags extends Partial<ScenarioFlags> {
   iptables?: string;
   fortios?: string;
   topology?: string;
   vdom?: string;
+  ipset?: string;
   address?: string[];
   format: "text" | "json" | "sarif" | "md";
   failOn: "error" | "warning" | "note" | "none";
-}
-
-export function loaders(): Record<PlatformName, GatewayLoader> {
-  const out = {} as Record<PlatformName, GatewayLoader>;
-  for (const p of ["fortios", "iptables"] as const) {
-    out[p] =
-      LOADERS[p] ??
-      (() => {
-        throw new UsageError(`auditing ${p} configurations is not supported yet`);
-      });
-  }
-  return out;
 }
 
 export async function fromTopology(
@@ -58,6 +52,7 @@ export async function fromTopology(
       ...(g.addresses ? { addresses: g.addresses } : {}),
       ...(g.wan ? { wan: g.wan } : {}),
       ...(g.vdom ? { vdom: g.vdom } : {}),
+      ...(g.ipset ? { ipset: await readInput(configPath(topo, g.ipset), io) } : {}),
     });
   }
   return { request: { gateways, tunnels: (topo.tunnels ?? []).map(tunnelRequest) }, topology: topo };
@@ -110,6 +105,7 @@ async function fromFlags(o: AuditFlags, positional: string | undefined, io: Io):
     ...(o.address?.length ? { addresses: o.address } : o.local ? { addresses: [o.local] } : {}),
     ...(o.wan ? { wan: o.wan } : {}),
     ...(o.vdom ? { vdom: o.vdom } : {}),
+    ...(o.ipset ? { ipset: await readInput(o.ipset, io) } : {}),
   };
   if (o.vpn === undefined) {
     if (platform === "iptables")

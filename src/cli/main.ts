@@ -64,6 +64,7 @@ function build(io: Io, setExit: (c: number) => void): Command {
       .option("--fortios <file>", "a FortiOS configuration backup")
       .option("--topology <file>", "a YAML topology of several gateways and their tunnels")
       .option("--vdom <name>", "FortiOS VDOM to audit")
+      .option("--ipset <file>", "`ipset save` output, so -m set matches are exact (iptables)")
       .option(
         "--address <addr>",
         "the host's own address (repeatable; iptables)",
@@ -97,9 +98,16 @@ function build(io: Io, setExit: (c: number) => void): Command {
     .option("--sport <port>", "source port")
     .option("--dport <port>", "destination port")
     .option("--iif <iface>", "incoming interface")
-    .option("--state <state>", "new | established | related | invalid | untracked", "new")
+    .option("--state <state>", "new | established | related | invalid | untracked (default new)")
     .option("--ipsec", "the packet arrived inside IPsec", false)
     .option("--vdom <name>", "FortiOS VDOM")
+    .option(
+      "--local <addr>",
+      "the host's own address (repeatable; iptables)",
+      (v: string, p: string[]) => [...p, v],
+      [] as string[],
+    )
+    .option("--packets <file>", "a JSONL file of packets to trace in one run (iptables, with --format jsonl)")
     .addOption(
       new Option("--format <format>", "output format").choices(["text", "json", "jsonl"]).default("text"),
     )

@@ -5,6 +5,8 @@ import { readInput } from "./files.js";
 import { EXIT, type Io, UsageError } from "./io.js";
 
 export interface TraceFlags {
+  packets?: string;
+  local?: string[];
   fortios?: string;
   iptables?: string;
   src?: string;
@@ -26,16 +28,11 @@ const port = (v: string | undefined, what: string): number | undefined => {
   return Number(v);
 };
 
-export async function runTraceCommand(
-  o: TraceFlags,
-  io: Io,
-  traceIptables?: (o: TraceFlags, io: Io) => Promise<number>,
-): Promise<number> {
+export async function runTraceCommand(o: TraceFlags, io: Io): Promise<number> {
   if ((o.fortios === undefined) === (o.iptables === undefined))
     throw new UsageError("give exactly one of --fortios FILE or --iptables FILE");
   if (o.iptables !== undefined) {
-    if (!traceIptables) throw new UsageError("tracing iptables rulesets is not supported yet");
-    return traceIptables(o, io);
+    return (await import("./trace-iptables.js")).runIptablesTrace(o, io);
   }
   if (o.format === "jsonl") throw new UsageError("--format jsonl goes with --iptables --packets");
   const { file, text } = await readInput(o.fortios!, io);

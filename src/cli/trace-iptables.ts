@@ -1,0 +1,62 @@
+import type { PacketState } from "../analysis/iptables-eval.js";
+import { formatDiagnostic } from "../model/ruleset.js";
+import { parseIptables } from "../platforms/iptables/parse.js";
+import {
+  IptablesTraceError,
+  PACKET_STATES,
+  renderBatchJsonl,
+  renderTraceText,
+  traceIptables,
+  traceIptablesBatch,
+} from "../platforms/iptables/trace.js";
+import { readInput } from "./files.js";
+import { EXIT, type Io, UsageError } from "./io.js";
+import type { TraceFlags } from "./trace.js";
+
+const port = (v: string | undefined, what: string): number | undefined => {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535)
+    throw new UsageError(`invalid --${what} '${v}': expected a port 0-65535`);
+  return Number(v);
+};
+
+/** `tunnelcheck trace --iptables FILE`: one packet, a symbolic source set, or a JSONL batch. */
+export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {
+  const { file, text } = await readInput(o.iptables!, io);
+  const { ruleset, errors } = parseIptables(text, { file });
+  if (errors.length > 0) throw new UsageError(errors.map(formatDiagnostic).join("\n"));
+  const opts = o.local && o.local.length > 0 ? { hostAddresses: o.local } : {};
+  try {
+    if (o.packets !== undefined) {
+      if (o.format !== "jsonl" && o.format !== "json")
+        throw new UsageError("--packets prints JSON lines: add --format jsonl");
+      const batch = await readInput(o.packets, io);
+      io.stdout.write(renderBatchJsonl(traceIptablesBatch(ruleset, batch.text, opts)));
+      return EXIT.ok;
+    }
+    if (o.format === "jsonl") throw new UsageError("--format jsonl goes with --packets FILE.jsonl");
+    const state = o.state ?? "new";
+    if (!(PACKET_STATES as readonly string[]).includes(state)) {
+      throw new UsageError(`invalid --state '${state}'; allowed: ${PACKET_STATES.join(", ")}`);
+    }
+    const t = traceIptables(
+      ruleset,
+      {
+        src: o.src ?? "any",
+        ...(o.dst !== undefined ? { dst: o.dst } : {}),
+        proto: o.proto ?? "udp",
+        ...(o.sport !== undefined ? { sport: port(o.sport, "sport")! } : {}),
+        ...(o.dport !== undefined ? { dport: port(o.dport, "dport")! } : {}),
+        ...(o.iif !== undefined ? { iif: o.iif } : {}),
+        state: state as PacketState,
+        ipsec: o.ipsec,
+      },
+      opts,
+    );
+    io.stdout.write(o.format === "json" ? `${JSON.stringify(t, null, 2)}\n` : renderTraceText(t));
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof IptablesTraceError) throw new UsageError(e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,171 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { cli } from "./helpers/cli.js";
+
+const dir = mkdtempSync(join(tmpdir(), "tc-ipt-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+// The Linux form of seed 001's trap: replies and ESP accepted, no NEW rule for IKE.
+const trap = file(
+  "trap.rules",
+  `*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -i eth0 -p esp -j ACCEPT
+COMMIT
+`,
+);
+const scenario = [
+  "--vpn",
+  "site-to-site",
+  "--ike",
+  "1",
+  "--peer",
+  "203.0.113.7",
+  "--local",
+  "198.51.100.1",
+  "--wan",
+  "eth0",
+];
+
+describe("tunnelcheck audit --iptables", () => {
+  it("finds ike-reply-only on the Linux trap, pointing at the ESTABLISHED rule, with an iptables fix", async () => {
+    const r = await cli(["audit", "--iptables", trap, ...scenario, "--format", "json"]);
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.stdout);
+    expect(j.findings.map((f: { id: string }) => f.id)).toEqual(["ike-reply-only"]);
+    expect(j.findings[0].rules[0]).toMatchObject({ line: 6 });
+    expect(j.findings[0].message).toMatch(/120 s/);
+    expect(j.findings[0].fix.target).toBe("iptables");
+    expect(j.findings[0].fix.text).toMatch(/--dport 500/);
+  });
+
+  it("is clean once the generated rules are added in front", async () => {
+    const rules = await cli(["rules", ...scenario, "--target", "iptables-restore"]);
+    // Merge: the trap's filter table plus the generated chain and jump.
+    const merged = file(
+      "merged.rules",
+      rules.stdout.replace(
+        /^\*filter\n/m,
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\n-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n",
+      ),
+    );
+    const r = await cli(["audit", "--iptables", merged, ...scenario, "--format", "json"]);
+    expect(JSON.parse(r.stdout).findings).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+
+  it("needs the scenario and reports parse errors with file:line:col", async () => {
+    expect((await cli(["audit", "--iptables", trap])).code).toBe(2);
+    const bad = file(
+      "bad.rules",
+      "*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp --dport 99999 -j ACCEPT\nCOMMIT\n",
+    );
+    const r = await cli(["audit", "--iptables", bad, ...scenario]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.rules:3:\d+: /);
+  });
+});
+
+describe("tunnelcheck trace --iptables", () => {
+  it("prints the JSON contract for one packet", async () => {
+    const r = await cli([
+      "trace",
+      "--iptables",
+      trap,
+      "--src",
+      "203.0.113.7",
+      "--dst",
+      "198.51.100.1",
+      "--proto",
+      "udp",
+      "--sport",
+      "500",
+      "--dport",
+      "500",
+      "--iif",
+      "eth0",
+      "--state",
+      "new",
+      "--format",
+      "json",
+    ]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ verdict: "drop", rule: null });
+    const est = await cli([
+      "trace",
+      "--iptables",
+      trap,
+      "--src",
+      "203.0.113.7",
+      "--dst",
+      "198.51.100.1",
+      "--proto",
+      "udp",
+      "--dport",
+      "500",
+      "--iif",
+      "eth0",
+      "--state",
+      "established",
+      "--format",
+      "json",
+    ]);
+    expect(JSON.parse(est.stdout)).toMatchObject({ verdict: "accept", rule: { line: 6 } });
+  });
+
+  it("traces a JSONL batch in order, one result per line, with per-line errors", async () => {
+    const packets = file(
+      "p.jsonl",
+      [
+        '{"src":"203.0.113.7","dst":"198.51.100.1","proto":"udp","sport":500,"dport":500,"iif":"eth0","state":"established"}',
+        '{"src":"203.0.113.7","dst":"198.51.100.1","proto":50,"iif":"eth0","state":"new"}',
+        '{"src":"nope","proto":"udp"}',
+      ].join("\n"),
+    );
+    const r = await cli(["trace", "--iptables", trap, "--packets", packets, "--format", "jsonl"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.verdict ?? "error")).toEqual(["accept", "accept", "error"]);
+    expect(lines[2].line).toBe(3);
+  });
+
+  it("answers symbolically for --src any", async () => {
+    const r = await cli([
+      "trace",
+      "--iptables",
+      trap,
+      "--proto",
+      "udp",
+      "--dport",
+      "500",
+      "--state",
+      "new",
+      "--src",
+      "any",
+      "--iif",
+      "eth0",
+      "--local",
+      "198.51.100.1",
+      "--format",
+      "json",
+    ]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.parts).toHaveLength(1);
+    expect(j.parts[0]).toMatchObject({ verdict: "drop" });
+  });
+});
