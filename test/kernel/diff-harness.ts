@@ -251,7 +251,12 @@ export async function createDiffNet(opts: { backend?: Backend } = {}): Promise<D
             ? `nft -f - <<'EOF'\n${TABLES.map((t) => `table ip ${t} {}\ndelete table ip ${t}`).join("\n")}\nEOF\n${restore}`
             : `${restore}`;
         const input = backend === "nft" ? text : `${BLANK}${text}`;
-        await inNs(gw, ["sh", "-c", `${script} && { conntrack -F >/dev/null 2>&1 || true; }`], { input });
+        const r = await inNs(gw, ["sh", "-c", `${script} && { conntrack -F >/dev/null 2>&1 || true; }`], {
+          input,
+          check: false,
+        });
+        if (r.code !== 0)
+          throw new Error(`${restore} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
       },
       async probe(probes, linger = 0.05) {
         await Promise.all([
