@@ -15,7 +15,9 @@
  *
  * Tunnels are independent (each connection has its own random stream), so they are split across
  * worker threads; the results do not depend on the number of workers. Event recording is off;
- * anomalies are still detected. Prints events, wall and CPU time of the whole process.
+ * anomalies are still detected, and within a worker `simulate()` runs the independent tunnels one
+ * group at a time (same results, see docs/simulator.md §Performance). Prints events, wall and CPU
+ * time; for whole-process figures run it under `/usr/bin/time -v`.
  */
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
