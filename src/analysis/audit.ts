@@ -78,13 +78,35 @@ export const setText = (a: AddrSet): string => {
     : a.toString();
 };
 
+/** One part per distinct decision: a 100k-rule ruleset splits 1,000 peers into thousands of parts. */
+function mergeParts(parts: VerdictPart[]): VerdictPart[] {
+  const groups = new Map<string, { part: VerdictPart; ranges: Array<[bigint, bigint]> }>();
+  for (const p of parts) {
+    const key = [
+      p.verdict,
+      p.rule?.file,
+      p.rule?.line,
+      p.defaultName,
+      p.unknown?.reason,
+      p.unknown?.rule?.line,
+    ].join("\u0000");
+    const g = groups.get(key);
+    if (g) g.ranges.push(...p.sources.intervals());
+    else groups.set(key, { part: p, ranges: p.sources.intervals() });
+  }
+  return [...groups.values()].map(({ part, ranges }) => ({
+    ...part,
+    sources: AddrSet.fromRanges(part.sources.family, ranges),
+  }));
+}
+
 /** Intersects two partitions: for each source, the verdict as NEW and as ESTABLISHED. */
 function join(nw: VerdictPart[], est: VerdictPart[]) {
   const out: Array<{ sources: AddrSet; n: VerdictPart; e: VerdictPart }> = [];
   for (const n of nw)
     for (const e of est) {
-      const sources = n.sources.intersect(e.sources);
-      if (!sources.isEmpty()) out.push({ sources, n, e });
+      if (!n.sources.overlaps(e.sources)) continue;
+      out.push({ sources: n.sources.intersect(e.sources), n, e });
     }
   return out;
 }
@@ -97,17 +119,18 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
   const verdicts: FlowVerdict[] = [];
   const { plan, evaluator } = g;
   const base = { gateway: g.gateway, ...(g.tunnel ? { tunnel: g.tunnel } : {}) };
+  const byKey = new Map<string, Finding>();
   const add = (id: FindingId, f: Flow, message: string, rules: RuleRef[], withFix = true) => {
-    const fix = withFix ? g.fixFor?.(f) : undefined;
     const key = `${id}|${f.id}`;
-    const prev = findings.find((x) => `${x.id}|${x.flow}` === key);
+    const prev = byKey.get(key);
     if (prev) {
       prev.message += `\n${message}`;
       for (const r of rules)
         if (!prev.rules.some((p) => p.file === r.file && p.line === r.line)) prev.rules.push(r);
       return;
     }
-    findings.push({
+    const fix = withFix ? g.fixFor?.(f) : undefined;
+    const finding: Finding = {
       id,
       severity: FINDINGS[id].severity,
       ...base,
@@ -115,7 +138,9 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
       message,
       rules: [...rules],
       ...(fix ? { fix } : {}),
-    });
+    };
+    byKey.set(key, finding);
+    findings.push(finding);
   };
 
   for (const f of plan.flows) {
@@ -123,7 +148,9 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
     const peers = peerSet(plan, f);
     if (f.action === "drop") {
       // Must be blocked: anything accepted from anyone is a finding.
-      const parts = evaluator.evaluate(queryFor(plan, f, AddrSet.all(plan.scenario.family), "new"));
+      const parts = mergeParts(
+        evaluator.evaluate(queryFor(plan, f, AddrSet.all(plan.scenario.family), "new")),
+      );
       verdicts.push(verdictRow(base, f, parts, []));
       for (const p of parts) {
         if (p.verdict === "accept" && f.service === "l2tp") {
@@ -145,8 +172,8 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
       }
       continue;
     }
-    const nw = evaluator.evaluate(queryFor(plan, f, peers, "new"));
-    const est = evaluator.evaluate(queryFor(plan, f, peers, "established"));
+    const nw = mergeParts(evaluator.evaluate(queryFor(plan, f, peers, "new")));
+    const est = mergeParts(evaluator.evaluate(queryFor(plan, f, peers, "established")));
     const rows = join(nw, est);
     verdicts.push(verdictRow(base, f, nw, est));
     if (f.requirement !== "required") continue;
@@ -207,7 +234,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
   const ike = plan.flows.find((f) => f.id === "ike-in");
   if (ike && plan.scenario.vpn === "site-to-site" && ike.peers.length > 0) {
     const others = peerSet(plan, ike).complement();
-    for (const p of evaluator.evaluate(queryFor(plan, ike, others, "new"))) {
+    for (const p of mergeParts(evaluator.evaluate(queryFor(plan, ike, others, "new")))) {
       if (p.verdict === "accept") {
         add(
           "ike-open-to-any",
@@ -220,7 +247,9 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
   }
   const esp = plan.flows.find((f) => f.id === "esp-in");
   if (esp && esp.requirement === "not-needed") {
-    for (const p of evaluator.evaluate(queryFor(plan, esp, AddrSet.all(plan.scenario.family), "new"))) {
+    for (const p of mergeParts(
+      evaluator.evaluate(queryFor(plan, esp, AddrSet.all(plan.scenario.family), "new")),
+    )) {
       if (p.verdict === "accept" && p.rule) {
         add(
           "esp-open-unneeded",
