@@ -71,7 +71,7 @@ export const FINDINGS = {
     help: "With NAT-T or forced encapsulation ESP arrives in UDP 4500.",
   },
   "port-forward-missing": {
-    severity: "warning",
+    severity: "error",
     title: "The NAT device does not forward a required port",
     help: "Peers cannot reach the gateway behind NAT.",
   },

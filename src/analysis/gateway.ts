@@ -42,6 +42,24 @@ export interface DeclaredVpn {
   loc: RuleRef;
 }
 
+/** "Does this box forward UDP 500 arriving at its public address to the gateway behind it?" */
+export interface PortForwardQuery {
+  proto: number;
+  port: number;
+  /** A source the peer may come from. */
+  src: string;
+  publicAddress: string;
+  /** The gateway behind the NAT device. */
+  to: string;
+  iif?: string;
+}
+
+export interface PortForwardCheck {
+  status: "forwarded" | "missing" | "blocked" | "unknown";
+  reason: string;
+  rules: RuleRef[];
+}
+
 export interface LoadedGateway {
   input: GatewayInput;
   evaluator: FilterEvaluator;
@@ -50,6 +68,8 @@ export interface LoadedGateway {
   /** The gateway's own addresses as far as the config says (interfaces, local-gw). */
   ownAddresses: string[];
   warnings: string[];
+  /** When this box can act as the NAT device in front of a gateway (Linux DNAT). */
+  portForward?(q: PortForwardQuery): PortForwardCheck;
 }
 
 /** Input the user must fix (parse errors, unknown VDOM): printed with positions, exit 2. */

@@ -69,6 +69,11 @@ export interface Packet {
   /** Will be transformed by an outbound policy (for `-m policy --dir out`). */
   ipsecOut?: boolean;
   ipsecOutSas?: SaInfo[];
+  /**
+   * The connection's NAT status (conntrack's virtual SNAT/DNAT states) when the path knows it: for
+   * a connection's first packet, after nat PREROUTING/OUTPUT ran (SNAT is only bound at POSTROUTING).
+   */
+  ctNat?: { dnat: boolean; snat: boolean };
   /** Packet mark and connection mark; 0 unless something set them. */
   mark?: number;
   ctmark?: number;
@@ -381,7 +386,13 @@ export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchRes
         let t = tri(m.state.values.includes(bit));
         // SNAT/DNAT are virtual states of NATed connections.
         if (t === "no" && (m.state.values.includes("SNAT") || m.state.values.includes("DNAT"))) {
-          t = p.state === "invalid" || p.state === "untracked" ? "no" : "maybe";
+          if (p.state === "invalid" || p.state === "untracked") t = "no";
+          else if (p.ctNat)
+            t = tri(
+              (m.state.values.includes("DNAT") && p.ctNat.dnat) ||
+                (m.state.values.includes("SNAT") && p.ctNat.snat),
+            );
+          else t = "maybe";
         }
         r = combine(r, res(inv(t, m.state.invert), "whether the connection is NATed is unknown"));
       }

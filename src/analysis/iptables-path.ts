@@ -566,7 +566,10 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
     const chain = loaded(table, hook);
     for (const b of branches) {
       if (!chain) {
-        if (table === "filter" && hook === filterHook)
+        // No nat table: a first packet's connection is not NATed.
+        if (table === "nat" && natWalked(b.pkt) && (hook === "PREROUTING" || hook === "OUTPUT"))
+          out.push({ ...b, pkt: { ...b.pkt, ctNat: b.pkt.ctNat ?? { dnat: false, snat: false } } });
+        else if (table === "filter" && hook === filterHook)
           out.push({ ...b, filter: { table, hook, rule: null, policy: null } });
         else out.push(b);
         continue;
@@ -592,6 +595,11 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
         ];
         const packet: Packet = { ...o.packet };
         if (table === "raw" && packet.state !== "untracked") packet.state = real;
+        // After a first packet's nat PREROUTING/OUTPUT, whether the connection is DNATed is known.
+        if (table === "nat" && (hook === "PREROUTING" || hook === "OUTPUT") && o.verdict === "accept") {
+          const dnat = o.nat?.kind === "DNAT" || o.nat?.kind === "REDIRECT";
+          packet.ctNat = { dnat: dnat || (b.pkt.ctNat?.dnat ?? false), snat: false };
+        }
         const next: Branch = { ...b, plain: b.plain && k === 0, pkt: packet, trace, assumed };
         if (o.verdict !== "accept") {
           finish(next, o.verdict, decisionOf(table, hook, o, chain), o.reason, trace);

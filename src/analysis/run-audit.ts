@@ -1,15 +1,17 @@
+import { formatPrefix } from "../model/address.js";
 import { generateRules } from "../platforms/registry.js";
 import { defaultGenerateOptions } from "../platforms/types.js";
 import type { AuditReport } from "../report/audit.js";
-import { type Flow, planFlows } from "../vpn/flows.js";
+import { type Flow, type Plan, planFlows } from "../vpn/flows.js";
 import { makeScenario, type NatMode, type ScenarioInput } from "../vpn/scenario.js";
 import { auditGateway } from "./audit.js";
+import { FINDINGS } from "./findings.js";
 import type { GatewayInput, GatewayLoader, LoadedGateway, PlatformName } from "./gateway.js";
 import { GatewayInputError } from "./gateway.js";
 
 /** Scenario options a tunnel definition may set on top of what the configs declare. */
 export type ScenarioOverrides = Partial<
-  Pick<ScenarioInput, "ike" | "ah" | "mobike" | "encap" | "ikeTcp" | "ikeFragmentation">
+  Pick<ScenarioInput, "ike" | "ah" | "mobike" | "encap" | "ikeTcp" | "ikeFragmentation" | "publicAddress">
 >;
 
 export type TunnelRequest =
@@ -20,6 +22,8 @@ export type TunnelRequest =
       /** From `between[0]`'s point of view: `local` = between[0] behind NAT, `peer` = between[1]. */
       nat?: NatMode;
       overrides?: ScenarioOverrides;
+      /** Gateway name → the NAT device in front of it (also a gateway of the request). */
+      natDevices?: Record<string, string>;
     }
   | {
       kind: "remote-access";
@@ -30,9 +34,16 @@ export type TunnelRequest =
       clients: string[];
       nat?: NatMode;
       overrides?: ScenarioOverrides;
+      natDevices?: Record<string, string>;
     }
   /** Flags mode: the scenario is given in full (`--vpn … --peer …`). */
-  | { kind: "scenario"; name?: string; gateway: string; scenario: ScenarioInput };
+  | {
+      kind: "scenario";
+      name?: string;
+      gateway: string;
+      scenario: ScenarioInput;
+      natDevices?: Record<string, string>;
+    };
 
 export interface AuditRequest {
   gateways: GatewayInput[];
@@ -77,12 +88,78 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
     return g;
   };
 
+  /** The NAT device's port forwards for the flows the plan puts there (UDP 500/4500, TCP 4500). */
+  const portForwards = (g: LoadedGateway, dev: LoadedGateway, tunnel: string | undefined, plan: Plan) => {
+    const base = { gateway: dev.input.name, ...(tunnel ? { tunnel } : {}) };
+    const s = plan.scenario;
+    const pub = s.publicAddress
+      ? formatPrefix(s.publicAddress)
+      : (dev.input.addresses?.[0] ?? dev.ownAddresses[0]);
+    if (!dev.portForward) {
+      report.warnings.push(
+        `${dev.input.name}: checking port forwards on a ${dev.input.platform} NAT device is not supported yet`,
+      );
+      return;
+    }
+    if (!pub || !s.local) {
+      report.warnings.push(
+        `${dev.input.name}: port forwards not checked: give the NAT device's public address (public: or its addresses:) and the gateway's --local address`,
+      );
+      return;
+    }
+    for (const f of plan.flows) {
+      if (f.location !== "nat-device" || f.requirement !== "required" || f.port === undefined) continue;
+      // A source the peer may use, and not one of the device's own addresses.
+      const own = new Set([...(dev.input.addresses ?? []), ...dev.ownAddresses, pub]);
+      const candidates =
+        s.family === 4
+          ? ["203.0.113.77", "198.51.100.77", "192.0.2.77"]
+          : ["2001:db8:77::1", "2001:db8:78::1"];
+      const src = f.peers[0]
+        ? formatPrefix({ ...f.peers[0], len: s.family === 4 ? 32 : 128 })
+        : candidates.find((c) => !own.has(c))!;
+      const c = dev.portForward({
+        proto: f.protoNumber ?? 17,
+        port: f.port,
+        src,
+        publicAddress: pub.replace(/\/\d+$/, ""),
+        to: formatPrefix(s.local),
+        ...(dev.input.wan ? { iif: dev.input.wan } : {}),
+      });
+      report.verdicts.push({
+        ...base,
+        flow: f.id,
+        requirement: f.requirement,
+        status: c.status === "forwarded" ? "accepted-new" : c.status === "unknown" ? "unknown" : "blocked",
+        parts: [
+          {
+            sources: src,
+            new: c.status === "forwarded" ? "accept" : c.status === "unknown" ? "unknown" : "drop",
+            rule: c.rules[0] ?? null,
+          },
+        ],
+      });
+      if (c.status === "forwarded") continue;
+      const what = `${f.protocol.toUpperCase()} ${f.port} to ${pub} (from ${src})`;
+      const id = c.status === "unknown" ? "verdict-unknown" : "port-forward-missing";
+      report.findings.push({
+        id,
+        severity: FINDINGS[id].severity,
+        ...base,
+        flow: f.id,
+        message: `${what} must reach ${g.input.name} at ${formatPrefix(s.local)}:${f.port}: ${c.reason}.`,
+        rules: c.rules,
+      });
+    }
+  };
+
   const audit = (
     g: LoadedGateway,
     tunnel: string | undefined,
     input: ScenarioInput,
     notes: string[] = [],
     unknown: string[] = [],
+    device?: string,
   ) => {
     const scenario = makeScenario(input);
     const plan = planFlows(scenario);
@@ -112,6 +189,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
       ...(tunnel ? { tunnel } : {}),
       config: g.input.file,
     });
+    if (device !== undefined) portForwards(g, gw(device), tunnel, plan);
     const who = `${g.input.name}${tunnel ? ` (${tunnel})` : ""}`;
     for (const n of notes) report.notes.push(`${who}: ${n}`);
     for (const u of unknown) report.warnings.push(`${who}: ${u}`);
@@ -131,7 +209,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
 
   for (const t of req.tunnels) {
     if (t.kind === "scenario") {
-      audit(gw(t.gateway), t.name, t.scenario);
+      audit(gw(t.gateway), t.name, t.scenario, [], [], t.natDevices?.[t.gateway]);
     } else if (t.kind === "site-to-site") {
       const [a, b] = [gw(t.between[0]), gw(t.between[1])];
       const name = t.name ?? `${t.between[0]}-${t.between[1]}`;
@@ -157,7 +235,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
         }
         // A topology that states the NAT answers the config's "is NAT on the path?" question.
         const open = nat ? unknown.filter((u) => !/NAT is on the path/.test(u)) : unknown;
-        audit(x, name, input, declX?.notes ?? [], open);
+        audit(x, name, input, declX?.notes ?? [], open, t.natDevices?.[x.input.name]);
       }
     } else {
       const s = gw(t.server);
@@ -173,7 +251,14 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
         ...(t.nat ? { nat: t.nat } : {}),
         ...t.overrides,
       };
-      audit(s, t.name ?? `${t.vpn}@${t.server}`, input, decl?.notes ?? [], decl?.unknown ?? []);
+      audit(
+        s,
+        t.name ?? `${t.vpn}@${t.server}`,
+        input,
+        decl?.notes ?? [],
+        decl?.unknown ?? [],
+        t.natDevices?.[t.server],
+      );
     }
   }
   return report;

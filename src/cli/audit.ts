@@ -67,7 +67,12 @@ function tunnelRequest(t: TunnelDef): TunnelRequest {
     ...(t["ike-tcp"] !== undefined ? { ikeTcp: t["ike-tcp"] } : {}),
     ...(t["ike-fragmentation"] !== undefined ? { ikeFragmentation: t["ike-fragmentation"] } : {}),
   };
-  const common = { ...(t.name ? { name: t.name } : {}), ...(t.nat ? { nat: t.nat } : {}), overrides };
+  const common = {
+    ...(t.name ? { name: t.name } : {}),
+    ...(t.nat ? { nat: t.nat } : {}),
+    overrides: { ...overrides, ...(t.public ? { publicAddress: t.public } : {}) },
+    ...(t["nat-devices"] ? { natDevices: t["nat-devices"] } : {}),
+  };
   if (t.type === "site-to-site") return { kind: "site-to-site", between: t.between, ...common };
   return {
     kind: "remote-access",

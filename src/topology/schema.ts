@@ -37,6 +37,13 @@ const common = {
   encap: z.boolean().optional(),
   "ike-tcp": z.boolean().optional(),
   "ike-fragmentation": z.boolean().optional(),
+  public: z.string().optional().describe("the NAT device's public address, when a gateway is behind NAT"),
+  "nat-devices": z
+    .record(name, name)
+    .optional()
+    .describe(
+      "gateway → the NAT device in front of it (another gateway of this file): its port forwards are checked",
+    ),
 };
 
 export const TunnelSchema = z.discriminatedUnion(

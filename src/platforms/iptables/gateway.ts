@@ -16,6 +16,7 @@ import { AddrSet } from "../../model/addrset.js";
 import { type Diagnostic, formatDiagnostic } from "../../model/ruleset.js";
 import { BUILTIN_CHAINS, type Chain, type Hook, type Rule, type Ruleset, type TableName } from "./model.js";
 import { parseIptables } from "./parse.js";
+import { checkPortForward } from "./port-forward.js";
 
 /** Loads an iptables rule set for the audit. */
 export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
@@ -89,6 +90,7 @@ export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
     vpns: [],
     ownAddresses: own,
     warnings,
+    portForward: (q) => checkPortForward(rs, host, q),
   };
 }
 

@@ -1,0 +1,77 @@
+/**
+ * Does a Linux NAT device in front of a VPN gateway forward a port to it? The packet's whole path
+ * (nat PREROUTING DNAT, routing, filter FORWARD) decides — the same evaluation as `trace`.
+ */
+import type { PortForwardCheck, PortForwardQuery } from "../../analysis/gateway.js";
+import { decisionName, evaluatePath } from "../../analysis/iptables-path.js";
+import { ruleRef } from "../../analysis/iptables-symbolic.js";
+import { parsePrefix } from "../../model/address.js";
+import type { AddrSet } from "../../model/addrset.js";
+import type { Ruleset } from "./model.js";
+
+export function checkPortForward(
+  rs: Ruleset,
+  local: AddrSet | undefined,
+  q: PortForwardQuery,
+): PortForwardCheck {
+  const src = parsePrefix(q.src);
+  const dst = parsePrefix(q.publicAddress);
+  const to = parsePrefix(q.to);
+  const r = evaluatePath(
+    rs,
+    {
+      family: src.family,
+      src: src.addr,
+      dst: dst.addr,
+      proto: q.proto,
+      // A NATed peer's source port is arbitrary; a high port is what most clients use.
+      sport: 40000,
+      dport: q.port,
+      ...(q.iif ? { iif: q.iif } : {}),
+      state: "new",
+      ipsec: false,
+    },
+    local ? { local } : {},
+  );
+  if (r.verdict === "unknown") {
+    return {
+      status: "unknown",
+      reason: r.reason ?? "the path depends on something the ruleset does not say",
+      rules: [],
+    };
+  }
+  const o = r.outcomes[0]!;
+  const rules = [
+    ...o.nat.map((n) => ruleRef(n.rule)),
+    ...(o.decision?.rule ? [ruleRef(o.decision.rule)] : []),
+  ];
+  const by = o.decision ? decisionName(o.decision) : "the path";
+  if (o.route === "local") {
+    return {
+      status: "missing",
+      reason: `not forwarded: no DNAT matches, so the NAT device delivers it to itself (${by})`,
+      rules,
+    };
+  }
+  if (o.packet.dst !== to.addr || o.packet.dport !== q.port) {
+    return {
+      status: "missing",
+      reason: o.nat.length
+        ? `forwarded to the wrong place (DNAT by ${o.nat
+            .map((n) => {
+              const x = ruleRef(n.rule);
+              return `${x.file}:${x.line}`;
+            })
+            .join(", ")})`
+        : "not forwarded to the gateway",
+      rules,
+    };
+  }
+  if (r.verdict !== "accept")
+    return {
+      status: "blocked",
+      reason: `forwarded, then ${r.verdict === "reject" ? "rejected" : "dropped"} by ${by}`,
+      rules,
+    };
+  return { status: "forwarded", reason: `forwarded (${by})`, rules };
+}
