@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -88,6 +88,52 @@ describe("tunnelcheck audit (FortiOS, seed 001)", () => {
     const r = await cli(["audit", "--fortios", bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bad\.conf:\d+:\d+: /);
+  });
+});
+
+describe("judged by semantics, not by rule text (FortiOS)", () => {
+  const site2 = readFileSync(ex("site2.conf"), "utf8");
+  const policy2 = /(?<=config firewall local-in-policy\n[\s\S]*?)( {4}edit 2\n[\s\S]*?\n {4}next)/;
+  const variant = (name: string, edit: (p2: string) => string) => {
+    const f = join(tmp("tc-variant-"), name);
+    writeFileSync(
+      f,
+      site2.replace(policy2, (m) => edit(m)),
+    );
+    return f;
+  };
+  const idsOf = async (f: string) =>
+    JSON.parse((await cli(["audit", f, "--format", "json"])).stdout).findings.map(
+      (x: { id: string }) => x.id,
+    );
+
+  it("a deny policy on another interface does not catch IKE on port1 (the seed's literal port2)", async () => {
+    expect(
+      await idsOf(variant("port2.conf", (p) => p.replace('set intf "port1"', 'set intf "port2"'))),
+    ).toEqual(["ike-open-to-any"]);
+  });
+  it("a disabled deny policy does not apply", async () => {
+    expect(
+      await idsOf(
+        variant("disabled.conf", (p) =>
+          p.replace("set schedule", "set status disable\n        set schedule"),
+        ),
+      ),
+    ).toEqual(["ike-open-to-any"]);
+  });
+  it("a deny on interface any does", async () => {
+    expect(await idsOf(variant("any.conf", (p) => p.replace('set intf "port1"', 'set intf "any"')))).toEqual([
+      "ike-reply-only",
+    ]);
+  });
+  it("source objects and negation decide: a deny of office1 only lets site 1 in; its negation catches site 1", async () => {
+    const only = variant("office1.conf", (p) => p.replace('set srcaddr "all"', 'set srcaddr "office1"'));
+    expect(await idsOf(only)).toEqual(["ike-open-to-any"]);
+    const negated = variant("negate.conf", (p) =>
+      p.replace('set srcaddr "all"', 'set srcaddr "office1"\n        set srcaddr-negate enable'),
+    );
+    // Everyone but office1 is denied: site 1 only as a reply, office1 still gets IKE in as new.
+    expect(await idsOf(negated)).toEqual(["ike-reply-only", "ike-open-to-any"]);
   });
 });
 
