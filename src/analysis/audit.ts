@@ -2,6 +2,7 @@ import { formatPrefix } from "../model/address.js";
 import { AddrSet } from "../model/addrset.js";
 import type { Flow, Plan } from "../vpn/flows.js";
 import { FINDINGS, type Finding, type FindingId, type RuleRef } from "./findings.js";
+import { overlayPartitions } from "./partition.js";
 import type { CtState, FilterEvaluator, FlowQuery, VerdictPart } from "./query.js";
 
 export interface GatewayAudit {
@@ -101,15 +102,11 @@ function mergeParts(parts: VerdictPart[]): VerdictPart[] {
 }
 
 /** Intersects two partitions: for each source, the verdict as NEW and as ESTABLISHED. */
-function join(nw: VerdictPart[], est: VerdictPart[]) {
-  const out: Array<{ sources: AddrSet; n: VerdictPart; e: VerdictPart }> = [];
-  for (const n of nw)
-    for (const e of est) {
-      if (!n.sources.overlaps(e.sources)) continue;
-      out.push({ sources: n.sources.intersect(e.sources), n, e });
-    }
-  return out;
-}
+const join = (nw: VerdictPart[], est: VerdictPart[]) =>
+  overlayPartitions([
+    { label: "new", parts: nw },
+    { label: "established", parts: est },
+  ]).map((r) => ({ sources: r.set, n: r.outs[0]!.part, e: r.outs[1]!.part }));
 
 const ruleOf = (p: VerdictPart): RuleRef[] => (p.rule ? [p.rule] : p.unknown?.rule ? [p.unknown.rule] : []);
 

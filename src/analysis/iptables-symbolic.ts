@@ -37,6 +37,7 @@ import {
   routeReceived,
   ruleIndex,
 } from "./iptables-path.js";
+import { overlayPartitions } from "./partition.js";
 import type { FilterEvaluator, FlowQuery, StateTimeout, VerdictPart } from "./query.js";
 
 export interface IptablesEvaluatorOptions {
@@ -917,17 +918,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
     dependsOn: string,
   ): IptablesPart[] => {
     if (runs.length === 1) return runs[0]!.parts;
-    let regions: Array<{ set: AddrSet; outs: Array<{ label: string; part: IptablesPart }> }> =
-      runs[0]!.parts.map((p) => ({ set: p.sources, outs: [{ label: runs[0]!.label, part: p }] }));
-    for (const run of runs.slice(1)) {
-      const next: typeof regions = [];
-      for (const r of regions)
-        for (const p of run.parts) {
-          const set = r.set.intersect(p.sources);
-          if (!set.isEmpty()) next.push({ set, outs: [...r.outs, { label: run.label, part: p }] });
-        }
-      regions = next;
-    }
+    const regions = overlayPartitions(runs);
     const out: IptablesPart[] = [];
     for (const r of regions) {
       const first = r.outs[0]!.part;

@@ -25,6 +25,7 @@
  * - `stateTimeout`: how long the FortiGate's own UDP session lives without packets.
  */
 import type { RuleRef } from "../../analysis/findings.js";
+import { overlayPartitions } from "../../analysis/partition.js";
 import type { FilterEvaluator, FlowQuery, StateTimeout, VerdictPart } from "../../analysis/query.js";
 import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
 import { AddrSet } from "../../model/addrset.js";
@@ -721,17 +722,7 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
     dependsOn: string,
   ): FortiosPart[] => {
     if (runs.length === 1) return runs[0]!.parts;
-    let regions: Array<{ set: AddrSet; outcomes: Array<{ label: string; part: FortiosPart }> }> =
-      runs[0]!.parts.map((p) => ({ set: p.sources, outcomes: [{ label: runs[0]!.label, part: p }] }));
-    for (const run of runs.slice(1)) {
-      const next: typeof regions = [];
-      for (const r of regions)
-        for (const p of run.parts) {
-          const set = r.set.intersect(p.sources);
-          if (!set.isEmpty()) next.push({ set, outcomes: [...r.outcomes, { label: run.label, part: p }] });
-        }
-      regions = next;
-    }
+    const regions = overlayPartitions(runs).map((r) => ({ set: r.set, outcomes: r.outs }));
     const out: FortiosPart[] = [];
     for (const r of regions) {
       const first = r.outcomes[0]!.part;

@@ -1,0 +1,22 @@
+import type { AddrSet } from "../model/addrset.js";
+
+/**
+ * Overlays partitions of the same source set (one per destination, state, …): every non-empty
+ * region where one part of each run applies, with those parts in run order.
+ */
+export function overlayPartitions<P extends { sources: AddrSet }>(
+  runs: ReadonlyArray<{ label: string; parts: readonly P[] }>,
+): Array<{ set: AddrSet; outs: Array<{ label: string; part: P }> }> {
+  if (runs.length === 0) return [];
+  let regions = runs[0]!.parts.map((p) => ({ set: p.sources, outs: [{ label: runs[0]!.label, part: p }] }));
+  for (const run of runs.slice(1)) {
+    const next: typeof regions = [];
+    for (const r of regions)
+      for (const p of run.parts) {
+        if (!r.set.overlaps(p.sources)) continue;
+        next.push({ set: r.set.intersect(p.sources), outs: [...r.outs, { label: run.label, part: p }] });
+      }
+    regions = next;
+  }
+  return regions;
+}
