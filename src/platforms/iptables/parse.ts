@@ -252,6 +252,10 @@ interface TableState {
 }
 
 const COUNTERS_RE = /^\[(\d+):(\d+)\]$/;
+/** Token boundaries of the fast path (reused: one line at a time). */
+const FAST_MAX = 128;
+const FAST_STARTS = new Int32Array(FAST_MAX);
+const FAST_ENDS = new Int32Array(FAST_MAX);
 const NO_UNKNOWN = Object.freeze([]) as unknown as Unknown[];
 const CHAIN_NAME_MAX = 28;
 /** xtables-addons targets: valid on hosts that have the add-ons, unknown to this tool. */
@@ -582,6 +586,11 @@ class Parser {
   // ---- command lines ----
 
   private commandLine(line: string): void {
+    const fast = this.fastOptions(line);
+    if (fast) {
+      this.applyCommand(fast.command!, fast);
+      return;
+    }
     const { tokens, unterminatedQuoteCol } = tokenize(line);
     if (unterminatedQuoteCol !== undefined) {
       // iptables-restore takes the quoted part to the end of the line; so do we, loudly.
@@ -618,28 +627,40 @@ class Parser {
     this.applyCommand(cmd, lp);
   }
 
+  private needChain(table: Table, t: Token | undefined): Chain | null {
+    if (!t) return null;
+    const c = table.chains.get(t.text);
+    if (!c) {
+      this.err(t.col, `unknown chain '${t.text}' in table ${table.name}`);
+      return null;
+    }
+    return c;
+  }
+
+  private noRuleOptions(cmd: Command, lp: LineParse): boolean {
+    if (lp.ruleOptionCol > 0) {
+      this.err(lp.ruleOptionCol, `-${cmd.id} takes no rule options`);
+      return false;
+    }
+    return true;
+  }
+
   private applyCommand(cmd: Command, lp: LineParse): void {
     const st = this.cur!;
     const table = st.table;
     const chainTok = cmd.args[0];
-    const needChain = (t: Token | undefined): Chain | null => {
-      if (!t) return null;
-      const c = table.chains.get(t.text);
-      if (!c) {
-        this.err(t.col, `unknown chain '${t.text}' in table ${table.name}`);
-        return null;
-      }
-      return c;
-    };
-    const noRuleOptions = (): boolean => {
-      if (lp.ruleOptionCol > 0) {
-        this.err(lp.ruleOptionCol, `-${cmd.id} takes no rule options`);
-        return false;
-      }
-      return true;
-    };
+    if (cmd.id === "A") {
+      // The common case (one per rule line) first, without allocating the helpers below.
+      const chain = this.needChain(table, chainTok);
+      if (!chain) return;
+      const rules = this.buildRules(lp, chain);
+      if (!rules) return;
+      for (let i = 0; i < rules.length; i++) chain.rules.push(rules[i]!);
+      return;
+    }
+    const needChain = (t: Token | undefined): Chain | null => this.needChain(table, t);
+    const noRuleOptions = (): boolean => this.noRuleOptions(cmd, lp);
     switch (cmd.id) {
-      case "A":
       case "I":
       case "R": {
         const chain = needChain(chainTok);
@@ -647,8 +668,7 @@ class Parser {
         const num = cmd.args[1] ? Number(cmd.args[1].text) : undefined;
         const rules = this.buildRules(lp, chain);
         if (!rules) return;
-        if (cmd.id === "A") chain.rules.push(...rules);
-        else if (cmd.id === "I") {
+        if (cmd.id === "I") {
           const at = (num ?? 1) - 1;
           if (at > chain.rules.length) {
             this.err(
@@ -974,6 +994,212 @@ class Parser {
     return lp;
   }
 
+  /**
+   * Fast path of `tokenize` + `parseOptions` for the common shape of `-A chain …` lines: plain
+   * or whole-word quoted tokens without escapes, options named exactly (no prefixes, no
+   * `--opt=value`, no implicit protocol module), known modules and generic options whose values
+   * parse without any diagnostic. It returns the very `LineParse` the general path builds, or
+   * null, having reported nothing, for anything else: the general path then handles the line.
+   */
+  private fastOptions(line: string): LineParse | null {
+    const n = line.length;
+    if (n < 4 || line.charCodeAt(0) !== 45 || line.charCodeAt(1) !== 65 || line.charCodeAt(2) !== 32)
+      return null;
+    // Token text [start, end); a quoted token's start is stored as -(start) - 1, its column being start.
+    const starts = FAST_STARTS;
+    const ends = FAST_ENDS;
+    let nt = 0;
+    let i = 0;
+    while (i < n) {
+      let c = line.charCodeAt(i);
+      if (c === 32 || c === 9 || c === 13 || c === 10) {
+        i++;
+        continue;
+      }
+      if (nt === FAST_MAX) return null;
+      if (c === 34) {
+        // A whole-word quoted token without escapes.
+        const s0 = i + 1;
+        let j = s0;
+        while (j < n) {
+          c = line.charCodeAt(j);
+          if (c === 34 || c === 92) break;
+          j++;
+        }
+        if (j >= n || c !== 34) return null;
+        if (j + 1 < n) {
+          const d = line.charCodeAt(j + 1);
+          if (d !== 32 && d !== 9 && d !== 13 && d !== 10) return null;
+        }
+        starts[nt] = -s0 - 1; // negative: quoted (s0 = column of the opening quote)
+        ends[nt++] = j;
+        i = j + 1;
+        continue;
+      }
+      const s0 = i;
+      while (i < n) {
+        c = line.charCodeAt(i);
+        if (c === 32 || c === 9 || c === 13 || c === 10) break;
+        if (c === 34) return null;
+        i++;
+      }
+      starts[nt] = s0;
+      ends[nt++] = i;
+    }
+    if (nt < 2 || starts[1]! < 0) return null;
+    const chainName = line.slice(starts[1]!, ends[1]!);
+    const c0 = chainName.charCodeAt(0);
+    if (c0 === 45 || (c0 === 33 && chainName.length === 1)) return null; // looks like an option
+    const family = this.family;
+    const lp: LineParse = {
+      command: { id: "A", col: 1, args: [{ text: chainName, col: starts[1]! + 1, quoted: false }] },
+      counters: null,
+      srcs: null,
+      dsts: null,
+      iif: null,
+      oif: null,
+      iifCol: 0,
+      oifCol: 0,
+      proto: null,
+      protoCol: 0,
+      fragment: null,
+      items: [],
+      target: null,
+      onlyFamily: null,
+      ruleOptionCol: 0,
+      unknown: [],
+      bad: false,
+    };
+    const providers: Provider[] = [];
+    let invertCol = 0;
+    let k = 2;
+    while (k < nt) {
+      const st = starts[k]!;
+      if (st < 0) return null; // a quoted option name
+      const col = st + 1;
+      const len = ends[k]! - st;
+      if (line.charCodeAt(st) !== 45) {
+        if (len === 1 && line.charCodeAt(st) === 33 && invertCol === 0) {
+          invertCol = col;
+          k++;
+          continue;
+        }
+        return null;
+      }
+      if (len < 2) return null;
+      const long = line.charCodeAt(st + 1) === 45;
+      if (long ? len < 3 : len !== 2) return null;
+      const name = line.slice(st, st + len);
+      if (long && name.includes("=")) return null;
+      if (name === "-4" || name === "-6" || name === "--ipv4" || name === "--ipv6") return null;
+      k++;
+      // exactOption, without allocating for generic options.
+      let spec: OptSpec | undefined = GENERIC_MAP.get(name);
+      let canonical = name;
+      let provider: Provider | null = null;
+      if (!spec) {
+        for (let q = providers.length - 1; q >= 0; q--) {
+          const p = providers[q]!;
+          if (!p.def) continue;
+          const hit = optionLookup(p.def).get(name);
+          if (hit) {
+            spec = hit.spec;
+            canonical = hit.canonical;
+            provider = p;
+            break;
+          }
+        }
+        if (!spec) return null;
+      }
+      const want = spec.args;
+      if (want === "optional") return null;
+      if (provider === null) {
+        const id = (spec as GenericSpec).id;
+        if (want !== 1 || COMMANDS.has(id)) return null;
+      }
+      const invert = invertCol > 0;
+      if (invert && !spec.inv) return null;
+      if (k + want > nt) return null;
+      const argCol = want > 0 ? (starts[k]! < 0 ? -starts[k]! - 1 : starts[k]! + 1) : col;
+      const args: string[] = [];
+      for (let a = 0; a < want; a++, k++) {
+        const as = starts[k]!;
+        const qs = as < 0;
+        const from = qs ? -as - 1 : as;
+        const text = line.slice(from, ends[k]!);
+        if (!qs && (text === "-4" || text === "-6" || text === "--ipv4" || text === "--ipv6")) return null;
+        if (a === 0 && !qs && text === "!") return null; // deprecated `--opt ! value`
+        args.push(text);
+      }
+      const raw: RawOption = { name: canonical, args, invert, col: invertCol || col, argCol };
+      invertCol = 0;
+      if (provider) {
+        provider.opts.push(raw);
+        lp.ruleOptionCol ||= col;
+        continue;
+      }
+      lp.ruleOptionCol ||= col;
+      const arg = args[0]!;
+      switch ((spec as GenericSpec).id) {
+        case "src":
+        case "dst": {
+          const which = (spec as GenericSpec).id === "src" ? "srcs" : "dsts";
+          if (lp[which] || arg.includes(",")) return null;
+          const r = parseNet(arg, family, { allowName: true });
+          if (!r.ok || r.warning !== undefined || r.value.kind !== "net") return null;
+          lp[which] = { specs: [r.value], invert, col: raw.col };
+          break;
+        }
+        case "proto": {
+          if (lp.protoCol) return null;
+          const pn = protoNumber(arg);
+          if (pn === undefined || pn === 0) return null;
+          lp.protoCol = col;
+          lp.proto = { num: pn, invert };
+          break;
+        }
+        case "iif":
+        case "oif": {
+          const id = (spec as GenericSpec).id as "iif" | "oif";
+          if (lp[id]) return null;
+          const c = ifaceCond(arg, invert);
+          if (typeof c === "string" || (c.wildcard && c.name === "" && !invert) || /[\s/]/.test(c.name))
+            return null;
+          lp[id] = c;
+          if (id === "iif") lp.iifCol = raw.col;
+          else lp.oifCol = raw.col;
+          break;
+        }
+        case "match": {
+          const def = findModule(arg, family);
+          if (!def || (def.family !== undefined && def.family !== family)) return null;
+          const p: Provider = { kind: "match", name: def.name, col, def, opts: [], implicit: false };
+          providers.push(p);
+          lp.items.push(p);
+          break;
+        }
+        case "jump":
+        case "goto": {
+          const id = (spec as GenericSpec).id as "jump" | "goto";
+          if (lp.target || arg === "") return null;
+          let tp: Provider | null = null;
+          const def = id === "jump" ? findTarget(arg, family) : undefined;
+          const chain = def || STANDARD_TARGETS.has(arg) ? undefined : this.cur?.table.chains.get(arg);
+          if (def) tp = { kind: "target", name: arg, col, def, opts: [], implicit: false };
+          else if (id === "jump" && !STANDARD_TARGETS.has(arg) && !chain)
+            tp = { kind: "target", name: arg, col, def: null, opts: [], implicit: false };
+          if (tp) providers.push(tp);
+          lp.target = { kind: id, name: arg, col, provider: tp, chain };
+          break;
+        }
+        default:
+          return null;
+      }
+    }
+    if (invertCol) return null;
+    return lp;
+  }
+
   /** Finds who owns an option: generic, newest module/target knowing it, unique prefix, implicit proto module. */
   private resolve(
     name: string,
@@ -1249,12 +1475,16 @@ class Parser {
       }
     }
     if (this.sink.errors.length + this.sink.droppedErrors > errorsBefore) return null;
-    const srcs = lp.srcs?.specs ?? [null];
-    const dsts = lp.dsts?.specs ?? [null];
+    const srcs = lp.srcs?.specs;
+    const dsts = lp.dsts?.specs;
+    const ns = srcs ? srcs.length : 1;
+    const nd = dsts ? dsts.length : 1;
     const rules: Rule[] = [];
     // iptables expands `-s a,b -d c,d` source-major into one rule per pair.
-    for (const s of srcs) {
-      for (const d of dsts) {
+    for (let a = 0; a < ns; a++) {
+      const s = srcs ? srcs[a]! : null;
+      for (let b = 0; b < nd; b++) {
+        const d = dsts ? dsts[b]! : null;
         const rule: Rule = {
           table: chain.table,
           chain: chain.name,
@@ -1403,51 +1633,66 @@ class Parser {
 
   /** Loops (the kernel refuses them) and hook-restricted matches/targets in user chains. */
   private checkGraph(table: Table): void {
-    // Chains by index, edges as index lists: one name lookup per edge, then array work only
-    // (tens of thousands of chains in kube-proxy dumps).
-    const chains = [...table.chains.values()];
+    // Chains by index, edges in one flat list per table (CSR): one name lookup per edge, then
+    // typed-array work only (tens of thousands of chains in kube-proxy dumps).
+    const nc = table.chains.size;
+    const chains: Chain[] = new Array(nc);
     const idx = new Map<string, number>();
-    for (let i = 0; i < chains.length; i++) idx.set(chains[i]!.name, i);
-    const edgeTo: number[][] = [];
-    const edgeRule: Rule[][] = [];
-    for (const c of chains) {
-      const to: number[] = [];
-      const rs: Rule[] = [];
-      for (const r of c.rules) {
-        const t = r.target;
+    let nEdges = 0;
+    {
+      let i = 0;
+      for (const c of table.chains.values()) {
+        chains[i] = c;
+        idx.set(c.name, i++);
+        const rules = c.rules;
+        for (let r = 0; r < rules.length; r++) {
+          const t = rules[r]!.target;
+          if (t && (t.kind === "jump" || t.kind === "goto")) nEdges++;
+        }
+      }
+    }
+    const edgeStart = new Int32Array(nc + 1);
+    const edgeTo = new Int32Array(nEdges);
+    const edgeRule: Rule[] = new Array(nEdges);
+    let e0 = 0;
+    for (let i = 0; i < nc; i++) {
+      edgeStart[i] = e0;
+      const rules = chains[i]!.rules;
+      for (let r = 0; r < rules.length; r++) {
+        const rule = rules[r]!;
+        const t = rule.target;
         if (!t || (t.kind !== "jump" && t.kind !== "goto")) continue;
         const k = idx.get(t.chain);
         if (k === undefined) continue;
-        to.push(k);
-        rs.push(r);
+        edgeTo[e0] = k;
+        edgeRule[e0++] = rule;
       }
-      edgeTo.push(to);
-      edgeRule.push(rs);
     }
+    edgeStart[nc] = e0;
     // Loop detection: iterative DFS with colours (1 on the stack, 2 done).
-    const colour = new Uint8Array(chains.length);
+    const colour = new Uint8Array(nc);
     const stackChain: number[] = [];
     const stackEdge: number[] = [];
-    for (let start = 0; start < chains.length; start++) {
+    for (let start = 0; start < nc; start++) {
       if (colour[start]) continue;
       colour[start] = 1;
       stackChain.push(start);
-      stackEdge.push(0);
+      stackEdge.push(edgeStart[start]!);
       while (stackChain.length > 0) {
         const top = stackChain.length - 1;
         const c = stackChain[top]!;
         const e = stackEdge[top]!;
-        if (e >= edgeTo[c]!.length) {
+        if (e >= edgeStart[c + 1]!) {
           colour[c] = 2;
           stackChain.pop();
           stackEdge.pop();
           continue;
         }
         stackEdge[top] = e + 1;
-        const next = edgeTo[c]![e]!;
+        const next = edgeTo[e]!;
         if (colour[next] === 1) {
           const names = stackChain.slice(stackChain.indexOf(next)).map((k) => chains[k]!.name);
-          const rule = edgeRule[c]![e]!;
+          const rule = edgeRule[e]!;
           this.sink.error(
             rule.prov.line,
             rule.target!.col,
@@ -1456,53 +1701,54 @@ class Parser {
         } else if (colour[next] === 0) {
           colour[next] = 1;
           stackChain.push(next);
-          stackEdge.push(0);
+          stackEdge.push(edgeStart[next]!);
         }
       }
     }
     // Hooks reaching each chain (bit per built-in chain of this table).
     const hooksOf = BUILTIN_CHAINS[table.name];
-    const reach = new Uint8Array(chains.length);
+    const reach = new Uint8Array(nc);
+    const todo: number[] = [];
     for (let h = 0; h < hooksOf.length; h++) {
-      const start = idx.get(hooksOf[h]!)!;
       const bit = 1 << h;
-      const todo = [start];
+      todo.push(idx.get(hooksOf[h]!)!);
       while (todo.length > 0) {
         const n = todo.pop()!;
         if (reach[n]! & bit) continue;
         reach[n]! |= bit;
-        for (const to of edgeTo[n]!) todo.push(to);
+        for (let e = edgeStart[n]!; e < edgeStart[n + 1]!; e++) todo.push(edgeTo[e]!);
       }
     }
-    for (let k = 0; k < chains.length; k++) {
-      if (!reach[k]) continue;
+    for (let k = 0; k < nc; k++) {
+      const bits = reach[k]!;
+      if (!bits) continue;
       const c = chains[k]!;
-      let hooks: Set<Hook> | null = null;
-      for (const r of c.rules) {
-        if (!needsHookCheck(r, c)) continue;
-        hooks ??= new Set<Hook>(hooksOf.filter((_, h) => reach[k]! & (1 << h)));
-        this.checkHooks(r, c, hooks);
+      const rules = c.rules;
+      for (let r = 0; r < rules.length; r++) {
+        const rule = rules[r]!;
+        if (needsHookCheck(rule, c, this.family)) this.checkHooks(rule, c, hooksOf, bits);
       }
     }
   }
 
-  private checkHooks(r: Rule, chain: Chain, hooks: Set<Hook>): void {
+  /** `bits`: the hooks (of `hooksOf`) that reach `chain`. */
+  private checkHooks(r: Rule, chain: Chain, hooksOf: readonly Hook[], bits: number): void {
     for (const m of r.matches) {
       if (m.kind === "policy") {
         const allowed = m.dir === "in" ? IN_HOOKS : OUT_HOOKS;
-        const h = firstOutside(hooks, allowed);
+        const h = firstOutside(hooksOf, bits, allowed);
         if (h) {
           const msg = `policy --dir ${m.dir} is not valid in ${where(chain, h)} (only ${allowed.join(", ")})`;
           this.sink.error(r.prov.line, m.col, msg);
         }
       } else if (m.kind === "addrtype" && (m.limitIfaceIn || m.limitIfaceOut)) {
-        const h = firstOutside(hooks, m.limitIfaceIn ? IN_HOOKS : OUT_HOOKS);
+        const h = firstOutside(hooksOf, bits, m.limitIfaceIn ? IN_HOOKS : OUT_HOOKS);
         if (h) {
           const msg = `addrtype --limit-iface-${m.limitIfaceIn ? "in" : "out"} is not valid in ${where(chain, h)}`;
           this.sink.error(r.prov.line, m.col, msg);
         }
       } else if (m.kind === "mac") {
-        const h = firstOutside(hooks, IN_HOOKS);
+        const h = firstOutside(hooksOf, bits, IN_HOOKS);
         if (h)
           this.sink.error(
             r.prov.line,
@@ -1514,7 +1760,7 @@ class Parser {
     const t = r.target;
     if (t && !chain.builtin) {
       const def = t.kind === "opaque" ? findTarget(t.name, this.family) : findTarget(t.kind, this.family);
-      const h = def?.hooks ? firstOutside(hooks, def.hooks) : undefined;
+      const h = def?.hooks ? firstOutside(hooksOf, bits, def.hooks) : undefined;
       if (h) {
         const msg = `${def!.name} is not valid in ${where(chain, h)} (only ${def!.hooks!.join(", ")})`;
         this.sink.error(r.prov.line, t.col, msg);
@@ -1529,16 +1775,29 @@ class Parser {
 const IN_HOOKS: readonly Hook[] = ["PREROUTING", "INPUT", "FORWARD"];
 const OUT_HOOKS: readonly Hook[] = ["FORWARD", "OUTPUT", "POSTROUTING"];
 
-/** Only rules with hook-restricted matches, or targets in user chains, need the check. */
-function needsHookCheck(r: Rule, c: Chain): boolean {
-  if (r.target && !c.builtin && r.target.kind !== "jump" && r.target.kind !== "goto") return true;
-  for (const m of r.matches)
-    if (m.kind === "policy" || m.kind === "addrtype" || m.kind === "mac") return true;
+/**
+ * Only rules with hook-restricted matches, or hook-restricted targets in user chains, need the
+ * check (checkHooks reports nothing for the others).
+ */
+function needsHookCheck(r: Rule, c: Chain, family: Family): boolean {
+  const t = r.target;
+  if (t && !c.builtin && t.kind !== "jump" && t.kind !== "goto") {
+    const def = findTarget(t.kind === "opaque" ? t.name : t.kind, family);
+    if (def?.hooks) return true;
+  }
+  const ms = r.matches;
+  for (let i = 0; i < ms.length; i++) {
+    const k = ms[i]!.kind;
+    if (k === "policy" || k === "addrtype" || k === "mac") return true;
+  }
   return false;
 }
 
-function firstOutside(hooks: Set<Hook>, allowed: readonly Hook[]): Hook | undefined {
-  for (const h of hooks) if (!allowed.includes(h)) return h;
+/** The first hook (in `hooksOf` order) of the set `bits` that is not in `allowed`. */
+function firstOutside(hooksOf: readonly Hook[], bits: number, allowed: readonly Hook[]): Hook | undefined {
+  for (let h = 0; h < hooksOf.length; h++) {
+    if (bits & (1 << h) && !allowed.includes(hooksOf[h]!)) return hooksOf[h];
+  }
   return undefined;
 }
 
