@@ -25,6 +25,7 @@ import { iptablesEvaluator } from "../../analysis/iptables-symbolic.js";
 import type { FlowQuery, Verdict } from "../../analysis/query.js";
 import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
 import { AddrSet } from "../../model/addrset.js";
+import { renderPartitionTable } from "../../report/partition-table.js";
 import type { Rule, Ruleset } from "./model.js";
 import { protoName, protoNumber } from "./names.js";
 
@@ -557,32 +558,4 @@ export function renderTraceText(t: IptablesTrace | IptablesSymbolicTrace): strin
   return `${lines.join("\n")}\n`;
 }
 
-function renderSymbolic(t: IptablesSymbolicTrace): string {
-  const rows = t.parts.map((p) => [
-    p.sources,
-    p.verdict,
-    p.rule
-      ? `${p.rule.file}:${p.rule.line} ${p.rule.text}`
-      : p.unknown
-        ? `${p.unknown.reason}${p.unknown.rule ? ` (${p.unknown.rule.file}:${p.unknown.rule.line})` : ""}`
-        : (p.defaultName ?? ""),
-  ]);
-  const head = ["SOURCES", "VERDICT", "DECIDED BY"];
-  const w0 = Math.min(48, Math.max(head[0]!.length, ...rows.map((r) => r[0]!.length)));
-  const w1 = Math.max(head[1]!.length, ...rows.map((r) => r[1]!.length));
-  const fmt = (r: string[]): string[] => {
-    // Long source lists wrap at commas inside the first column.
-    const chunks: string[] = [];
-    let cur = "";
-    for (const piece of r[0]!.split(", ")) {
-      const next = cur ? `${cur}, ${piece}` : piece;
-      if (next.length > w0 && cur) {
-        chunks.push(`${cur},`);
-        cur = piece;
-      } else cur = next;
-    }
-    chunks.push(cur);
-    return chunks.map((c, i) => (i === 0 ? `${c.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]}`.trimEnd() : c));
-  };
-  return `${[t.query, ...fmt(head), ...rows.flatMap(fmt)].join("\n")}\n`;
-}
+const renderSymbolic = (t: IptablesSymbolicTrace): string => renderPartitionTable(t.query, t.parts);
