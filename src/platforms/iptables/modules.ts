@@ -625,7 +625,9 @@ const DEFS: ModuleDef[] = [
       }
       if (m.opts.length > 1) ctx.error(m.opts[1]!.col, "comment: only one --comment allowed");
       // The kernel struct holds 256 bytes including the terminating NUL.
-      if (Buffer.byteLength(o.args[0]!) > 255) ctx.error(o.col, "comment: at most 255 bytes");
+      // (UTF-8 takes at most 3 bytes per UTF-16 unit: short comments need no byte count.)
+      const text = o.args[0]!;
+      if (text.length > 85 && Buffer.byteLength(text) > 255) ctx.error(o.col, "comment: at most 255 bytes");
       return { kind: "comment", col: m.col, text: o.args[0]! };
     },
   },

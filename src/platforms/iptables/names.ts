@@ -82,6 +82,9 @@ for (const [n, v] of PROTO_ENTRIES) {
 
 /** `tcp`, `TCP`, `6`, `all` → number; undefined when unknown. Case-insensitive like iptables. */
 export function protoNumber(text: string): number | undefined {
+  // Fast path: the usual lower-case name (the keys are lower case) without a copy.
+  const exact = PROTO_BY_NAME.get(text);
+  if (exact !== undefined) return exact;
   if (/^\d+$/.test(text)) {
     const n = Number(text);
     return n <= 255 ? n : undefined;
@@ -192,6 +195,18 @@ const SERVICES: Readonly<Record<string, number>> = {
 
 /** A port number or service name → port; undefined when neither. */
 export function servicePort(text: string): number | undefined {
+  // Fast path: 1-5 decimal digits without a leading zero (or "0").
+  const len = text.length;
+  if (len > 0 && len <= 5 && (text.charCodeAt(0) !== 48 || len === 1)) {
+    let v = 0;
+    let i = 0;
+    for (; i < len; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+    }
+    if (i === len) return v <= 65535 ? v : undefined;
+  }
   if (/^\d+$/.test(text)) {
     // xtables_parse_port reads numbers with strtoul(…, 0): a leading 0 is octal.
     const n =

@@ -1050,7 +1050,6 @@ class Parser {
     const chainName = line.slice(starts[1]!, ends[1]!);
     const c0 = chainName.charCodeAt(0);
     if (c0 === 45 || (c0 === 33 && chainName.length === 1)) return null; // looks like an option
-    const family = this.family;
     const lp: LineParse = {
       command: { id: "A", col: 1, args: [{ text: chainName, col: starts[1]! + 1, quoted: false }] },
       counters: null,
@@ -1121,6 +1120,18 @@ class Parser {
       if (invert && !spec.inv) return null;
       if (k + want > nt) return null;
       const argCol = want > 0 ? (starts[k]! < 0 ? -starts[k]! - 1 : starts[k]! + 1) : col;
+      const rawCol = invertCol || col;
+      invertCol = 0;
+      if (provider === null) {
+        // A generic option: one argument, used at once (no RawOption to allocate).
+        const as = starts[k]!;
+        const arg = as < 0 ? line.slice(-as - 1, ends[k]!) : line.slice(as, ends[k]!);
+        if (as >= 0 && (arg === "!" || arg === "-4" || arg === "-6" || arg === "--ipv4" || arg === "--ipv6"))
+          return null;
+        k++;
+        if (!this.fastGeneric((spec as GenericSpec).id, arg, invert, col, rawCol, lp, providers)) return null;
+        continue;
+      }
       const args: string[] = [];
       for (let a = 0; a < want; a++, k++) {
         const as = starts[k]!;
@@ -1131,73 +1142,78 @@ class Parser {
         if (a === 0 && !qs && text === "!") return null; // deprecated `--opt ! value`
         args.push(text);
       }
-      const raw: RawOption = { name: canonical, args, invert, col: invertCol || col, argCol };
-      invertCol = 0;
-      if (provider) {
-        provider.opts.push(raw);
-        lp.ruleOptionCol ||= col;
-        continue;
-      }
+      provider.opts.push({ name: canonical, args, invert, col: rawCol, argCol });
       lp.ruleOptionCol ||= col;
-      const arg = args[0]!;
-      switch ((spec as GenericSpec).id) {
-        case "src":
-        case "dst": {
-          const which = (spec as GenericSpec).id === "src" ? "srcs" : "dsts";
-          if (lp[which] || arg.includes(",")) return null;
-          const r = parseNet(arg, family, { allowName: true });
-          if (!r.ok || r.warning !== undefined || r.value.kind !== "net") return null;
-          lp[which] = { specs: [r.value], invert, col: raw.col };
-          break;
-        }
-        case "proto": {
-          if (lp.protoCol) return null;
-          const pn = protoNumber(arg);
-          if (pn === undefined || pn === 0) return null;
-          lp.protoCol = col;
-          lp.proto = { num: pn, invert };
-          break;
-        }
-        case "iif":
-        case "oif": {
-          const id = (spec as GenericSpec).id as "iif" | "oif";
-          if (lp[id]) return null;
-          const c = ifaceCond(arg, invert);
-          if (typeof c === "string" || (c.wildcard && c.name === "" && !invert) || /[\s/]/.test(c.name))
-            return null;
-          lp[id] = c;
-          if (id === "iif") lp.iifCol = raw.col;
-          else lp.oifCol = raw.col;
-          break;
-        }
-        case "match": {
-          const def = findModule(arg, family);
-          if (!def || (def.family !== undefined && def.family !== family)) return null;
-          const p: Provider = { kind: "match", name: def.name, col, def, opts: [], implicit: false };
-          providers.push(p);
-          lp.items.push(p);
-          break;
-        }
-        case "jump":
-        case "goto": {
-          const id = (spec as GenericSpec).id as "jump" | "goto";
-          if (lp.target || arg === "") return null;
-          let tp: Provider | null = null;
-          const def = id === "jump" ? findTarget(arg, family) : undefined;
-          const chain = def || STANDARD_TARGETS.has(arg) ? undefined : this.cur?.table.chains.get(arg);
-          if (def) tp = { kind: "target", name: arg, col, def, opts: [], implicit: false };
-          else if (id === "jump" && !STANDARD_TARGETS.has(arg) && !chain)
-            tp = { kind: "target", name: arg, col, def: null, opts: [], implicit: false };
-          if (tp) providers.push(tp);
-          lp.target = { kind: id, name: arg, col, provider: tp, chain };
-          break;
-        }
-        default:
-          return null;
-      }
     }
     if (invertCol) return null;
     return lp;
+  }
+
+  /** `generic()` for the fast path: false (nothing reported) where it would report anything. */
+  private fastGeneric(
+    id: GenericId,
+    arg: string,
+    invert: boolean,
+    col: number,
+    rawCol: number,
+    lp: LineParse,
+    providers: Provider[],
+  ): boolean {
+    lp.ruleOptionCol ||= col;
+    const family = this.family;
+    switch (id) {
+      case "src":
+      case "dst": {
+        const which = id === "src" ? "srcs" : "dsts";
+        if (lp[which] || arg.includes(",")) return false;
+        const r = parseNet(arg, family, { allowName: true });
+        if (!r.ok || r.warning !== undefined || r.value.kind !== "net") return false;
+        lp[which] = { specs: [r.value], invert, col: rawCol };
+        return true;
+      }
+      case "proto": {
+        if (lp.protoCol) return false;
+        const pn = protoNumber(arg);
+        if (pn === undefined || pn === 0) return false;
+        lp.protoCol = col;
+        lp.proto = { num: pn, invert };
+        return true;
+      }
+      case "iif":
+      case "oif": {
+        if (lp[id]) return false;
+        const c = ifaceCond(arg, invert);
+        if (typeof c === "string" || (c.wildcard && c.name === "" && !invert) || /[\s/]/.test(c.name))
+          return false;
+        lp[id] = c;
+        if (id === "iif") lp.iifCol = rawCol;
+        else lp.oifCol = rawCol;
+        return true;
+      }
+      case "match": {
+        const def = findModule(arg, family);
+        if (!def || (def.family !== undefined && def.family !== family)) return false;
+        const p: Provider = { kind: "match", name: def.name, col, def, opts: [], implicit: false };
+        providers.push(p);
+        lp.items.push(p);
+        return true;
+      }
+      case "jump":
+      case "goto": {
+        if (lp.target || arg === "") return false;
+        let tp: Provider | null = null;
+        const def = id === "jump" ? findTarget(arg, family) : undefined;
+        const chain = def || STANDARD_TARGETS.has(arg) ? undefined : this.cur?.table.chains.get(arg);
+        if (def) tp = { kind: "target", name: arg, col, def, opts: [], implicit: false };
+        else if (id === "jump" && !STANDARD_TARGETS.has(arg) && !chain)
+          tp = { kind: "target", name: arg, col, def: null, opts: [], implicit: false };
+        if (tp) providers.push(tp);
+        lp.target = { kind: id, name: arg, col, provider: tp, chain };
+        return true;
+      }
+      default:
+        return false;
+    }
   }
 
   /** Finds who owns an option: generic, newest module/target knowing it, unique prefix, implicit proto module. */
@@ -1625,50 +1641,42 @@ class Parser {
       this.lineNo = savedLine;
       this.lineText = savedText;
     }
-    this.checkGraph(table);
-    for (const c of table.chains.values()) {
-      for (let i = 0; i < c.rules.length; i++) c.rules[i]!.num = i + 1;
-    }
+    this.checkGraph(table); // also numbers the rules
   }
 
   /** Loops (the kernel refuses them) and hook-restricted matches/targets in user chains. */
   private checkGraph(table: Table): void {
     // Chains by index, edges in one flat list per table (CSR): one name lookup per edge, then
-    // typed-array work only (tens of thousands of chains in kube-proxy dumps).
+    // array work only (tens of thousands of chains in kube-proxy dumps).
+    // Also numbers the rules (one pass over them all: on big rule sets each is a cache miss).
     const nc = table.chains.size;
     const chains: Chain[] = new Array(nc);
     const idx = new Map<string, number>();
-    let nEdges = 0;
     {
       let i = 0;
       for (const c of table.chains.values()) {
         chains[i] = c;
         idx.set(c.name, i++);
-        const rules = c.rules;
-        for (let r = 0; r < rules.length; r++) {
-          const t = rules[r]!.target;
-          if (t && (t.kind === "jump" || t.kind === "goto")) nEdges++;
-        }
       }
     }
     const edgeStart = new Int32Array(nc + 1);
-    const edgeTo = new Int32Array(nEdges);
-    const edgeRule: Rule[] = new Array(nEdges);
-    let e0 = 0;
+    const edgeTo: number[] = [];
+    const edgeRule: Rule[] = [];
     for (let i = 0; i < nc; i++) {
-      edgeStart[i] = e0;
+      edgeStart[i] = edgeTo.length;
       const rules = chains[i]!.rules;
       for (let r = 0; r < rules.length; r++) {
         const rule = rules[r]!;
+        rule.num = r + 1;
         const t = rule.target;
         if (!t || (t.kind !== "jump" && t.kind !== "goto")) continue;
         const k = idx.get(t.chain);
         if (k === undefined) continue;
-        edgeTo[e0] = k;
-        edgeRule[e0++] = rule;
+        edgeTo.push(k);
+        edgeRule.push(rule);
       }
     }
-    edgeStart[nc] = e0;
+    edgeStart[nc] = edgeTo.length;
     // Loop detection: iterative DFS with colours (1 on the stack, 2 done).
     const colour = new Uint8Array(nc);
     const stackChain: number[] = [];
@@ -1806,6 +1814,7 @@ function where(chain: Chain, h: Hook): string {
 }
 
 function parseCounters(s: string): Counters | null {
+  if (s === "[0:0]") return { packets: 0n, bytes: 0n }; // the usual case, without the regex
   const m = COUNTERS_RE.exec(s);
   return m ? { packets: BigInt(m[1]!), bytes: BigInt(m[2]!) } : null;
 }
