@@ -501,7 +501,8 @@ export type KnownGap =
   | "negation-with-other-list"
   | "path-link-broadcast"
   | "ttl-target"
-  | "nft-inverted-port-pair";
+  | "nft-inverted-port-pair"
+  | "conntrack-noncontiguous-mask";
 
 export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
   {
@@ -510,6 +511,12 @@ export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
       "whole-path evaluator: a subnet broadcast (192.0.2.255) is routed as forwarded, since only " +
       "255.255.255.255 and the host's addresses count as local; the kernel delivers it locally (a " +
       "'broadcast' route in the local table). Not compared for broadcast probes",
+  },
+  {
+    id: "conntrack-noncontiguous-mask",
+    what:
+      "--ctorigsrc/--ctorigdst/--ctreplsrc/--ctrepldst with a non-contiguous dotted mask (0.0.0.1/0.0.0.255): " +
+      "libxt_conntrack loads it as a /32 host (iptables-save prints --ctreplsrc 0.0.0.1), the engine applies the mask",
   },
   {
     id: "nft-inverted-port-pair",
@@ -591,7 +598,11 @@ class RuleGen {
   }
 
   /** An address condition value: a CIDR around a client (or gateway) address, sometimes a list or a mask. */
-  private addr(pool: readonly string[], allowList: boolean): { text: string; list: boolean } {
+  private addr(
+    pool: readonly string[],
+    allowList: boolean,
+    nonContiguous = true,
+  ): { text: string; list: boolean } {
     const r = this.rng;
     const base = r.pick(pool);
     const len = r.pick(CIDR_LENS);
@@ -599,7 +610,7 @@ class RuleGen {
       [70, "cidr"],
       [8, "host"],
       [8, "dotted"],
-      [4, "noncontig"],
+      [nonContiguous ? 4 : 0, "noncontig"],
       [6, "list"],
       [4, "foreign"],
     ] as const);
@@ -823,6 +834,10 @@ class RuleGen {
       const relatedOk = stateFails("RELATED") || this.gap("conntrack-related-tuple");
       if (noEntryOk && (opts.length === 0 || r.chance(0.3))) {
         const extras: Array<() => string> = [() => `--ctdir ${r.pick(["ORIGINAL", "REPLY"])}`];
+        // libxt_conntrack loads a non-contiguous mask (0.0.0.1/0.0.0.255) as a /32 host; the engine applies
+        // the mask (KNOWN_GAPS).
+        const ctAddr = (pool: readonly string[]) =>
+          this.addr(pool, false, this.gap("conntrack-noncontiguous-mask")).text;
         if (relatedOk) {
           const port = (opt: string) => {
             const a = r.pick(PORTS);
@@ -831,10 +846,10 @@ class RuleGen {
           };
           extras.push(
             () => `${this.neg(0.2)}--ctproto ${r.pick(["udp", "tcp", "icmp", "esp", "17", "6"])}`,
-            () => `${this.neg(0.2)}--ctorigsrc ${this.addr(CLIENT_ADDRS, false).text}`,
-            () => `${this.neg(0.2)}--ctorigdst ${this.addr(GW_ADDRS, false).text}`,
-            () => `${this.neg(0.2)}--ctreplsrc ${this.addr(GW_ADDRS, false).text}`,
-            () => `${this.neg(0.2)}--ctrepldst ${this.addr(CLIENT_ADDRS, false).text}`,
+            () => `${this.neg(0.2)}--ctorigsrc ${ctAddr(CLIENT_ADDRS)}`,
+            () => `${this.neg(0.2)}--ctorigdst ${ctAddr(GW_ADDRS)}`,
+            () => `${this.neg(0.2)}--ctreplsrc ${ctAddr(GW_ADDRS)}`,
+            () => `${this.neg(0.2)}--ctrepldst ${ctAddr(CLIENT_ADDRS)}`,
             // Ports only with --ctproto tcp/udp: ICMP ids and ESP's missing ports are not modelled.
             () =>
               `--ctproto ${r.pick(["udp", "tcp"])} ${port(

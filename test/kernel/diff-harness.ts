@@ -123,7 +123,7 @@ export interface DiffNet {
   clients: Record<ClientId, string>;
   backend: Backend;
   ipset: boolean;
-  /** Replaces the gateway's filter table and empties its conntrack table. */
+  /** Replaces the gateway's whole iptables ruleset (every table) and empties its conntrack table. */
   load(text: string): Promise<void>;
   /**
    * Sends the probes (set-up packets first) and reads off the kernel's verdicts after `linger` seconds
