@@ -1,12 +1,14 @@
 /**
- * Differential test of the iptables engine against the Linux kernel: random filter rulesets are loaded with
- * `iptables-restore` into a gateway namespace, random packets (NEW, ESTABLISHED, RELATED, INVALID) are sent
- * from two client namespaces, and what the kernel did with each (delivered, rejected, dropped) must be what
- * the engine says. See docs/differential.md.
+ * Differential test of the iptables engine against the Linux kernel: random rulesets (filter; also raw,
+ * mangle, nat and security when the whole-path evaluator exists) are loaded with `iptables-restore` into a
+ * gateway namespace, random packets (NEW, ESTABLISHED, RELATED, INVALID) are sent from two client namespaces,
+ * and what the kernel did with each (delivered, rejected, dropped) must be what the engine says. See
+ * docs/differential.md.
  *
  * Environment: DIFF_SEED (number, or "random"), DIFF_RULESETS (for iptables-nft, the default backend),
  * DIFF_LEGACY_RULESETS (for iptables-legacy; 0 skips it), DIFF_PROBES (per ruleset), DIFF_KNOWN_GAPS=1 (also
- * generate the constructs of KNOWN_GAPS), DIFF_MINIMIZE=0 (no shrinking of failing rulesets),
+ * generate the constructs of KNOWN_GAPS), DIFF_TABLES=0 (filter only), DIFF_MINIMIZE=0 (no shrinking of
+ * failing rulesets),
  * DIFF_REPLAY=test/.failures/diff-….json (replay one written failure instead of a random run;
  * DIFF_REPLAY_MINIMIZED=1: its minimized ruleset and probe).
  */
