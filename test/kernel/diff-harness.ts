@@ -204,16 +204,17 @@ export async function createDiffNet(opts: { backend?: Backend } = {}): Promise<D
         "net.ipv4.icmp_ratemask=0",
         "net.ipv4.icmp_msgs_per_sec=100000",
       );
-    // Conntrack does not judge checksums: a packet's state depends on its protocol exchange only (the engine
-    // is told the state). This kernel checks UDP-Lite checksums with UDP's pseudo-header protocol (17, not
-    // 136), so with checking on a correct UDP-Lite datagram would be INVALID.
-    await sysctl(gw, "net.netfilter.nf_conntrack_checksum=0");
     // Conntrack always on in the gateway (a ct rule in a table of its own that never decides anything), so
     // the gateway's set-up packets leave connections behind whatever the ruleset under test contains.
     await nft(
       gw,
       "table inet tcdiff_keep {\n chain pre {\n  type filter hook prerouting priority 300; policy accept;\n  ct state invalid counter\n }\n}\n",
     );
+    // Conntrack does not judge checksums: a packet's state depends on its protocol exchange only (the engine
+    // is told the state). This kernel checks UDP-Lite checksums with UDP's pseudo-header protocol (17, not
+    // 136), so with checking on a correct UDP-Lite datagram would be INVALID. (Set after the table above:
+    // where nf_conntrack is a module, its sysctls exist only once something uses it.)
+    await sysctl(gw, "net.netfilter.nf_conntrack_checksum=0");
     // The clients drop what the gateway's set-up packets would otherwise make them answer (port
     // unreachables, resets), which would disturb the gateway's connections.
     for (const id of ["a", "b"] as const) {
