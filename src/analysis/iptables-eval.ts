@@ -409,8 +409,9 @@ export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchRes
         !m.status &&
         !m.expire &&
         !m.dir;
-      // Without a conntrack entry only --ctstate can match (xt_conntrack).
-      if (p.state === "invalid" || p.state === "untracked") return onlyState ? r : NO;
+      // Without a conntrack entry xt_conntrack answers with --ctstate alone and ignores every other
+      // option (conntrack_mt: `if (ct == NULL) return info->match_flags & XT_CONNTRACK_STATE`).
+      if (p.state === "invalid" || p.state === "untracked") return m.state ? r : NO;
       if (onlyState) return r;
       if (m.proto) r = combine(r, res(inv(tri(m.proto.num === p.proto), m.proto.invert), ""));
       const dir = ctDir(p);

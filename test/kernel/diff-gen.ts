@@ -531,12 +531,6 @@ export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
       "the engine keeps it as an opaque non-terminating target and leaves the packet's TTL alone",
   },
   {
-    id: "conntrack-no-entry",
-    what:
-      "-m conntrack on a packet without a conntrack entry (INVALID, UNTRACKED): xt_conntrack returns the " +
-      "--ctstate result and ignores --ctproto/--ctorig*/--ctrepl*/--ctdir…; the engine returns no match",
-  },
-  {
     id: "conntrack-related-tuple",
     what:
       "-m conntrack --ctproto/--ctorig*/--ctrepl* on a RELATED packet: the kernel matches the master " +
@@ -685,7 +679,8 @@ class RuleGen {
   }
 
   private gap(id: KnownGap): boolean {
-    return this.opts.includeKnownGaps && KNOWN_GAPS.some((g) => g.id === id);
+    // A construct is generated unless it is a listed, still-open gap (or gaps are asked for).
+    return this.opts.includeKnownGaps || !KNOWN_GAPS.some((g) => g.id === id);
   }
 
   private portList(): string {
