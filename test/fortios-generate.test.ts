@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { formatAddress, formatPrefix, hostMask } from "../src/model/address.js";
 import { generateFortios } from "../src/platforms/fortios/generate.js";
 import { type GenerateOptions, TargetError } from "../src/platforms/types.js";
-import { activeFlows, type Plan, planFlows } from "../src/vpn/flows.js";
-import { makeScenario, NAT_MODES, type ScenarioInput, VPN_TYPES } from "../src/vpn/scenario.js";
+import { activeFlows, planFlows } from "../src/vpn/flows.js";
+import { makeScenario, type ScenarioInput } from "../src/vpn/scenario.js";
+import { type Combo, generatorGrid, gridInput } from "./helpers/generator-grid.js";
 
 const OPTS: GenerateOptions = { defaultDrop: false, requiredOnly: false, egress: false };
 
@@ -58,43 +59,10 @@ const parts = (text: string) => {
 const edits = (blocks: Block[], path: string) =>
   blocks.filter((b) => b.path === path).flatMap((b) => b.edits);
 
-function input(vpn: string, nat: string, ah: boolean, v6: boolean, peersKnown: boolean): ScenarioInput {
-  return {
-    vpn,
-    nat,
-    ah,
-    ipv6: v6,
-    peers: peersKnown ? (v6 ? ["2001:db8:1::/48", "2001:db8:2::7"] : ["192.0.2.0/24", "198.51.100.7"]) : [],
-    local: v6 ? "2001:db8::10" : "10.0.0.10",
-    publicAddress: v6 ? "2001:db8:ffff::1" : "203.0.113.1",
-    wan: "wan1",
-  };
-}
+const input = (vpn: string, nat: string, ah: boolean, v6: boolean, peersKnown: boolean): ScenarioInput =>
+  gridInput(vpn, nat, ah, v6, peersKnown, "wan1");
 
-interface Combo {
-  name: string;
-  plan: Plan;
-  opts: GenerateOptions;
-}
-
-const ALL: Combo[] = [];
-{
-  let i = 0;
-  for (const vpn of VPN_TYPES)
-    for (const nat of NAT_MODES)
-      for (const ah of [false, true])
-        for (const v6 of [false, true])
-          for (const peersKnown of [false, true])
-            for (const defaultDrop of [false, true]) {
-              const opts = { defaultDrop, egress: i % 2 === 1, requiredOnly: (i >> 1) % 2 === 1 };
-              i++;
-              ALL.push({
-                name: `${vpn} nat=${nat} ah=${ah} v${v6 ? 6 : 4} peers=${peersKnown} ${JSON.stringify(opts)}`,
-                plan: planFlows(makeScenario(input(vpn, nat, ah, v6, peersKnown))),
-                opts,
-              });
-            }
-}
+const ALL = generatorGrid("wan1");
 
 const natDevice = (c: Combo) => c.plan.scenario.nat === "local" || c.plan.scenario.nat === "both";
 

@@ -6,8 +6,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { formatPrefix } from "../src/model/address.js";
 import { generateNftables, NFT_NAT_BEGIN, NFT_NAT_END } from "../src/platforms/nftables/generate.js";
 import { type GenerateOptions, TargetError } from "../src/platforms/types.js";
-import { activeFlows, type Plan, planFlows } from "../src/vpn/flows.js";
-import { makeScenario, NAT_MODES, type ScenarioInput, VPN_TYPES } from "../src/vpn/scenario.js";
+import { activeFlows, planFlows } from "../src/vpn/flows.js";
+import { makeScenario, type ScenarioInput } from "../src/vpn/scenario.js";
+import { generatorGrid, gridInput } from "./helpers/generator-grid.js";
 
 const nftFound = spawnSync("nft", ["--version"]).error === undefined;
 // Missing nft only skips locally; in CI the syntax check is mandatory.
@@ -27,24 +28,13 @@ function nftCheck(text: string): { ok: boolean; err: string } {
 
 const OPTS: GenerateOptions = { defaultDrop: false, requiredOnly: false, egress: false };
 
-function scenarioInput(
+const scenarioInput = (
   vpn: string,
   nat: string,
   ah: boolean,
   v6: boolean,
   peersKnown: boolean,
-): ScenarioInput {
-  return {
-    vpn,
-    nat,
-    ah,
-    ipv6: v6,
-    peers: peersKnown ? (v6 ? ["2001:db8:1::/48", "2001:db8:2::7"] : ["192.0.2.0/24", "198.51.100.7"]) : [],
-    local: v6 ? "2001:db8::10" : "10.0.0.10",
-    publicAddress: v6 ? "2001:db8:ffff::1" : "203.0.113.1",
-    wan: "eth0",
-  };
-}
+): ScenarioInput => gridInput(vpn, nat, ah, v6, peersKnown, "eth0");
 
 /** The rules of one chain (lines, comments dropped) in the part before/after the NAT marker. */
 function chainRules(text: string, chain: string, part: "gateway" | "nat" = "gateway"): string[] {
@@ -64,34 +54,7 @@ function chainRules(text: string, chain: string, part: "gateway" | "nat" = "gate
 const withId = (rules: string[], id: string) =>
   rules.filter((r) => r.endsWith(`comment "tunnelcheck: ${id}"`));
 
-interface Combo {
-  name: string;
-  plan: Plan;
-  opts: GenerateOptions;
-}
-
-function combos(): Combo[] {
-  const out: Combo[] = [];
-  let i = 0;
-  for (const vpn of VPN_TYPES)
-    for (const nat of NAT_MODES)
-      for (const ah of [false, true])
-        for (const v6 of [false, true])
-          for (const peersKnown of [false, true])
-            for (const defaultDrop of [false, true]) {
-              // egress and requiredOnly cycle through all four pairs across the grid.
-              const opts = { defaultDrop, egress: i % 2 === 1, requiredOnly: (i >> 1) % 2 === 1 };
-              i++;
-              out.push({
-                name: `${vpn} nat=${nat} ah=${ah} v${v6 ? 6 : 4} peers=${peersKnown} ${JSON.stringify(opts)}`,
-                plan: planFlows(makeScenario(scenarioInput(vpn, nat, ah, v6, peersKnown))),
-                opts,
-              });
-            }
-  return out;
-}
-
-const ALL = combos();
+const ALL = generatorGrid("eth0");
 
 describe("generateNftables: every scenario combination", () => {
   it.skipIf(!checkWithNft)("passes nft -c -f", () => {
