@@ -37,7 +37,7 @@ import {
   routeReceived,
   ruleIndex,
 } from "./iptables-path.js";
-import { overlayPartitions } from "./partition.js";
+import { overlayPartitions, refineAtoms } from "./partition.js";
 import type { FilterEvaluator, FlowQuery, StateTimeout, VerdictPart } from "./query.js";
 
 export interface IptablesEvaluatorOptions {
@@ -980,20 +980,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
               }
           }
         }
-    let atoms = [dst];
-    for (const c of cuts) {
-      if (c.isEmpty() || c.family !== family) continue;
-      const next: AddrSet[] = [];
-      for (const a of atoms) {
-        const i = a.intersect(c);
-        const o = a.difference(c);
-        if (!i.isEmpty()) next.push(i);
-        if (!o.isEmpty()) next.push(o);
-      }
-      atoms = next;
-      if (atoms.length > 64) return null;
-    }
-    return atoms.map((a) => a.first()!);
+    return refineAtoms(dst, cuts, 64)?.map((a) => a.first()!) ?? null;
   };
 
   const partition = (q: FlowQuery): IptablesPart[] => {

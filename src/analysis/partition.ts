@@ -20,3 +20,24 @@ export function overlayPartitions<P extends { sources: AddrSet }>(
   }
   return regions;
 }
+
+/**
+ * Splits `universe` into the atoms no cut separates (each atom lies wholly inside or outside every
+ * cut); null when that takes more than `max` atoms.
+ */
+export function refineAtoms(universe: AddrSet, cuts: Iterable<AddrSet>, max: number): AddrSet[] | null {
+  let atoms = [universe];
+  for (const c of cuts) {
+    if (c.isEmpty() || c.family !== universe.family) continue;
+    const next: AddrSet[] = [];
+    for (const a of atoms) {
+      const i = a.intersect(c);
+      const o = a.difference(c);
+      if (!i.isEmpty()) next.push(i);
+      if (!o.isEmpty()) next.push(o);
+    }
+    atoms = next;
+    if (atoms.length > max) return null;
+  }
+  return atoms;
+}

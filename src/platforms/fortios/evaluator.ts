@@ -25,7 +25,7 @@
  * - `stateTimeout`: how long the FortiGate's own UDP session lives without packets.
  */
 import type { RuleRef } from "../../analysis/findings.js";
-import { overlayPartitions } from "../../analysis/partition.js";
+import { overlayPartitions, refineAtoms } from "../../analysis/partition.js";
 import type { FilterEvaluator, FlowQuery, StateTimeout, VerdictPart } from "../../analysis/query.js";
 import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
 import { AddrSet } from "../../model/addrset.js";
@@ -675,20 +675,7 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
       cuts.push(d.yes, d.maybe);
       for (const s of serviceDestinations(p)) cuts.push(s);
     }
-    let atoms = [dst];
-    for (const c of cuts) {
-      if (c.isEmpty()) continue;
-      const next: AddrSet[] = [];
-      for (const a of atoms) {
-        const i = a.intersect(c);
-        const o = a.difference(c);
-        if (!i.isEmpty()) next.push(i);
-        if (!o.isEmpty()) next.push(o);
-      }
-      atoms = next;
-      if (atoms.length > 512) return null;
-    }
-    return atoms.map((a) => a.first()!);
+    return refineAtoms(dst, cuts, 512)?.map((a) => a.first()!) ?? null;
   };
 
   const serviceDestinations = (p: LocalInPolicy): AddrSet[] => {
