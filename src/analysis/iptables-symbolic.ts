@@ -37,7 +37,7 @@ import {
   routeReceived,
   ruleIndex,
 } from "./iptables-path.js";
-import { overlayPartitions, refineAtoms } from "./partition.js";
+import { listOutcomes, overlayPartitions, refineAtoms } from "./partition.js";
 import type { FilterEvaluator, FlowQuery, StateTimeout, VerdictPart } from "./query.js";
 
 export interface IptablesEvaluatorOptions {
@@ -926,10 +926,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
         out.push({ ...first, sources: r.set });
         continue;
       }
-      const shown = `${r.outs
-        .slice(0, 4)
-        .map((o) => `${o.label}: ${o.part.explanation}`)
-        .join("; ")}${r.outs.length > 4 ? "; …" : ""}`;
+      const shown = listOutcomes(r.outs);
       if (r.outs.every((o) => o.part.verdict === first.verdict) && first.verdict !== "unknown") {
         out.push({
           ...first,

@@ -41,3 +41,10 @@ export function refineAtoms(universe: AddrSet, cuts: Iterable<AddrSet>, max: num
   }
   return atoms;
 }
+
+/** "label: explanation; …" for the first few runs of a region, as the combined parts explain it. */
+export const listOutcomes = (outs: ReadonlyArray<{ label: string; part: { explanation: string } }>): string =>
+  `${outs
+    .slice(0, 4)
+    .map((o) => `${o.label}: ${o.part.explanation}`)
+    .join("; ")}${outs.length > 4 ? "; …" : ""}`;

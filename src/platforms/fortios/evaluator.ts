@@ -25,7 +25,7 @@
  * - `stateTimeout`: how long the FortiGate's own UDP session lives without packets.
  */
 import type { RuleRef } from "../../analysis/findings.js";
-import { overlayPartitions, refineAtoms } from "../../analysis/partition.js";
+import { listOutcomes, overlayPartitions, refineAtoms } from "../../analysis/partition.js";
 import type { FilterEvaluator, FlowQuery, StateTimeout, VerdictPart } from "../../analysis/query.js";
 import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
 import { AddrSet } from "../../model/addrset.js";
@@ -717,10 +717,7 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
         out.push({ ...first, sources: r.set });
         continue;
       }
-      const shown = `${r.outcomes
-        .slice(0, 4)
-        .map((o) => `${o.label}: ${o.part.explanation}`)
-        .join("; ")}${r.outcomes.length > 4 ? "; …" : ""}`;
+      const shown = listOutcomes(r.outcomes);
       const samePolicy = r.outcomes.every((o) => o.part.policy === first.policy);
       if (r.outcomes.every((o) => o.part.verdict === first.verdict)) {
         // The verdict holds whatever ${dependsOn} is; only the reason differs.

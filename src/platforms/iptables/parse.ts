@@ -834,25 +834,7 @@ class Parser {
 
   /** Tokens → options, bound to generic options, modules and the target as iptables binds them. */
   private parseOptions(tokens: Token[], start: number): LineParse {
-    const lp: LineParse = {
-      command: null,
-      counters: null,
-      srcs: null,
-      dsts: null,
-      iif: null,
-      oif: null,
-      iifCol: 0,
-      oifCol: 0,
-      proto: null,
-      protoCol: 0,
-      fragment: null,
-      items: [],
-      target: null,
-      onlyFamily: null,
-      ruleOptionCol: 0,
-      unknown: [],
-      bad: false,
-    };
+    const lp = emptyLineParse(null);
     const providers: Provider[] = [];
     let invertCol = 0;
     const fail = (col: number, msg: string) => {
@@ -1050,25 +1032,11 @@ class Parser {
     const chainName = line.slice(starts[1]!, ends[1]!);
     const c0 = chainName.charCodeAt(0);
     if (c0 === 45 || (c0 === 33 && chainName.length === 1)) return null; // looks like an option
-    const lp: LineParse = {
-      command: { id: "A", col: 1, args: [{ text: chainName, col: starts[1]! + 1, quoted: false }] },
-      counters: null,
-      srcs: null,
-      dsts: null,
-      iif: null,
-      oif: null,
-      iifCol: 0,
-      oifCol: 0,
-      proto: null,
-      protoCol: 0,
-      fragment: null,
-      items: [],
-      target: null,
-      onlyFamily: null,
-      ruleOptionCol: 0,
-      unknown: [],
-      bad: false,
-    };
+    const lp = emptyLineParse({
+      id: "A",
+      col: 1,
+      args: [{ text: chainName, col: starts[1]! + 1, quoted: false }],
+    });
     const providers: Provider[] = [];
     let invertCol = 0;
     let k = 2;
@@ -1860,4 +1828,27 @@ export function detectFamily(text: string, file: string): Family {
   if (/-p\s+(?:icmpv6|ipv6-icmp)\b|-m icmp6\b|--icmpv6-type/.test(head) && !/-p\s+icmp\b/.test(head))
     return 6;
   return 4;
+}
+
+/** A line with nothing parsed yet: the general and the fast path start from the same state. */
+function emptyLineParse(command: LineParse["command"]): LineParse {
+  return {
+    command,
+    counters: null,
+    srcs: null,
+    dsts: null,
+    iif: null,
+    oif: null,
+    iifCol: 0,
+    oifCol: 0,
+    proto: null,
+    protoCol: 0,
+    fragment: null,
+    items: [],
+    target: null,
+    onlyFamily: null,
+    ruleOptionCol: 0,
+    unknown: [],
+    bad: false,
+  };
 }
