@@ -37,7 +37,9 @@ export async function runTraceCommand(o: TraceFlags, io: Io): Promise<number> {
   if (o.format === "jsonl") throw new UsageError("--format jsonl goes with --iptables --packets");
   const { file, text } = await readInput(o.fortios!, io);
   const { parse, model } = loadFortios(text, { file });
-  const errors = [...parse.diagnostics, ...model.diagnostics].filter((d) => d.severity === "error");
+  // Errors only come from the parser (the model reports warnings and info); reading
+  // `model.diagnostics` would also build the forward policy table, which a trace never needs.
+  const errors = parse.diagnostics.filter((d) => d.severity === "error");
   if (errors.length > 0) throw new UsageError(errors.map(formatDiagnostic).join("\n"));
   if (o.iif === undefined)
     throw new UsageError(

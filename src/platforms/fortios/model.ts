@@ -1084,13 +1084,36 @@ const INTERFACE_TABLES = [
   "system switch-interface",
 ];
 
+/**
+ * A VDOM's model and the parts of it built on first use. The local-in path (what `trace` and the
+ * audit ask about) is built at once; the forward policy table — usually the bulk of a backup — and
+ * the cross-reference checks are built when something reads them (`policies`, `diagnostics`, or a
+ * lookup of a predefined object that only they could have added). Either way the result is the one
+ * an eager build gives: the same objects, maps in the same order, the same diagnostics.
+ */
+interface VdomBuild {
+  v: VdomModel;
+  /** Diagnostics per build step, in the order an eager build emits them. */
+  buckets: Diagnostic[][];
+  /** Runs every deferred step (idempotent). */
+  complete: () => void;
+}
+
 function buildVdom(
-  ctx: Ctx,
   name: string,
   idx: SectionIndex,
   interfaces: ReadonlyMap<string, Interface>,
   globalIdx: SectionIndex,
-): VdomModel {
+): VdomBuild {
+  // One diagnostics bucket per step; deferred steps fill theirs later.
+  const ctx = new Ctx([]);
+  const pCtx = new Ctx([]);
+  const tailCtx = new Ctx([]);
+  const svcLocal = new Ctx([]);
+  const svcRest = new Ctx([]);
+  const addrLocal = new Ctx([]);
+  const addrRest = new Ctx([]);
+  const refCtx = new Ctx([]);
   const d = ctx.diagnostics;
   // Addresses and groups share one namespace, as do services and service groups (FortiOS CLI
   // reference: object names up to 79 characters; zone names up to 35).
@@ -1111,6 +1134,29 @@ function buildVdom(
     zone: table(idx, "system zone", d, named(editNames(globalIdx, "system interface"), 35)),
     iface: table(globalIdx, "system interface", []),
   };
+  const a4 = renamer(t.addr, t.grp);
+  const a6 = renamer(t.addr6, t.grp6);
+  const sv = renamer(t.svc, t.svcGrp);
+  const itf = renamer(t.zone, t.iface);
+  const map = (names: string[], f: ((n: string, line: number) => string) | null, loc?: Loc): string[] =>
+    f === null ? names : names.map((n) => f(n, loc?.line ?? 0));
+
+  let policies: Policy[] | undefined;
+  const buildPolicies = (): Policy[] => {
+    const out: Policy[] = [];
+    table(idx, "firewall policy", pCtx.diagnostics, ORDERED).entries.forEach((e, i) => {
+      const p = buildPolicy(pCtx, e, i);
+      p.srcintf = map(p.srcintf, itf, p.fields.srcintf);
+      p.dstintf = map(p.dstintf, itf, p.fields.dstintf);
+      p.srcaddr = map(p.srcaddr, a4, p.fields.srcaddr);
+      p.dstaddr = map(p.dstaddr, a4, p.fields.dstaddr);
+      p.srcaddr6 = map(p.srcaddr6, a6, p.fields.srcaddr6);
+      p.dstaddr6 = map(p.dstaddr6, a6, p.fields.dstaddr6);
+      p.service = map(p.service, sv, p.fields.service);
+      out.push(p);
+    });
+    return out;
+  };
   const v: VdomModel = {
     name,
     addresses: new Map(),
@@ -1122,7 +1168,13 @@ function buildVdom(
     zones: new Map(),
     localIn: [],
     localIn6: [],
-    policies: [],
+    get policies(): Policy[] {
+      policies ??= buildPolicies();
+      return policies;
+    },
+    set policies(p: Policy[]) {
+      policies = p;
+    },
     vips: new Map(),
     phase1: new Map(),
     phase2: new Map(),
@@ -1136,12 +1188,6 @@ function buildVdom(
       "system settings",
     ),
   };
-  const a4 = renamer(t.addr, t.grp);
-  const a6 = renamer(t.addr6, t.grp6);
-  const sv = renamer(t.svc, t.svcGrp);
-  const itf = renamer(t.zone, t.iface);
-  const map = (names: string[], f: ((n: string, line: number) => string) | null, loc?: Loc): string[] =>
-    f === null ? names : names.map((n) => f(n, loc?.line ?? 0));
 
   for (const e of t.addr.entries) v.addresses.set(e.name, buildAddress(ctx, e, 4, interfaces));
   for (const e of t.addr6.entries) v.addresses6.set(e.name, buildAddress(ctx, e, 6, interfaces));
@@ -1183,28 +1229,18 @@ function buildVdom(
       out.push(p);
     });
   }
-  table(idx, "firewall policy", d, ORDERED).entries.forEach((e, i) => {
-    const p = buildPolicy(ctx, e, i);
-    p.srcintf = map(p.srcintf, itf, p.fields.srcintf);
-    p.dstintf = map(p.dstintf, itf, p.fields.dstintf);
-    p.srcaddr = map(p.srcaddr, a4, p.fields.srcaddr);
-    p.dstaddr = map(p.dstaddr, a4, p.fields.dstaddr);
-    p.srcaddr6 = map(p.srcaddr6, a6, p.fields.srcaddr6);
-    p.dstaddr6 = map(p.dstaddr6, a6, p.fields.dstaddr6);
-    p.service = map(p.service, sv, p.fields.service);
-    v.policies.push(p);
-  });
-  for (const e of table(idx, "firewall vip", d).entries) v.vips.set(e.name, buildVip(e));
-  for (const e of table(idx, "vpn ipsec phase1-interface", d).entries)
-    v.phase1.set(e.name, buildPhase1(ctx, e));
-  for (const e of table(idx, "vpn ipsec phase2-interface", d).entries)
-    v.phase2.set(e.name, buildPhase2(ctx, e));
-  const l2tp = table(idx, "vpn l2tp", d);
+  const td = tailCtx.diagnostics;
+  for (const e of table(idx, "firewall vip", td).entries) v.vips.set(e.name, buildVip(e));
+  for (const e of table(idx, "vpn ipsec phase1-interface", td).entries)
+    v.phase1.set(e.name, buildPhase1(tailCtx, e));
+  for (const e of table(idx, "vpn ipsec phase2-interface", td).entries)
+    v.phase2.set(e.name, buildPhase2(tailCtx, e));
+  const l2tp = table(idx, "vpn l2tp", td);
   if (l2tp.present) {
     const s = l2tp.settings;
     v.l2tp = {
-      status: valued(ctx, s, "status", false, enableDisable, "vpn l2tp"),
-      enforceIpsec: valued(ctx, s, "enforce-ipsec", false, enableDisable, "vpn l2tp"),
+      status: valued(tailCtx, s, "status", false, enableDisable, "vpn l2tp"),
+      enforceIpsec: valued(tailCtx, s, "enforce-ipsec", false, enableDisable, "vpn l2tp"),
       loc: s.loc,
       fields: fieldLocs(s),
     };
@@ -1213,9 +1249,101 @@ function buildVdom(
   for (const path of INTERFACE_TABLES) {
     for (const src of [idx, globalIdx]) for (const e of table(src, path, []).entries) extra.add(e.name);
   }
-  fillBuiltins(ctx, v);
-  checkReferences(ctx, v, interfaces, extra);
-  return v;
+  // Predefined objects the local-in tables name are filled in now; those only forward policies
+  // and service groups name are filled in with the forward policies, before anything can miss them.
+  const fill = builtinFiller(v);
+  fill.services(svcLocal, [...v.localIn, ...v.localIn6]);
+  fill.addresses(addrLocal, v.localIn, v.localIn6, []);
+  let filled = false;
+  const fillRest = (): void => {
+    if (filled) return;
+    filled = true;
+    for (const m of deferred) undefer(m);
+    const pol = v.policies;
+    fill.services(svcRest, pol);
+    fill.serviceGroups(svcRest);
+    fill.addresses(addrRest, [], [], pol);
+  };
+  const deferred = [
+    deferUntil(v.addresses, fillRest, isBuiltinAddressName),
+    deferUntil(v.addresses6, fillRest, isBuiltinAddressName),
+    deferUntil(v.services, fillRest, isPredefinedServiceName),
+    deferUntil(v.serviceGroups, fillRest, isPredefinedServiceName),
+  ];
+  let complete = false;
+  return {
+    v,
+    buckets: [
+      ctx.diagnostics,
+      pCtx.diagnostics,
+      tailCtx.diagnostics,
+      svcLocal.diagnostics,
+      svcRest.diagnostics,
+      addrLocal.diagnostics,
+      addrRest.diagnostics,
+      refCtx.diagnostics,
+    ],
+    complete: () => {
+      if (complete) return;
+      complete = true;
+      fillRest();
+      checkReferences(refCtx, v, interfaces, extra);
+    },
+  };
+}
+
+const isBuiltinAddressName = (n: string): boolean => n === "all" || n === "none";
+const isPredefinedServiceName = (n: string): boolean => {
+  const pre = predefinedServices();
+  return pre.services.has(n) || pre.groups.has(n);
+};
+
+/** The Map methods a deferred map intercepts. */
+const DEFERRED_METHODS = ["get", "has", "keys", "values", "entries", "forEach", Symbol.iterator] as const;
+
+/**
+ * Makes `m` run `fill` (which may add entries) before answering anything that could depend on
+ * them: a lookup of a key `fill` could add, the size, any iteration. The map stays a plain `Map`
+ * (its own overrides are non-enumerable and removed by `undefer`), so it compares and serializes
+ * as one. Returns `m` for `undefer`.
+ */
+function deferUntil<K, V>(m: Map<K, V>, fill: () => void, mayAdd: (k: K) => boolean): Map<K, V> {
+  const proto = Map.prototype;
+  const own = (key: PropertyKey, desc: PropertyDescriptor): void => {
+    Object.defineProperty(m, key, { ...desc, configurable: true, enumerable: false });
+  };
+  for (const key of DEFERRED_METHODS) {
+    const orig = proto[key] as (...a: unknown[]) => unknown;
+    if (key === "get" || key === "has") {
+      own(key, {
+        value(k: K): unknown {
+          if (!proto.has.call(m, k) && mayAdd(k)) fill();
+          return orig.call(m, k);
+        },
+        writable: true,
+      });
+    } else {
+      own(key, {
+        value(...a: unknown[]): unknown {
+          fill();
+          return orig.apply(m, a);
+        },
+        writable: true,
+      });
+    }
+  }
+  own("size", {
+    get(): number {
+      fill();
+      return Reflect.get(proto, "size", m) as number;
+    },
+  });
+  return m;
+}
+
+function undefer(m: Map<unknown, unknown>): void {
+  for (const key of DEFERRED_METHODS) delete (m as unknown as Record<PropertyKey, unknown>)[key];
+  delete (m as unknown as Record<PropertyKey, unknown>).size;
 }
 
 /** The predefined `all`/`none` addresses, when a partial config relies on them. */
@@ -1247,56 +1375,76 @@ function builtinAddress(name: string, family: Family): Address | undefined {
   return undefined;
 }
 
-/** Fills in predefined services/groups/addresses referenced but not defined, saying so once each. */
-function fillBuiltins(ctx: Ctx, v: VdomModel): void {
+/**
+ * Fills in predefined services/groups/addresses referenced but not defined, saying so once each.
+ * Called in this order: services named by policies (local-in, then forward), service groups'
+ * members, addresses named by policies; the first reference of a name gets the `info`.
+ */
+function builtinFiller(v: VdomModel): {
+  services: (ctx: Ctx, policies: readonly (LocalInPolicy | Policy)[]) => void;
+  serviceGroups: (ctx: Ctx) => void;
+  addresses: (
+    ctx: Ctx,
+    localIn: readonly LocalInPolicy[],
+    localIn6: readonly LocalInPolicy[],
+    policies: readonly Policy[],
+  ) => void;
+} {
   const pre = predefinedServices();
-  const assumed = (loc: Loc, kind: string, name: string): void =>
+  const assumed = (ctx: Ctx, loc: Loc, kind: string, name: string): void =>
     ctx.info(loc, `${kind} '${name}' is not defined in the config; using the FortiOS predefined definition`);
-  const wantService = (name: string, loc: Loc, seen: Set<string>): void => {
+  const seen = new Set<string>();
+  const wantService = (ctx: Ctx, name: string, loc: Loc): void => {
     if (v.services.has(name) || v.serviceGroups.has(name) || seen.has(name)) return;
     seen.add(name);
     const s = pre.services.get(name);
     const g = pre.groups.get(name);
     if (s) {
       v.services.set(name, s);
-      assumed(loc, "service", name);
+      assumed(ctx, loc, "service", name);
     } else if (g) {
       v.serviceGroups.set(name, g);
-      assumed(loc, "service group", name);
-      for (const m of g.members) wantService(m, loc, seen);
+      assumed(ctx, loc, "service group", name);
+      for (const m of g.members) wantService(ctx, m, loc);
     }
   };
-  const seen = new Set<string>();
-  const byPolicies = [...v.localIn, ...v.localIn6, ...v.policies];
-  for (const p of byPolicies) for (const s of p.service) wantService(s, p.fields.service ?? p.loc, seen);
-  for (const g of [...v.serviceGroups.values()])
-    for (const m of g.members) wantService(m, g.fields.member ?? g.loc, seen);
-  const wantAddr = (name: string, family: Family, loc: Loc): void => {
+  const wantAddr = (ctx: Ctx, name: string, family: Family, loc: Loc): void => {
     const map = family === 4 ? v.addresses : v.addresses6;
     const groups = family === 4 ? v.addrgrps : v.addrgrps6;
     if (map.has(name) || groups.has(name)) return;
     const b = builtinAddress(name, family);
     if (!b) return;
     map.set(name, b);
-    assumed(loc, `firewall address${family === 6 ? "6" : ""}`, name);
+    assumed(ctx, loc, `firewall address${family === 6 ? "6" : ""}`, name);
   };
-  const want = (names: readonly string[], family: Family, loc: Loc): void => {
-    for (const a of names) wantAddr(a, family, loc);
+  const want = (ctx: Ctx, names: readonly string[], family: Family, loc: Loc): void => {
+    for (const a of names) wantAddr(ctx, a, family, loc);
   };
-  for (const p of v.localIn) {
-    want(p.srcaddr, 4, p.loc);
-    want(p.dstaddr, 4, p.loc);
-  }
-  for (const p of v.localIn6) {
-    want(p.srcaddr, 6, p.loc);
-    want(p.dstaddr, 6, p.loc);
-  }
-  for (const p of v.policies) {
-    want(p.srcaddr, 4, p.loc);
-    want(p.dstaddr, 4, p.loc);
-    want(p.srcaddr6, 6, p.loc);
-    want(p.dstaddr6, 6, p.loc);
-  }
+  return {
+    services: (ctx, policies) => {
+      for (const p of policies) for (const s of p.service) wantService(ctx, s, p.fields.service ?? p.loc);
+    },
+    serviceGroups: (ctx) => {
+      for (const g of [...v.serviceGroups.values()])
+        for (const m of g.members) wantService(ctx, m, g.fields.member ?? g.loc);
+    },
+    addresses: (ctx, localIn, localIn6, policies) => {
+      for (const p of localIn) {
+        want(ctx, p.srcaddr, 4, p.loc);
+        want(ctx, p.dstaddr, 4, p.loc);
+      }
+      for (const p of localIn6) {
+        want(ctx, p.srcaddr, 6, p.loc);
+        want(ctx, p.dstaddr, 6, p.loc);
+      }
+      for (const p of policies) {
+        want(ctx, p.srcaddr, 4, p.loc);
+        want(ctx, p.dstaddr, 4, p.loc);
+        want(ctx, p.srcaddr6, 6, p.loc);
+        want(ctx, p.dstaddr6, 6, p.loc);
+      }
+    },
+  };
 }
 
 function checkReferences(
@@ -1424,16 +1572,22 @@ function parseHeader(tree: ConfigTree): FortiosHeader {
   return h;
 }
 
-/** Builds the typed model. Never throws; everything odd is in `diagnostics`. */
+/**
+ * Builds the typed model. Never throws; everything odd is in `diagnostics` — warnings and `info`
+ * only: errors come from the parser. The forward policy table and the reference checks are built
+ * on first use (see `buildVdom`); reading `diagnostics` completes the model.
+ */
 export function buildModel(tree: ConfigTree): FortiosModel {
-  const diagnostics: Diagnostic[] = [];
-  const ctx = new Ctx(diagnostics);
+  const early: Diagnostic[] = [];
+  const ctx = new Ctx(early);
   const scopes = collectScopes(tree);
   const interfaces = new Map<string, Interface>();
-  for (const e of table(scopes.global, "system interface", diagnostics).entries) {
-    interfaces.set(e.name, buildInterface(ctx, e, diagnostics));
+  for (const e of table(scopes.global, "system interface", early).entries) {
+    interfaces.set(e.name, buildInterface(ctx, e, early));
   }
-  const global = table(scopes.global, "system global", diagnostics).settings;
+  const global = table(scopes.global, "system global", early).settings;
+  const builds: VdomBuild[] = [];
+  let diagnostics: Diagnostic[] | undefined;
   const model: FortiosModel = {
     file: tree.file,
     header: parseHeader(tree),
@@ -1448,17 +1602,27 @@ export function buildModel(tree: ConfigTree): FortiosModel {
       "system global",
     ),
     vdoms: new Map(),
-    diagnostics,
+    get diagnostics(): Diagnostic[] {
+      if (diagnostics === undefined) {
+        for (const b of builds) b.complete();
+        const all = early.concat(...builds.flatMap((b) => b.buckets));
+        // Source order reads best; the sort is stable, so same-line diagnostics keep their order.
+        all.sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1));
+        diagnostics = all;
+      }
+      return diagnostics;
+    },
+    set diagnostics(d: Diagnostic[]) {
+      diagnostics = d;
+    },
   };
   const hostname = first(global, "hostname");
   if (hostname !== undefined) model.hostname = hostname;
   for (const [name, idx] of scopes.vdoms) {
-    model.vdoms.set(name, buildVdom(ctx, name, idx, interfaces, scopes.global));
+    const b = buildVdom(name, idx, interfaces, scopes.global);
+    builds.push(b);
+    model.vdoms.set(name, b.v);
   }
-  // Source order reads best; the sort is stable, so same-line diagnostics keep their order.
-  diagnostics.sort((a, b) =>
-    a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1,
-  );
   return model;
 }
 
