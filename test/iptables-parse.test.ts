@@ -1737,6 +1737,61 @@ const GOLDEN4: ReadonlyArray<[table: string, input: string, saved: string[]]> = 
     ["-A PREROUTING -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff"],
   ],
   ["security", "-A INPUT -j ACCEPT", ["-A INPUT -j ACCEPT"]],
+  // Port syntax per extension and /etc/services per protocol (issue 3 differential gaps).
+  ["filter", "-A INPUT -p udp --dport ssh -j ACCEPT", ["-A INPUT -p udp -m udp --dport 22 -j ACCEPT"]],
+  ["filter", "-A INPUT -p udp --dport isakmp -j ACCEPT", ["-A INPUT -p udp -m udp --dport 500 -j ACCEPT"]],
+  ["filter", "-A INPUT -p dccp --dport ssh -j ACCEPT", ["-A INPUT -p dccp -m dccp --dport 22 -j ACCEPT"]],
+  [
+    "filter",
+    "-A INPUT -p udp -m multiport --dports isakmp,ipsec-nat-t -j ACCEPT",
+    ["-A INPUT -p udp -m multiport --dports 500,4500 -j ACCEPT"],
+  ],
+  [
+    "filter",
+    "-A INPUT -p udp -m multiport --dports 026,0x20 -j ACCEPT",
+    ["-A INPUT -p udp -m multiport --dports 22,32 -j ACCEPT"],
+  ],
+  ["filter", "-A INPUT -p udp --dport 026 -j ACCEPT", ["-A INPUT -p udp -m udp --dport 26 -j ACCEPT"]],
+  ["filter", "-A INPUT -p udp --dport 70000 -j ACCEPT", ["-A INPUT -p udp -m udp --dport 4464 -j ACCEPT"]],
+  [
+    "filter",
+    "-A INPUT -p udp --sport 22:70000 -j ACCEPT",
+    ["-A INPUT -p udp -m udp --sport 22:4464 -j ACCEPT"],
+  ],
+  [
+    "filter",
+    "-A INPUT -p dccp --dport 30:20 -j ACCEPT",
+    ["-A INPUT -p dccp -m dccp --dport 30:20 -j ACCEPT"],
+  ],
+  ["filter", "-A INPUT -p dccp --dport 026 -j ACCEPT", ["-A INPUT -p dccp -m dccp --dport 26 -j ACCEPT"]],
+  ["filter", "-A INPUT -p tcp --dport 026 -j ACCEPT", ["-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"]],
+  ["filter", "-A INPUT -p tcp --dport +22 -j ACCEPT", ["-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"]],
+  ["filter", "-A INPUT -p sctp --dport 0x16 -j ACCEPT", ["-A INPUT -p sctp -m sctp --dport 22 -j ACCEPT"]],
+  [
+    "filter",
+    "-A INPUT -m conntrack --ctorigdstport 026 -j ACCEPT",
+    ["-A INPUT -m conntrack --ctorigdstport 26 -j ACCEPT"],
+  ],
+  [
+    "filter",
+    "-A INPUT -m conntrack --ctorigdstport l2tp -j ACCEPT",
+    ["-A INPUT -m conntrack --ctorigdstport 1701 -j ACCEPT"],
+  ],
+  [
+    "filter",
+    "-A INPUT -m conntrack --ctorigdstport 65537 -j ACCEPT",
+    ["-A INPUT -m conntrack --ctorigdstport 1 -j ACCEPT"],
+  ],
+  [
+    "nat",
+    "-A PREROUTING -p udp -j DNAT --to-destination 192.0.2.1:026",
+    ["-A PREROUTING -p udp -j DNAT --to-destination 192.0.2.1:22"],
+  ],
+  [
+    "nat",
+    "-A PREROUTING -p tcp -j DNAT --to-destination 192.0.2.1:isakmp",
+    ["-A PREROUTING -p tcp -j DNAT --to-destination 192.0.2.1:500"],
+  ],
 ];
 const GOLDEN6: ReadonlyArray<[table: string, input: string, saved: string[]]> = [
   [
@@ -2112,4 +2167,55 @@ const REJECTED4: ReadonlyArray<[table: string, input: string, iptablesSays: stri
   ],
   ["raw", "-A PREROUTING -j REJECT", "iptables-restore v1.8.9 (nf_tables): "],
   ["mangle", "-A INPUT -j REJECT", "iptables-restore v1.8.9 (nf_tables): "],
+  // Port syntax per extension and /etc/services per protocol (issue 3 differential gaps).
+  [
+    "filter",
+    "-A INPUT -p tcp --dport l2tp -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): invalid port/service `l2tp' specified",
+  ],
+  [
+    "filter",
+    "-A INPUT -p tcp --sport isakmp -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): invalid port/service `isakmp' specified",
+  ],
+  [
+    "filter",
+    "-A INPUT -p sctp --dport ssh -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): invalid port/service `ssh' specified",
+  ],
+  [
+    "filter",
+    "-A INPUT -p tcp -m multiport --dports l2tp -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): invalid port/service `l2tp' specified",
+  ],
+  [
+    "filter",
+    "-A INPUT -p udp -m multiport --dports ssh -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): invalid port/service `ssh' specified",
+  ],
+  [
+    "filter",
+    "-A INPUT -p udp -m multiport --dports 500:500 -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): invalid portrange specified",
+  ],
+  [
+    "filter",
+    "-A INPUT -p udp -m multiport --dports 500: -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): invalid port/service `' specified",
+  ],
+  [
+    "filter",
+    "-A INPUT -p udp --dport 0x16 -j ACCEPT",
+    'iptables-restore v1.8.9 (nf_tables): Port "0x16" does not resolve to anything.',
+  ],
+  [
+    "filter",
+    "-A INPUT -p tcp --dport 08 -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): invalid port/service `08' specified",
+  ],
+  [
+    "filter",
+    "-A INPUT -p udp --dport pptp -j ACCEPT",
+    'iptables-restore v1.8.9 (nf_tables): Port "pptp" does not resolve to anything.',
+  ],
 ];

@@ -496,8 +496,6 @@ export const IPSETS: ReadonlyArray<{ name: string; type: "hash:net" | "hash:ip";
 export type KnownGap =
   | "conntrack-no-entry"
   | "conntrack-related-tuple"
-  | "service-name-protocol"
-  | "multiport-equal-range"
   | "negation-with-other-list"
   | "path-link-broadcast"
   | "ttl-target"
@@ -535,16 +533,6 @@ export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
     what:
       "-m conntrack --ctproto/--ctorig*/--ctrepl* on a RELATED packet: the kernel matches the master " +
       "connection's tuple (UDP for an ICMP error about UDP), the engine matches the packet's own",
-  },
-  {
-    id: "service-name-protocol",
-    what:
-      "a service name listed in /etc/services for another protocol only (-p tcp --dport l2tp): iptables " +
-      "refuses it (getservbyname with the rule's protocol), the engine accepts it",
-  },
-  {
-    id: "multiport-equal-range",
-    what: "-m multiport with a range whose ends are equal (500:500): libxt_multiport refuses it, the engine accepts it",
   },
   {
     id: "negation-with-other-list",
@@ -669,13 +657,12 @@ class RuleGen {
   }
 
   /**
-   * Service names iptables resolves with getservbyname(name, proto) from netbase's /etc/services: only
-   * names listed for that protocol (the engine accepts any known name for any protocol: KNOWN_GAPS).
+   * Service names, also those netbase lists for the other protocol only: tcp (and multiport) resolve
+   * with getservbyname(name, proto) and refuse them, udp resolves with getaddrinfo and accepts them.
    */
   private services(proto: "tcp" | "udp"): string[] {
-    const both = ["domain", "https"];
-    if (this.gap("service-name-protocol")) both.push("ssh", "isakmp", "l2tp", "ipsec-nat-t");
-    return proto === "tcp" ? [...both, "ssh", "http"] : [...both, "isakmp", "l2tp", "ipsec-nat-t", "ntp"];
+    const both = ["domain", "https", "ssh", "isakmp", "l2tp", "ipsec-nat-t"];
+    return proto === "tcp" ? [...both, "http"] : [...both, "ntp"];
   }
 
   private gap(id: KnownGap): boolean {
@@ -691,9 +678,8 @@ class RuleGen {
       if (r.chance(0.25)) {
         const a = r.pick(PORTS);
         const b = r.pick(PORTS);
-        // libxt_multiport refuses a range whose ends are equal ("invalid portrange specified").
-        if (a === b && !this.gap("multiport-equal-range")) parts.push(String(a));
-        else parts.push(a <= b ? `${a}:${b}` : `${b}:${a}`);
+        // Equal ends (500:500) included: libxt_multiport refuses them ("invalid portrange specified").
+        parts.push(a <= b ? `${a}:${b}` : `${b}:${a}`);
       } else parts.push(String(r.pick(PORTS)));
     }
     return parts.join(",");

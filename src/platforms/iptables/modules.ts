@@ -25,7 +25,7 @@ import {
   type ProtoCond,
   type RawOption,
 } from "./model.js";
-import { IPPROTO, parseIcmpType, protoNumber } from "./names.js";
+import { IPPROTO, type PortSyntax, parseIcmpType, protoNumber, type ServiceProto } from "./names.js";
 import {
   parseAddrRange,
   parseCUint,
@@ -157,11 +157,11 @@ function requireProto(m: ModuleInstance, ctx: BuildCtx, allowed: number[], label
 }
 
 /**
- * `--sport`/`--dport`-style range. tcp, sctp and dccp refuse min > max ("invalid portrange");
- * udp and conntrack accept it, and the condition then never holds.
+ * `--sport`/`--dport`-style range. tcp and sctp refuse min > max ("invalid portrange");
+ * udp, dccp and conntrack accept it, and the condition then never holds.
  */
-function portCond(o: RawOption, ctx: BuildCtx, strict: boolean): PortCond | null {
-  const r = take(parsePortRange(o.args[0]!), o, ctx);
+function portCond(o: RawOption, ctx: BuildCtx, strict: boolean, syntax: PortSyntax): PortCond | null {
+  const r = take(parsePortRange(o.args[0]!, syntax), o, ctx);
   if (!r) return null;
   if (r.lo > r.hi) {
     if (strict) {
@@ -227,6 +227,15 @@ export function formatTcpFlags(v: number): string {
   return names.length === 0 ? "NONE" : names.join(",");
 }
 
+const GETADDRINFO: PortSyntax = { kind: "getaddrinfo" };
+const PORT_PROTO_NAMES = new Map<number, ServiceProto>([
+  [IPPROTO.TCP, "tcp"],
+  [IPPROTO.UDP, "udp"],
+  [IPPROTO.UDPLITE, "udplite"],
+  [IPPROTO.SCTP, "sctp"],
+  [IPPROTO.DCCP, "dccp"],
+]);
+
 const PORTS_OPTS = {
   "--sport": A1i,
   "--dport": A1i,
@@ -236,11 +245,13 @@ const PORTS_ALIASES = { "--source-port": "--sport", "--destination-port": "--dpo
 function buildPorts(m: ModuleInstance, ctx: BuildCtx, extra?: (o: RawOption) => boolean) {
   let sport: PortCond | null = null;
   let dport: PortCond | null = null;
+  // libxt_tcp/libxt_sctp parse with xtables_parse_port; udp and dccp use the XTTYPE_PORTRC option type.
+  const strict = m.name === "tcp" || m.name === "sctp";
+  const syntax: PortSyntax = strict ? { kind: "xtables", proto: m.name as ServiceProto } : GETADDRINFO;
   for (const o of m.opts) {
     if (!firstTime(m, o, ctx)) continue;
-    const strict = m.name !== "udp";
-    if (o.name === "--sport") sport = portCond(o, ctx, strict);
-    else if (o.name === "--dport") dport = portCond(o, ctx, strict);
+    if (o.name === "--sport") sport = portCond(o, ctx, strict, syntax);
+    else if (o.name === "--dport") dport = portCond(o, ctx, strict, syntax);
     else extra?.(o);
   }
   return { sport, dport };
@@ -355,7 +366,11 @@ const DEFS: ModuleDef[] = [
         if (m.opts.length === 0) return null;
       }
       const o = m.opts[0]!;
-      const ranges = take(parseMultiport(o.args[0]!), o, ctx);
+      const ranges = take(
+        parseMultiport(o.args[0]!, p ? (PORT_PROTO_NAMES.get(p.num) ?? null) : null),
+        o,
+        ctx,
+      );
       if (!ranges) return null;
       const dir = o.name === "--sports" ? "src" : o.name === "--dports" ? "dst" : "any";
       return { kind: "multiport", col: m.col, dir, ranges, invert: o.invert };
@@ -425,16 +440,16 @@ const DEFS: ModuleDef[] = [
             r.replDst = netArg(o, ctx);
             break;
           case "--ctorigsrcport":
-            r.origSrcPort = portCond(o, ctx, false);
+            r.origSrcPort = portCond(o, ctx, false, GETADDRINFO);
             break;
           case "--ctorigdstport":
-            r.origDstPort = portCond(o, ctx, false);
+            r.origDstPort = portCond(o, ctx, false, GETADDRINFO);
             break;
           case "--ctreplsrcport":
-            r.replSrcPort = portCond(o, ctx, false);
+            r.replSrcPort = portCond(o, ctx, false, GETADDRINFO);
             break;
           case "--ctrepldstport":
-            r.replDstPort = portCond(o, ctx, false);
+            r.replDstPort = portCond(o, ctx, false, GETADDRINFO);
             break;
           case "--ctstatus": {
             const v = keywordList<CtStatus>(o, ctx, CT_STATUSES);

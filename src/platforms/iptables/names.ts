@@ -1,8 +1,9 @@
 /**
  * Name tables iptables resolves at parse time: IP protocols (its built-in list plus the usual
- * /etc/protocols), services (getservbyname, a common subset of /etc/services), ICMP type names
+ * /etc/protocols), services (Debian netbase's /etc/services, per protocol), ICMP type names
  * and REJECT types. Built in, so a parse does not depend on the machine it runs on.
  */
+import { SERVICES_TEXT } from "./services.js";
 
 /** Name → number. iptables' own table comes first and wins; then netbase's /etc/protocols. */
 const PROTO_ENTRIES: ReadonlyArray<[string, number]> = [
@@ -110,92 +111,57 @@ export const IPPROTO = {
   SCTP: 132,
 } as const;
 
-/** Service names (getservbyname) for the protocols with ports. A common subset of /etc/services. */
-const SERVICES: Readonly<Record<string, number>> = {
-  tcpmux: 1,
-  echo: 7,
-  discard: 9,
-  daytime: 13,
-  "ftp-data": 20,
-  ftp: 21,
-  ssh: 22,
-  telnet: 23,
-  smtp: 25,
-  time: 37,
-  whois: 43,
-  tacacs: 49,
-  domain: 53,
-  bootps: 67,
-  bootpc: 68,
-  tftp: 69,
-  gopher: 70,
-  finger: 79,
-  http: 80,
-  www: 80,
-  kerberos: 88,
-  pop3: 110,
-  sunrpc: 111,
-  auth: 113,
-  sftp: 115,
-  nntp: 119,
-  ntp: 123,
-  epmap: 135,
-  "netbios-ns": 137,
-  "netbios-dgm": 138,
-  "netbios-ssn": 139,
-  imap2: 143,
-  imap: 143,
-  snmp: 161,
-  "snmp-trap": 162,
-  xdmcp: 177,
-  bgp: 179,
-  irc: 194,
-  ldap: 389,
-  https: 443,
-  "microsoft-ds": 445,
-  kpasswd: 464,
-  submissions: 465,
-  isakmp: 500,
-  biff: 512,
-  exec: 512,
-  login: 513,
-  syslog: 514,
-  shell: 514,
-  printer: 515,
-  talk: 517,
-  ntalk: 518,
-  route: 520,
-  uucp: 540,
-  submission: 587,
-  ldaps: 636,
-  rsync: 873,
-  ftps: 990,
-  imaps: 993,
-  pop3s: 995,
-  socks: 1080,
-  openvpn: 1194,
-  "ms-sql-s": 1433,
-  l2f: 1701,
-  l2tp: 1701,
-  pptp: 1723,
-  radius: 1812,
-  "radius-acct": 1813,
-  nfs: 2049,
-  mysql: 3306,
-  "ms-wbt-server": 3389,
-  svn: 3690,
-  "ipsec-nat-t": 4500,
-  sip: 5060,
-  "sip-tls": 5061,
-  "xmpp-client": 5222,
-  postgresql: 5432,
-  x11: 6000,
-  "http-alt": 8080,
-};
+/** A protocol whose ports have service names in /etc/services. */
+export type ServiceProto = "tcp" | "udp" | "dccp" | "udplite" | "sctp";
 
-/** A port number or service name → port; undefined when neither. */
-export function servicePort(text: string): number | undefined {
-  // Fast path: 1-5 decimal digits without a leading zero (or "0").
+let services: Map<string, Map<string, number>> | undefined;
+
+/** /etc/services (Debian netbase): name → protocol → port, the first entry per protocol as libc's. */
+function serviceTable(): Map<string, Map<string, number>> {
+  if (services) return services;
+  services = new Map();
+  for (const line of SERVICES_TEXT.split("\n")) {
+    const [name, ...entries] = line.split(" ");
+    const byProto = new Map<string, number>();
+    for (const e of entries) {
+      const slash = e.indexOf("/");
+      byProto.set(e.slice(slash + 1), Number(e.slice(0, slash)));
+    }
+    services.set(name!, byProto);
+  }
+  return services;
+}
+
+// getaddrinfo without hints tries the protocols in this order (glibc's gaih_inet_typeproto).
+const GETADDRINFO_ORDER: readonly ServiceProto[] = ["tcp", "udp", "dccp", "udplite", "sctp"];
+
+/** getservbyname(name, proto): the port, or undefined; `proto` null means any protocol. */
+export function serviceByName(name: string, proto: ServiceProto | null): number | undefined {
+  const byProto = serviceTable().get(name);
+  if (!byProto) return undefined;
+  if (proto) return byProto.get(proto);
+  for (const p of GETADDRINFO_ORDER) {
+    const port = byProto.get(p);
+    if (port !== undefined) return port;
+  }
+  return undefined;
+}
+
+/**
+ * How an iptables extension reads one port (iptables 1.8.9, checked against the binary):
+ * - `xtables`: xtables_parse_port(text, proto) — strtoumax base 0 (octal `026`, hex `0x16`, `+`) within
+ *   0..65535, else getservbyname(text, proto): tcp, sctp, multiport (with the rule's protocol), and the
+ *   NAT targets' ports (any protocol);
+ * - `getaddrinfo`: XTTYPE_PORT/PORTRC — a decimal number truncated to 16 bits (`70000` is 4464, `026`
+ *   is 26), else a service name of any protocol: udp, dccp, conntrack's `--ct*port`.
+ */
+export type PortSyntax = { kind: "xtables"; proto: ServiceProto | null } | { kind: "getaddrinfo" };
+
+export const XTABLES_ANY: PortSyntax = { kind: "xtables", proto: null };
+
+/** A port number or service name → port; undefined when iptables would refuse it. */
+export function servicePort(text: string, syntax: PortSyntax = XTABLES_ANY): number | undefined {
+  // Fast path: 1-5 decimal digits without a leading zero (or "0"): the same in both syntaxes.
   const len = text.length;
   if (len > 0 && len <= 5 && (text.charCodeAt(0) !== 48 || len === 1)) {
     let v = 0;
@@ -205,23 +171,34 @@ export function servicePort(text: string): number | undefined {
       if (d < 0 || d > 9) break;
       v = v * 10 + d;
     }
-    if (i === len) return v <= 65535 ? v : undefined;
+    if (i === len && v <= 65535) return v;
   }
-  if (/^\d+$/.test(text)) {
-    // xtables_parse_port reads numbers with strtoul(…, 0): a leading 0 is octal.
+  // strtoul skips leading white space and takes a '+'.
+  const trimmed = text.trimStart();
+  const digits = trimmed.startsWith("+") ? trimmed.slice(1) : trimmed;
+  if (syntax.kind === "getaddrinfo") {
+    if (/^\d+$/.test(digits)) {
+      // strtoul saturates at ULONG_MAX; htons keeps the low 16 bits.
+      const v = BigInt(digits);
+      return v >= 2n ** 64n ? 65535 : Number(v % 65536n);
+    }
+    return serviceByName(text, null);
+  }
+  if (/^\d+$/.test(digits)) {
+    // A leading 0 is octal; "08" is no number, and then no service either.
     const n =
-      text.length > 1 && text.startsWith("0")
-        ? /^[0-7]+$/.test(text)
-          ? Number.parseInt(text, 8)
+      digits.length > 1 && digits.startsWith("0")
+        ? /^[0-7]+$/.test(digits)
+          ? Number.parseInt(digits, 8)
           : Number.NaN
-        : Number(text);
+        : Number(digits);
     return n <= 65535 ? n : undefined;
   }
-  if (/^0[xX][0-9a-fA-F]+$/.test(text)) {
-    const n = Number.parseInt(text.slice(2), 16);
+  if (/^0[xX][0-9a-fA-F]+$/.test(digits)) {
+    const n = Number.parseInt(digits.slice(2), 16);
     return n <= 65535 ? n : undefined;
   }
-  return Object.hasOwn(SERVICES, text) ? SERVICES[text] : undefined;
+  return serviceByName(text, syntax.proto);
 }
 
 /** ICMP type names (libipt_icmp): name → [type, codeLo, codeHi]. */

@@ -8,7 +8,7 @@
 import ipaddr from "ipaddr.js";
 import { type Family, formatAddress } from "../../model/address.js";
 import type { AddrRange, AddrSpec, Net, PortRange } from "./model.js";
-import { servicePort } from "./names.js";
+import { type PortSyntax, type ServiceProto, serviceByName, servicePort, XTABLES_ANY } from "./names.js";
 
 export type Result<T> = { ok: true; value: T; warning?: string } | { ok: false; error: string };
 
@@ -277,47 +277,59 @@ export function parseAddrRange(text: string, f: Family): Result<AddrRange> {
   return ok({ lo: lo.value, hi: hi.value }, lo.warning ?? hi.warning);
 }
 
-/** One port: a number 0..65535 or a service name. */
-export function parsePort(text: string): Result<number> {
-  const p = servicePort(text);
+/** One port: a number or a service name, read as the extension reads it (see PortSyntax). */
+export function parsePort(text: string, syntax: PortSyntax = XTABLES_ANY): Result<number> {
+  const p = servicePort(text, syntax);
   if (p === undefined) {
+    if (/^\+?\d+$/.test(text.trim())) return fail(`a port 0..65535, got '${text}'`);
+    const known = serviceByName(text, null) !== undefined;
     return fail(
-      /^\d+$/.test(text) ? `a port 0..65535, got '${text}'` : `a port number or service name, got '${text}'`,
+      known && syntax.kind === "xtables" && syntax.proto
+        ? `a port number or ${syntax.proto} service name, got '${text}' (not a ${syntax.proto} service in /etc/services)`
+        : `a port number or service name, got '${text}'`,
     );
   }
   return ok(p);
 }
 
-/** `port`, `lo:hi`, `lo:` (to 65535), `:hi` (from 0) — tcp/udp/sctp `--sport`/`--dport`. */
-export function parsePortRange(text: string, sep = ":"): Result<PortRange> {
+/** `port`, `lo:hi`, `lo:` (to 65535), `:hi` (from 0) — tcp/udp/sctp/dccp `--sport`/`--dport`. */
+export function parsePortRange(text: string, syntax: PortSyntax = XTABLES_ANY, sep = ":"): Result<PortRange> {
   const i = text.indexOf(sep);
   if (i < 0) {
-    const p = parsePort(text);
+    const p = parsePort(text, syntax);
     return p.ok ? ok({ lo: p.value, hi: p.value }) : p;
   }
   const a = text.slice(0, i);
   const b = text.slice(i + 1);
-  const lo = a === "" ? ok(0) : parsePort(a);
+  const lo = a === "" ? ok(0) : parsePort(a, syntax);
   if (!lo.ok) return lo;
-  const hi = b === "" ? ok(65535) : parsePort(b);
+  const hi = b === "" ? ok(65535) : parsePort(b, syntax);
   if (!hi.ok) return hi;
-  // Reversed ranges are accepted by some modules (udp, conntrack) and then match nothing;
+  // Reversed ranges are accepted by some modules (udp, dccp, conntrack) and then match nothing;
   // callers that iptables makes strict (tcp, sctp, multiport) check lo <= hi themselves.
   return ok({ lo: lo.value, hi: hi.value });
 }
 
-/** `--dports 22,80:90` (multiport): at most 15 ports, a range counting as two. */
-export function parseMultiport(text: string): Result<PortRange[]> {
+/**
+ * `--dports 22,80:90` (multiport, libxt_multiport): at most 15 ports, a range counting as two; both
+ * ends of a range are required and min < max (500:500 is refused); names for the rule's protocol.
+ */
+export function parseMultiport(text: string, proto: ServiceProto | null): Result<PortRange[]> {
+  const syntax: PortSyntax = { kind: "xtables", proto };
   const out: PortRange[] = [];
   let slots = 0;
   for (const part of text.split(",")) {
     if (part === "") return fail(`a port list like 22,80:90, got '${text}'`);
-    const r = part.includes(":") ? parsePortRange(part) : parsePort(part);
-    if (!r.ok) return r;
-    const range = typeof r.value === "number" ? { lo: r.value, hi: r.value } : r.value;
-    if (range.lo > range.hi) return fail(`port ranges with min <= max, got '${part}'`);
-    slots += part.includes(":") ? 2 : 1;
-    out.push(range);
+    const colon = part.indexOf(":");
+    const lo = parsePort(colon < 0 ? part : part.slice(0, colon), syntax);
+    if (!lo.ok) return lo;
+    const hi = colon < 0 ? lo : parsePort(part.slice(colon + 1), syntax);
+    if (!hi.ok) return hi;
+    if (colon >= 0 && lo.value >= hi.value) {
+      return fail(`port ranges with min < max (iptables: invalid portrange), got '${part}'`);
+    }
+    slots += colon < 0 ? 1 : 2;
+    out.push({ lo: lo.value, hi: hi.value });
   }
   if (slots > 15) return fail(`at most 15 ports (a range counts as two), got ${slots}`);
   return ok(out);
