@@ -1792,6 +1792,32 @@ const GOLDEN4: ReadonlyArray<[table: string, input: string, saved: string[]]> = 
     "-A PREROUTING -p tcp -j DNAT --to-destination 192.0.2.1:isakmp",
     ["-A PREROUTING -p tcp -j DNAT --to-destination 192.0.2.1:500"],
   ],
+  // XTTYPE_HOSTMASK: a non-contiguous mask loads as a host (conntrack, policy).
+  [
+    "filter",
+    "-A INPUT -m conntrack --ctorigsrc 10.1.2.3/0.0.0.255 -j ACCEPT",
+    ["-A INPUT -m conntrack --ctorigsrc 10.1.2.3 -j ACCEPT"],
+  ],
+  [
+    "filter",
+    "-A INPUT -m conntrack --ctreplsrc 0.0.0.1/0.0.0.255 -j ACCEPT",
+    ["-A INPUT -m conntrack --ctreplsrc 0.0.0.1 -j ACCEPT"],
+  ],
+  [
+    "filter",
+    "-A INPUT -m conntrack --ctrepldst 10.1.2.0/255.0.255.0 -j ACCEPT",
+    ["-A INPUT -m conntrack --ctrepldst 10.1.2.0 -j ACCEPT"],
+  ],
+  [
+    "filter",
+    "-A INPUT -m conntrack --ctorigdst 10.1.0.0/255.255.0.0 -j ACCEPT",
+    ["-A INPUT -m conntrack --ctorigdst 10.1.0.0/16 -j ACCEPT"],
+  ],
+  [
+    "filter",
+    "-A INPUT -m policy --dir in --pol ipsec --mode tunnel --tunnel-src 10.1.2.3/0.0.0.255 -j ACCEPT",
+    ["-A INPUT -m policy --dir in --pol ipsec --mode tunnel --tunnel-src 10.1.2.3 -j ACCEPT"],
+  ],
 ];
 const GOLDEN6: ReadonlyArray<[table: string, input: string, saved: string[]]> = [
   [
@@ -1874,6 +1900,17 @@ const GOLDEN6: ReadonlyArray<[table: string, input: string, saved: string[]]> = 
     ["-A POSTROUTING -j SNAT --to-source 2001:db8::1-2001:db8::5"],
   ],
   ["nat", "-A POSTROUTING -o eth0 -j MASQUERADE", ["-A POSTROUTING -o eth0 -j MASQUERADE"]],
+  // XTTYPE_HOSTMASK: a non-contiguous mask loads as a host.
+  [
+    "filter",
+    "-A INPUT -m conntrack --ctorigsrc 2001:db8::1/ffff::ff -j ACCEPT",
+    ["-A INPUT -m conntrack --ctorigsrc 2001:db8::1 -j ACCEPT"],
+  ],
+  [
+    "filter",
+    "-A INPUT -m conntrack --ctorigsrc 2001:db8::/ffff:ffff:: -j ACCEPT",
+    ["-A INPUT -m conntrack --ctorigsrc 2001:db8::/32 -j ACCEPT"],
+  ],
 ];
 /** Lines iptables-restore 1.8.9 refuses, with its message. */
 const REJECTED4: ReadonlyArray<[table: string, input: string, iptablesSays: string]> = [

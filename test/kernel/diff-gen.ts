@@ -499,8 +499,7 @@ export type KnownGap =
   | "negation-with-other-list"
   | "path-link-broadcast"
   | "ttl-target"
-  | "nft-inverted-port-pair"
-  | "conntrack-noncontiguous-mask";
+  | "nft-inverted-port-pair";
 
 export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
   {
@@ -509,12 +508,6 @@ export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
       "whole-path evaluator: a subnet broadcast (192.0.2.255) is routed as forwarded, since only " +
       "255.255.255.255 and the host's addresses count as local; the kernel delivers it locally (a " +
       "'broadcast' route in the local table). Not compared for broadcast probes",
-  },
-  {
-    id: "conntrack-noncontiguous-mask",
-    what:
-      "--ctorigsrc/--ctorigdst/--ctreplsrc/--ctrepldst with a non-contiguous dotted mask (0.0.0.1/0.0.0.255): " +
-      "libxt_conntrack loads it as a /32 host (iptables-save prints --ctreplsrc 0.0.0.1), the engine applies the mask",
   },
   {
     id: "nft-inverted-port-pair",
@@ -818,7 +811,7 @@ class RuleGen {
         // libxt_conntrack loads a non-contiguous mask (0.0.0.1/0.0.0.255) as a /32 host; the engine applies
         // the mask (KNOWN_GAPS).
         const ctAddr = (pool: readonly string[]) =>
-          this.addr(pool, false, this.gap("conntrack-noncontiguous-mask")).text;
+          this.addr(pool, false).text;
         if (relatedOk) {
           const port = (opt: string) => {
             const a = r.pick(PORTS);

@@ -176,8 +176,23 @@ function portCond(o: RawOption, ctx: BuildCtx, strict: boolean, syntax: PortSynt
   return { range: r, invert: o.invert };
 }
 
+/**
+ * An address[/mask] of conntrack's `--ctorig*`/`--ctrepl*` and policy's `--tunnel-*` (XTTYPE_HOSTMASK).
+ * Unlike `-s`/`-d`, a non-contiguous dotted mask is not kept: iptables loads the bare address as a host.
+ */
 function netArg(o: RawOption, ctx: BuildCtx): { net: Net; invert: boolean } | null {
-  const r = take(parseNet(o.args[0]!, ctx.family, { allowName: false }), o, ctx);
+  const text = o.args[0]!;
+  const parsed = parseNet(text, ctx.family, { allowName: false });
+  if (parsed.ok && parsed.value.kind === "net" && parsed.value.len === null) {
+    const host = take(parseNet(text.slice(0, text.indexOf("/")), ctx.family, { allowName: false }), o, ctx);
+    if (!host || host.kind !== "net") return null;
+    ctx.warn(
+      o.argCol,
+      `${o.name} ${text}: iptables reads a non-contiguous mask here as a host (/${ctx.family === 4 ? 32 : 128})`,
+    );
+    return { net: host, invert: o.invert };
+  }
+  const r = take(parsed, o, ctx);
   return r && r.kind === "net" ? { net: r, invert: o.invert } : null;
 }
 
