@@ -17,7 +17,7 @@ import {
   strongswanProfile,
 } from "../src/sim/index.js";
 import { NatDevice } from "../src/sim/nat.js";
-import { EventQueue } from "../src/sim/queue.js";
+import { EventQueue, fire } from "../src/sim/queue.js";
 import { Rng, seedFor } from "../src/sim/rng.js";
 
 const udp = (src: string, sport: number, dst: string, dport: number): SimPacket => ({
@@ -52,10 +52,10 @@ describe("event queue", () => {
         const e = q.popUntil(Number.POSITIVE_INFINITY);
         if (!e) break;
         now = e.t;
-        e.fn();
+        fire(e);
       }
     }
-    for (let e = q.popUntil(Number.POSITIVE_INFINITY); e; e = q.popUntil(Number.POSITIVE_INFINITY)) e.fn();
+    for (let e = q.popUntil(Number.POSITIVE_INFINITY); e; e = q.popUntil(Number.POSITIVE_INFINITY)) fire(e);
     // Every popped event is the minimum of what was queued at that moment: check globally that
     // the pop order restricted to events pushed before each pop respects (t, seq).
     expect(out).toHaveLength(ref.length);
@@ -75,7 +75,7 @@ describe("event queue", () => {
     const out: string[] = [];
     for (let i = 0; i < 40; i++) q.pushAfter(0, 5, () => out.push(`l${i}`));
     q.push(5, () => out.push("h"));
-    for (let e = q.popUntil(100); e; e = q.popUntil(100)) e.fn();
+    for (let e = q.popUntil(100); e; e = q.popUntil(100)) fire(e);
     expect(out.slice(0, 40)).toEqual(Array.from({ length: 40 }, (_, i) => `l${i}`));
     expect(out[40]).toBe("h");
   });

@@ -5,7 +5,7 @@
 import type { Firewall, FwResult, RuleRef, Session, SessionHooks, SimPacket } from "./firewall.js";
 import type { Conn, Daemon, IkeMsg } from "./ike.js";
 import { NatDevice } from "./nat.js";
-import { EventQueue, type SimEvent } from "./queue.js";
+import { EventQueue, fire, type SimEvent } from "./queue.js";
 import { Rng } from "./rng.js";
 
 export const LOG = { none: 0, state: 1, info: 2, debug: 3 } as const;
@@ -41,10 +41,46 @@ export interface WirePacket extends SimPacket {
   id: number;
   sender: string;
   sentAt: number;
-  ike?: IkeMsg;
-  data?: DataMsg;
+  /** The sending gateway (set by {@link Engine.transmit}). */
+  from?: Gateway | undefined;
+  ike?: IkeMsg | undefined;
+  data?: DataMsg | undefined;
   /** Timeline id of the send event (causality of receipt / drop events). */
-  sendEvent?: number;
+  sendEvent?: number | undefined;
+}
+
+/** A packet with every field present in one order (one hidden class on the hot paths). */
+export function wirePacket(
+  src: string,
+  dst: string,
+  proto: SimPacket["proto"],
+  sport: number | undefined,
+  dport: number | undefined,
+  kind: SimPacket["kind"],
+  label: string,
+  spi: string | undefined,
+  key: string | undefined,
+  ike: IkeMsg | undefined,
+  data: DataMsg | undefined,
+): WirePacket {
+  return {
+    src,
+    dst,
+    proto,
+    sport,
+    dport,
+    kind,
+    label,
+    spi,
+    key,
+    id: 0,
+    sender: "",
+    sentAt: 0,
+    from: undefined,
+    ike,
+    data,
+    sendEvent: undefined,
+  };
 }
 
 export type Device = Firewall | NatDevice;
@@ -184,7 +220,10 @@ export class TunnelMonitor {
    * touches the SAs several times within one event).
    */
   touch(reason: string, gateway: string): void {
-    if (!this.pending) this.engine.dirty.push(this);
+    if (!this.pending) {
+      const e = this.engine;
+      e.dirty[e.dirtyN++] = this;
+    }
     this.pending = { reason, gateway };
   }
 
@@ -488,6 +527,8 @@ export class Engine {
   eventsRun = 0;
   /** Monitors with SA changes in the current event. */
   readonly dirty: TunnelMonitor[] = [];
+  /** Entries of {@link dirty} in use (a count: truncating the array costs a runtime call). */
+  dirtyN = 0;
   private packetIds = 0;
 
   constructor(opts: EngineOptions) {
@@ -508,6 +549,18 @@ export class Engine {
   after(dtMs: number, fn: () => void): SimEvent {
     return this.q.pushAfter(this.now, Math.max(0, Math.round(dtMs)), fn);
   }
+
+  /** {@link at} for `fn(arg)`: no closure per event on hot paths. */
+  atArg<T>(t: number, fn: (arg: T) => void, arg: T): SimEvent {
+    return this.q.pushArg(Math.max(t, this.now), fn, arg);
+  }
+
+  /** {@link after} for `fn(arg)`. */
+  afterArg<T>(dtMs: number, fn: (arg: T) => void, arg: T): SimEvent {
+    return this.q.pushAfterArg(this.now, Math.max(0, Math.round(dtMs)), fn, arg);
+  }
+
+  private readonly arriveFn = (p: WirePacket): void => this.arrive(p.from!, p);
 
   /** Session hooks for a device: its timeline records and its expiry watchdog. */
   sessionHooks(owner: string, deviceName: string): SessionHooks {
@@ -571,6 +624,7 @@ export class Engine {
     p.id = ++this.packetIds;
     p.sender = from.name;
     p.sentAt = this.now;
+    p.from = from;
     if (from.fw) {
       const r = from.fw.output(p, this.now);
       if (!r.accept) {
@@ -578,7 +632,7 @@ export class Engine {
         return false;
       }
     }
-    this.after(this.latencyMs, () => this.arrive(from, p));
+    this.q.pushAfterArg(this.now, this.latencyMs, this.arriveFn, p);
     return true;
   }
 
@@ -678,8 +732,9 @@ export class Engine {
   }
 
   settle(): void {
-    for (const m of this.dirty) m.settle();
-    this.dirty.length = 0;
+    const d = this.dirty;
+    for (let i = 0; i < this.dirtyN; i++) d[i]!.settle();
+    this.dirtyN = 0;
   }
 
   run(untilMs: number): void {
@@ -690,8 +745,8 @@ export class Engine {
       if (ev.dead) continue;
       this.now = ev.t;
       this.eventsRun++;
-      ev.fn();
-      if (this.dirty.length > 0) this.settle();
+      fire(ev);
+      if (this.dirtyN > 0) this.settle();
     }
     this.now = untilMs;
   }

@@ -8,7 +8,7 @@
  * the messages arrive).
  */
 import type { DataMsg, Engine, Gateway, TunnelMonitor, WirePacket } from "./engine.js";
-import { LOG } from "./engine.js";
+import { LOG, wirePacket } from "./engine.js";
 import { tupleKey } from "./firewall.js";
 import { type LogStyle, logStyle, type SaRef } from "./log.js";
 import type { IkeProfile } from "./profiles.js";
@@ -23,6 +23,11 @@ export type Exch =
   | "MAIN_MODE"
   | "QUICK_MODE"
   | "INFO_V1";
+
+/** The optional parts a message is built with (see {@link Conn.msg}). */
+type MsgExtra = Partial<
+  Pick<IkeMsg, "natd" | "childSpi" | "rekeyOf" | "newIkeSpi" | "del" | "dpd" | "seq" | "error">
+> & { what: string; len: number };
 
 export interface IkeMsg {
   tunnel: string;
@@ -443,10 +448,9 @@ export class Conn {
         const c = this.install(sa, childIn, r.childSpi, true);
         if (rekeyOf && rekeyOf.state === "installed") this.markRekeyed(rekeyOf, c);
         // Third message: not acknowledged (the responder installs on receipt).
-        this.send(sa, {
-          ...this.msg(sa, "QUICK_MODE", 3, false, { what: "Quick Mode 3/3 [ HASH ]", len: 76 }),
-          mid: qm.mid,
-        });
+        const qm3 = this.msg(sa, "QUICK_MODE", 3, false, { what: "Quick Mode 3/3 [ HASH ]", len: 76 });
+        qm3.mid = qm.mid;
+        this.send(sa, qm3);
         this.changed(rekeyOf ? "IPsec SA rekeyed" : "IPsec SA established (quick mode initiator)");
       },
       () => {
@@ -483,14 +487,9 @@ export class Conn {
   // ------------------------------------------------------------------------------------------
   // Messages and the request/retransmit machinery
 
-  msg(
-    sa: IkeSa,
-    exch: Exch,
-    step: number,
-    resp: boolean,
-    extra: Partial<IkeMsg> & { what: string; len: number },
-  ): IkeMsg {
-    return {
+  msg(sa: IkeSa, exch: Exch, step: number, resp: boolean, extra: MsgExtra): IkeMsg {
+    // Every field present, in one order: one hidden class for all messages (no spread).
+    const m: IkeMsg = {
       tunnel: this.tunnel,
       v: this.p.ikeVersion,
       exch,
@@ -501,8 +500,26 @@ export class Conn {
       spiR: sa.spiR,
       mid: 0,
       nonce: this.rng.u32(),
-      ...extra,
+      natd: undefined,
+      childSpi: undefined,
+      rekeyOf: undefined,
+      newIkeSpi: undefined,
+      del: undefined,
+      dpd: undefined,
+      seq: undefined,
+      error: undefined,
+      what: extra.what,
+      len: extra.len,
     };
+    if (extra.natd !== undefined) m.natd = extra.natd;
+    if (extra.childSpi !== undefined) m.childSpi = extra.childSpi;
+    if (extra.rekeyOf !== undefined) m.rekeyOf = extra.rekeyOf;
+    if (extra.newIkeSpi !== undefined) m.newIkeSpi = extra.newIkeSpi;
+    if (extra.del !== undefined) m.del = extra.del;
+    if (extra.dpd !== undefined) m.dpd = extra.dpd;
+    if (extra.seq !== undefined) m.seq = extra.seq;
+    if (extra.error !== undefined) m.error = extra.error;
+    return m;
   }
 
   /** Puts one IKE message on the wire. */
@@ -510,20 +527,19 @@ export class Conn {
     const e = this.e;
     sa.lastOut = e.now;
     m.spiR = m.spiR || sa.spiR;
-    const p: WirePacket = {
-      id: 0,
-      sender: "",
-      sentAt: 0,
-      src: this.gw.address,
-      dst: sa.remoteIp,
-      proto: "udp",
-      sport: sa.localPort,
-      dport: sa.remotePort,
-      kind: "ike",
-      label: m.what,
-      ike: m,
-      key: sa.udpKey(this.gw.address),
-    };
+    const p = wirePacket(
+      this.gw.address,
+      sa.remoteIp,
+      "udp",
+      sa.localPort,
+      sa.remotePort,
+      "ike",
+      m.what,
+      undefined,
+      sa.udpKey(this.gw.address),
+      m,
+      undefined,
+    );
     if (e.rec.on(LOG.info)) {
       const what =
         retransmit > 0 && this.p.vendor === "fortios" ? `retransmit ${retransmit}, ${m.what}` : m.what;
@@ -592,12 +608,7 @@ export class Conn {
     if (!sa.active && sa.queue.length > 0 && sa.state !== "dead") this.start(sa, sa.queue.shift()!);
   }
 
-  private respond(
-    sa: IkeSa,
-    req: IkeMsg,
-    extra: Partial<IkeMsg> & { what: string; len: number },
-    step = req.step + 1,
-  ): void {
+  private respond(sa: IkeSa, req: IkeMsg, extra: MsgExtra, step = req.step + 1): void {
     const m = this.msg(sa, req.exch, step, true, extra);
     m.mid = req.mid;
     sa.cached = { mid: req.mid, step: req.step, exch: req.exch, msg: m };
@@ -1528,18 +1539,22 @@ export class Conn {
         // RFC 3948 keepalive: one 0xFF byte on UDP 4500, only from the side behind NAT.
         this.log(LOG.debug, "natt-keepalive", () => this.say.keepalive(sa.ref()), sa);
         sa.lastOut = this.e.now;
-        this.e.transmit(this.gw, {
-          id: 0,
-          sender: "",
-          sentAt: 0,
-          src: this.gw.address,
-          dst: sa.remoteIp,
-          proto: "udp",
-          sport: sa.localPort,
-          dport: sa.remotePort,
-          kind: "natt-keepalive",
-          label: "NAT-keepalive",
-        });
+        this.e.transmit(
+          this.gw,
+          wirePacket(
+            this.gw.address,
+            sa.remoteIp,
+            "udp",
+            sa.localPort,
+            sa.remotePort,
+            "natt-keepalive",
+            "NAT-keepalive",
+            undefined,
+            undefined,
+            undefined,
+            undefined,
+          ),
+        );
       }
       this.armKeepalive(sa);
     });
@@ -1576,25 +1591,20 @@ export class Conn {
     const now = e.now;
     sa.lastOut = now;
     mon.dataSent(d.from, d.to);
-    const p: WirePacket = {
-      id: 0,
-      sender: "",
-      sentAt: 0,
-      src: this.gw.address,
-      dst: sa.remoteIp,
-      proto: sa.encap ? "udp" : "esp",
-      kind: "esp",
-      label: "ESP",
-      spi: c.outSpi,
-      data: d,
-    };
-    if (sa.encap) {
-      p.sport = sa.localPort;
-      p.dport = sa.remotePort;
-      p.key = sa.udpKey(this.gw.address);
-    } else {
-      p.key = sa.espKey(this.gw.address);
-    }
+    const encap = sa.encap;
+    const p = wirePacket(
+      this.gw.address,
+      sa.remoteIp,
+      encap ? "udp" : "esp",
+      encap ? sa.localPort : undefined,
+      encap ? sa.remotePort : undefined,
+      "esp",
+      "ESP",
+      c.outSpi,
+      encap ? sa.udpKey(this.gw.address) : sa.espKey(this.gw.address),
+      undefined,
+      d,
+    );
     if (e.rec.on(LOG.debug)) {
       p.sendEvent = this.log(
         LOG.debug,

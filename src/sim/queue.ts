@@ -14,9 +14,16 @@ export interface SimEvent {
   /** Virtual time, integer milliseconds. */
   t: number;
   seq: number;
-  fn: () => void;
+  /** Called with {@link arg}: hot events pass their object instead of allocating a closure. */
+  fn: (arg: never) => void;
+  arg: unknown;
   /** Cancelled timers stay queued and are skipped when popped (cheaper than removal). */
   dead: boolean;
+}
+
+/** Runs an event's callback. */
+export function fire(ev: SimEvent): void {
+  (ev.fn as (arg: unknown) => void)(ev.arg);
 }
 
 class Lane {
@@ -62,15 +69,25 @@ export class EventQueue {
 
   /** Schedules at an absolute time. */
   push(t: number, fn: () => void): SimEvent {
-    const ev: SimEvent = { t, seq: this.nextSeq++, fn, dead: false };
+    return this.pushArg(t, fn, undefined);
+  }
+
+  /** Schedules `fn(arg)` at an absolute time. */
+  pushArg<T>(t: number, fn: (arg: T) => void, arg: T): SimEvent {
+    const ev: SimEvent = { t, seq: this.nextSeq++, fn, arg, dead: false };
     this.heapPush(ev);
     return ev;
   }
 
   /** Schedules at `now + delay`; fixed delays go to their FIFO lane. */
   pushAfter(now: number, delay: number, fn: () => void): SimEvent {
+    return this.pushAfterArg(now, delay, fn, undefined);
+  }
+
+  /** Schedules `fn(arg)` at `now + delay`. */
+  pushAfterArg<T>(now: number, delay: number, fn: (arg: T) => void, arg: T): SimEvent {
     const t = now + delay;
-    const ev: SimEvent = { t, seq: this.nextSeq++, fn, dead: false };
+    const ev: SimEvent = { t, seq: this.nextSeq++, fn, arg, dead: false };
     let lane = this.lanes.get(delay);
     if (!lane && this.laneList.length < MAX_LANES && now >= this.now) {
       const n = (this.uses.get(delay) ?? 0) + 1;
