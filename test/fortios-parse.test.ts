@@ -638,3 +638,75 @@ describe("round trip", () => {
     expect(shape(r.tree)).toEqual(configs);
   });
 });
+
+// Sections are built when first read (parse.ts `lazySection`): the tree, the diagnostics and the
+// redaction must be exactly those of building everything at once, whatever the input and however
+// parsing ended (closed sections, unclosed ones at end of file, the error limit mid-section).
+
+/** Reads every section's children, top-level sections in a scrambled order; then the whole result. */
+function materialized(r: ParseResult, order: number): string {
+  const walk = (n: Node): void => {
+    if (n.kind === "config" || n.kind === "edit") for (const c of n.children) walk(c);
+  };
+  const top = r.tree.children;
+  for (let k = 0; k < top.length; k++) walk(top[(k * (order + 1) + order) % top.length]!);
+  return JSON.stringify(r);
+}
+
+const VDOM_WRAP = [
+  (t: string) => t,
+  (t: string) => `config global\n${t}\nend\n`,
+  (t: string) => `config vdom\nedit root\n${t}\nnext\nedit v2\n${t}\nend\n`,
+];
+
+describe("sections built on demand", () => {
+  test.prop([fc.array(fc.constantFrom(...TOKENS), { maxLength: 150 }), fc.nat(2), fc.nat(7)], {
+    numRuns: 400,
+  })("equal the tree built at once (token sequences)", (toks, wrap, order) => {
+    const text = VDOM_WRAP[wrap]!(toks.join(""));
+    const maxErrors = 1 + (toks.length % 9);
+    const eager = parseFortios(text, { file: "p", maxErrors, lazy: false });
+    const lazy = parseFortios(text, { file: "p", maxErrors });
+    expect(materialized(lazy, order)).toBe(JSON.stringify(eager));
+  });
+
+  const corpusMutation = fc.record({
+    file: fc.nat({ max: corpusTexts.length - 1 }),
+    wrap: fc.nat(2),
+    maxErrors: fc.integer({ min: 1, max: 12 }),
+    order: fc.nat(7),
+    edits: fc.array(
+      fc.record({
+        at: fc.double({ min: 0, max: 1, noNaN: true }),
+        del: fc.nat({ max: 8 }),
+        ins: fc.oneof(fc.constantFrom(...TOKENS), fc.string({ maxLength: 4 })),
+      }),
+      { maxLength: 6 },
+    ),
+  });
+
+  test.prop([corpusMutation], { numRuns: 150 })(
+    "equal the tree built at once (mutated corpus files)",
+    ({ file, wrap, maxErrors, order, edits }) => {
+      let text = corpusTexts[file]!;
+      for (const e of edits) {
+        const i = Math.floor(e.at * text.length);
+        text = text.slice(0, i) + e.ins + text.slice(i + e.del);
+      }
+      text = VDOM_WRAP[wrap]!(text);
+      const eager = parseFortios(text, { file: "m", maxErrors, lazy: false });
+      const lazy = parseFortios(text, { file: "m", maxErrors });
+      expect(materialized(lazy, order)).toBe(JSON.stringify(eager));
+    },
+  );
+
+  it("leaves sections nobody reads unbuilt, and builds each once", () => {
+    const text =
+      "config system global\n  set hostname a\nend\nconfig firewall policy\n  edit 1\n  next\nend\n";
+    const r = parseFortios(text);
+    const [g, pol] = r.tree.children as ConfigNode[];
+    expect(g!.children).toBe(g!.children);
+    expect(pol!.children.map((c) => c.kind)).toEqual(["edit"]);
+    expect(JSON.stringify(r)).toBe(JSON.stringify(parseFortios(text, { lazy: false })));
+  });
+});

@@ -21,7 +21,7 @@
  * Errors never throw: they are collected as `file:line:col: message` diagnostics (up to a limit)
  * and parsing resumes on the next line. Secrets are redacted here, before any node exists.
  */
-import { applyMask, REDACTED, scrub, secretValueMask } from "./redact.js";
+import { applyMask, isPem, isSecretKey, REDACTED, scrub, secretValueMask } from "./redact.js";
 
 /** Where a node comes from. `text` is the (redacted) first line of the command, without indentation. */
 export interface Loc {
@@ -117,6 +117,11 @@ export interface ParseOptions {
   file?: string;
   /** Stop after this many errors (default 100). */
   maxErrors?: number;
+  /**
+   * Build each top-level section's nodes when its `children` are first read (default true). The
+   * tree, diagnostics and redaction are the same either way; `false` builds everything at once.
+   */
+  lazy?: boolean;
 }
 
 /** `file:line:col: message` — the format compilers use, so editors can jump to it. */
@@ -154,6 +159,13 @@ function isBlank(c: number): boolean {
   return c === 32 || c === 9 || c === CR || c === 12 || c === 11 || c === 0xa0;
 }
 
+/** Where the lexer is: enough to start a second lexer at the same command. */
+interface LexState {
+  i: number;
+  line: number;
+  lineStart: number;
+}
+
 class Lexer {
   i = 0;
   line = 1;
@@ -169,6 +181,7 @@ class Lexer {
   cmdLine = 0;
   cmdCol = 0;
   cmdStart = 0;
+  cmdLineStart = 0;
   /** End offset of the command's first physical line, trailing blanks excluded. */
   firstLineEnd = -1;
   /** The command crossed a line break (quoted newline or continuation). */
@@ -179,8 +192,15 @@ class Lexer {
   errLine = 0;
   errCol = 0;
 
-  constructor(private readonly s: string) {
-    if (s.charCodeAt(0) === 0xfeff) {
+  constructor(
+    private readonly s: string,
+    from?: LexState,
+  ) {
+    if (from) {
+      this.i = from.i;
+      this.line = from.line;
+      this.lineStart = from.lineStart;
+    } else if (s.charCodeAt(0) === 0xfeff) {
       this.i = 1;
       this.lineStart = 1;
     }
@@ -233,6 +253,7 @@ class Lexer {
     }
     const start = this.i;
     this.cmdStart = start;
+    this.cmdLineStart = this.lineStart;
     this.cmdLine = this.line;
     this.cmdCol = this.col(start);
     if (s.charCodeAt(start) === HASH) {
@@ -395,14 +416,82 @@ class Parser {
   truncated = false;
   private seenCommand = false;
   private readonly lx: Lexer;
+  /**
+   * Index in `stack` of the section being read without building nodes (see `lazySection`), or -1;
+   * `lazyEnd` receives where that section ends.
+   */
+  private lazyAt = -1;
+  private lazyEnd: ((end: number) => void) | undefined;
 
+  /**
+   * `section`: re-read one section from `from` (see `lazySection`), building every node, and stop
+   * where it closes. Otherwise the whole file, top-level sections read lazily.
+   */
   constructor(
     private readonly src: string,
     private readonly file: string,
     private readonly maxErrors: number,
+    private readonly lazy: boolean,
+    private readonly section?: LexState,
   ) {
-    this.lx = new Lexer(src);
+    this.lx = new Lexer(src, section);
     this.tree = { kind: "root", file, header: [], children: [] };
+    if (section) this.seenCommand = true;
+  }
+
+  /**
+   * Top-level sections (and those directly inside `config global` or a VDOM's `edit`) are checked
+   * in full as they are read — every diagnostic, every secret — but their nodes are built on first
+   * access to `children`, by re-reading just that section. Most consumers need a few sections of a
+   * large backup (a local-in trace never looks at the forward policy table); a tree built on demand
+   * is identical to one built at once, because a section's parse depends only on where it starts.
+   */
+  private atSectionScope(path: readonly string[]): boolean {
+    if (this.section || !this.lazy) return false;
+    const st = this.stack;
+    if (st.length === 0) return !(path.length === 1 && (path[0] === "global" || path[0] === "vdom"));
+    const a = st[0]!;
+    if (a.kind !== "config" || a.path.length !== 1) return false;
+    if (st.length === 1) return a.path[0] === "global";
+    return st.length === 2 && a.path[0] === "vdom" && st[1]!.kind === "edit";
+  }
+
+  private lazySection(path: string[]): ConfigNode {
+    const lx = this.lx;
+    const from: LexState = { i: lx.cmdStart, line: lx.cmdLine, lineStart: lx.cmdLineStart };
+    const src = this.src;
+    const file = this.file;
+    let end = src.length;
+    let children: Node[] | undefined;
+    this.lazyEnd = (e) => {
+      end = e;
+    };
+    return {
+      kind: "config",
+      path,
+      get children(): Node[] {
+        if (children === undefined) {
+          const p = new Parser(src, file, Number.POSITIVE_INFINITY, false, from);
+          p.run(end);
+          const top = p.tree.children[0];
+          children = top?.kind === "config" ? top.children : [];
+        }
+        return children;
+      },
+      set children(c: Node[]) {
+        children = c;
+      },
+      loc: this.loc(this.plainText()),
+    };
+  }
+
+  /** After a command: the lazily read section closed (or, with `end`, reading stopped). */
+  private lazyDone(end?: number): void {
+    if (this.lazyAt >= 0 && (end !== undefined || this.stack.length <= this.lazyAt)) {
+      this.lazyEnd?.(end ?? this.lx.i);
+      this.lazyAt = -1;
+      this.lazyEnd = undefined;
+    }
   }
 
   report(line: number, col: number, message: string, severity: Severity = "error"): void {
@@ -458,9 +547,9 @@ class Parser {
     return [];
   }
 
-  run(): void {
+  run(end = Number.POSITIVE_INFINITY): void {
     const lx = this.lx;
-    while (!this.truncated) {
+    while (!this.truncated && lx.i < end) {
       const t = lx.next();
       if (t === EOF) break;
       if (t === LEX_ERROR) {
@@ -477,7 +566,10 @@ class Parser {
       if (lx.count === 0) continue;
       this.seenCommand = true;
       this.command();
+      if (this.section && this.stack.length === 0) return;
     }
+    if (this.section) return;
+    this.lazyDone(lx.i);
     if (!this.truncated) {
       const line = lx.line;
       const col = lx.col(this.src.length);
@@ -502,9 +594,11 @@ class Parser {
     const verb = lx.vals[0]!;
     const stack = this.stack;
     const f = stack[stack.length - 1];
+    /** Inside a lazily read section: check everything, build nothing (frames only, for messages). */
+    const build = this.lazyAt < 0;
 
     if (verb === "set" || SET_VERBS.has(verb)) {
-      this.setLike(verb as SetVerb, f);
+      this.setLike(verb as SetVerb, f, build);
       return;
     }
 
@@ -534,7 +628,7 @@ class Parser {
         children: [],
         loc: this.loc(this.plainText()),
       };
-      parent.children.push(node);
+      if (build) parent.children.push(node);
       stack.push(node);
       return;
     }
@@ -550,6 +644,7 @@ class Parser {
       if (n > 1) this.at(1, "expected end of line after 'next'");
       f.close = { line: lx.cmdLine, col: lx.cmdCol };
       stack.pop();
+      this.lazyDone();
       return;
     }
 
@@ -558,13 +653,16 @@ class Parser {
         this.at(0, "expected a section name after 'config'");
         return;
       }
-      const node: ConfigNode = {
-        kind: "config",
-        path: lx.vals.slice(1, n),
-        children: [],
-        loc: this.loc(this.plainText()),
-      };
-      (f?.children ?? this.tree.children).push(node);
+      const path = lx.vals.slice(1, n);
+      if (build && this.atSectionScope(path)) {
+        const node = this.lazySection(path);
+        (f?.children ?? this.tree.children).push(node);
+        this.lazyAt = stack.length;
+        stack.push(node);
+        return;
+      }
+      const node: ConfigNode = { kind: "config", path, children: [], loc: this.loc(this.plainText()) };
+      if (build) (f?.children ?? this.tree.children).push(node);
       stack.push(node);
       return;
     }
@@ -583,6 +681,7 @@ class Parser {
         g.close = close;
         stack.pop();
       }
+      this.lazyDone();
       return;
     }
 
@@ -602,14 +701,15 @@ class Parser {
         this.at(usage.at + 1, usage.message);
         return;
       }
-      f.children.push({ kind: "command", verb: verb as TableVerb, args, loc: this.loc(this.plainText()) });
+      if (build)
+        f.children.push({ kind: "command", verb: verb as TableVerb, args, loc: this.loc(this.plainText()) });
       return;
     }
 
     this.at(0, `expected a command (${COMMANDS}), found ${shown(verb)}`);
   }
 
-  private setLike(verb: SetVerb, f: Frame | undefined): void {
+  private setLike(verb: SetVerb, f: Frame | undefined, build: boolean): void {
     const lx = this.lx;
     const n = lx.count;
     if (f === undefined) {
@@ -620,7 +720,7 @@ class Parser {
       this.at(0, `expected a field name after '${verb}'`);
       return;
     }
-    const key = this.intern(lx.vals[1]!);
+    const key = build ? this.intern(lx.vals[1]!) : lx.vals[1]!;
     const valueless = verb === "unset" || verb === "clear";
     if (valueless && n > 2) {
       this.at(2, `expected end of line after '${verb} ${key}'`);
@@ -628,6 +728,10 @@ class Parser {
     }
     if (!valueless && n < 3) {
       this.at(0, `expected a value after '${verb} ${key}'`);
+      return;
+    }
+    if (!build) {
+      this.scanSecrets(key, n);
       return;
     }
     const values = lx.vals.slice(2, n);
@@ -655,11 +759,25 @@ class Parser {
     }
     f.children.push(node);
   }
+
+  /** The secrets of a command read without building its node (for scrubbing diagnostics). */
+  private scanSecrets(key: string, n: number): void {
+    const lx = this.lx;
+    const path = this.configPath();
+    if (!isSecretKey(key, path)) {
+      let marked = false;
+      for (let k = 2; k < n && !marked; k++) marked = lx.vals[k] === "ENC" || isPem(lx.vals[k]!);
+      if (!marked) return;
+    }
+    const values = lx.vals.slice(2, n);
+    const mask = secretValueMask(key, values, path);
+    if (mask) for (let k = 0; k < values.length; k++) if (mask[k]) this.secrets.add(values[k]!);
+  }
 }
 
 /** Parses FortiOS configuration text. Never throws on any input. */
 export function parseFortios(text: string, opts: ParseOptions = {}): ParseResult {
-  const p = new Parser(text, opts.file ?? "<input>", Math.max(1, opts.maxErrors ?? 100));
+  const p = new Parser(text, opts.file ?? "<input>", Math.max(1, opts.maxErrors ?? 100), opts.lazy ?? true);
   p.run();
   return {
     tree: p.tree,
