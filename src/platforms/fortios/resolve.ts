@@ -100,8 +100,14 @@ export interface ResolveOptions {
   autoId?: boolean;
 }
 
+/**
+ * Shared by every entry without nested blocks (nearly all of them): resolving is the only writer,
+ * and it gives an entry its own map before adding the first block.
+ */
+const NO_SUB: Map<string, ConfigNode[]> = new Map();
+
 function newEntry(name: string, loc: Loc): Entry {
-  return { name, attrs: new Map(), loc, sub: new Map() };
+  return { name, attrs: new Map(), loc, sub: NO_SUB };
 }
 
 function applySet(e: Entry, n: SetNode, opts: ResolveOptions): void {
@@ -145,6 +151,7 @@ function fillEntry(e: Entry, children: ConfigNode["children"], opts: ResolveOpti
     if (c.kind === "set") applySet(e, c, opts);
     else if (c.kind === "config") {
       const key = c.path.join(" ");
+      if (e.sub === NO_SUB) e.sub = new Map();
       const list = e.sub.get(key);
       if (list) list.push(c);
       else e.sub.set(key, [c]);
@@ -238,7 +245,7 @@ export function resolveTable(
           } else {
             const copy = newEntry(b, c.loc);
             for (const [k, v] of src.attrs) copy.attrs.set(k, v);
-            for (const [k, v] of src.sub) copy.sub.set(k, [...v]);
+            if (src.sub.size > 0) copy.sub = new Map([...src.sub].map(([k, v]) => [k, [...v]]));
             table.byName.set(b, copy);
             table.entries.push(copy);
           }
