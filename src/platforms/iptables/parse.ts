@@ -13,6 +13,7 @@
 import type { Family } from "../../model/address.js";
 import { type Diagnostic, DiagnosticSink, type Provenance, RulesetParseError } from "../../model/ruleset.js";
 import {
+  type AddrCond,
   type AddrSpec,
   BUILTIN_CHAINS,
   type Chain,
@@ -20,6 +21,7 @@ import {
   type Hook,
   type IfaceCond,
   type Match,
+  type PortCond,
   type ProtoCond,
   type RawOption,
   type Rule,
@@ -54,6 +56,11 @@ export interface IptablesParseOptions {
   table?: TableName;
   /** Stop after this many errors (default 50). */
   maxErrors?: number;
+  /**
+   * Parse every line with the general path (tokenizer, option binding, module builders). The
+   * fast paths give the same result; tests compare the two.
+   */
+  noFastPath?: boolean;
 }
 
 export interface IptablesParseResult {
@@ -249,6 +256,15 @@ interface TableState {
   table: Table;
   openLine: number;
   pending: PendingTarget[];
+  /**
+   * Rules were only appended (no -I/-R/-D/-F/-X/-E, no chain declared twice): then rules are
+   * numbered as they are appended, and the jumps and the rules that need a hook check are
+   * collected on the way (`jumps`, `hookRules`), so the end of the table needs no pass over
+   * every rule.
+   */
+  appendOnly: boolean;
+  jumps: Rule[];
+  hookRules: Rule[];
 }
 
 const COUNTERS_RE = /^\[(\d+):(\d+)\]$/;
@@ -257,6 +273,15 @@ const FAST_MAX = 128;
 const FAST_STARTS = new Int32Array(FAST_MAX);
 const FAST_ENDS = new Int32Array(FAST_MAX);
 const NO_UNKNOWN = Object.freeze([]) as unknown as Unknown[];
+const NO_MATCHES = Object.freeze([]) as unknown as Match[];
+/** Module slots of the direct path (reused: one line at a time). */
+const DIRECT_MAX = 16;
+const DIRECT_DEF: Array<ModuleDef | null> = new Array(DIRECT_MAX).fill(null);
+const DIRECT_COL = new Int32Array(DIRECT_MAX);
+const DIRECT_SPORT: Array<PortCond | null> = new Array(DIRECT_MAX).fill(null);
+const DIRECT_DPORT: Array<PortCond | null> = new Array(DIRECT_MAX).fill(null);
+const DIRECT_TEXT: Array<string | null> = new Array(DIRECT_MAX).fill(null);
+const DIRECT_OPTS: Array<RawOption[] | null> = new Array(DIRECT_MAX).fill(null);
 const CHAIN_NAME_MAX = 28;
 /** xtables-addons targets: valid on hosts that have the add-ons, unknown to this tool. */
 const ADDON_TARGETS = new Set([
@@ -288,6 +313,19 @@ class Parser {
   private lineText = "";
   private ctxUnknown: Unknown[] = [];
   private readonly ctx: BuildCtx;
+  private readonly fast: boolean;
+  /** Build context of the direct path: records that something would be reported, reports nothing. */
+  private readonly silent: BuildCtx & { bad: boolean };
+  /** Position-free model objects shared by the rules of the direct path (nothing mutates them). */
+  private readonly shared = {
+    proto: new Map<number, ProtoCond>(),
+    port: new Map<number, PortCond>(),
+    match: new Map<number, Match>(),
+    single: new Map<Match, Match[]>(),
+    verdict: new Map<number, Target>(),
+  };
+  /** The chain of the previous direct `-A` line (consecutive lines mostly append to one chain). */
+  private lastChain: Chain | null = null;
 
   constructor(
     text: string,
@@ -304,6 +342,22 @@ class Parser {
       warn: (col, msg) => this.warn(col, msg),
       unknown: (col, what, reason) => this.ctxUnknown.push({ col, what, reason }),
     };
+    this.fast = !opts.noFastPath;
+    const silent: BuildCtx & { bad: boolean } = {
+      family: this.family,
+      proto: null,
+      bad: false,
+      error: () => {
+        silent.bad = true;
+      },
+      warn: () => {
+        silent.bad = true;
+      },
+      unknown: () => {
+        silent.bad = true;
+      },
+    };
+    this.silent = silent;
   }
 
   run(): IptablesParseResult {
@@ -462,7 +516,7 @@ class Parser {
     }
     const table = this.newTable(name, null);
     this.tables.set(name, table);
-    this.cur = { table, openLine: 1, pending: [] };
+    this.cur = { table, openLine: 1, pending: [], appendOnly: true, jumps: [], hookRules: [] };
   }
 
   private tableHeader(line: string, p: number): void {
@@ -478,7 +532,7 @@ class Parser {
       this.err(p + 2, `unknown table '${name}' (expected one of ${TABLES.join(", ")})`);
       // Keep parsing its lines into a throw-away table so their errors are still reported.
       const table = this.newTable("filter", this.prov());
-      this.cur = { table, openLine: this.lineNo, pending: [] };
+      this.cur = { table, openLine: this.lineNo, pending: [], appendOnly: true, jumps: [], hookRules: [] };
       return;
     }
     const tn = name as TableName;
@@ -491,7 +545,7 @@ class Parser {
     const table = this.newTable(tn, this.prov());
     this.tables.delete(tn);
     this.tables.set(tn, table);
-    this.cur = { table, openLine: this.lineNo, pending: [] };
+    this.cur = { table, openLine: this.lineNo, pending: [], appendOnly: true, jumps: [], hookRules: [] };
   }
 
   private chainHeader(line: string, p: number): void {
@@ -546,6 +600,7 @@ class Parser {
     if (table.chains.has(name)) {
       this.warn(col(nameTok), `chain ${name} declared twice; iptables-restore flushes it again`);
       table.chains.get(name)!.rules = [];
+      this.cur.appendOnly = false;
       return;
     }
     table.chains.set(name, {
@@ -586,10 +641,14 @@ class Parser {
   // ---- command lines ----
 
   private commandLine(line: string): void {
-    const fast = this.fastOptions(line);
-    if (fast) {
-      this.applyCommand(fast.command!, fast);
-      return;
+    const nt = this.fast ? fastTokens(line) : -1;
+    if (nt >= 0) {
+      if (this.directRule(line, nt)) return;
+      const fast = this.fastOptions(line, nt);
+      if (fast) {
+        this.applyCommand(fast.command!, fast);
+        return;
+      }
     }
     const { tokens, unterminatedQuoteCol } = tokenize(line);
     if (unterminatedQuoteCol !== undefined) {
@@ -645,6 +704,17 @@ class Parser {
     return true;
   }
 
+  /** Appends a rule (-A), numbering it and noting what the end of the table checks. */
+  private append(chain: Chain, rule: Rule, hookCheck: boolean): void {
+    const st = this.cur!;
+    const rules = chain.rules;
+    rules.push(rule);
+    rule.num = rules.length;
+    const t = rule.target;
+    if (t !== null && (t.kind === "jump" || t.kind === "goto")) st.jumps.push(rule);
+    if (hookCheck) st.hookRules.push(rule);
+  }
+
   private applyCommand(cmd: Command, lp: LineParse): void {
     const st = this.cur!;
     const table = st.table;
@@ -655,9 +725,11 @@ class Parser {
       if (!chain) return;
       const rules = this.buildRules(lp, chain);
       if (!rules) return;
-      for (let i = 0; i < rules.length; i++) chain.rules.push(rules[i]!);
+      for (let i = 0; i < rules.length; i++)
+        this.append(chain, rules[i]!, needsHookCheck(rules[i]!, chain, this.family));
       return;
     }
+    if (cmd.id !== "N" && cmd.id !== "P" && cmd.id !== "Z") st.appendOnly = false;
     const needChain = (t: Token | undefined): Chain | null => this.needChain(table, t);
     const noRuleOptions = (): boolean => this.noRuleOptions(cmd, lp);
     switch (cmd.id) {
@@ -977,57 +1049,406 @@ class Parser {
   }
 
   /**
+   * Direct path for the most common `-A chain …` lines: the rule is built from the token
+   * boundaries of `fastTokens` without the intermediate LineParse / Provider / RawOption objects
+   * of the other paths. It knows the generic options -s -d -p -i -o -m -j -g (exact names),
+   * tcp/udp `--sport`/`--dport` with a decimal port, `-m comment`, other typed modules and targets
+   * through their builders (with a context that only records whether anything would be
+   * reported), standard verdicts and jumps to declared chains. Identical position-free objects
+   * (protocol and port conditions, tcp/udp matches, verdicts, one-match lists) are shared between
+   * rules. For anything else — or anything that would give a diagnostic or an unknown — it
+   * returns false having changed and reported nothing; `fastOptions` or the general path then
+   * handles the line (and reports).
+   */
+  private directRule(line: string, nt: number): boolean {
+    const starts = FAST_STARTS;
+    const ends = FAST_ENDS;
+    if (nt < 2 || starts[1]! < 0) return false;
+    const table = this.cur!.table;
+    const cs = starts[1]!;
+    const cl = ends[1]! - cs;
+    let chain = this.lastChain;
+    if (
+      chain === null ||
+      chain.table !== table.name ||
+      chain.name.length !== cl ||
+      !line.startsWith(chain.name, cs)
+    ) {
+      chain = table.chains.get(line.slice(cs, cs + cl)) ?? null;
+      if (chain === null) return false;
+    }
+    if (table.chains.get(chain.name) !== chain) return false;
+    this.lastChain = chain;
+    const family = this.family;
+    let src: AddrCond | null = null;
+    let dst: AddrCond | null = null;
+    let iif: IfaceCond | null = null;
+    let oif: IfaceCond | null = null;
+    let proto: ProtoCond | null = null;
+    let protoSeen = false;
+    // Modules in load order (reused arrays: one line at a time).
+    const mDef = DIRECT_DEF;
+    const mCol = DIRECT_COL;
+    const mSport = DIRECT_SPORT;
+    const mDport = DIRECT_DPORT;
+    const mText = DIRECT_TEXT;
+    const mOpts = DIRECT_OPTS;
+    let nm = 0;
+    let tKind: "jump" | "goto" | null = null;
+    let tName = "";
+    let tCol = 0;
+    let tDef: TargetDef | undefined;
+    let tChain: Chain | undefined;
+    let tOpts: RawOption[] | null = null;
+    let invertCol = 0;
+    let k = 2;
+    while (k < nt) {
+      const st = starts[k]!;
+      if (st < 0) return false; // a quoted option name
+      const col = st + 1;
+      const len = ends[k]! - st;
+      if (line.charCodeAt(st) !== 45) {
+        if (len === 1 && line.charCodeAt(st) === 33 && invertCol === 0) {
+          invertCol = col;
+          k++;
+          continue;
+        }
+        return false;
+      }
+      if (len < 2) return false;
+      const long = line.charCodeAt(st + 1) === 45;
+      if (long ? len < 3 : len !== 2) return false;
+      k++;
+      const invert = invertCol > 0;
+      const rawCol = invertCol || col;
+      invertCol = 0;
+      let gid: GenericId | undefined;
+      let name = "";
+      if (!long) {
+        switch (line.charCodeAt(st + 1)) {
+          case 115: // s
+            gid = "src";
+            break;
+          case 100: // d
+            gid = "dst";
+            break;
+          case 112: // p
+            gid = "proto";
+            break;
+          case 105: // i
+            gid = "iif";
+            break;
+          case 111: // o
+            gid = "oif";
+            break;
+          case 109: // m
+            gid = "match";
+            break;
+          case 106: // j
+            gid = "jump";
+            break;
+          case 103: // g
+            gid = "goto";
+            break;
+          default:
+            return false;
+        }
+      } else {
+        name = line.slice(st, st + len);
+        if (name.includes("=")) return false;
+        gid = GENERIC_MAP.get(name)?.id;
+      }
+      if (gid !== undefined) {
+        // A generic option with one argument.
+        if (k >= nt) return false;
+        const as = starts[k]!;
+        const arg = as < 0 ? line.slice(-as - 1, ends[k]!) : line.slice(as, ends[k]!);
+        if (as >= 0 && (arg === "!" || arg === "-4" || arg === "-6" || arg === "--ipv4" || arg === "--ipv6"))
+          return false;
+        k++;
+        switch (gid) {
+          case "src":
+          case "dst": {
+            if ((gid === "src" ? src : dst) !== null || arg.includes(",")) return false;
+            const r = parseNet(arg, family, { allowName: true });
+            if (!r.ok || r.warning !== undefined || r.value.kind !== "net") return false;
+            const c: AddrCond = { spec: r.value, invert };
+            if (gid === "src") src = c;
+            else dst = c;
+            break;
+          }
+          case "proto": {
+            if (protoSeen) return false;
+            protoSeen = true;
+            const pn = protoNumber(arg);
+            if (pn === undefined || pn === 0) return false;
+            const key = pn * 2 + (invert ? 1 : 0);
+            proto = this.shared.proto.get(key) ?? null;
+            if (proto === null) {
+              proto = { num: pn, invert };
+              this.shared.proto.set(key, proto);
+            }
+            break;
+          }
+          case "iif":
+          case "oif": {
+            if ((gid === "iif" ? iif : oif) !== null) return false;
+            const c = ifaceCond(arg, invert);
+            if (typeof c === "string" || (c.wildcard && c.name === "" && !invert) || /[\s/]/.test(c.name))
+              return false;
+            if (gid === "iif") iif = c;
+            else oif = c;
+            break;
+          }
+          case "match": {
+            if (invert || tKind !== null || nm === DIRECT_MAX) return false;
+            const def = findModule(arg, family);
+            if (!def || def.opaque || !def.build || (def.family !== undefined && def.family !== family))
+              return false;
+            mDef[nm] = def;
+            mCol[nm] = col;
+            mSport[nm] = null;
+            mDport[nm] = null;
+            mText[nm] = null;
+            mOpts[nm] = null;
+            nm++;
+            break;
+          }
+          case "jump":
+          case "goto": {
+            if (invert || tKind !== null || arg === "") return false;
+            tKind = gid;
+            tName = arg;
+            tCol = col;
+            tDef = gid === "jump" ? findTarget(arg, family) : undefined;
+            tChain = tDef || STANDARD_TARGETS.has(arg) ? undefined : table.chains.get(arg);
+            // Not a target nor (yet) a chain: an unknown extension or a later chain.
+            if (!tDef && !STANDARD_TARGETS.has(arg) && !tChain) return false;
+            break;
+          }
+          default:
+            return false;
+        }
+        continue;
+      }
+      // An option of the target (the newest provider when there is one) or of a module.
+      let spec: OptSpec | undefined;
+      let canonical = "";
+      let owner = -1; // module index; -2: the target
+      if (tDef) {
+        const hit = optionLookup(tDef).get(name);
+        if (hit) {
+          spec = hit.spec;
+          canonical = hit.canonical;
+          owner = -2;
+        }
+      }
+      for (let q = nm - 1; owner === -1 && q >= 0; q--) {
+        const hit = optionLookup(mDef[q]!).get(name);
+        if (hit) {
+          spec = hit.spec;
+          canonical = hit.canonical;
+          owner = q;
+        }
+      }
+      if (spec === undefined) return false;
+      const want = spec.args;
+      if (want === "optional" || (invert && !spec.inv) || k + want > nt) return false;
+      const argCol = want > 0 ? (starts[k]! < 0 ? -starts[k]! - 1 : starts[k]! + 1) : col;
+      if (owner >= 0) {
+        const mname = mDef[owner]!.name;
+        if (mname === "tcp" || mname === "udp") {
+          // Only a decimal --sport/--dport, once each (anything else: the other paths).
+          if (want !== 1 || starts[k]! < 0) return false;
+          const port = decimalPort(line, starts[k]!, ends[k]!);
+          if (port < 0) return false;
+          k++;
+          const which = canonical === "--dport" ? mDport : canonical === "--sport" ? mSport : null;
+          if (which === null || which[owner] !== null) return false;
+          const key = port * 2 + (invert ? 1 : 0);
+          let pc = this.shared.port.get(key);
+          if (pc === undefined) {
+            pc = { range: { lo: port, hi: port }, invert };
+            this.shared.port.set(key, pc);
+          }
+          which[owner] = pc;
+          continue;
+        }
+        if (mname === "comment") {
+          if (mText[owner] !== null || want !== 1) return false;
+          const as = starts[k]!;
+          const text = as < 0 ? line.slice(-as - 1, ends[k]!) : line.slice(as, ends[k]!);
+          if (
+            as >= 0 &&
+            (text === "!" || text === "-4" || text === "-6" || text === "--ipv4" || text === "--ipv6")
+          )
+            return false;
+          k++;
+          mText[owner] = text;
+          continue;
+        }
+      }
+      const args: string[] = [];
+      for (let a = 0; a < want; a++, k++) {
+        const as = starts[k]!;
+        const qs = as < 0;
+        const text = line.slice(qs ? -as - 1 : as, ends[k]!);
+        if (!qs && (text === "-4" || text === "-6" || text === "--ipv4" || text === "--ipv6")) return false;
+        if (a === 0 && !qs && text === "!") return false; // deprecated `--opt ! value`
+        args.push(text);
+      }
+      const raw: RawOption = { name: canonical, args, invert, col: rawCol, argCol };
+      if (owner === -2) {
+        if (tOpts === null) tOpts = [];
+        tOpts.push(raw);
+      } else {
+        let os = mOpts[owner];
+        if (!os) {
+          os = [];
+          mOpts[owner] = os;
+        }
+        os.push(raw);
+      }
+    }
+    if (invertCol) return false;
+    // -i/-o where the hook can never have that interface.
+    if (chain.builtin) {
+      const cn = chain.name;
+      if (oif && (cn === "INPUT" || cn === "PREROUTING")) return false;
+      if (iif && (cn === "OUTPUT" || cn === "POSTROUTING")) return false;
+    }
+    const ctx = this.silent;
+    ctx.proto = proto;
+    ctx.bad = false;
+    // Matches, in load order.
+    let matches: Match[] = NO_MATCHES;
+    let only: Match | null = null; // the single shared match, when that is all there is
+    for (let q = 0; q < nm; q++) {
+      const def = mDef[q]!;
+      const col = mCol[q]!;
+      let m: Match | null;
+      let shareable = false;
+      if (def.name === "tcp" || def.name === "udp") {
+        const tcp = def.name === "tcp";
+        if (mOpts[q] !== null) return false;
+        if (proto === null || proto.invert || proto.num !== (tcp ? 6 : 17)) return false;
+        const sport = mSport[q] as PortCond | null;
+        const dport = mDport[q] as PortCond | null;
+        if (sport === null) {
+          const key =
+            ((col * 65537 + (dport ? dport.range.lo + 1 : 0)) * 2 + (dport?.invert ? 1 : 0)) * 2 +
+            (tcp ? 1 : 0);
+          m = this.shared.match.get(key) ?? null;
+          if (m === null) {
+            m = tcp
+              ? { kind: "tcp", col, sport, dport, flags: null, option: null }
+              : { kind: "udp", col, sport, dport };
+            this.shared.match.set(key, m);
+          }
+          shareable = true;
+        } else
+          m = tcp
+            ? { kind: "tcp", col, sport, dport, flags: null, option: null }
+            : { kind: "udp", col, sport, dport };
+      } else if (def.name === "comment") {
+        const text = mText[q] as string | null;
+        if (text === null || mOpts[q] !== null) return false;
+        if (text.length > 85 && Buffer.byteLength(text) > 255) return false;
+        m = { kind: "comment", col, text };
+      } else {
+        m = def.build!({ name: def.name, col, opts: mOpts[q] ?? [] }, ctx);
+        if (ctx.bad || m === null) return false;
+      }
+      if (nm === 1 && shareable) only = m;
+      else {
+        if (matches === NO_MATCHES) matches = [];
+        matches.push(m);
+      }
+    }
+    if (only !== null) {
+      matches = this.shared.single.get(only) ?? NO_MATCHES;
+      if (matches === NO_MATCHES) {
+        matches = Object.freeze([only]) as unknown as Match[];
+        this.shared.single.set(only, matches);
+      }
+    }
+    // The target.
+    let target: Target | null = null;
+    if (tKind !== null) {
+      if (tKind === "goto" || (!tDef && !STANDARD_TARGETS.has(tName))) {
+        if (STANDARD_TARGETS.has(tName) || isTargetName(tName)) return false;
+        if ((BUILTIN_CHAINS[table.name] as readonly string[]).includes(tName)) return false;
+        if (!tChain || tOpts !== null) return false;
+        target = { kind: tKind, col: tCol, chain: tChain.name };
+      } else if (STANDARD_TARGETS.has(tName)) {
+        if (tOpts !== null || (tName === "DROP" && table.name === "nat")) return false;
+        const key = tCol * 4 + (tName === "ACCEPT" ? 0 : tName === "DROP" ? 1 : tName === "RETURN" ? 2 : 3);
+        target = this.shared.verdict.get(key) ?? null;
+        if (target === null) {
+          target = { kind: tName as "ACCEPT" | "DROP" | "RETURN" | "QUEUE", col: tCol };
+          this.shared.verdict.set(key, target);
+        }
+      } else {
+        const def = tDef!;
+        if (def.tables && !def.tables.includes(table.name)) return false;
+        if (def.hooks && chain.builtin && !def.hooks.includes(chain.name as Hook)) return false;
+        const inst = { name: def.name, col: tCol, opts: tOpts ?? [] };
+        if (def.build) {
+          target = def.build(inst, ctx);
+          if (ctx.bad || target === null) return false;
+        } else {
+          checkOpaqueTarget(def, inst, ctx);
+          if (ctx.bad || def.effect !== "continue") return false;
+          target = {
+            kind: "opaque",
+            col: tCol,
+            name: def.name,
+            options: inst.opts,
+            effect: "continue",
+            known: true,
+          };
+        }
+      }
+    }
+    // As needsHookCheck, from what the line loaded.
+    let hookCheck = false;
+    if (target !== null && !chain.builtin && target.kind !== "jump" && target.kind !== "goto")
+      hookCheck =
+        findTarget(target.kind === "opaque" ? target.name : target.kind, family)?.hooks !== undefined;
+    for (let q = 0; q < nm && !hookCheck; q++) {
+      const n = mDef[q]!.name;
+      hookCheck = n === "policy" || n === "addrtype" || n === "mac";
+    }
+    const rule: Rule = {
+      table: chain.table,
+      chain: chain.name,
+      num: 0,
+      prov: this.prov(),
+      counters: null,
+      src,
+      dst,
+      iif,
+      oif,
+      proto,
+      fragment: null,
+      matches,
+      target,
+      unknown: NO_UNKNOWN,
+    };
+    this.append(chain, rule, hookCheck);
+    return true;
+  }
+
+  /**
    * Fast path of `tokenize` + `parseOptions` for the common shape of `-A chain …` lines: plain
    * or whole-word quoted tokens without escapes, options named exactly (no prefixes, no
    * `--opt=value`, no implicit protocol module), known modules and generic options whose values
    * parse without any diagnostic. It returns the very `LineParse` the general path builds, or
    * null, having reported nothing, for anything else: the general path then handles the line.
    */
-  private fastOptions(line: string): LineParse | null {
-    const n = line.length;
-    if (n < 4 || line.charCodeAt(0) !== 45 || line.charCodeAt(1) !== 65 || line.charCodeAt(2) !== 32)
-      return null;
-    // Token text [start, end); a quoted token's start is stored as -(start) - 1, its column being start.
+  private fastOptions(line: string, nt: number): LineParse | null {
     const starts = FAST_STARTS;
     const ends = FAST_ENDS;
-    let nt = 0;
-    let i = 0;
-    while (i < n) {
-      let c = line.charCodeAt(i);
-      if (c === 32 || c === 9 || c === 13 || c === 10) {
-        i++;
-        continue;
-      }
-      if (nt === FAST_MAX) return null;
-      if (c === 34) {
-        // A whole-word quoted token without escapes.
-        const s0 = i + 1;
-        let j = s0;
-        while (j < n) {
-          c = line.charCodeAt(j);
-          if (c === 34 || c === 92) break;
-          j++;
-        }
-        if (j >= n || c !== 34) return null;
-        if (j + 1 < n) {
-          const d = line.charCodeAt(j + 1);
-          if (d !== 32 && d !== 9 && d !== 13 && d !== 10) return null;
-        }
-        starts[nt] = -s0 - 1; // negative: quoted (s0 = column of the opening quote)
-        ends[nt++] = j;
-        i = j + 1;
-        continue;
-      }
-      const s0 = i;
-      while (i < n) {
-        c = line.charCodeAt(i);
-        if (c === 32 || c === 9 || c === 13 || c === 10) break;
-        if (c === 34) return null;
-        i++;
-      }
-      starts[nt] = s0;
-      ends[nt++] = i;
-    }
     if (nt < 2 || starts[1]! < 0) return null;
     const chainName = line.slice(starts[1]!, ends[1]!);
     const c0 = chainName.charCodeAt(0);
@@ -1566,6 +1987,7 @@ class Parser {
     const st = this.cur!;
     this.cur = null;
     const table = st.table;
+    let resolved = false;
     for (const p of st.pending) {
       const savedLine = this.lineNo;
       const savedText = this.lineText;
@@ -1576,7 +1998,11 @@ class Parser {
         if (chain.builtin) this.err(p.col, `cannot jump to built-in chain ${p.name}`);
         else if (p.opts.length > 0)
           this.err(p.opts[0]!.col, `unknown option '${p.opts[0]!.name}' after -j ${p.name}`);
-        else p.rule.target = { kind: p.kind, col: p.col, chain: chain.name };
+        else {
+          p.rule.target = { kind: p.kind, col: p.col, chain: chain.name };
+          st.jumps.push(p.rule);
+          resolved = true;
+        }
       } else if (
         p.kind === "jump" &&
         /^[A-Z][A-Z0-9_]*$/.test(p.name) &&
@@ -1609,14 +2035,17 @@ class Parser {
       this.lineNo = savedLine;
       this.lineText = savedText;
     }
-    this.checkGraph(table); // also numbers the rules
+    // Jumps resolved here come after the others: back in rule order.
+    if (resolved && st.appendOnly) st.jumps.sort((a, b) => a.num - b.num);
+    this.checkGraph(table, st);
   }
 
   /** Loops (the kernel refuses them) and hook-restricted matches/targets in user chains. */
-  private checkGraph(table: Table): void {
+  private checkGraph(table: Table, st: TableState): void {
     // Chains by index, edges in one flat list per table (CSR): one name lookup per edge, then
-    // array work only (tens of thousands of chains in kube-proxy dumps).
-    // Also numbers the rules (one pass over them all: on big rule sets each is a cache miss).
+    // array work only (tens of thousands of chains in kube-proxy dumps). When rules were only
+    // appended, they are numbered and their jumps collected already; otherwise one pass over
+    // every rule numbers them and finds the jumps.
     const nc = table.chains.size;
     const chains: Chain[] = new Array(nc);
     const idx = new Map<string, number>();
@@ -1630,20 +2059,48 @@ class Parser {
     const edgeStart = new Int32Array(nc + 1);
     const edgeTo: number[] = [];
     const edgeRule: Rule[] = [];
-    for (let i = 0; i < nc; i++) {
-      edgeStart[i] = edgeTo.length;
-      const rules = chains[i]!.rules;
-      for (let r = 0; r < rules.length; r++) {
-        const rule = rules[r]!;
-        rule.num = r + 1;
-        const t = rule.target;
-        if (!t || (t.kind !== "jump" && t.kind !== "goto")) continue;
-        const k = idx.get(t.chain);
-        if (k === undefined) continue;
-        edgeTo.push(k);
-        edgeRule.push(rule);
+    if (st.appendOnly) {
+      // Counting sort of the jumps (in rule order within each chain) by their chain.
+      const jumps = st.jumps;
+      const from = new Int32Array(jumps.length);
+      const count = new Int32Array(nc + 1);
+      for (let j = 0; j < jumps.length; j++) {
+        const r = jumps[j]!;
+        const k = idx.get((r.target as { chain: string }).chain);
+        const f = k === undefined ? -1 : idx.get(r.chain)!;
+        from[j] = f;
+        if (f >= 0) count[f + 1]!++;
       }
-    }
+      for (let i = 0; i < nc; i++) edgeStart[i + 1] = edgeStart[i]! + count[i + 1]!;
+      const fill = edgeStart.slice(0, nc);
+      const m = edgeStart[nc]!;
+      for (let e = 0; e < m; e++) {
+        edgeTo.push(0);
+        edgeRule.push(jumps[0]!);
+      }
+      for (let j = 0; j < jumps.length; j++) {
+        const f = from[j]!;
+        if (f < 0) continue;
+        const r = jumps[j]!;
+        const at = fill[f]!++;
+        edgeTo[at] = idx.get((r.target as { chain: string }).chain)!;
+        edgeRule[at] = r;
+      }
+    } else
+      for (let i = 0; i < nc; i++) {
+        edgeStart[i] = edgeTo.length;
+        const rules = chains[i]!.rules;
+        for (let r = 0; r < rules.length; r++) {
+          const rule = rules[r]!;
+          rule.num = r + 1;
+          const t = rule.target;
+          if (!t || (t.kind !== "jump" && t.kind !== "goto")) continue;
+          const k = idx.get(t.chain);
+          if (k === undefined) continue;
+          edgeTo.push(k);
+          edgeRule.push(rule);
+        }
+      }
     edgeStart[nc] = edgeTo.length;
     // Loop detection: iterative DFS with colours (1 on the stack, 2 done).
     const colour = new Uint8Array(nc);
@@ -1694,6 +2151,17 @@ class Parser {
         reach[n]! |= bit;
         for (let e = edgeStart[n]!; e < edgeStart[n + 1]!; e++) todo.push(edgeTo[e]!);
       }
+    }
+    if (st.appendOnly) {
+      const hr = st.hookRules;
+      const key = (r: Rule) => idx.get(r.chain)! * 2 ** 26 + r.num;
+      if (hr.length > 1) hr.sort((a, b) => key(a) - key(b));
+      for (const rule of hr) {
+        const k = idx.get(rule.chain)!;
+        const bits = reach[k]!;
+        if (bits) this.checkHooks(rule, chains[k]!, hooksOf, bits);
+      }
+      return;
     }
     for (let k = 0; k < nc; k++) {
       const bits = reach[k]!;
@@ -1828,6 +2296,70 @@ export function detectFamily(text: string, file: string): Family {
   if (/-p\s+(?:icmpv6|ipv6-icmp)\b|-m icmp6\b|--icmpv6-type/.test(head) && !/-p\s+icmp\b/.test(head))
     return 6;
   return 4;
+}
+
+/**
+ * Token boundaries of a plain `-A chain …` line into FAST_STARTS/FAST_ENDS (text [start, end);
+ * a quoted token's start stored as -(start) - 1, its column being start): plain or whole-word
+ * quoted tokens without escapes. The number of tokens, or -1 for any other line.
+ */
+function fastTokens(line: string): number {
+  const n = line.length;
+  if (n < 4 || line.charCodeAt(0) !== 45 || line.charCodeAt(1) !== 65 || line.charCodeAt(2) !== 32) return -1;
+  const starts = FAST_STARTS;
+  const ends = FAST_ENDS;
+  let nt = 0;
+  let i = 0;
+  while (i < n) {
+    let c = line.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 13 || c === 10) {
+      i++;
+      continue;
+    }
+    if (nt === FAST_MAX) return -1;
+    if (c === 34) {
+      // A whole-word quoted token without escapes.
+      const s0 = i + 1;
+      let j = s0;
+      while (j < n) {
+        c = line.charCodeAt(j);
+        if (c === 34 || c === 92) break;
+        j++;
+      }
+      if (j >= n || c !== 34) return -1;
+      if (j + 1 < n) {
+        const d = line.charCodeAt(j + 1);
+        if (d !== 32 && d !== 9 && d !== 13 && d !== 10) return -1;
+      }
+      starts[nt] = -s0 - 1; // negative: quoted (s0 = column of the opening quote)
+      ends[nt++] = j;
+      i = j + 1;
+      continue;
+    }
+    const s0 = i;
+    while (i < n) {
+      c = line.charCodeAt(i);
+      if (c === 32 || c === 9 || c === 13 || c === 10) break;
+      if (c === 34) return -1;
+      i++;
+    }
+    starts[nt] = s0;
+    ends[nt++] = i;
+  }
+  return nt;
+}
+
+/** `line[s, e)` as a port: 1–5 decimal digits without a leading zero (or "0"), at most 65535; else -1. */
+function decimalPort(line: string, s: number, e: number): number {
+  const len = e - s;
+  if (len < 1 || len > 5 || (len > 1 && line.charCodeAt(s) === 48)) return -1;
+  let v = 0;
+  for (let i = s; i < e; i++) {
+    const d = line.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v <= 65535 ? v : -1;
 }
 
 /** A line with nothing parsed yet: the general and the fast path start from the same state. */

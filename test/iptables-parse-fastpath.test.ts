@@ -1,0 +1,239 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { fc, test } from "@fast-check/vitest";
+import { describe, expect, it } from "vitest";
+import { parseIptables } from "../src/platforms/iptables/parse.js";
+
+/**
+ * The parser's fast paths (the direct rule builder and fastOptions) give exactly what the general
+ * path (tokenizer, option binding, module builders) gives: the same rule set, errors and warnings.
+ */
+function same(text: string, file = "t.rules"): void {
+  const fast = parseIptables(text, { file, maxErrors: 1000 });
+  const slow = parseIptables(text, { file, maxErrors: 1000, noFastPath: true });
+  expect(fast.errors).toEqual(slow.errors);
+  expect(fast.warnings).toEqual(slow.warnings);
+  expect(fast.ruleset).toEqual(slow.ruleset);
+}
+
+const FRAGMENTS = [
+  "-s 10.0.0.0/8",
+  "! -s 10.1.2.3",
+  "-s 10.0.0.1/24",
+  "-s 10.0.0.1,10.0.0.2",
+  "-s host.example",
+  "-s 010.0.0.1",
+  "-d 192.0.2.1",
+  "-d 192.0.2.0/255.255.255.0",
+  "--source 10.9.0.0/16",
+  "-p tcp",
+  "-p udp",
+  "! -p tcp",
+  "-p all",
+  "-p 6",
+  "-p TCP",
+  "-p sctp",
+  "-i eth0",
+  "-i eth+",
+  "-i +",
+  "! -o ppp0",
+  "-o eth0",
+  "-f",
+  "-m tcp",
+  "-m udp",
+  "-m sctp",
+  "--dport 22",
+  "--dport 0",
+  "--dport 080",
+  "! --dport 500",
+  "--sport 1024:65535",
+  "--sport 65536",
+  "--dport ssh",
+  '--dport "22"',
+  "--destination-port 23",
+  "--syn",
+  "--tcp-flags SYN,ACK SYN",
+  "-m comment",
+  '--comment "a b"',
+  "--comment x",
+  "--comment !",
+  "-m multiport",
+  "--dports 22,80",
+  "-m conntrack",
+  "--ctstate NEW,ESTABLISHED",
+  "--ctstate FOO",
+  "-m state",
+  "--state NEW",
+  "-m limit",
+  "--limit 5/s",
+  "-m mark",
+  "--mark 0x1",
+  "-m policy",
+  "--dir in",
+  "--pol ipsec",
+  "-m icmp",
+  "--icmp-type 8",
+  "-m nosuchmodule",
+  "--nosuchoption",
+  "--dp 22",
+  "-j ACCEPT",
+  "-j DROP",
+  "-j RETURN",
+  "-j QUEUE",
+  "-j REJECT",
+  "--reject-with tcp-reset",
+  "--reject-with icmp-port-unreachable",
+  "-j MARK",
+  "--set-xmark 0x4000/0x4000",
+  "-j DNAT",
+  "--to-destination 10.0.0.1:80",
+  "-j LOG",
+  "--log-prefix x",
+  "-j C1",
+  "-g C1",
+  "-j LATER",
+  "-j INPUT",
+  "-j TCPMSS",
+  "--clamp-mss-to-pmtu",
+  "-j NOSUCHTARGET",
+  "-j",
+  "!",
+  "-4",
+  "-c 1 2",
+  "--jump=ACCEPT",
+];
+
+function file(filter: string[], nat: string[]): string {
+  return [
+    "*filter",
+    ":INPUT DROP [0:0]",
+    ":FORWARD ACCEPT [0:0]",
+    ":OUTPUT ACCEPT [0:0]",
+    ":C1 - [0:0]",
+    ...filter,
+    ":LATER - [0:0]",
+    "COMMIT",
+    "*nat",
+    ":PREROUTING ACCEPT [0:0]",
+    ":INPUT ACCEPT [0:0]",
+    ":OUTPUT ACCEPT [0:0]",
+    ":POSTROUTING ACCEPT [0:0]",
+    ":C1 - [0:0]",
+    ...nat,
+    "COMMIT",
+    "",
+  ].join("\n");
+}
+
+const CHAINS = ["INPUT", "OUTPUT", "FORWARD", "C1", "NOPE"];
+const NAT_CHAINS = ["PREROUTING", "POSTROUTING", "OUTPUT", "C1"];
+
+const line = (chains: string[]) =>
+  fc
+    .tuple(fc.constantFrom(...chains), fc.array(fc.constantFrom(...FRAGMENTS), { maxLength: 7 }))
+    .map(([c, fs]) => `-A ${c} ${fs.join(" ")}`.trimEnd());
+
+/** Lines of the usual shape (mostly valid), so the direct path takes most of them. */
+const opt = (xs: string[]) => fc.option(fc.constantFrom(...xs), { nil: "" });
+const usual = (chains: string[]) =>
+  fc
+    .tuple(
+      fc.constantFrom(...chains),
+      opt(["-s 10.0.0.0/8", "! -s 192.0.2.7", "-s 10.0.0.1/24", "-s 198.51.100.0/24"]),
+      opt(["-d 10.96.0.1/32", "! -d 192.0.2.0/24"]),
+      opt(["-i eth0", "! -i lo", "-o eth1", "-i +"]),
+      opt(["-p tcp", "-p udp", "! -p udp", "-p esp", "-p icmp"]),
+      fc.array(
+        fc.constantFrom(
+          "-m tcp --dport 22",
+          "-m tcp ! --dport 443",
+          "-m tcp --dport 443",
+          "-m udp --dport 4500",
+          "-m tcp --sport 1024 --dport 80",
+          "-m tcp",
+          "-m udp --dport 500",
+          "-m udp --sport 500 ! --dport 4500",
+          '-m comment --comment "ns/svc:http -> pod"',
+          "-m comment --comment x",
+          "-m multiport --dports 500,4500",
+          "-m conntrack --ctstate RELATED,ESTABLISHED",
+          "-m state --state NEW",
+          "-m policy --dir in --pol ipsec",
+          "-m mark --mark 0x1/0xff",
+          "-m icmp --icmp-type 8",
+          "-m limit --limit 5/s",
+        ),
+        { maxLength: 3 },
+      ),
+      opt([
+        "-j ACCEPT",
+        "-j DROP",
+        "-j RETURN",
+        "-j REJECT --reject-with icmp-port-unreachable",
+        "-j REJECT --reject-with tcp-reset",
+        "-j MARK --set-xmark 0x4000/0x4000",
+        "-j DNAT --to-destination 10.0.0.1:80",
+        "-j LOG --log-prefix x",
+        "-j C1",
+        "-g C1",
+      ]),
+    )
+    .map(([c, ...rest]) =>
+      `-A ${c} ${rest
+        .flat()
+        .filter((x) => x !== "")
+        .join(" ")}`.trimEnd(),
+    );
+
+describe("fast paths = general path", () => {
+  test.prop([fc.array(usual(CHAINS), { maxLength: 12 }), fc.array(usual(NAT_CHAINS), { maxLength: 8 })], {
+    numRuns: 400,
+  })("usual -A lines in filter and nat", (filter, nat) => {
+    same(file(filter, nat));
+  });
+
+  test.prop([fc.array(line(CHAINS), { maxLength: 12 }), fc.array(line(NAT_CHAINS), { maxLength: 8 })], {
+    numRuns: 400,
+  })("random -A lines in filter and nat", (filter, nat) => {
+    same(file(filter, nat));
+  });
+
+  it("the kube-proxy-like shapes of the benchmark", () => {
+    same(
+      [
+        "*nat",
+        ":PREROUTING ACCEPT [0:0]",
+        ":INPUT ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":POSTROUTING ACCEPT [0:0]",
+        ":KUBE-SERVICES - [0:0]",
+        ":KUBE-SVC-1 - [0:0]",
+        ":KUBE-SEP-1 - [0:0]",
+        '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        '-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m comment --comment "ns/svc0:http cluster IP" -m tcp --dport 443 -j KUBE-SVC-1',
+        '-A KUBE-SVC-1 -m comment --comment "ns/svc0:http -> pod" -j KUBE-SEP-1',
+        '-A KUBE-SEP-1 -s 10.244.0.0/32 -m comment --comment "ns/svc0:http" -j MARK --set-xmark 0x4000/0x4000',
+        '-A KUBE-SEP-1 -p tcp -m comment --comment "ns/svc0:http" -m tcp -j DNAT --to-destination 10.244.0.0:443',
+        "COMMIT",
+        "*filter",
+        ":INPUT DROP [0:0]",
+        ":FORWARD DROP [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":HOSTFW - [0:0]",
+        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-A INPUT -j HOSTFW",
+        "-A HOSTFW -s 1.2.3.0/24 -p udp -m udp --dport 500 -j ACCEPT",
+        "-A HOSTFW -s 1.2.4.0/24 -p tcp -m tcp --dport 22 -j REJECT --reject-with icmp-port-unreachable",
+        "-A HOSTFW -s 1.2.5.0/24 -p tcp -m tcp --dport 22 -j DROP",
+        "COMMIT",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  // The shared corpus of real dumps (../shared/corpus), when present.
+  const DIR = new URL("../../shared/corpus/iptables/", import.meta.url).pathname;
+  const FILES = existsSync(DIR) ? readdirSync(DIR).sort() : [];
+  it.skipIf(FILES.length === 0)("every file of the shared corpus", () => {
+    for (const f of FILES) same(readFileSync(DIR + f, "utf8"), f);
+  });
+});
