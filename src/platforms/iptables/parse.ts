@@ -39,6 +39,7 @@ import {
   ifaceCond,
   implicitModule,
   type ModuleDef,
+  type OptionLookup,
   type OptSpec,
   optionLookup,
 } from "./modules.js";
@@ -274,14 +275,49 @@ const FAST_STARTS = new Int32Array(FAST_MAX);
 const FAST_ENDS = new Int32Array(FAST_MAX);
 const NO_UNKNOWN = Object.freeze([]) as unknown as Unknown[];
 const NO_MATCHES = Object.freeze([]) as unknown as Match[];
-/** Module slots of the direct path (reused: one line at a time). */
+/** What a direct-path line loaded (one line at a time: one instance, reused). */
 const DIRECT_MAX = 16;
-const DIRECT_DEF: Array<ModuleDef | null> = new Array(DIRECT_MAX).fill(null);
-const DIRECT_COL = new Int32Array(DIRECT_MAX);
-const DIRECT_SPORT: Array<PortCond | null> = new Array(DIRECT_MAX).fill(null);
-const DIRECT_DPORT: Array<PortCond | null> = new Array(DIRECT_MAX).fill(null);
-const DIRECT_TEXT: Array<string | null> = new Array(DIRECT_MAX).fill(null);
-const DIRECT_OPTS: Array<RawOption[] | null> = new Array(DIRECT_MAX).fill(null);
+class DirectState {
+  src: AddrCond | null = null;
+  dst: AddrCond | null = null;
+  iif: IfaceCond | null = null;
+  oif: IfaceCond | null = null;
+  proto: ProtoCond | null = null;
+  protoSeen = false;
+  /** Modules in load order: definition, option lookup, column, ports / comment, other options. */
+  nm = 0;
+  mDef: Array<ModuleDef | null> = new Array(DIRECT_MAX).fill(null);
+  mLook: Array<OptionLookup | null> = new Array(DIRECT_MAX).fill(null);
+  mCol = new Int32Array(DIRECT_MAX);
+  mSport: Array<PortCond | null> = new Array(DIRECT_MAX).fill(null);
+  mDport: Array<PortCond | null> = new Array(DIRECT_MAX).fill(null);
+  mText: Array<string | null> = new Array(DIRECT_MAX).fill(null);
+  mOpts: Array<RawOption[] | null> = new Array(DIRECT_MAX).fill(null);
+  tKind: "jump" | "goto" | null = null;
+  tName = "";
+  tCol = 0;
+  tDef: TargetDef | undefined = undefined;
+  tLook: OptionLookup | null = null;
+  tChain: Chain | undefined = undefined;
+  tOpts: RawOption[] | null = null;
+}
+const DS = new DirectState();
+/** -s -d -p -i -o -m -j -g by their letter. */
+const SHORT_GENERIC: Array<GenericId | undefined> = [];
+for (const [c, id] of [
+  ["s", "src"],
+  ["d", "dst"],
+  ["p", "proto"],
+  ["i", "iif"],
+  ["o", "oif"],
+  ["m", "match"],
+  ["j", "jump"],
+  ["g", "goto"],
+] as const)
+  SHORT_GENERIC[c.charCodeAt(0)] = id;
+/** Arguments that make iptables-restore read the line otherwise (the other paths handle them). */
+const isSpecialArg = (a: string): boolean =>
+  a === "!" || a === "-4" || a === "-6" || a === "--ipv4" || a === "--ipv6";
 const CHAIN_NAME_MAX = 28;
 /** xtables-addons targets: valid on hosts that have the add-ons, unknown to this tool. */
 const ADDON_TARGETS = new Set([
@@ -322,6 +358,7 @@ class Parser {
     port: new Map<number, PortCond>(),
     match: new Map<number, Match>(),
     single: new Map<Match, Match[]>(),
+    shared: new Set<Match>(),
     verdict: new Map<number, Target>(),
   };
   /** The chain of the previous direct `-A` line (consecutive lines mostly append to one chain). */
@@ -1061,12 +1098,10 @@ class Parser {
    * handles the line (and reports).
    */
   private directRule(line: string, nt: number): boolean {
-    const starts = FAST_STARTS;
-    const ends = FAST_ENDS;
-    if (nt < 2 || starts[1]! < 0) return false;
+    if (nt < 2 || FAST_STARTS[1]! < 0) return false;
     const table = this.cur!.table;
-    const cs = starts[1]!;
-    const cl = ends[1]! - cs;
+    const cs = FAST_STARTS[1]!;
+    const cl = FAST_ENDS[1]! - cs;
     let chain = this.lastChain;
     if (
       chain === null ||
@@ -1079,27 +1114,74 @@ class Parser {
     }
     if (table.chains.get(chain.name) !== chain) return false;
     this.lastChain = chain;
-    const family = this.family;
-    let src: AddrCond | null = null;
-    let dst: AddrCond | null = null;
-    let iif: IfaceCond | null = null;
-    let oif: IfaceCond | null = null;
-    let proto: ProtoCond | null = null;
-    let protoSeen = false;
-    // Modules in load order (reused arrays: one line at a time).
-    const mDef = DIRECT_DEF;
-    const mCol = DIRECT_COL;
-    const mSport = DIRECT_SPORT;
-    const mDport = DIRECT_DPORT;
-    const mText = DIRECT_TEXT;
-    const mOpts = DIRECT_OPTS;
-    let nm = 0;
-    let tKind: "jump" | "goto" | null = null;
-    let tName = "";
-    let tCol = 0;
-    let tDef: TargetDef | undefined;
-    let tChain: Chain | undefined;
-    let tOpts: RawOption[] | null = null;
+    const d = DS;
+    if (!this.directScan(line, nt, table)) return false;
+    // -i/-o where the hook can never have that interface.
+    if (chain.builtin) {
+      const cn = chain.name;
+      if (d.oif && (cn === "INPUT" || cn === "PREROUTING")) return false;
+      if (d.iif && (cn === "OUTPUT" || cn === "POSTROUTING")) return false;
+    }
+    const ctx = this.silent;
+    ctx.proto = d.proto;
+    ctx.bad = false;
+    const matches = this.directMatches();
+    if (matches === null) return false;
+    const target = d.tKind === null ? null : this.directTarget(chain, table);
+    if (target === undefined) return false;
+    const rule: Rule = {
+      table: chain.table,
+      chain: chain.name,
+      num: 0,
+      prov: this.prov(),
+      counters: null,
+      src: d.src,
+      dst: d.dst,
+      iif: d.iif,
+      oif: d.oif,
+      proto: d.proto,
+      fragment: null,
+      matches,
+      target,
+      unknown: NO_UNKNOWN,
+    };
+    this.append(chain, rule, this.directHookCheck(chain, target));
+    return true;
+  }
+
+  /** As needsHookCheck, from what the line loaded. */
+  private directHookCheck(chain: Chain, target: Target | null): boolean {
+    if (target !== null && !chain.builtin && target.kind !== "jump" && target.kind !== "goto") {
+      const def = findTarget(target.kind === "opaque" ? target.name : target.kind, this.family);
+      if (def?.hooks !== undefined) return true;
+    }
+    const mDef = DS.mDef;
+    for (let q = 0; q < DS.nm; q++) {
+      const n = mDef[q]!.name;
+      if (n === "policy" || n === "addrtype" || n === "mac") return true;
+    }
+    return false;
+  }
+
+  /** The options of a direct-path line into DS; false for anything the direct path leaves alone. */
+  private directScan(line: string, nt: number, table: Table): boolean {
+    const starts = FAST_STARTS;
+    const ends = FAST_ENDS;
+    const d = DS;
+    d.src = null;
+    d.dst = null;
+    d.iif = null;
+    d.oif = null;
+    d.proto = null;
+    d.protoSeen = false;
+    d.nm = 0;
+    d.tKind = null;
+    d.tName = "";
+    d.tCol = 0;
+    d.tDef = undefined;
+    d.tLook = null;
+    d.tChain = undefined;
+    d.tOpts = null;
     let invertCol = 0;
     let k = 2;
     while (k < nt) {
@@ -1125,34 +1207,8 @@ class Parser {
       let gid: GenericId | undefined;
       let name = "";
       if (!long) {
-        switch (line.charCodeAt(st + 1)) {
-          case 115: // s
-            gid = "src";
-            break;
-          case 100: // d
-            gid = "dst";
-            break;
-          case 112: // p
-            gid = "proto";
-            break;
-          case 105: // i
-            gid = "iif";
-            break;
-          case 111: // o
-            gid = "oif";
-            break;
-          case 109: // m
-            gid = "match";
-            break;
-          case 106: // j
-            gid = "jump";
-            break;
-          case 103: // g
-            gid = "goto";
-            break;
-          default:
-            return false;
-        }
+        gid = SHORT_GENERIC[line.charCodeAt(st + 1)];
+        if (gid === undefined) return false;
       } else {
         name = line.slice(st, st + len);
         if (name.includes("=")) return false;
@@ -1163,280 +1219,273 @@ class Parser {
         if (k >= nt) return false;
         const as = starts[k]!;
         const arg = as < 0 ? line.slice(-as - 1, ends[k]!) : line.slice(as, ends[k]!);
-        if (as >= 0 && (arg === "!" || arg === "-4" || arg === "-6" || arg === "--ipv4" || arg === "--ipv6"))
-          return false;
+        if (as >= 0 && isSpecialArg(arg)) return false;
         k++;
-        switch (gid) {
-          case "src":
-          case "dst": {
-            if ((gid === "src" ? src : dst) !== null || arg.includes(",")) return false;
-            const r = parseNet(arg, family, { allowName: true });
-            if (!r.ok || r.warning !== undefined || r.value.kind !== "net") return false;
-            const c: AddrCond = { spec: r.value, invert };
-            if (gid === "src") src = c;
-            else dst = c;
-            break;
-          }
-          case "proto": {
-            if (protoSeen) return false;
-            protoSeen = true;
-            const pn = protoNumber(arg);
-            if (pn === undefined || pn === 0) return false;
-            const key = pn * 2 + (invert ? 1 : 0);
-            proto = this.shared.proto.get(key) ?? null;
-            if (proto === null) {
-              proto = { num: pn, invert };
-              this.shared.proto.set(key, proto);
-            }
-            break;
-          }
-          case "iif":
-          case "oif": {
-            if ((gid === "iif" ? iif : oif) !== null) return false;
-            const c = ifaceCond(arg, invert);
-            if (typeof c === "string" || (c.wildcard && c.name === "" && !invert) || /[\s/]/.test(c.name))
-              return false;
-            if (gid === "iif") iif = c;
-            else oif = c;
-            break;
-          }
-          case "match": {
-            if (invert || tKind !== null || nm === DIRECT_MAX) return false;
-            const def = findModule(arg, family);
-            if (!def || def.opaque || !def.build || (def.family !== undefined && def.family !== family))
-              return false;
-            mDef[nm] = def;
-            mCol[nm] = col;
-            mSport[nm] = null;
-            mDport[nm] = null;
-            mText[nm] = null;
-            mOpts[nm] = null;
-            nm++;
-            break;
-          }
-          case "jump":
-          case "goto": {
-            if (invert || tKind !== null || arg === "") return false;
-            tKind = gid;
-            tName = arg;
-            tCol = col;
-            tDef = gid === "jump" ? findTarget(arg, family) : undefined;
-            tChain = tDef || STANDARD_TARGETS.has(arg) ? undefined : table.chains.get(arg);
-            // Not a target nor (yet) a chain: an unknown extension or a later chain.
-            if (!tDef && !STANDARD_TARGETS.has(arg) && !tChain) return false;
-            break;
-          }
-          default:
-            return false;
-        }
+        if (!this.directGeneric(gid, arg, invert, col, table)) return false;
         continue;
       }
-      // An option of the target (the newest provider when there is one) or of a module.
-      let spec: OptSpec | undefined;
-      let canonical = "";
-      let owner = -1; // module index; -2: the target
-      if (tDef) {
-        const hit = optionLookup(tDef).get(name);
-        if (hit) {
-          spec = hit.spec;
-          canonical = hit.canonical;
-          owner = -2;
-        }
+      k = this.directOption(line, nt, k, name, invert, col, rawCol);
+      if (k < 0) return false;
+    }
+    return invertCol === 0;
+  }
+
+  /** A generic option of the direct path into DS. */
+  private directGeneric(gid: GenericId, arg: string, invert: boolean, col: number, table: Table): boolean {
+    const d = DS;
+    const family = this.family;
+    switch (gid) {
+      case "src":
+      case "dst": {
+        if ((gid === "src" ? d.src : d.dst) !== null || arg.includes(",")) return false;
+        const r = parseNet(arg, family, { allowName: true });
+        if (!r.ok || r.warning !== undefined || r.value.kind !== "net") return false;
+        const c: AddrCond = { spec: r.value, invert };
+        if (gid === "src") d.src = c;
+        else d.dst = c;
+        return true;
       }
-      for (let q = nm - 1; owner === -1 && q >= 0; q--) {
-        const hit = optionLookup(mDef[q]!).get(name);
-        if (hit) {
-          spec = hit.spec;
-          canonical = hit.canonical;
-          owner = q;
+      case "proto": {
+        if (d.protoSeen) return false;
+        d.protoSeen = true;
+        const pn = protoNumber(arg);
+        if (pn === undefined || pn === 0) return false;
+        const key = pn * 2 + (invert ? 1 : 0);
+        let proto = this.shared.proto.get(key);
+        if (proto === undefined) {
+          proto = { num: pn, invert };
+          this.shared.proto.set(key, proto);
         }
+        d.proto = proto;
+        return true;
       }
-      if (spec === undefined) return false;
-      const want = spec.args;
-      if (want === "optional" || (invert && !spec.inv) || k + want > nt) return false;
-      const argCol = want > 0 ? (starts[k]! < 0 ? -starts[k]! - 1 : starts[k]! + 1) : col;
-      if (owner >= 0) {
-        const mname = mDef[owner]!.name;
-        if (mname === "tcp" || mname === "udp") {
-          // Only a decimal --sport/--dport, once each (anything else: the other paths).
-          if (want !== 1 || starts[k]! < 0) return false;
-          const port = decimalPort(line, starts[k]!, ends[k]!);
-          if (port < 0) return false;
-          k++;
-          const which = canonical === "--dport" ? mDport : canonical === "--sport" ? mSport : null;
-          if (which === null || which[owner] !== null) return false;
-          const key = port * 2 + (invert ? 1 : 0);
-          let pc = this.shared.port.get(key);
-          if (pc === undefined) {
-            pc = { range: { lo: port, hi: port }, invert };
-            this.shared.port.set(key, pc);
-          }
-          which[owner] = pc;
-          continue;
-        }
-        if (mname === "comment") {
-          if (mText[owner] !== null || want !== 1) return false;
-          const as = starts[k]!;
-          const text = as < 0 ? line.slice(-as - 1, ends[k]!) : line.slice(as, ends[k]!);
-          if (
-            as >= 0 &&
-            (text === "!" || text === "-4" || text === "-6" || text === "--ipv4" || text === "--ipv6")
-          )
-            return false;
-          k++;
-          mText[owner] = text;
-          continue;
-        }
+      case "iif":
+      case "oif": {
+        if ((gid === "iif" ? d.iif : d.oif) !== null) return false;
+        const c = ifaceCond(arg, invert);
+        if (typeof c === "string" || (c.wildcard && c.name === "" && !invert) || /[\s/]/.test(c.name))
+          return false;
+        if (gid === "iif") d.iif = c;
+        else d.oif = c;
+        return true;
       }
-      const args: string[] = [];
-      for (let a = 0; a < want; a++, k++) {
+      case "match": {
+        if (invert || d.tKind !== null || d.nm === DIRECT_MAX) return false;
+        const def = findModule(arg, family);
+        if (!def || def.opaque || !def.build || (def.family !== undefined && def.family !== family))
+          return false;
+        const q = d.nm++;
+        d.mDef[q] = def;
+        d.mLook[q] = optionLookup(def);
+        d.mCol[q] = col;
+        d.mSport[q] = null;
+        d.mDport[q] = null;
+        d.mText[q] = null;
+        d.mOpts[q] = null;
+        return true;
+      }
+      case "jump":
+      case "goto": {
+        if (invert || d.tKind !== null || arg === "") return false;
+        const standard = STANDARD_TARGETS.has(arg);
+        const def = gid === "jump" ? findTarget(arg, family) : undefined;
+        const chain = def || standard ? undefined : table.chains.get(arg);
+        // Not a target nor (yet) a chain: an unknown extension or a later chain.
+        if (!def && !standard && !chain) return false;
+        d.tKind = gid;
+        d.tName = arg;
+        d.tCol = col;
+        d.tDef = def;
+        d.tLook = def ? optionLookup(def) : null;
+        d.tChain = chain;
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * An option of the target (the newest provider when there is one) or of a module, at token k
+   * (its first argument): the next token index, or -1.
+   */
+  private directOption(
+    line: string,
+    nt: number,
+    k: number,
+    name: string,
+    invert: boolean,
+    col: number,
+    rawCol: number,
+  ): number {
+    const d = DS;
+    const starts = FAST_STARTS;
+    const ends = FAST_ENDS;
+    let hit: { canonical: string; spec: OptSpec } | undefined;
+    let owner = -1; // module index; -2: the target
+    if (d.tLook !== null) {
+      hit = d.tLook.get(name);
+      if (hit) owner = -2;
+    }
+    for (let q = d.nm - 1; owner === -1 && q >= 0; q--) {
+      hit = d.mLook[q]!.get(name);
+      if (hit) owner = q;
+    }
+    if (hit === undefined) return -1;
+    const spec = hit.spec;
+    const canonical = hit.canonical;
+    const want = spec.args;
+    if (want === "optional" || (invert && !spec.inv) || k + want > nt) return -1;
+    const argCol = want > 0 ? (starts[k]! < 0 ? -starts[k]! - 1 : starts[k]! + 1) : col;
+    if (owner >= 0) {
+      const mname = d.mDef[owner]!.name;
+      if (mname === "tcp" || mname === "udp") {
+        // Only a decimal --sport/--dport, once each (anything else: the other paths).
+        if (want !== 1 || starts[k]! < 0) return -1;
+        const port = decimalPort(line, starts[k]!, ends[k]!);
+        if (port < 0) return -1;
+        const which = canonical === "--dport" ? d.mDport : canonical === "--sport" ? d.mSport : null;
+        if (which === null || which[owner] !== null) return -1;
+        const key = port * 2 + (invert ? 1 : 0);
+        let pc = this.shared.port.get(key);
+        if (pc === undefined) {
+          pc = { range: { lo: port, hi: port }, invert };
+          this.shared.port.set(key, pc);
+        }
+        which[owner] = pc;
+        return k + 1;
+      }
+      if (mname === "comment") {
+        if (d.mText[owner] !== null || want !== 1) return -1;
         const as = starts[k]!;
-        const qs = as < 0;
-        const text = line.slice(qs ? -as - 1 : as, ends[k]!);
-        if (!qs && (text === "-4" || text === "-6" || text === "--ipv4" || text === "--ipv6")) return false;
-        if (a === 0 && !qs && text === "!") return false; // deprecated `--opt ! value`
-        args.push(text);
-      }
-      const raw: RawOption = { name: canonical, args, invert, col: rawCol, argCol };
-      if (owner === -2) {
-        if (tOpts === null) tOpts = [];
-        tOpts.push(raw);
-      } else {
-        let os = mOpts[owner];
-        if (!os) {
-          os = [];
-          mOpts[owner] = os;
-        }
-        os.push(raw);
+        const text = as < 0 ? line.slice(-as - 1, ends[k]!) : line.slice(as, ends[k]!);
+        if (as >= 0 && isSpecialArg(text)) return -1;
+        d.mText[owner] = text;
+        return k + 1;
       }
     }
-    if (invertCol) return false;
-    // -i/-o where the hook can never have that interface.
-    if (chain.builtin) {
-      const cn = chain.name;
-      if (oif && (cn === "INPUT" || cn === "PREROUTING")) return false;
-      if (iif && (cn === "OUTPUT" || cn === "POSTROUTING")) return false;
+    const args: string[] = [];
+    for (let a = 0; a < want; a++, k++) {
+      const as = starts[k]!;
+      const qs = as < 0;
+      const text = line.slice(qs ? -as - 1 : as, ends[k]!);
+      if (!qs && (text === "-4" || text === "-6" || text === "--ipv4" || text === "--ipv6")) return -1;
+      if (a === 0 && !qs && text === "!") return -1; // deprecated `--opt ! value`
+      args.push(text);
+    }
+    const raw: RawOption = { name: canonical, args, invert, col: rawCol, argCol };
+    if (owner === -2) {
+      if (d.tOpts === null) d.tOpts = [];
+      d.tOpts.push(raw);
+    } else {
+      let os = d.mOpts[owner];
+      if (!os) {
+        os = [];
+        d.mOpts[owner] = os;
+      }
+      os.push(raw);
+    }
+    return k;
+  }
+
+  /** The matches of DS, in load order; null when one would report anything. */
+  private directMatches(): Match[] | null {
+    const d = DS;
+    const nm = d.nm;
+    if (nm === 0) return NO_MATCHES;
+    if (nm === 1) {
+      const m = this.directMatch(0);
+      if (m === null) return null;
+      let list = this.shared.single.get(m);
+      if (list === undefined) {
+        // Only shared matches are in the map: a match of its own gets a list of its own.
+        list = [m];
+        if (this.shared.shared.has(m)) this.shared.single.set(m, list);
+      }
+      return list;
+    }
+    const matches: Match[] = [];
+    for (let q = 0; q < nm; q++) {
+      const m = this.directMatch(q);
+      if (m === null) return null;
+      matches.push(m);
+    }
+    return matches;
+  }
+
+  private directMatch(q: number): Match | null {
+    const d = DS;
+    const def = d.mDef[q]!;
+    const col = d.mCol[q]!;
+    const name = def.name;
+    if (name === "tcp" || name === "udp") {
+      const tcp = name === "tcp";
+      const proto = d.proto;
+      if (d.mOpts[q] !== null) return null;
+      if (proto === null || proto.invert || proto.num !== (tcp ? 6 : 17)) return null;
+      const sport = d.mSport[q]!;
+      const dport = d.mDport[q]!;
+      if (sport !== null)
+        return tcp
+          ? { kind: "tcp", col, sport, dport, flags: null, option: null }
+          : { kind: "udp", col, sport, dport };
+      const key =
+        ((col * 65537 + (dport ? dport.range.lo + 1 : 0)) * 2 + (dport?.invert ? 1 : 0)) * 2 + (tcp ? 1 : 0);
+      let m = this.shared.match.get(key);
+      if (m === undefined) {
+        m = tcp
+          ? { kind: "tcp", col, sport, dport, flags: null, option: null }
+          : { kind: "udp", col, sport, dport };
+        this.shared.match.set(key, m);
+        this.shared.shared.add(m);
+      }
+      return m;
+    }
+    if (name === "comment") {
+      const text = d.mText[q]!;
+      if (text === null || d.mOpts[q] !== null) return null;
+      if (text.length > 85 && Buffer.byteLength(text) > 255) return null;
+      return { kind: "comment", col, text };
     }
     const ctx = this.silent;
-    ctx.proto = proto;
-    ctx.bad = false;
-    // Matches, in load order.
-    let matches: Match[] = NO_MATCHES;
-    let only: Match | null = null; // the single shared match, when that is all there is
-    for (let q = 0; q < nm; q++) {
-      const def = mDef[q]!;
-      const col = mCol[q]!;
-      let m: Match | null;
-      let shareable = false;
-      if (def.name === "tcp" || def.name === "udp") {
-        const tcp = def.name === "tcp";
-        if (mOpts[q] !== null) return false;
-        if (proto === null || proto.invert || proto.num !== (tcp ? 6 : 17)) return false;
-        const sport = mSport[q] as PortCond | null;
-        const dport = mDport[q] as PortCond | null;
-        if (sport === null) {
-          const key =
-            ((col * 65537 + (dport ? dport.range.lo + 1 : 0)) * 2 + (dport?.invert ? 1 : 0)) * 2 +
-            (tcp ? 1 : 0);
-          m = this.shared.match.get(key) ?? null;
-          if (m === null) {
-            m = tcp
-              ? { kind: "tcp", col, sport, dport, flags: null, option: null }
-              : { kind: "udp", col, sport, dport };
-            this.shared.match.set(key, m);
-          }
-          shareable = true;
-        } else
-          m = tcp
-            ? { kind: "tcp", col, sport, dport, flags: null, option: null }
-            : { kind: "udp", col, sport, dport };
-      } else if (def.name === "comment") {
-        const text = mText[q] as string | null;
-        if (text === null || mOpts[q] !== null) return false;
-        if (text.length > 85 && Buffer.byteLength(text) > 255) return false;
-        m = { kind: "comment", col, text };
-      } else {
-        m = def.build!({ name: def.name, col, opts: mOpts[q] ?? [] }, ctx);
-        if (ctx.bad || m === null) return false;
-      }
-      if (nm === 1 && shareable) only = m;
-      else {
-        if (matches === NO_MATCHES) matches = [];
-        matches.push(m);
-      }
+    const m = def.build!({ name, col, opts: d.mOpts[q] ?? [] }, ctx);
+    return ctx.bad ? null : m;
+  }
+
+  /** The target of DS; undefined when it would report anything. */
+  private directTarget(chain: Chain, table: Table): Target | undefined {
+    const d = DS;
+    const tName = d.tName;
+    const tCol = d.tCol;
+    const tOpts = d.tOpts;
+    if (d.tKind === "goto" || (!d.tDef && !STANDARD_TARGETS.has(tName))) {
+      if (STANDARD_TARGETS.has(tName) || isTargetName(tName)) return undefined;
+      if ((BUILTIN_CHAINS[table.name] as readonly string[]).includes(tName)) return undefined;
+      if (!d.tChain || tOpts !== null) return undefined;
+      return { kind: d.tKind!, col: tCol, chain: d.tChain.name };
     }
-    if (only !== null) {
-      matches = this.shared.single.get(only) ?? NO_MATCHES;
-      if (matches === NO_MATCHES) {
-        matches = Object.freeze([only]) as unknown as Match[];
-        this.shared.single.set(only, matches);
+    if (STANDARD_TARGETS.has(tName)) {
+      if (tOpts !== null || (tName === "DROP" && table.name === "nat")) return undefined;
+      const key = tCol * 4 + (tName === "ACCEPT" ? 0 : tName === "DROP" ? 1 : tName === "RETURN" ? 2 : 3);
+      let target = this.shared.verdict.get(key);
+      if (target === undefined) {
+        target = { kind: tName as "ACCEPT" | "DROP" | "RETURN" | "QUEUE", col: tCol };
+        this.shared.verdict.set(key, target);
       }
+      return target;
     }
-    // The target.
-    let target: Target | null = null;
-    if (tKind !== null) {
-      if (tKind === "goto" || (!tDef && !STANDARD_TARGETS.has(tName))) {
-        if (STANDARD_TARGETS.has(tName) || isTargetName(tName)) return false;
-        if ((BUILTIN_CHAINS[table.name] as readonly string[]).includes(tName)) return false;
-        if (!tChain || tOpts !== null) return false;
-        target = { kind: tKind, col: tCol, chain: tChain.name };
-      } else if (STANDARD_TARGETS.has(tName)) {
-        if (tOpts !== null || (tName === "DROP" && table.name === "nat")) return false;
-        const key = tCol * 4 + (tName === "ACCEPT" ? 0 : tName === "DROP" ? 1 : tName === "RETURN" ? 2 : 3);
-        target = this.shared.verdict.get(key) ?? null;
-        if (target === null) {
-          target = { kind: tName as "ACCEPT" | "DROP" | "RETURN" | "QUEUE", col: tCol };
-          this.shared.verdict.set(key, target);
-        }
-      } else {
-        const def = tDef!;
-        if (def.tables && !def.tables.includes(table.name)) return false;
-        if (def.hooks && chain.builtin && !def.hooks.includes(chain.name as Hook)) return false;
-        const inst = { name: def.name, col: tCol, opts: tOpts ?? [] };
-        if (def.build) {
-          target = def.build(inst, ctx);
-          if (ctx.bad || target === null) return false;
-        } else {
-          checkOpaqueTarget(def, inst, ctx);
-          if (ctx.bad || def.effect !== "continue") return false;
-          target = {
-            kind: "opaque",
-            col: tCol,
-            name: def.name,
-            options: inst.opts,
-            effect: "continue",
-            known: true,
-          };
-        }
-      }
+    const def = d.tDef!;
+    if (def.tables && !def.tables.includes(table.name)) return undefined;
+    if (def.hooks && chain.builtin && !def.hooks.includes(chain.name as Hook)) return undefined;
+    const ctx = this.silent;
+    const inst = { name: def.name, col: tCol, opts: tOpts ?? [] };
+    if (def.build) {
+      const target = def.build(inst, ctx);
+      return ctx.bad || target === null ? undefined : target;
     }
-    // As needsHookCheck, from what the line loaded.
-    let hookCheck = false;
-    if (target !== null && !chain.builtin && target.kind !== "jump" && target.kind !== "goto")
-      hookCheck =
-        findTarget(target.kind === "opaque" ? target.name : target.kind, family)?.hooks !== undefined;
-    for (let q = 0; q < nm && !hookCheck; q++) {
-      const n = mDef[q]!.name;
-      hookCheck = n === "policy" || n === "addrtype" || n === "mac";
-    }
-    const rule: Rule = {
-      table: chain.table,
-      chain: chain.name,
-      num: 0,
-      prov: this.prov(),
-      counters: null,
-      src,
-      dst,
-      iif,
-      oif,
-      proto,
-      fragment: null,
-      matches,
-      target,
-      unknown: NO_UNKNOWN,
-    };
-    this.append(chain, rule, hookCheck);
-    return true;
+    checkOpaqueTarget(def, inst, ctx);
+    if (ctx.bad || def.effect !== "continue") return undefined;
+    return { kind: "opaque", col: tCol, name: def.name, options: inst.opts, effect: "continue", known: true };
   }
 
   /**
