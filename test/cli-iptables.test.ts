@@ -69,7 +69,7 @@ describe("tunnelcheck audit --iptables", () => {
     expect((await cli(["audit", "--iptables", trap])).code).toBe(2);
     const bad = file(
       "bad.rules",
-      "*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp --dport 99999 -j ACCEPT\nCOMMIT\n",
+      "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 99999 -j ACCEPT\nCOMMIT\n",
     );
     const r = await cli(["audit", "--iptables", bad, ...scenario]);
     expect(r.code).toBe(2);

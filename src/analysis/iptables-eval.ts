@@ -27,6 +27,15 @@ import {
   type TableName,
 } from "../platforms/iptables/model.js";
 
+/** A conntrack tuple in the ORIGINAL direction. */
+export interface ConnTuple {
+  proto: number;
+  src: bigint;
+  dst: bigint;
+  sport?: number;
+  dport?: number;
+}
+
 export type PacketState = "new" | "established" | "related" | "invalid" | "untracked";
 
 /** One IPsec SA of the packet's security path (inbound) or transform bundle (outbound). */
@@ -62,6 +71,11 @@ export interface Packet {
   state: PacketState;
   /** Conntrack direction of this packet; ORIGINAL for NEW, unknown otherwise unless given. */
   ctDir?: "ORIGINAL" | "REPLY";
+  /**
+   * The connection's ORIGINAL tuple when known (for a RELATED packet its master's); otherwise derived
+   * from the packet assuming no NAT, and unknown for RELATED packets.
+   */
+  ctTuple?: ConnTuple;
   /** Decapsulated from an inbound SA (has a secpath). */
   ipsec: boolean;
   /** The secpath, outermost first, when known. */
@@ -229,6 +243,21 @@ function ctStateBit(p: Packet): CtState {
 
 function ctDir(p: Packet): "ORIGINAL" | "REPLY" | undefined {
   return p.ctDir ?? (p.state === "new" ? "ORIGINAL" : undefined);
+}
+
+/**
+ * The connection's ORIGINAL-direction tuple, as `--ctorig*`/`--ctrepl*` see it: given, or read off the
+ * packet and its direction assuming no NAT. A RELATED packet belongs to its master connection (an ICMP
+ * error about UDP matches `--ctproto udp`), which the packet alone does not tell. A string says why unknown.
+ */
+function connTuple(p: Packet): ConnTuple | string {
+  if (p.ctTuple) return p.ctTuple;
+  if (p.state === "related") return "a RELATED packet's master connection is unknown";
+  const dir = ctDir(p);
+  if (dir === undefined) return "conntrack direction unknown";
+  return dir === "REPLY"
+    ? { proto: p.proto, src: p.dst, dst: p.src, sport: p.dport, dport: p.sport }
+    : { proto: p.proto, src: p.src, dst: p.dst, sport: p.sport, dport: p.dport };
 }
 
 /** TCP flags of the packet: given, or what a packet in that state usually carries. */
@@ -413,40 +442,42 @@ export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchRes
       // option (conntrack_mt: `if (ct == NULL) return info->match_flags & XT_CONNTRACK_STATE`).
       if (p.state === "invalid" || p.state === "untracked") return m.state ? r : NO;
       if (onlyState) return r;
-      if (m.proto) r = combine(r, res(inv(tri(m.proto.num === p.proto), m.proto.invert), ""));
+      const conn = connTuple(p);
+      if (m.proto) {
+        const proto = p.ctTuple?.proto ?? (p.state === "related" ? undefined : p.proto);
+        r = combine(
+          r,
+          proto === undefined
+            ? maybe(conn as string)
+            : res(inv(tri(m.proto.num === proto), m.proto.invert), ""),
+        );
+      }
       const dir = ctDir(p);
       if (m.dir)
         r = combine(
           r,
           dir === undefined ? maybe("conntrack direction unknown") : tri(dir === m.dir) === "yes" ? YES : NO,
         );
-      // Tuples as seen from this packet, assuming no NAT on the connection.
-      const orig =
-        dir === "REPLY"
-          ? { src: p.dst, dst: p.src, sport: p.dport, dport: p.sport }
-          : { src: p.src, dst: p.dst, sport: p.sport, dport: p.dport };
-      const repl = { src: orig.dst, dst: orig.src, sport: orig.dport, dport: orig.sport };
-      const tuple = (c: { net: Net; invert: boolean } | null, a: bigint) => {
-        if (!c) return;
-        r = combine(
-          r,
-          dir === undefined
-            ? maybe("conntrack direction unknown")
-            : res(inv(tri(netHas(c.net, a)), c.invert), ""),
-        );
-      };
-      tuple(m.origSrc, orig.src);
-      tuple(m.origDst, orig.dst);
-      tuple(m.replSrc, repl.src);
-      tuple(m.replDst, repl.dst);
-      const port = (c: PortCond | null, x: number | undefined) => {
+      const orig = typeof conn === "string" ? undefined : conn;
+      const repl = orig && { src: orig.dst, dst: orig.src, sport: orig.dport, dport: orig.sport };
+      const tuple = (c: { net: Net; invert: boolean } | null, a: bigint | undefined) => {
         if (c)
-          r = combine(r, dir === undefined ? maybe("conntrack direction unknown") : portIn(c, x, "port"));
+          r = combine(
+            r,
+            a === undefined ? maybe(conn as string) : res(inv(tri(netHas(c.net, a)), c.invert), ""),
+          );
       };
-      port(m.origSrcPort, orig.sport);
-      port(m.origDstPort, orig.dport);
-      port(m.replSrcPort, repl.sport);
-      port(m.replDstPort, repl.dport);
+      tuple(m.origSrc, orig?.src);
+      tuple(m.origDst, orig?.dst);
+      tuple(m.replSrc, repl?.src);
+      tuple(m.replDst, repl?.dst);
+      const port = (c: PortCond | null, x: number | undefined) => {
+        if (c) r = combine(r, orig === undefined ? maybe(conn as string) : portIn(c, x, "port"));
+      };
+      port(m.origSrcPort, orig?.sport);
+      port(m.origDstPort, orig?.dport);
+      port(m.replSrcPort, repl?.sport);
+      port(m.replDstPort, repl?.dport);
       if (m.status) r = combine(r, maybe("conntrack status is runtime state"));
       if (m.expire) r = combine(r, maybe("conntrack expiry is runtime state"));
       return r;

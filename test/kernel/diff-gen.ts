@@ -495,20 +495,11 @@ export const IPSETS: ReadonlyArray<{ name: string; type: "hash:net" | "hash:ip";
  */
 export type KnownGap =
   | "conntrack-no-entry"
-  | "conntrack-related-tuple"
   | "negation-with-other-list"
-  | "path-link-broadcast"
   | "ttl-target"
   | "nft-inverted-port-pair";
 
 export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
-  {
-    id: "path-link-broadcast",
-    what:
-      "whole-path evaluator: a subnet broadcast (192.0.2.255) is routed as forwarded, since only " +
-      "255.255.255.255 and the host's addresses count as local; the kernel delivers it locally (a " +
-      "'broadcast' route in the local table). Not compared for broadcast probes",
-  },
   {
     id: "nft-inverted-port-pair",
     what:
@@ -520,12 +511,6 @@ export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
     what:
       "mangle -j TTL (--ttl-set/--ttl-dec/--ttl-inc) changes the TTL later rules (-m ttl) and the host see; " +
       "the engine keeps it as an opaque non-terminating target and leaves the packet's TTL alone",
-  },
-  {
-    id: "conntrack-related-tuple",
-    what:
-      "-m conntrack --ctproto/--ctorig*/--ctrepl* on a RELATED packet: the kernel matches the master " +
-      "connection's tuple (UDP for an ICMP error about UDP), the engine matches the packet's own",
   },
   {
     id: "negation-with-other-list",
@@ -799,20 +784,16 @@ class RuleGen {
       const stateFails = (st: string) => opts.length > 0 && states.includes(st) === inverted;
       // Without a conntrack entry (INVALID, UNTRACKED) xt_conntrack answers with --ctstate alone and ignores
       // the other options; for RELATED packets the tuple options see the master connection (UDP for an ICMP
-      // error). The engine gets both wrong (KNOWN_GAPS), so tuple options only come with a --ctstate that is
-      // false for such packets (--ctdir is right for RELATED; nothing matches without an entry or --ctstate).
+      // error), which the engine is given.
       const noEntryOk =
         opts.length === 0 ||
         (stateFails("INVALID") && stateFails("UNTRACKED")) ||
         this.gap("conntrack-no-entry");
-      const relatedOk = stateFails("RELATED") || this.gap("conntrack-related-tuple");
       if (noEntryOk && (opts.length === 0 || r.chance(0.3))) {
         const extras: Array<() => string> = [() => `--ctdir ${r.pick(["ORIGINAL", "REPLY"])}`];
-        // libxt_conntrack loads a non-contiguous mask (0.0.0.1/0.0.0.255) as a /32 host; the engine applies
-        // the mask (KNOWN_GAPS).
-        const ctAddr = (pool: readonly string[]) =>
-          this.addr(pool, false).text;
-        if (relatedOk) {
+        // A non-contiguous mask (0.0.0.1/0.0.0.255) loads as a host.
+        const ctAddr = (pool: readonly string[]) => this.addr(pool, false).text;
+        {
           const port = (opt: string) => {
             const a = r.pick(PORTS);
             const b = r.pick(PORTS);

@@ -368,6 +368,19 @@ export const ENGINE_OPTS: EvalOptions = {
   ),
 };
 
+/**
+ * The whole path also needs the subnets' directed broadcasts (the gateway's addresses are /24s): the
+ * kernel delivers 192.0.2.255 locally through its local table's `broadcast` route.
+ */
+const PATH_OPTS = {
+  ...ENGINE_OPTS,
+  origin: "incoming" as const,
+  broadcast: AddrSet.fromPrefixes(
+    4,
+    Object.values(NET.clients).map((c) => parsePrefix(`${c.broadcast}/32`)),
+  ),
+};
+
 /** The probe as the engine sees it at the gateway's INPUT hook: every fact the kernel knows is given. */
 export function enginePacket(p: Probe): Packet {
   const side = NET.clients[p.client];
@@ -386,6 +399,18 @@ export function enginePacket(p: Probe): Packet {
     state: p.state,
     ...(p.state === "new" ? { ctDir: "ORIGINAL" as const } : {}),
     ...(p.state === "established" || p.state === "related" ? { ctDir: "REPLY" as const } : {}),
+    // The connection the gateway opened (for a RELATED ICMP error, its master): the kernel knows it.
+    ...(p.setup && (p.state === "established" || p.state === "related")
+      ? {
+          ctTuple: {
+            proto: PROTO_NUM[p.setup.proto],
+            src: A(p.setup.src),
+            dst: A(p.setup.dst),
+            ...(p.setup.sport !== undefined ? { sport: p.setup.sport } : {}),
+            ...(p.setup.dport !== undefined ? { dport: p.setup.dport } : {}),
+          },
+        }
+      : {}),
     ipsec: false,
     ipsecSas: [],
     mark: 0,
@@ -467,30 +492,19 @@ const unknownWhy = (
     ),
   ].join("; ");
 
-/** Engine switches for the comparison: see KNOWN_GAPS in diff-gen.ts. */
-export interface CompareOptions {
-  /** Ask the whole-path evaluator about link broadcasts too (gap "path-link-broadcast"). */
-  pathBroadcast: boolean;
-}
-
 /** Whether the ruleset has tables other than filter (then only the whole-path evaluator can judge it). */
 export const multiTable = (rs: Ruleset): boolean => [...rs.tables.keys()].some((t) => t !== "filter");
 
 const show = (a: bigint) => formatAddress(4, a);
 
-export function engineVerdict(
-  rs: Ruleset,
-  p: Probe,
-  opts: CompareOptions = { pathBroadcast: false },
-): EngineResult {
+export function engineVerdict(rs: Ruleset, p: Probe): EngineResult {
   const pkt = enginePacket(p);
   const multi = multiTable(rs);
   if (multi && !evaluatePath) throw new Error("a ruleset with several tables needs the whole-path evaluator");
-  const usePath = !!evaluatePath && (!p.broadcast || opts.pathBroadcast);
-  const w = usePath ? evaluatePath!(rs, pkt, { ...ENGINE_OPTS, origin: "incoming" }) : null;
+  const w = evaluatePath ? evaluatePath(rs, pkt, PATH_OPTS) : null;
   if (multi) {
     // Only the whole path is meaningful: filter INPUT alone would miss raw, mangle, nat and security.
-    if (!w) return { verdict: "unknown", rule: null, skipped: "link broadcast (gap path-link-broadcast)" };
+    if (!w) return { verdict: "unknown", rule: null, skipped: "no whole-path evaluator" };
     const rule = w.decision?.rule ?? null;
     const final = w.outcomes[0]?.packet;
     return {
@@ -572,10 +586,9 @@ export function evaluateCases(
   rs: Ruleset,
   probes: readonly Probe[],
   kernel: Map<string, KernelResult>,
-  opts?: CompareOptions,
 ): CaseResult[] {
   return probes.map((p) => {
-    const engine = engineVerdict(rs, p, opts);
+    const engine = engineVerdict(rs, p);
     const k = kernel.get(p.id)!;
     const mismatch = compare(p, engine, k);
     return { probe: p, engine, kernel: k, ...(mismatch ? { mismatch } : {}) };

@@ -62,10 +62,10 @@ async function runCase(
   retry = true,
 ): Promise<CaseResult[]> {
   await net.load(text);
-  const first = evaluateCases(rs, probes, await net.probe(probes), { pathBroadcast: KNOWN });
+  const first = evaluateCases(rs, probes, await net.probe(probes));
   if (!retry || !first.some((r) => r.mismatch)) return first;
   await net.load(text);
-  const second = evaluateCases(rs, probes, await net.probe(probes, 0.5), { pathBroadcast: KNOWN });
+  const second = evaluateCases(rs, probes, await net.probe(probes, 0.5));
   if (!second.some((r) => r.mismatch)) retriedClean++;
   return second;
 }
@@ -316,7 +316,6 @@ if (REPLAY) {
           (KNOWN ? "" : `; known gaps not generated: ${KNOWN_GAPS.map((g) => g.id).join(", ") || "none"}`);
         console.log(summary);
         expect(failures.join("\n\n"), `seed ${SEED}`).toBe("");
-        // Link broadcasts are not compared when the ruleset has several tables (gap path-link-broadcast).
         expect(packets).toBeGreaterThanOrEqual(Math.min(2000, Math.floor(RULESETS * PROBES * 0.8)));
         // The comparison must mean something: every verdict and state occurs often enough.
         for (const k of ["kernel accept", "kernel drop", "kernel reject"])
