@@ -1818,6 +1818,17 @@ const GOLDEN4: ReadonlyArray<[table: string, input: string, saved: string[]]> = 
     "-A INPUT -m policy --dir in --pol ipsec --mode tunnel --tunnel-src 10.1.2.3/0.0.0.255 -j ACCEPT",
     ["-A INPUT -m policy --dir in --pol ipsec --mode tunnel --tunnel-src 10.1.2.3 -j ACCEPT"],
   ],
+  // Address lists on -s and -d: one rule per pair, source-major.
+  [
+    "filter",
+    "-A INPUT -s 192.0.2.1,192.0.2.2 -d 192.0.2.9,192.0.2.10 -j ACCEPT",
+    [
+      "-A INPUT -s 192.0.2.1/32 -d 192.0.2.9/32 -j ACCEPT",
+      "-A INPUT -s 192.0.2.1/32 -d 192.0.2.10/32 -j ACCEPT",
+      "-A INPUT -s 192.0.2.2/32 -d 192.0.2.9/32 -j ACCEPT",
+      "-A INPUT -s 192.0.2.2/32 -d 192.0.2.10/32 -j ACCEPT",
+    ],
+  ],
 ];
 const GOLDEN6: ReadonlyArray<[table: string, input: string, saved: string[]]> = [
   [
@@ -2254,5 +2265,21 @@ const REJECTED4: ReadonlyArray<[table: string, input: string, iptablesSays: stri
     "filter",
     "-A INPUT -p udp --dport pptp -j ACCEPT",
     'iptables-restore v1.8.9 (nf_tables): Port "pptp" does not resolve to anything.',
+  ],
+  // `!` on -s/-d when either is a list (gap negation-with-other-list).
+  [
+    "filter",
+    "-A INPUT ! -s 192.0.2.0/24 -d 192.0.2.1,192.0.2.2 -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): ! not allowed with multiple source or destination IP addresses",
+  ],
+  [
+    "filter",
+    "-A INPUT -d 192.0.2.1,192.0.2.2 ! -s 192.0.2.0/24 -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): ! not allowed with multiple source or destination IP addresses",
+  ],
+  [
+    "filter",
+    "-A INPUT -s 192.0.2.1,192.0.2.2 ! -d 192.0.2.9 -j ACCEPT",
+    "iptables-restore v1.8.9 (nf_tables): ! not allowed with multiple source or destination IP addresses",
   ],
 ];

@@ -1928,6 +1928,11 @@ class Parser {
         this.err(lp.iifCol, `can't use -i with ${chain.name}`);
       }
     }
+    // iptables refuses any `!` on -s/-d as soon as either of them is a list, not only on the list itself.
+    const negated = lp.srcs?.invert ? lp.srcs : lp.dsts?.invert ? lp.dsts : null;
+    if (negated && ((lp.srcs?.specs.length ?? 0) > 1 || (lp.dsts?.specs.length ?? 0) > 1)) {
+      this.err(negated.col, "! not allowed with multiple source or destination IP addresses");
+    }
     if (this.sink.errors.length + this.sink.droppedErrors > errorsBefore) return null;
     const srcs = lp.srcs?.specs;
     const dsts = lp.dsts?.specs;
