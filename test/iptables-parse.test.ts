@@ -1829,6 +1829,11 @@ const GOLDEN4: ReadonlyArray<[table: string, input: string, saved: string[]]> = 
       "-A INPUT -s 192.0.2.2/32 -d 192.0.2.10/32 -j ACCEPT",
     ],
   ],
+  // -j TTL (typed: the engine applies it).
+  ["mangle", "-A PREROUTING -j TTL --ttl-set 200", ["-A PREROUTING -j TTL --ttl-set 200"]],
+  ["mangle", "-A PREROUTING -j TTL --ttl-set 0x10", ["-A PREROUTING -j TTL --ttl-set 16"]],
+  ["mangle", "-A PREROUTING -p udp -j TTL --ttl-dec 5", ["-A PREROUTING -p udp -j TTL --ttl-dec 5"]],
+  ["mangle", "-A INPUT -j TTL --ttl-inc 255", ["-A INPUT -j TTL --ttl-inc 255"]],
 ];
 const GOLDEN6: ReadonlyArray<[table: string, input: string, saved: string[]]> = [
   [
@@ -1922,6 +1927,9 @@ const GOLDEN6: ReadonlyArray<[table: string, input: string, saved: string[]]> = 
     "-A INPUT -m conntrack --ctorigsrc 2001:db8::/ffff:ffff:: -j ACCEPT",
     ["-A INPUT -m conntrack --ctorigsrc 2001:db8::/32 -j ACCEPT"],
   ],
+  // -j HL (typed: the engine applies it).
+  ["mangle", "-A PREROUTING -j HL --hl-set 7", ["-A PREROUTING -j HL --hl-set 7"]],
+  ["mangle", "-A FORWARD -j HL --hl-dec 1", ["-A FORWARD -j HL --hl-dec 1"]],
 ];
 /** Lines iptables-restore 1.8.9 refuses, with its message. */
 const REJECTED4: ReadonlyArray<[table: string, input: string, iptablesSays: string]> = [
@@ -2282,4 +2290,21 @@ const REJECTED4: ReadonlyArray<[table: string, input: string, iptablesSays: stri
     "-A INPUT -s 192.0.2.1,192.0.2.2 ! -d 192.0.2.9 -j ACCEPT",
     "iptables-restore v1.8.9 (nf_tables): ! not allowed with multiple source or destination IP addresses",
   ],
+  // -j TTL options.
+  [
+    "mangle",
+    "-A PREROUTING -j TTL --ttl-dec 0",
+    'iptables-restore v1.8.9 (nf_tables): TTL: bad value for option "--ttl-dec", or out of range (1-255).',
+  ],
+  [
+    "mangle",
+    "-A PREROUTING -j TTL --ttl-set 256",
+    'iptables-restore v1.8.9 (nf_tables): TTL: bad value for option "--ttl-set", or out of range (0-255).',
+  ],
+  [
+    "mangle",
+    "-A PREROUTING -j TTL --ttl-dec 5 --ttl-inc 2",
+    'iptables-restore v1.8.9 (nf_tables): TTL: option "--ttl-dec" cannot be used together with "--ttl-inc".',
+  ],
+  ["mangle", "-A PREROUTING -j TTL", "iptables-restore v1.8.9 (nf_tables): TTL: You must specify an action"],
 ];

@@ -184,6 +184,19 @@ describe("the kernel's path through every table", () => {
     expect([r.verdict, r.route, decided(r)]).toEqual(["accept", "local", "t.rules:4"]);
   });
 
+  it("-j TTL in mangle changes the TTL later rules see (set, dec clamped at 0; unknown stays unknown)", () => {
+    const rs = load(
+      "*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp -j TTL --ttl-set 200\n-A PREROUTING -p tcp -j TTL --ttl-dec 100\nCOMMIT\n" +
+        "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m ttl --ttl-eq 200 -j DROP\n-A INPUT -m ttl --ttl-eq 0 -j REJECT\nCOMMIT\n",
+    );
+    expect([path(rs, { ttl: 64 }).verdict, decided(path(rs, { ttl: 64 }))]).toEqual(["drop", "t.rules:8"]);
+    expect(path(rs, {}).verdict).toBe("drop"); // set: known whatever it was
+    const tcp = { proto: 6, sport: 40000, dport: 22 };
+    expect(path(rs, { ...tcp, ttl: 64 }).verdict).toBe("reject"); // 64 - 100 → 0
+    expect(path(rs, { ...tcp, ttl: 150 }).verdict).toBe("accept"); // 50
+    expect(path(rs, { ...tcp }).verdict).toBe("unknown"); // TTL unknown: -m ttl may match
+  });
+
   it("DNAT to a range or REDIRECT without a single host address: the kernel chooses at run time", () => {
     const nat = load(
       "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp --dport 500 -j DNAT --to-destination 10.0.0.2-10.0.0.3\n-A PREROUTING -p udp --dport 4500 -j REDIRECT --to-ports 4501\nCOMMIT\n",

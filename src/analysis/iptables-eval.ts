@@ -823,6 +823,16 @@ function popOrPolicy(st: State, table: TableName, hook: Hook, chains: Map<string
   return { verdict: h.policy === "DROP" ? "drop" : "accept", rule: null, policyChain: hook };
 }
 
+/** The TTL / hop limit after `-j TTL`/`-j HL` (xt_TTL/xt_HL clamp to 0..255); unknown stays unknown unless set. */
+export function applyTtl(
+  t: { mode: "set" | "dec" | "inc"; value: number },
+  ttl: number | undefined,
+): number | undefined {
+  if (t.mode === "set") return t.value;
+  if (ttl === undefined) return undefined;
+  return t.mode === "dec" ? Math.max(0, ttl - t.value) : Math.min(255, ttl + t.value);
+}
+
 /** Runs the target of a matched rule. Returns the final result for terminal targets. */
 function applyTarget(
   st: State,
@@ -864,6 +874,9 @@ function applyTarget(
     }
     case "MARK":
       p.mark = (((p.mark ?? 0) & ~t.mask) ^ t.value) >>> 0;
+      break;
+    case "TTL":
+      p.ttl = applyTtl(t, p.ttl);
       break;
     case "CONNMARK": {
       const mark = p.mark ?? 0;

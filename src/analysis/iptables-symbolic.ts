@@ -25,7 +25,14 @@ import { AddrSet, firstMatchPartition } from "../model/addrset.js";
 import type { AddrCond, Chain, Hook, Match, Rule, Ruleset, TableName } from "../platforms/iptables/model.js";
 import { BUILTIN_CHAINS, specToAddrSet } from "../platforms/iptables/model.js";
 import type { RuleRef } from "./findings.js";
-import { type EvalOptions, evalMatch, evalRule, type Packet, type PacketState } from "./iptables-eval.js";
+import {
+  applyTtl,
+  type EvalOptions,
+  evalMatch,
+  evalRule,
+  type Packet,
+  type PacketState,
+} from "./iptables-eval.js";
 import {
   applyRedirect,
   conntrackInUse,
@@ -588,10 +595,12 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
           case "MARK":
           case "CONNMARK":
           case "NOTRACK":
+          case "TTL":
           case "CT": {
             const changed = hit.map((c) => {
               const p = { ...c.pkt };
               if (tg.kind === "MARK") p.mark = (((p.mark ?? 0) & ~tg.mask) ^ tg.value) >>> 0;
+              else if (tg.kind === "TTL") p.ttl = applyTtl(tg, p.ttl);
               else if (tg.kind === "CONNMARK") {
                 const mark = p.mark ?? 0;
                 const ct = p.ctmark ?? 0;

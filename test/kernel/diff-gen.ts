@@ -493,7 +493,7 @@ export const IPSETS: ReadonlyArray<{ name: string; type: "hash:net" | "hash:ip";
  * `includeKnownGaps` is set (DIFF_KNOWN_GAPS=1), so CI stays green while the gap is tracked. Each entry
  * names the generator switch it turns off; docs/differential.md describes them.
  */
-export type KnownGap = "conntrack-no-entry" | "ttl-target" | "nft-inverted-port-pair";
+export type KnownGap = "conntrack-no-entry" | "nft-inverted-port-pair";
 
 export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
   {
@@ -501,12 +501,6 @@ export const KNOWN_GAPS: ReadonlyArray<{ id: KnownGap; what: string }> = [
     what:
       "not the engine's: iptables-nft 1.8.9 loads `-p udp ! --sport A ! --dport B` as one compare of both " +
       "ports, 'not (sport A and dport B)', where iptables (and iptables-legacy) mean 'neither A nor B'",
-  },
-  {
-    id: "ttl-target",
-    what:
-      "mangle -j TTL (--ttl-set/--ttl-dec/--ttl-inc) changes the TTL later rules (-m ttl) and the host see; " +
-      "the engine keeps it as an opaque non-terminating target and leaves the packet's TTL alone",
   },
 ];
 
@@ -936,10 +930,7 @@ class RuleGen {
               [6, () => ["-j DROP"]],
               [12, () => ["-j ACCEPT"]],
               [5, () => ["-j RETURN"]],
-              [
-                this.gap("ttl-target") ? 8 : 0,
-                () => ["-j TTL", r.pick(["--ttl-set 64", "--ttl-dec 1", "--ttl-inc 1"])],
-              ],
+              [8, () => ["-j TTL", r.pick(["--ttl-set 64", "--ttl-dec 1", "--ttl-inc 1"])]],
             ]
           : table === "nat"
             ? [

@@ -249,6 +249,8 @@ export function formatTarget(t: Target, family: Family): string {
     }
     case "MARK":
       return `-j MARK --set-xmark ${hex(t.value)}/${hex(t.mask)}`;
+    case "TTL":
+      return `-j ${t.name} --${t.name.toLowerCase()}-${t.mode} ${t.value}`;
     case "CONNMARK":
       if (t.mode === "set") return `-j CONNMARK --set-xmark ${hex(t.value)}/${hex(t.mask)}`;
       return `-j CONNMARK --${t.mode}-mark --nfmask ${hex(t.nfmask)} --ctmask ${hex(t.ctmask)}`;

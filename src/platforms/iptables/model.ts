@@ -405,6 +405,8 @@ export type Target =
   | (TargetBase & { kind: "ULOG"; options: RawOption[] })
   /** Normalised to the kernel's xmark: `mark = (mark & ~mask) ^ value`. */
   | (TargetBase & { kind: "MARK"; value: number; mask: number })
+  /** `-j TTL` / `-j HL`: the packet's TTL (hop limit) for later rules and the host. */
+  | (TargetBase & { kind: "TTL"; name: "TTL" | "HL"; mode: "set" | "dec" | "inc"; value: number })
   | (TargetBase & {
       kind: "CONNMARK";
       mode: "set" | "save" | "restore";

@@ -185,7 +185,7 @@ function netArg(o: RawOption, ctx: BuildCtx): { net: Net; invert: boolean } | nu
   const parsed = parseNet(text, ctx.family, { allowName: false });
   if (parsed.ok && parsed.value.kind === "net" && parsed.value.len === null) {
     const host = take(parseNet(text.slice(0, text.indexOf("/")), ctx.family, { allowName: false }), o, ctx);
-    if (!host || host.kind !== "net") return null;
+    if (host?.kind !== "net") return null;
     ctx.warn(
       o.argCol,
       `${o.name} ${text}: iptables reads a non-contiguous mask here as a host (/${ctx.family === 4 ? 32 : 128})`,

@@ -446,18 +446,8 @@ const DEFS: TargetDef[] = [
     { tables: ["mangle"], tableIsWarning: true },
   ),
   op("ECN", "continue", { "--ecn-tcp-remove": A0 }, { family: 4, tables: ["mangle"], tableIsWarning: true }),
-  op(
-    "HL",
-    "continue",
-    { "--hl-set": A1, "--hl-dec": A1, "--hl-inc": A1 },
-    { family: 6, tables: ["mangle"], tableIsWarning: true },
-  ),
-  op(
-    "TTL",
-    "continue",
-    { "--ttl-set": A1, "--ttl-dec": A1, "--ttl-inc": A1 },
-    { family: 4, tables: ["mangle"], tableIsWarning: true },
-  ),
+  ttlTarget("HL"),
+  ttlTarget("TTL"),
   op("HMARK", "continue", {
     "--hmark-tuple": A1,
     "--hmark-mod": A1,
@@ -518,6 +508,38 @@ const DEFS: TargetDef[] = [
   op("MIRROR", "terminal", {}, { family: 4 }),
 ];
 
+/** `-j TTL` (IPv4) / `-j HL` (IPv6): set, decrease or increase the TTL / hop limit (libxt_TTL, libxt_HL). */
+function ttlTarget(name: "TTL" | "HL"): TargetDef {
+  const l = name.toLowerCase();
+  const opts = [`--${l}-set`, `--${l}-dec`, `--${l}-inc`];
+  return {
+    name,
+    family: name === "TTL" ? 4 : 6,
+    options: Object.fromEntries(opts.map((o) => [o, A1])),
+    effect: "continue",
+    tables: ["mangle"],
+    tableIsWarning: true,
+    build(t, ctx) {
+      if (t.opts.length !== 1) {
+        ctx.error(t.col, `${name}: expected exactly one of ${opts.join(", ")}`);
+        if (t.opts.length === 0) return null;
+      }
+      const o = t.opts[0]!;
+      const mode = o.name.slice(-3) as "set" | "dec" | "inc";
+      const v = parseCUint(o.args[0]!, 255);
+      // Decreasing or increasing by 0 is refused ("out of range (1-255)").
+      if (v === undefined || (mode !== "set" && v === 0)) {
+        ctx.error(
+          o.argCol,
+          `${name}: ${o.name}: expected a number ${mode === "set" ? 0 : 1}..255, got '${o.args[0]}'`,
+        );
+        return null;
+      }
+      return { kind: "TTL", col: t.col, name, mode, value: v };
+    },
+  };
+}
+
 function op(
   name: string,
   effect: TargetDef["effect"],
@@ -527,20 +549,11 @@ function op(
   return { name, options, effect, ...extra };
 }
 
-const U8: ValueCheck = { kind: "uint", max: 255 };
 const U16: ValueCheck = { kind: "uint", max: 65535 };
 const TARGET_RULES: Record<string, Pick<TargetDef, "requires" | "values">> = {
   CHECKSUM: { requires: [["--checksum-fill"]] },
   CLASSIFY: { requires: [["--set-class"]] },
   TCPMSS: { requires: [["--set-mss", "--clamp-mss-to-pmtu"]], values: { "--set-mss": U16 } },
-  TTL: {
-    requires: [["--ttl-set", "--ttl-dec", "--ttl-inc"]],
-    values: { "--ttl-set": U8, "--ttl-dec": U8, "--ttl-inc": U8 },
-  },
-  HL: {
-    requires: [["--hl-set", "--hl-dec", "--hl-inc"]],
-    values: { "--hl-set": U8, "--hl-dec": U8, "--hl-inc": U8 },
-  },
   DSCP: {
     requires: [["--set-dscp", "--set-dscp-class"]],
     values: { "--set-dscp": { kind: "uint", max: 63 } },
