@@ -164,7 +164,9 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
     const scenario = makeScenario(input);
     const plan = planFlows(scenario);
     const target = g.fixTarget(scenario.family);
-    const fixFor = (flow: Flow) => {
+    // One rendering per flow (several findings of a flow share its fix; 1,000 peers make it long).
+    const fixes = new Map<Flow, { target: string; text: string } | undefined>();
+    const render = (flow: Flow) => {
       try {
         return {
           target,
@@ -173,6 +175,11 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
       } catch {
         return undefined; // the target cannot express it for this scenario; the message still stands
       }
+    };
+    const fixFor = (flow: Flow) => {
+      if (!fixes.has(flow)) fixes.set(flow, render(flow));
+      const fix = fixes.get(flow);
+      return fix && { ...fix };
     };
     const r = auditGateway({
       gateway: g.input.name,

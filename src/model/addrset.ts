@@ -235,6 +235,16 @@ export class AddrSet {
       .join(", ");
   }
 
+  /** IPv4 bounds, half-open (for `firstMatchPartition`'s number path). */
+  static boundsV4(s: AddrSet): readonly number[] {
+    return s.b as readonly number[];
+  }
+
+  /** Wraps sorted, disjoint, non-adjacent half-open IPv4 bounds (for `firstMatchPartition`). */
+  static fromBoundsV4(b: number[]): AddrSet {
+    return AddrSet.raw(4, b);
+  }
+
   private combine(o: AddrSet, op: number): AddrSet {
     // Same family (checked by the caller), so both bound lists have the same element type.
     const out = merge(this.b as readonly number[], o.b as readonly number[], op);
@@ -367,6 +377,7 @@ export function firstMatchPartition(
   sets: readonly AddrSet[],
 ): Array<{ index: number; set: AddrSet }> {
   const family = universe.family;
+  if (family === 4 && sets.length < 1 << 20) return firstMatchPartition4(universe, sets);
   // Events: bound value, set index, +1 start / -1 end. Universe is index `n` restricted separately.
   interface Ev {
     x: bigint;
@@ -450,5 +461,106 @@ export function firstMatchPartition(
     const set = AddrSet.fromRanges(family, ranges.get(k)!).intersect(universe);
     if (!set.isEmpty()) out.push({ index: k, set });
   }
+  return out;
+}
+
+/**
+ * `firstMatchPartition` for IPv4: the bounds stay numbers, the events are packed into one
+ * Float64Array (`x·W + 2·index + start`, exact below 2^53) and sorted natively, and segments are
+ * emitted only inside the universe (the universe's bounds are events too, with index `n`), so a
+ * small universe against many sets builds few parts and no per-part intersection.
+ */
+function firstMatchPartition4(
+  universe: AddrSet,
+  sets: readonly AddrSet[],
+): Array<{ index: number; set: AddrSet }> {
+  const n = sets.length;
+  const W = 2 * (n + 1);
+  const ub = AddrSet.boundsV4(universe);
+  let total = ub.length;
+  for (let k = 0; k < n; k++) {
+    const s = sets[k]!;
+    if (s.family !== 4) throw new RangeError("mixed families in partition");
+    total += AddrSet.boundsV4(s).length;
+  }
+  const keys = new Float64Array(total);
+  let e = 0;
+  for (let k = 0; k < n; k++) {
+    const b = AddrSet.boundsV4(sets[k]!);
+    const base = 2 * k;
+    for (let i = 0; i < b.length; i += 2) {
+      keys[e++] = b[i]! * W + base + 1;
+      keys[e++] = b[i + 1]! * W + base;
+    }
+  }
+  for (let i = 0; i < ub.length; i += 2) {
+    keys[e++] = ub[i]! * W + 2 * n + 1;
+    keys[e++] = ub[i + 1]! * W + 2 * n;
+  }
+  keys.sort();
+  // Min-heap of active indexes with lazy deletion (each set's intervals are disjoint).
+  const heap: number[] = [];
+  const active = new Uint8Array(n);
+  const push = (v: number) => {
+    heap.push(v);
+    let c = heap.length - 1;
+    while (c > 0) {
+      const p = (c - 1) >> 1;
+      const hp = heap[p]!;
+      if (hp <= v) break;
+      heap[c] = hp;
+      c = p;
+    }
+    heap[c] = v;
+  };
+  const pop = () => {
+    const last = heap.pop()!;
+    const len = heap.length;
+    if (len === 0) return;
+    let p = 0;
+    for (;;) {
+      const l = 2 * p + 1;
+      if (l >= len) break;
+      const r = l + 1;
+      const m = r < len && heap[r]! < heap[l]! ? r : l;
+      if (heap[m]! >= last) break;
+      heap[p] = heap[m]!;
+      p = m;
+    }
+    heap[p] = last;
+  };
+  // Half-open bounds per winning index (n stands for "no set": index -1).
+  const ranges = new Map<number, number[]>();
+  let inU = false;
+  let pos = 0;
+  e = 0;
+  while (e < total) {
+    const key = keys[e]!;
+    const r = key % W;
+    const x = (key - r) / W;
+    if (x > pos && inU) {
+      while (heap.length > 0 && active[heap[0]!] === 0) pop();
+      const idx = heap.length > 0 ? heap[0]! : n;
+      let l = ranges.get(idx);
+      if (!l) {
+        l = [];
+        ranges.set(idx, l);
+      }
+      if (l.length > 0 && l[l.length - 1] === pos) l[l.length - 1] = x;
+      else l.push(pos, x);
+    }
+    pos = x;
+    const idx = r >> 1;
+    const start = (r & 1) === 1;
+    if (idx === n) inU = start;
+    else if (start) {
+      active[idx] = 1;
+      push(idx);
+    } else active[idx] = 0;
+    e++;
+  }
+  const out: Array<{ index: number; set: AddrSet }> = [];
+  const keysOut = [...ranges.keys()].sort((p, q) => p - q);
+  for (const k of keysOut) out.push({ index: k === n ? -1 : k, set: AddrSet.fromBoundsV4(ranges.get(k)!) });
   return out;
 }

@@ -107,8 +107,12 @@ const INPUT_PATH: Array<[TableName, Hook]> = [
   ["nat", "INPUT"],
 ];
 
-/** Rules on the local-delivery path (built-in chains and the user chains they reach). */
-export function inputPathRules(rs: Ruleset): Rule[] {
+/**
+ * Rules on the local-delivery path (built-in chains and the user chains they reach), in line
+ * order; only those `keep` accepts when given (filtered before the sort: a kube-proxy dump has
+ * 100,000 rules on that path and few worth a warning).
+ */
+export function inputPathRules(rs: Ruleset, keep?: (r: Rule) => boolean): Rule[] {
   const out: Rule[] = [];
   for (const [table, hook] of INPUT_PATH) {
     const t = rs.tables.get(table);
@@ -121,7 +125,7 @@ export function inputPathRules(rs: Ruleset): Rule[] {
       if (seen.has(c)) continue;
       seen.add(c);
       for (const r of c.rules) {
-        out.push(r);
+        if (!keep || keep(r)) out.push(r);
         const tg = r.target;
         if (tg && (tg.kind === "jump" || tg.kind === "goto")) {
           const to = t.chains.get(tg.chain);
@@ -149,7 +153,9 @@ function inputPathWarnings(rs: Ruleset, ipsets: Map<string, AddrSet> | undefined
     );
   };
   const seen = new Set<Rule>();
-  for (const r of inputPathRules(rs)) {
+  const worth = (r: Rule): boolean =>
+    r.unknown.length > 0 || r.matches.some((m) => m.kind === "set" && !ipsets?.has(m.name));
+  for (const r of inputPathRules(rs, worth)) {
     if (seen.has(r)) continue;
     seen.add(r);
     for (const u of r.unknown)
