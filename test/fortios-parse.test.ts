@@ -13,6 +13,7 @@ import {
   parseFortios,
   parseFortiosStrict,
   type SetNode,
+  sectionEntries,
 } from "../src/platforms/fortios/parse.js";
 import { REDACTED } from "../src/platforms/fortios/redact.js";
 import { collectScopes } from "../src/platforms/fortios/resolve.js";
@@ -653,6 +654,52 @@ function materialized(r: ParseResult, order: number): string {
   return JSON.stringify(r);
 }
 
+/** The sections read on demand (top level, inside `config global`, inside a VDOM's `edit`), lazy and eager side by side. */
+function sectionPairs(lazy: ConfigTree, eager: ConfigTree): [ConfigNode, ConfigNode][] {
+  const out: [ConfigNode, ConfigNode][] = [];
+  const top = (l: Node[], e: Node[], inside: boolean): void => {
+    l.forEach((n, k) => {
+      const m = e[k]!;
+      if (n.kind !== "config" || m.kind !== "config") return;
+      const key = n.path.join(" ");
+      if (!inside && key === "global") top(n.children, m.children, true);
+      else if (!inside && key === "vdom") {
+        n.children.forEach((x, j) => {
+          const y = m.children[j]!;
+          if (x.kind === "edit" && y.kind === "edit") top(x.children, y.children, true);
+        });
+      } else out.push([n, m]);
+    });
+  };
+  top(lazy.children, eager.children, false);
+  return out;
+}
+
+/**
+ * `sectionEntries`, where given, lists exactly the section's children — all `edit`s — and builds
+ * each as the eager tree holds it; read before anything else touches the section. Returns how
+ * many sections had entries.
+ */
+function entriesMatch(text: string, maxErrors: number, order: number): number {
+  const eager = parseFortios(text, { file: "e", maxErrors, lazy: false });
+  const lazy = parseFortios(text, { file: "e", maxErrors });
+  let withEntries = 0;
+  for (const [l, e] of sectionPairs(lazy.tree, eager.tree)) {
+    const se = sectionEntries(l);
+    expect(sectionEntries(e)).toBeUndefined();
+    if (se === undefined) continue;
+    withEntries++;
+    const n = se.names.length;
+    for (let k = 0; k < n; k++) {
+      const i = (k * (order + 1) + order) % n;
+      expect(JSON.stringify(se.edit(i))).toBe(JSON.stringify(e.children[i]));
+    }
+    expect(e.children.map((c) => (c.kind === "edit" ? c.name : `<${c.kind}>`))).toEqual(se.names);
+  }
+  expect(JSON.stringify(lazy)).toBe(JSON.stringify(eager));
+  return withEntries;
+}
+
 const VDOM_WRAP = [
   (t: string) => t,
   (t: string) => `config global\n${t}\nend\n`,
@@ -699,6 +746,65 @@ describe("sections built on demand", () => {
       expect(materialized(lazy, order)).toBe(JSON.stringify(eager));
     },
   );
+
+  test.prop([fc.array(fc.constantFrom(...TOKENS), { maxLength: 150 }), fc.nat(2), fc.nat(7)], {
+    numRuns: 300,
+  })("entries read one by one equal the section's children (token sequences)", (toks, wrap, order) => {
+    entriesMatch(VDOM_WRAP[wrap]!(toks.join("")), 1 + (toks.length % 9), order);
+  });
+
+  test.prop([corpusMutation], { numRuns: 150 })(
+    "entries read one by one equal the section's children (mutated corpus files)",
+    ({ file, wrap, maxErrors, order, edits }) => {
+      let text = corpusTexts[file]!;
+      for (const e of edits) {
+        const i = Math.floor(e.at * text.length);
+        text = text.slice(0, i) + e.ins + text.slice(i + e.del);
+      }
+      entriesMatch(VDOM_WRAP[wrap]!(text), maxErrors, order);
+    },
+  );
+
+  it("gives entries for error-free sections of edits only, in every corpus file", () => {
+    let total = 0;
+    for (const text of corpusTexts) for (const w of VDOM_WRAP) total += entriesMatch(w(text), 100, 3);
+    expect(total).toBeGreaterThan(500);
+    const r = parseFortios(
+      lines(
+        "config firewall address",
+        '  edit "a"',
+        "    set subnet 10.0.0.0 255.0.0.0",
+        "    config tagging",
+        "      edit t",
+        "      next",
+        "    end",
+        "  next",
+        "  edit b",
+        "end",
+        "config firewall addrgrp",
+        "  set x 1",
+        "  edit g",
+        "  next",
+        "end",
+        "config firewall address6",
+        "  edit a",
+        "  next",
+        "  rename a to b",
+        "end",
+        "config firewall policy",
+        "  edit 1",
+        "    set srcaddr a",
+        "  next",
+        "  bogus",
+        "end",
+      ),
+    );
+    const [addr, grp, addr6, pol] = r.tree.children as ConfigNode[];
+    expect(sectionEntries(addr!)?.names).toEqual(["a", "b"]);
+    expect(sectionEntries(grp!)).toBeUndefined(); // a field set on the section itself
+    expect(sectionEntries(addr6!)).toBeUndefined(); // a table command
+    expect(sectionEntries(pol!)).toBeUndefined(); // an error inside
+  });
 
   it("leaves sections nobody reads unbuilt, and builds each once", () => {
     const text =

@@ -7,13 +7,16 @@
  * Nothing here throws on odd input: invalid values and unknown references become diagnostics.
  */
 import { type Family, familyBits, type Prefix, parsePrefix } from "../../model/address.js";
+import { deferFill, lazyKeys, settleAll, undeferFill } from "./lazymap.js";
 import {
   type ConfigTree,
   type Diagnostic,
+  type EditNode,
   type Loc,
   type ParseOptions,
   type ParseResult,
   parseFortios,
+  sectionEntries,
 } from "./parse.js";
 import { PREDEFINED_FILE, PREDEFINED_SERVICES } from "./predefined.js";
 import {
@@ -21,6 +24,7 @@ import {
   currentName,
   type Entry,
   type ResolveOptions,
+  resolveEntry,
   resolveTable,
   type SectionIndex,
   type Table,
@@ -1075,6 +1079,43 @@ function editNames(idx: SectionIndex, ...paths: string[]): Map<string, number> {
   return out;
 }
 
+/**
+ * A table whose sections hold only `edit` blocks (no `rename`/`move`/`clone`/`delete`/`purge`,
+ * no error; `sectionEntries`), read entry by entry: its names in table order, and the entry of a
+ * name — the one `resolveTable` gives — built when asked for. Null when some section of the table
+ * is not like that (the table is then resolved as a whole).
+ */
+interface EntryTable {
+  names: string[];
+  entry: (name: string) => Entry;
+}
+
+function entryTable(idx: SectionIndex, path: string, opts?: ResolveOptions): EntryTable | null {
+  const blocks = idx.get(path) ?? [];
+  const where = new Map<string, number[]>();
+  const readers: ((k: number) => EditNode)[] = [];
+  for (const b of blocks) {
+    const se = sectionEntries(b);
+    if (se === undefined) return null;
+    const r = readers.length;
+    readers.push((k) => se.edit(k));
+    se.names.forEach((n, k) => {
+      const at = where.get(n);
+      if (at === undefined) where.set(n, [r, k]);
+      else at.push(r, k);
+    });
+  }
+  return {
+    names: [...where.keys()],
+    entry: (name) => {
+      const at = where.get(name)!;
+      const edits: EditNode[] = [];
+      for (let j = 0; j < at.length; j += 2) edits.push(readers[at[j]!]!(at[j + 1]!));
+      return resolveEntry(edits, opts);
+    },
+  };
+}
+
 /** Interface-like objects created by other tables (tunnels, aggregates, overlays). */
 const INTERFACE_TABLES = [
   "system geneve",
@@ -1114,6 +1155,10 @@ function buildVdom(
   const addrLocal = new Ctx([]);
   const addrRest = new Ctx([]);
   const refCtx = new Ctx([]);
+  /** Diagnostics of building addresses and address6 objects (separate: they may be built late). */
+  const addrBuilt: [Diagnostic[], Diagnostic[]] = [[], []];
+  /** Services and local-in policies: after the addresses, as an eager build emits them. */
+  const ctx2 = new Ctx([]);
   const d = ctx.diagnostics;
   // Addresses and groups share one namespace, as do services and service groups (FortiOS CLI
   // reference: object names up to 79 characters; zone names up to 35).
@@ -1121,11 +1166,23 @@ function buildVdom(
     reserved,
     maxNameLength: max,
   });
+  // Address objects and groups are built on first lookup when neither table has table commands
+  // (renames, clones… then need the whole table): a local-in query reads the few hundred objects
+  // its policies name, not the tens of thousands a large backup defines.
+  const byEntry = (a: string, g: string): { addr: EntryTable; grp: EntryTable } | null => {
+    const addr = entryTable(idx, a);
+    const grp = addr && entryTable(idx, g);
+    return addr && grp ? { addr, grp } : null;
+  };
+  const e4 = byEntry("firewall address", "firewall addrgrp");
+  const e6 = byEntry("firewall address6", "firewall addrgrp6");
+  const whole = (e: unknown, path: string, other: string): Table | undefined =>
+    e ? undefined : table(idx, path, d, named(editNames(idx, other)));
   const t = {
-    addr: table(idx, "firewall address", d, named(editNames(idx, "firewall addrgrp"))),
-    addr6: table(idx, "firewall address6", d, named(editNames(idx, "firewall addrgrp6"))),
-    grp: table(idx, "firewall addrgrp", d, named(editNames(idx, "firewall address"))),
-    grp6: table(idx, "firewall addrgrp6", d, named(editNames(idx, "firewall address6"))),
+    addr: whole(e4, "firewall address", "firewall addrgrp"),
+    addr6: whole(e6, "firewall address6", "firewall addrgrp6"),
+    grp: whole(e4, "firewall addrgrp", "firewall address"),
+    grp6: whole(e6, "firewall addrgrp6", "firewall address6"),
     svc: table(idx, "firewall service custom", d, {
       ...SERVICE_RESOLVE,
       reserved: editNames(idx, "firewall service group"),
@@ -1134,8 +1191,9 @@ function buildVdom(
     zone: table(idx, "system zone", d, named(editNames(globalIdx, "system interface"), 35)),
     iface: table(globalIdx, "system interface", []),
   };
-  const a4 = renamer(t.addr, t.grp);
-  const a6 = renamer(t.addr6, t.grp6);
+  // Tables read entry by entry have no renames.
+  const a4 = t.addr && t.grp ? renamer(t.addr, t.grp) : null;
+  const a6 = t.addr6 && t.grp6 ? renamer(t.addr6, t.grp6) : null;
   const sv = renamer(t.svc, t.svcGrp);
   const itf = renamer(t.zone, t.iface);
   const map = (names: string[], f: ((n: string, line: number) => string) | null, loc?: Loc): string[] =>
@@ -1189,20 +1247,36 @@ function buildVdom(
     ),
   };
 
-  for (const e of t.addr.entries) v.addresses.set(e.name, buildAddress(ctx, e, 4, interfaces));
-  for (const e of t.addr6.entries) v.addresses6.set(e.name, buildAddress(ctx, e, 6, interfaces));
-  for (const [groups, tab, f, fam] of [
-    [v.addrgrps, t.grp, a4, 4],
-    [v.addrgrps6, t.grp6, a6, 6],
+  /** Per name, the diagnostics of addresses built on lookup; gathered in table order by `complete`. */
+  const lateAddr: (Map<string, Diagnostic[]> | undefined)[] = [];
+  for (const [k, fam, addresses, groups, byName, addrTable, grpTable, f] of [
+    [0, 4, v.addresses, v.addrgrps, e4, t.addr, t.grp, a4],
+    [1, 6, v.addresses6, v.addrgrps6, e6, t.addr6, t.grp6, a6],
   ] as const) {
-    for (const e of tab.entries) {
+    const group = (e: Entry): AddrGroup => {
       const g = buildGroup(e, fam);
       g.members = map(g.members, f, g.fields.member);
       g.excludeMembers = map(g.excludeMembers, f, g.fields["exclude-member"]);
-      groups.set(e.name, g);
+      return g;
+    };
+    if (byName) {
+      const { addr, grp } = byName;
+      const late = new Map<string, Diagnostic[]>();
+      lateAddr[k] = late;
+      lazyKeys(addresses, addr.names, (n) => {
+        const c = new Ctx([]);
+        const a = buildAddress(c, addr.entry(n), fam, interfaces);
+        if (c.diagnostics.length > 0) late.set(n, c.diagnostics);
+        return a;
+      });
+      lazyKeys(groups, grp.names, (n) => group(grp.entry(n)));
+    } else {
+      const c = new Ctx(addrBuilt[k]);
+      for (const e of addrTable!.entries) addresses.set(e.name, buildAddress(c, e, fam, interfaces));
+      for (const e of grpTable!.entries) groups.set(e.name, group(e));
     }
   }
-  for (const e of t.svc.entries) v.services.set(e.name, buildService(ctx, e));
+  for (const e of t.svc.entries) v.services.set(e.name, buildService(ctx2, e));
   for (const e of t.svcGrp.entries) {
     v.serviceGroups.set(e.name, {
       name: e.name,
@@ -1219,8 +1293,8 @@ function buildVdom(
     ["firewall local-in-policy", v.localIn, 4],
     ["firewall local-in-policy6", v.localIn6, 6],
   ] as const) {
-    table(idx, path, d, ORDERED).entries.forEach((e, i) => {
-      const p = buildLocalIn(ctx, e, i, fam);
+    table(idx, path, ctx2.diagnostics, ORDERED).entries.forEach((e, i) => {
+      const p = buildLocalIn(ctx2, e, i, fam);
       const fa = fam === 4 ? a4 : a6;
       p.intf = map(p.intf, itf, p.fields.intf);
       p.srcaddr = map(p.srcaddr, fa, p.fields.srcaddr);
@@ -1258,23 +1332,26 @@ function buildVdom(
   const fillRest = (): void => {
     if (filled) return;
     filled = true;
-    for (const m of deferred) undefer(m);
+    for (const m of deferred) undeferFill(m);
     const pol = v.policies;
     fill.services(svcRest, pol);
     fill.serviceGroups(svcRest);
     fill.addresses(addrRest, [], [], pol);
   };
-  const deferred = [
-    deferUntil(v.addresses, fillRest, isBuiltinAddressName),
-    deferUntil(v.addresses6, fillRest, isBuiltinAddressName),
-    deferUntil(v.services, fillRest, isPredefinedServiceName),
-    deferUntil(v.serviceGroups, fillRest, isPredefinedServiceName),
+  const deferred: Map<string, unknown>[] = [
+    deferFill(v.addresses, fillRest, isBuiltinAddressName),
+    deferFill(v.addresses6, fillRest, isBuiltinAddressName),
+    deferFill(v.services, fillRest, isPredefinedServiceName),
+    deferFill(v.serviceGroups, fillRest, isPredefinedServiceName),
   ];
   let complete = false;
   return {
     v,
     buckets: [
       ctx.diagnostics,
+      addrBuilt[0],
+      addrBuilt[1],
+      ctx2.diagnostics,
       pCtx.diagnostics,
       tailCtx.diagnostics,
       svcLocal.diagnostics,
@@ -1287,6 +1364,12 @@ function buildVdom(
       if (complete) return;
       complete = true;
       fillRest();
+      for (const m of [v.addresses, v.addresses6, v.addrgrps, v.addrgrps6] as Map<string, unknown>[])
+        settleAll(m);
+      for (const [k, e] of [e4, e6].entries()) {
+        const late = lateAddr[k];
+        if (e && late) for (const n of e.addr.names) addrBuilt[k]!.push(...(late.get(n) ?? []));
+      }
       checkReferences(refCtx, v, interfaces, extra);
     },
   };
@@ -1297,54 +1380,6 @@ const isPredefinedServiceName = (n: string): boolean => {
   const pre = predefinedServices();
   return pre.services.has(n) || pre.groups.has(n);
 };
-
-/** The Map methods a deferred map intercepts. */
-const DEFERRED_METHODS = ["get", "has", "keys", "values", "entries", "forEach", Symbol.iterator] as const;
-
-/**
- * Makes `m` run `fill` (which may add entries) before answering anything that could depend on
- * them: a lookup of a key `fill` could add, the size, any iteration. The map stays a plain `Map`
- * (its own overrides are non-enumerable and removed by `undefer`), so it compares and serializes
- * as one. Returns `m` for `undefer`.
- */
-function deferUntil<K, V>(m: Map<K, V>, fill: () => void, mayAdd: (k: K) => boolean): Map<K, V> {
-  const proto = Map.prototype;
-  const own = (key: PropertyKey, desc: PropertyDescriptor): void => {
-    Object.defineProperty(m, key, { ...desc, configurable: true, enumerable: false });
-  };
-  for (const key of DEFERRED_METHODS) {
-    const orig = proto[key] as (...a: unknown[]) => unknown;
-    if (key === "get" || key === "has") {
-      own(key, {
-        value(k: K): unknown {
-          if (!proto.has.call(m, k) && mayAdd(k)) fill();
-          return orig.call(m, k);
-        },
-        writable: true,
-      });
-    } else {
-      own(key, {
-        value(...a: unknown[]): unknown {
-          fill();
-          return orig.apply(m, a);
-        },
-        writable: true,
-      });
-    }
-  }
-  own("size", {
-    get(): number {
-      fill();
-      return Reflect.get(proto, "size", m) as number;
-    },
-  });
-  return m;
-}
-
-function undefer(m: Map<unknown, unknown>): void {
-  for (const key of DEFERRED_METHODS) delete (m as unknown as Record<PropertyKey, unknown>)[key];
-  delete (m as unknown as Record<PropertyKey, unknown>).size;
-}
 
 /** The predefined `all`/`none` addresses, when a partial config relies on them. */
 function builtinAddress(name: string, family: Family): Address | undefined {

@@ -124,6 +124,27 @@ export interface ParseOptions {
   lazy?: boolean;
 }
 
+/**
+ * The entries of a section read on demand whose children are `edit` blocks only, checked without
+ * a single error: the model can then build one entry without building the whole section.
+ */
+export interface SectionEntries {
+  /** The `edit` names in file order (a name may occur more than once). */
+  readonly names: readonly string[];
+  /** The `i`-th `edit` node, equal to `children[i]`; built by reading that entry alone. */
+  edit(i: number): EditNode;
+}
+
+const entryIndex = new WeakMap<ConfigNode, SectionEntries>();
+
+/**
+ * The entries of `node` when it is a section read on demand (`lazy`, the default), holds nothing
+ * but `edit` blocks and had no error; otherwise undefined (then read `children`).
+ */
+export function sectionEntries(node: ConfigNode): SectionEntries | undefined {
+  return entryIndex.get(node);
+}
+
 /** `file:line:col: message` — the format compilers use, so editors can jump to it. */
 export function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}:${d.line}:${d.col}: ${d.severity === "error" ? "" : `${d.severity}: `}${d.message}`;
@@ -403,6 +424,15 @@ function clip(t: string): string {
 
 type Frame = ConfigNode | EditNode;
 
+/** What `sectionEntries` needs, gathered while a section is checked: `at` holds (i, line, lineStart) per edit. */
+interface EntryRec {
+  names: string[];
+  at: number[];
+  onlyEdits: boolean;
+  /** The error count when the section opened. */
+  errors: number;
+}
+
 function describe(f: Frame): string {
   return f.kind === "config" ? `'config ${f.path.join(" ")}'` : `'edit ${f.name}'`;
 }
@@ -421,11 +451,17 @@ class Parser {
    * `lazyEnd` receives where that section ends.
    */
   private lazyAt = -1;
-  private lazyEnd: ((end: number) => void) | undefined;
+  private lazyEnd: ((end: number, closed: boolean) => void) | undefined;
+  /** The direct `edit`s of that section, for `sectionEntries`. */
+  private lazyRec: EntryRec | undefined;
+  /** Frames below the one being read (1 when re-reading one entry inside its section's frame). */
+  private readonly base: number;
 
   /**
    * `section`: re-read one section from `from` (see `lazySection`), building every node, and stop
-   * where it closes. Otherwise the whole file, top-level sections read lazily.
+   * where it closes; with `entryOf` (the section's path), `from` is one of its `edit`s, read inside
+   * a frame for the section and up to where it closes. Otherwise the whole file, top-level sections
+   * read lazily.
    */
   constructor(
     private readonly src: string,
@@ -433,10 +469,18 @@ class Parser {
     private readonly maxErrors: number,
     private readonly lazy: boolean,
     private readonly section?: LexState,
+    entryOf?: string[],
   ) {
     this.lx = new Lexer(src, section);
     this.tree = { kind: "root", file, header: [], children: [] };
     if (section) this.seenCommand = true;
+    this.base = 0;
+    if (entryOf) {
+      const frame: ConfigNode = { kind: "config", path: entryOf, children: [], loc: this.loc("") };
+      this.tree.children.push(frame);
+      this.stack.push(frame);
+      this.base = 1;
+    }
   }
 
   /**
@@ -463,10 +507,24 @@ class Parser {
     const file = this.file;
     let end = src.length;
     let children: Node[] | undefined;
-    this.lazyEnd = (e) => {
+    const rec: EntryRec = { names: [], at: [], onlyEdits: true, errors: this.errorCount };
+    this.lazyRec = rec;
+    this.lazyEnd = (e, closed) => {
       end = e;
+      if (closed && rec.onlyEdits && this.errorCount === rec.errors) {
+        const { names, at } = rec;
+        entryIndex.set(node, {
+          names,
+          edit(k: number): EditNode {
+            const from: LexState = { i: at[3 * k]!, line: at[3 * k + 1]!, lineStart: at[3 * k + 2]! };
+            const p = new Parser(src, file, Number.POSITIVE_INFINITY, false, from, path);
+            p.run();
+            return (p.tree.children[0] as ConfigNode).children[0] as EditNode;
+          },
+        });
+      }
     };
-    return {
+    const node: ConfigNode = {
       kind: "config",
       path,
       get children(): Node[] {
@@ -483,14 +541,16 @@ class Parser {
       },
       loc: this.loc(this.plainText()),
     };
+    return node;
   }
 
   /** After a command: the lazily read section closed (or, with `end`, reading stopped). */
   private lazyDone(end?: number): void {
     if (this.lazyAt >= 0 && (end !== undefined || this.stack.length <= this.lazyAt)) {
-      this.lazyEnd?.(end ?? this.lx.i);
+      this.lazyEnd?.(end ?? this.lx.i, end === undefined);
       this.lazyAt = -1;
       this.lazyEnd = undefined;
+      this.lazyRec = undefined;
     }
   }
 
@@ -566,7 +626,7 @@ class Parser {
       if (lx.count === 0) continue;
       this.seenCommand = true;
       this.command();
-      if (this.section && this.stack.length === 0) return;
+      if (this.section && this.stack.length <= this.base) return;
     }
     if (this.section) return;
     this.lazyDone(lx.i);
@@ -596,6 +656,8 @@ class Parser {
     const f = stack[stack.length - 1];
     /** Inside a lazily read section: check everything, build nothing (frames only, for messages). */
     const build = this.lazyAt < 0;
+    const rec = this.lazyRec;
+    if (rec && stack.length === this.lazyAt + 1 && verb !== "edit" && verb !== "end") rec.onlyEdits = false;
 
     if (verb === "set" || SET_VERBS.has(verb)) {
       this.setLike(verb as SetVerb, f, build);
@@ -622,6 +684,10 @@ class Parser {
         return;
       }
       if (n > 2) this.at(2, `expected end of line after 'edit ${lx.vals[1]}'`);
+      if (rec && parent === stack[this.lazyAt]) {
+        rec.names.push(lx.vals[1]!);
+        rec.at.push(lx.cmdStart, lx.cmdLine, lx.cmdLineStart);
+      }
       const node: EditNode = {
         kind: "edit",
         name: lx.vals[1]!,

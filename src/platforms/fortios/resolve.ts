@@ -8,7 +8,7 @@
  * https://community.fortinet.com/t5/FortiGate/Technical-Tip-Useful-multi-option-values-CLI-commands-for/ta-p/197205).
  * Table commands: FortiOS "Subcommands" (https://docs.fortinet.com/document/fortigate/7.4.0/administration-guide/627485).
  */
-import type { ConfigNode, ConfigTree, Diagnostic, Loc, SetNode } from "./parse.js";
+import type { ConfigNode, ConfigTree, Diagnostic, EditNode, Loc, SetNode } from "./parse.js";
 
 export interface Attr {
   values: string[];
@@ -255,6 +255,17 @@ export function resolveTable(
     }
   }
   return table;
+}
+
+/**
+ * The entry `resolveTable` gives a name in a table without table commands (`rename`, `move`,
+ * `clone`, `delete`, `purge`) and without `autoId`: every `edit` block of that name, in file
+ * order. `edits` must be non-empty.
+ */
+export function resolveEntry(edits: readonly EditNode[], opts: ResolveOptions = {}): Entry {
+  const e = newEntry(edits[0]!.name, edits[0]!.loc);
+  for (const c of edits) fillEntry(e, c.children, opts);
+  return e;
 }
 
 /**
