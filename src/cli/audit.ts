@@ -6,21 +6,37 @@ import {
   type PlatformName,
 } from "../analysis/gateway.js";
 import { type AuditRequest, runAudit, type TunnelRequest } from "../analysis/run-audit.js";
-import { loadFortiosGateway } from "../platforms/fortios/gateway.js";
 import { loadIptablesGateway } from "../platforms/iptables/gateway.js";
 import { auditJson, auditMarkdown, auditText, failsOn } from "../report/audit.js";
 import { toSarif } from "../report/sarif.js";
 import { colorsFor } from "../report/style.js";
-import { configPath, type LoadedTopology, parseTopology, TopologyError } from "../topology/load.js";
+import type { LoadedTopology } from "../topology/load.js";
 import type { TunnelDef } from "../topology/schema.js";
 import { readInput, sniffPlatform } from "./files.js";
 import { EXIT, type Io, UsageError } from "./io.js";
 import { type ScenarioFlags, scenarioInput } from "./scenario-options.js";
 import { VERSION } from "./version.js";
 
-/** One loader per platform: parse, then the evaluator the audit and the simulator ask. */
+// The FortiOS parser (and the YAML/zod topology loader) are loaded only when a request needs
+// them: an `audit --iptables` run does not pay for their compilation.
+let fortiosLoader: GatewayLoader | undefined;
+
+/** Loads the platform modules the gateways need; `fromTopology` and `fromFlags` call it. */
+async function preload(platforms: Iterable<PlatformName>): Promise<void> {
+  for (const p of platforms)
+    if (p === "fortios" && !fortiosLoader)
+      fortiosLoader = (await import("../platforms/fortios/gateway.js")).loadFortiosGateway;
+}
+
+/**
+ * One loader per platform: parse, then the evaluator the audit and the simulator ask. The
+ * FortiOS one is loaded by `fromTopology` / `fromFlags` when a gateway is a FortiGate.
+ */
 export const loaders = (): Record<PlatformName, GatewayLoader> => ({
-  fortios: loadFortiosGateway,
+  fortios: (g) => {
+    if (!fortiosLoader) throw new Error("the FortiOS loader was not loaded (fromTopology / fromFlags)");
+    return fortiosLoader(g);
+  },
   iptables: loadIptablesGateway,
 });
 
@@ -40,6 +56,7 @@ export async function fromTopology(
   io: Io,
 ): Promise<{ request: AuditRequest; topology: LoadedTopology }> {
   const { file, text } = await readInput(path, io);
+  const { configPath, parseTopology } = await import("../topology/load.js");
   const topo = parseTopology(text, file);
   const gateways: GatewayInput[] = [];
   for (const [name, g] of Object.entries(topo.gateways)) {
@@ -55,6 +72,7 @@ export async function fromTopology(
       ...(g.ipset ? { ipset: await readInput(configPath(topo, g.ipset), io) } : {}),
     });
   }
+  await preload(gateways.map((g) => g.platform));
   return { request: { gateways, tunnels: (topo.tunnels ?? []).map(tunnelRequest) }, topology: topo };
 }
 
@@ -101,6 +119,7 @@ async function fromFlags(o: AuditFlags, positional: string | undefined, io: Io):
     throw new UsageError(
       `${file}: cannot tell whether this is a FortiOS or an iptables-save file; use --fortios or --iptables`,
     );
+  await preload([platform]);
   const name = file === "<stdin>" ? "gateway" : basename(file).replace(/\.[^.]*$/, "") || "gateway";
   const gateway: GatewayInput = {
     name,
@@ -134,7 +153,8 @@ export async function runAuditCommand(
   try {
     req = o.topology ? (await fromTopology(o.topology, io)).request : await fromFlags(o, positional, io);
   } catch (e) {
-    if (e instanceof TopologyError) throw new UsageError(e.message);
+    if (o.topology && e instanceof (await import("../topology/load.js")).TopologyError)
+      throw new UsageError(e.message);
     throw e;
   }
   let report: ReturnType<typeof runAudit>;

@@ -112,7 +112,15 @@ function build(io: Io, setExit: (c: number) => void): Command {
       new Option("--format <format>", "output format").choices(["text", "json", "jsonl"]).default("text"),
     )
     .exitOverride()
-    .action(async (o: TraceFlags) => setExit(await (await import("./trace.js")).runTraceCommand(o, io)));
+    .action(async (o: TraceFlags) =>
+      setExit(
+        // An iptables trace goes straight to its module (the FortiOS parser is not loaded);
+        // anything else, including the "exactly one of" error, through trace.ts.
+        o.iptables !== undefined && o.fortios === undefined
+          ? await (await import("./trace-iptables.js")).runIptablesTrace(o, io)
+          : await (await import("./trace.js")).runTraceCommand(o, io),
+      ),
+    );
   program
     .command("simulate")
     .description("Run the tunnels through virtual hours and days: IKE SAs, DPD, rekeys, DELETE, sessions")
