@@ -164,9 +164,13 @@ describe("generateFirewalld", () => {
     ).toThrow(TargetError);
   });
 
-  // firewalld's own rich-rule parser, when python3-firewall is importable (set PYTHONPATH to use an unpacked copy).
-  const py = spawnSync("python3", ["-c", "import firewall.core.rich"], { encoding: "utf8" });
-  it.skipIf(py.status !== 0)("every rich rule parses with firewalld's Rich_Rule", () => {
+  // firewalld's own rich-rule parser (Debian's python3-firewall; .ci/run installs it, so CI never skips).
+  // The system python first: a python3 on PATH (pyenv, venv) may not see Debian's packages.
+  const py = ["/usr/bin/python3", "python3"].find(
+    (bin) => spawnSync(bin, ["-c", "import firewall.core.rich"], { encoding: "utf8" }).status === 0,
+  );
+  it.skipIf(!py && !process.env.CI)("every rich rule parses with firewalld's Rich_Rule", () => {
+    expect(py, "python3-firewall is not importable").toBeDefined();
     const rules = [...new Set(ALL.flatMap((c) => richRules(generateFirewalld(c.plan, c.opts))))];
     const script = [
       "import sys",
@@ -179,7 +183,7 @@ describe("generateFirewalld", () => {
       "        bad.append(f'{line}: {e}')",
       "print('\\n'.join(bad))",
     ].join("\n");
-    const r = spawnSync("python3", ["-c", script], { input: rules.join("\n"), encoding: "utf8" });
+    const r = spawnSync(py!, ["-c", script], { input: rules.join("\n"), encoding: "utf8" });
     expect(r.stderr).toBe("");
     expect(r.stdout.trim()).toBe("");
     expect(rules.length).toBeGreaterThan(50);
