@@ -271,12 +271,15 @@ export function decisionName(d: Decision): string {
 interface Bucket {
   /** Rules without an indexable address condition. */
   any: number[];
-  /** Rules with a source prefix: prefix length → masked network → rules. */
-  src: Map<number, Map<number | bigint, number[]>>;
-  /** Rules with a destination prefix (and no source prefix). */
-  dst: Map<number, Map<number | bigint, number[]>>;
-  srcAll?: number[];
-  dstAll?: number[];
+  /** Rules with a source prefix, in rule order, with their prefixes (what a symbolic source reads). */
+  srcAll: number[];
+  srcPfx: Array<{ len: number; addr: bigint }>;
+  /** The same by prefix length → masked network → rules; built on the first concrete lookup. */
+  src?: Map<number, Map<number | bigint, number[]>>;
+  /** Rules with a destination prefix (and no source prefix), likewise. */
+  dstAll: number[];
+  dstPfx: Array<{ len: number; addr: bigint }>;
+  dst?: Map<number, Map<number | bigint, number[]>>;
 }
 
 interface ChainIndex {
@@ -345,23 +348,32 @@ function buildChainIndex(c: Chain, family: Family): ChainIndex {
     }
     let b = ports.get(port);
     if (!b) {
-      b = { any: [], src: new Map(), dst: new Map() };
+      b = { any: [], srcAll: [], srcPfx: [], dstAll: [], dstPfx: [] };
       ports.set(port, b);
     }
     const sp = prefixOf(r.src, family);
     const dp = sp ? null : prefixOf(r.dst, family);
-    if (sp) put(b.src, family, sp, i);
-    else if (dp) put(b.dst, family, dp, i);
-    else b.any.push(i);
+    if (sp) {
+      b.srcAll.push(i);
+      b.srcPfx.push(sp);
+    } else if (dp) {
+      b.dstAll.push(i);
+      b.dstPfx.push(dp);
+    } else b.any.push(i);
   });
   return { byProto, family, cache: new Map(), last: null, lastList: [] };
 }
 
-const allOf = (m: Map<number, Map<number | bigint, number[]>>): number[] => {
-  const out: number[] = [];
-  for (const byKey of m.values()) for (const l of byKey.values()) out.push(...l);
-  return out.sort((a, b) => a - b);
-};
+/** Rules (in rule order) by prefix length → masked network. */
+function byPrefix(
+  family: Family,
+  rules: number[],
+  pfx: Array<{ len: number; addr: bigint }>,
+): Map<number, Map<number | bigint, number[]>> {
+  const m = new Map<number, Map<number | bigint, number[]>>();
+  for (let k = 0; k < rules.length; k++) put(m, family, pfx[k]!, rules[k]!);
+  return m;
+}
 
 /** What the caller knows of the packet: `src`/`dst` null when the address is symbolic (any may match). */
 export interface IndexKey {
@@ -394,21 +406,23 @@ function candidates(ix: ChainIndex, p: IndexKey): number[] {
       if (!b) continue;
       if (b.any.length) lists.push(b.any);
       if (p.src === null) {
-        b.srcAll ??= allOf(b.src);
         if (b.srcAll.length) lists.push(b.srcAll);
-      } else
+      } else {
+        b.src ??= byPrefix(ix.family, b.srcAll, b.srcPfx);
         for (const [len, m] of b.src) {
           const l = m.get(keyOf(ix.family, p.src, len));
           if (l) lists.push(l);
         }
+      }
       if (p.dst === null) {
-        b.dstAll ??= allOf(b.dst);
         if (b.dstAll.length) lists.push(b.dstAll);
-      } else
+      } else {
+        b.dst ??= byPrefix(ix.family, b.dstAll, b.dstPfx);
         for (const [len, m] of b.dst) {
           const l = m.get(keyOf(ix.family, p.dst, len));
           if (l) lists.push(l);
         }
+      }
     }
   }
   let out: number[];
