@@ -765,6 +765,79 @@ describe("sections built on demand", () => {
     },
   );
 
+  // Sections checked without building skip plain `set` lines in one step (parse.ts `PLAIN_SET`):
+  // whatever the line, the diagnostics (scrubbed of every secret seen) must be those of the
+  // eager parse. Secret values reappear later as bare words, which a diagnostic quotes unless
+  // the secret was collected.
+  const SECRET_WORDS = ["abc123", "Zq9secret"];
+  const piece = fc.constantFrom(
+    "set",
+    "append",
+    "unset",
+    "psksecret",
+    "password",
+    "passwd",
+    "keylife",
+    "name",
+    "comments",
+    "member",
+    "subnet",
+    "Key",
+    "ENC",
+    "-----BEGIN X-----",
+    ...SECRET_WORDS,
+    ...SECRET_WORDS.map((w) => `"${w}"`),
+    `"a b"`,
+    `'c d'`,
+    `"x\\"y"`,
+    `"new"_g`,
+    '"',
+    "'",
+    "\\",
+    "\\\n",
+    "\t",
+    "\u00a0",
+    "\r",
+    "1.2.3.4",
+  );
+  const key = fc.constantFrom("psksecret", "password", "keylife", "name", "comments", "member", "Key");
+  const value = fc.oneof(piece, fc.constantFrom("ENC", "-----BEGIN X-----", ...SECRET_WORDS));
+  const plainLine = fc.oneof(
+    fc
+      .array(piece, { minLength: 1, maxLength: 5 })
+      .map((w) => `${w[0] === "set" ? "" : "set "}${w.join(" ")}`),
+    fc
+      .tuple(fc.constantFrom("set", "append"), key, fc.array(value, { minLength: 1, maxLength: 4 }))
+      .map(([v, k, w]) => `${v} ${k} ${w.join(" ")}`),
+  );
+  const line = fc.oneof(
+    { weight: 6, arbitrary: plainLine },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        "edit 1",
+        'edit "e"',
+        "next",
+        "end",
+        "config system snmp community",
+        "config sub",
+        ...SECRET_WORDS,
+      ),
+    },
+  );
+  test.prop([fc.array(line, { maxLength: 30 }), fc.nat(2), fc.constantFrom("\n", "\r\n"), fc.nat(7)], {
+    numRuns: 500,
+  })(
+    "plain set lines skipped while checking leave every diagnostic and secret as the eager parse",
+    (ls, wrap, eol, order) => {
+      const body = ["config firewall policy", "edit 1", ...ls, "next", "end", ...SECRET_WORDS].join(eol);
+      const text = VDOM_WRAP[wrap]!(body + eol);
+      const eager = parseFortios(text, { file: "s", maxErrors: 1000, lazy: false });
+      const lazy = parseFortios(text, { file: "s", maxErrors: 1000 });
+      expect(materialized(lazy, order)).toBe(JSON.stringify(eager));
+    },
+  );
+
   it("gives entries for error-free sections of edits only, in every corpus file", () => {
     let total = 0;
     for (const text of corpusTexts) for (const w of VDOM_WRAP) total += entriesMatch(w(text), 100, 3);

@@ -424,6 +424,18 @@ function clip(t: string): string {
 
 type Frame = ConfigNode | EditNode;
 
+/**
+ * One whole line `set KEY VALUE…` that a section checked without building accepts silently: the
+ * key lower-case and unquoted, naming no secret (no `pass`, `pwd`, `secret`, `key`, `psk`,
+ * `token`, and not `name`, a secret in SNMP communities; see redact.ts), each value unquoted or
+ * one quoted piece without backslash or line break, no `ENC` and no `-----` (PEM) anywhere on the
+ * line; blanks as `isBlank` has them. Such a line yields no diagnostic and no secret; everything
+ * else takes the general path. Sticky and tested without captures: the regular-expression engine
+ * runs it as native code from the first line on, where a hand-written scanner waits for the JIT.
+ */
+const PLAIN_SET =
+  /[ \t\r\f\v\u00a0]*set[ \t\r\f\v\u00a0]+(?!name[ \t\r\f\v\u00a0])(?![a-z0-9_-]*(?:pass|pwd|secret|key|psk|token))[a-z0-9_-]+(?![^\n]*(?:-----|ENC))(?:[ \t\r\f\v\u00a0]+(?:"[^"\\\r\n]*"|'[^'\\\r\n]*'|[^ \t\r\f\v\u00a0\n"'\\]+))+[ \t\r\f\v\u00a0]*\n/y;
+
 /** What `sectionEntries` needs, gathered while a section is checked: `at` holds (i, line, lineStart) per edit. */
 interface EntryRec {
   names: string[];
@@ -610,6 +622,7 @@ class Parser {
   run(end = Number.POSITIVE_INFINITY): void {
     const lx = this.lx;
     while (!this.truncated && lx.i < end) {
+      if (this.lazyAt >= 0 && this.stack.length > this.lazyAt + 1 && this.skipPlainSet()) continue;
       const t = lx.next();
       if (t === EOF) break;
       if (t === LEX_ERROR) {
@@ -646,6 +659,21 @@ class Parser {
     if (this.secrets.size > 0) {
       for (const d of this.diagnostics) d.message = scrub(d.message, this.secrets);
     }
+  }
+
+  /**
+   * Inside an entry of a section read without building: skips the current line when it is a plain
+   * `set` the general path would accept without a word of output (see `PLAIN_SET`). Anything else
+   * (false) goes through `lx.next()` and `command()`; both leave the lexer at the next line.
+   */
+  private skipPlainSet(): boolean {
+    const lx = this.lx;
+    PLAIN_SET.lastIndex = lx.i;
+    if (!PLAIN_SET.test(this.src)) return false;
+    lx.i = PLAIN_SET.lastIndex;
+    lx.line++;
+    lx.lineStart = lx.i;
+    return true;
   }
 
   private command(): void {
