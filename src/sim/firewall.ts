@@ -473,7 +473,7 @@ export class Firewall {
    * The filter accepts everything and nobody records sessions: every packet is accepted whatever
    * the session table says, so the table is not kept (the verdicts are the same).
    */
-  private readonly passAll: boolean;
+  readonly passAll: boolean;
 
   constructor(
     readonly name: string,

@@ -1625,6 +1625,130 @@ export class Conn {
       this.startProbe(sa);
     }
   }
+  /**
+   * Packets `ts[i..]` (virtual ms, `ts[i]` = now) of a train from this side, applied in this one
+   * event when that is provably what one event per send and per arrival would do; returns how
+   * many events of the plain path that were (the current one included), or 0 when it does not
+   * apply (nothing changed then). Conditions, all checked before anything changes:
+   * - nothing records data packets (below debug level);
+   * - both ways the path holds no state and drops nothing ({@link Engine.directPeer});
+   * - this side has an outbound SA, and no send can start a DPD probe (on-demand: nothing
+   *   received for the retry interval; arrivals only make that later) or a negotiation;
+   * - with replies, the receiver has an outbound SA and its reply cannot start a probe either;
+   * - no other live event is due before the last arrival, which is within the run.
+   * Then no SA, session or timer changes while the train is under way, and each step depends only
+   * on state nothing else touches: the steps run here in the plain path's (time, sequence) order.
+   */
+  sendDataRun(ts: number[], i: number, from: string, to: string, wantReply: boolean): number {
+    const e = this.e;
+    if (!e.collapse || e.rec.level >= LOG.debug) return 0;
+    const c = this.outboundChild();
+    if (!c) return 0;
+    const sa = c.ike;
+    const peerGw = e.directPeer(this.gw, sa.remoteIp);
+    if (!peerGw) return 0;
+    const n = ts.length;
+    const lat = e.latencyMs;
+    const last = ts[n - 1]! + lat + (wantReply ? lat : 0);
+    if (last > e.until || e.q.peekLiveTime() <= last) return 0;
+    const onDemand = (x: Conn): boolean => x.p.vendor === "fortios" && x.p.dpd === "on-demand" && !x.probe;
+    if (onDemand(this)) {
+      const iv = ms(this.p.dpdRetryInterval);
+      for (let j = i; j < n; j++) if (ts[j]! - this.lastIn >= iv) return 0;
+    }
+    const rc = peerGw.daemon.childByIn.get(c.outSpi);
+    const delivered = rc !== undefined && rc.state !== "deleted";
+    const rconn = delivered ? rc.ike.conn : null;
+    let rcb: ChildSa | null = null;
+    let replyGw: Gateway | null = null;
+    let rc2: ChildSa | undefined;
+    if (wantReply && rconn) {
+      rcb = rconn.outboundChild();
+      if (!rcb) return 0;
+      if (onDemand(rconn) && ms(rconn.p.dpdRetryInterval) <= 0) return 0;
+      replyGw = e.directPeer(rconn.gw, rcb.ike.remoteIp);
+      if (!replyGw) return 0;
+      rc2 = replyGw.daemon.childByIn.get(rcb.outSpi);
+    }
+    const replied = rc2 !== undefined && rc2.state !== "deleted";
+    const tunnel = this.tunnel;
+    const mon = this.monitor;
+    const failedMon = e.monitors.get(tunnel);
+    // Sub-events in (time, sequence) order: sends (k = 0), arrivals (1), reply arrivals (2).
+    const t: number[] = [];
+    const kind: number[] = [];
+    const sentAt: number[] = [];
+    for (let j = i; j < n; j++) {
+      t.push(ts[j]!);
+      kind.push(0);
+      sentAt.push(ts[j]!);
+    }
+    let events = 0;
+    for (let done = 0; done < t.length; done++) {
+      // The earliest pending step; ties go to the one created first (lower index).
+      let b = done;
+      for (let k = done + 1; k < t.length; k++) if (t[k]! < t[b]!) b = k;
+      if (b !== done) {
+        const [bt, bk, bs] = [t[b]!, kind[b]!, sentAt[b]!];
+        t.splice(b, 1);
+        kind.splice(b, 1);
+        sentAt.splice(b, 1);
+        t.splice(done, 0, bt);
+        kind.splice(done, 0, bk);
+        sentAt.splice(done, 0, bs);
+      }
+      const now = t[done]!;
+      const k = kind[done]!;
+      const sent = sentAt[done]!;
+      events++;
+      if (k === 0) {
+        sa.lastOut = now;
+        mon.dataSent(from, to);
+        e.countDirect(this.gw, peerGw);
+        t.push(now + lat);
+        kind.push(1);
+        sentAt.push(now);
+      } else if (k === 1) {
+        if (!delivered) {
+          failedMon?.dataFailed(
+            from,
+            to,
+            sent,
+            `unknown SPI ${c.outSpi} at ${peerGw.daemon.gw.name} (no matching SA)`,
+            c.outSpi,
+          );
+          continue;
+        }
+        rc.lastIn = now;
+        rc.ike.lastIn = now;
+        rconn!.lastIn = now;
+        rconn!.monitor.dataDelivered(from, to, sent);
+        if (rcb) {
+          rcb.ike.lastOut = now;
+          rconn!.monitor.dataSent(to, from);
+          e.countDirect(rconn!.gw, replyGw!);
+          t.push(now + lat);
+          kind.push(2);
+          sentAt.push(now);
+        }
+      } else if (!replied) {
+        failedMon?.dataFailed(
+          to,
+          from,
+          sent,
+          `unknown SPI ${rcb!.outSpi} at ${replyGw!.daemon.gw.name} (no matching SA)`,
+          rcb!.outSpi,
+        );
+      } else {
+        rc2!.lastIn = now;
+        rc2!.ike.lastIn = now;
+        const c2 = rc2!.ike.conn;
+        c2.lastIn = now;
+        c2.monitor.dataDelivered(to, from, sent);
+      }
+    }
+    return events;
+  }
 }
 
 /** The IKE daemon of one gateway (iked / charon): demultiplexes packets to connections and SAs. */

@@ -79,6 +79,23 @@ export class EventQueue {
     return ev;
   }
 
+  /**
+   * Reserves `n` consecutive sequence numbers for events pushed later with {@link pushSeq}: they
+   * keep the place in the (time, sequence) order they would have had if pushed now.
+   */
+  reserve(n: number): number {
+    const s = this.nextSeq;
+    this.nextSeq += n;
+    return s;
+  }
+
+  /** Schedules `fn(arg)` at `t` with a sequence number from {@link reserve} (heap: any order). */
+  pushSeq<T>(t: number, seq: number, fn: (arg: T) => void, arg: T): SimEvent {
+    const ev: SimEvent = { t, seq, fn, arg, dead: false };
+    this.heapPush(ev);
+    return ev;
+  }
+
   /** Schedules at `now + delay`; fixed delays go to their FIFO lane. */
   pushAfter(now: number, delay: number, fn: () => void): SimEvent {
     return this.pushAfterArg(now, delay, fn, undefined);
@@ -193,6 +210,25 @@ export class EventQueue {
       }
     }
     return best;
+  }
+
+  /**
+   * Time of the next live event (∞ if none). Cancelled events at the head are discarded on the
+   * way, as popping would (the lanes' clock is not advanced: only live pops do that).
+   */
+  peekLiveTime(): number {
+    for (;;) {
+      const l = this.best();
+      if (l) {
+        const ev = l.buf[l.head]!;
+        if (!ev.dead) return ev.t;
+        l.shift();
+        continue;
+      }
+      if (this.n === 0) return Number.POSITIVE_INFINITY;
+      if (!this.he[0]!.dead) return this.ht[0]!;
+      this.heapPop();
+    }
   }
 
   peekTime(): number {
