@@ -70,7 +70,7 @@ describe("lazy maps", () => {
     // A fill adds what is missing (as the model's filler of predefined objects does).
     for (const [k, v] of fill ?? []) if (!eager.has(k)) eager.set(k, v);
 
-    const m = lazyKeys(new Map<string, unknown>(), keys, build);
+    const m = lazyKeys(new Map<string, unknown>(), keys, new Set(keys), build);
     for (const [k, v] of before) m.set(k, v);
     if (fill) {
       const adds = new Set(fill.map(([k]) => k));
@@ -93,7 +93,7 @@ describe("lazy maps", () => {
 
   it("builds only what is looked up, and each value once", () => {
     const built: string[] = [];
-    const m = lazyKeys(new Map<string, { k: string }>(), ["x", "y", "z"], (k) => {
+    const m = lazyKeys(new Map<string, { k: string }>(), ["x", "y", "z"], new Set(["x", "y", "z"]), (k) => {
       built.push(k);
       return { k };
     });
@@ -134,7 +134,7 @@ describe("lazy maps", () => {
     );
     undeferFill(n);
     expect(n.size).toBe(0);
-    const o = lazyKeys(new Map<string, number>(), ["q"], () => 7);
+    const o = lazyKeys(new Map<string, number>(), ["q"], new Set(["q"]), () => 7);
     settleAll(o);
     expect(isDeferred(o)).toBe(false);
     expect([...o]).toEqual([["q", 7]]);

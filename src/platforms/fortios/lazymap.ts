@@ -17,7 +17,7 @@
 
 interface State<K, V> {
   /** Keys whose values are built on lookup; undefined once every value is in the map. */
-  keys?: ReadonlySet<K>;
+  keys?: { has(k: K): boolean };
   order?: readonly K[];
   build?: (k: K) => V;
   built?: Map<K, V>;
@@ -160,13 +160,19 @@ function install<K, V>(m: Map<K, V>, s: State<K, V>): void {
 }
 
 /**
- * Values for `order` (distinct keys) are built by `build` on first lookup. Call on a map that is
- * empty or holds nothing but what an eager build would have inserted after these keys.
+ * Values for `order` (distinct keys) are built by `build` on first lookup; `keys` holds exactly
+ * the keys of `order` (a set or map the caller has anyway). Call on a map that is empty or holds
+ * nothing but what an eager build would have inserted after these keys.
  */
-export function lazyKeys<K, V>(m: Map<K, V>, order: readonly K[], build: (k: K) => V): Map<K, V> {
+export function lazyKeys<K, V>(
+  m: Map<K, V>,
+  order: readonly K[],
+  keys: { has(k: K): boolean },
+  build: (k: K) => V,
+): Map<K, V> {
   const s = stateOf(m);
   if (s.keys !== undefined) throw new Error("lazyKeys: keys already deferred");
-  s.keys = new Set(order);
+  s.keys = keys;
   s.order = order;
   s.build = build;
   s.built = new Map();

@@ -16,6 +16,7 @@ import {
   type ParseOptions,
   type ParseResult,
   parseFortios,
+  type SectionEntries,
   sectionEntries,
 } from "./parse.js";
 import { PREDEFINED_FILE, PREDEFINED_SERVICES } from "./predefined.js";
@@ -1086,31 +1087,50 @@ function editNames(idx: SectionIndex, ...paths: string[]): Map<string, number> {
  * is not like that (the table is then resolved as a whole).
  */
 interface EntryTable {
-  names: string[];
+  names: readonly string[];
+  /** The names, for lookups. */
+  has: ReadonlyMap<string, unknown>;
   entry: (name: string) => Entry;
 }
 
 function entryTable(idx: SectionIndex, path: string, opts?: ResolveOptions): EntryTable | null {
   const blocks = idx.get(path) ?? [];
-  const where = new Map<string, number[]>();
-  const readers: ((k: number) => EditNode)[] = [];
+  const sections: SectionEntries[] = [];
   for (const b of blocks) {
     const se = sectionEntries(b);
     if (se === undefined) return null;
-    const r = readers.length;
-    readers.push((k) => se.edit(k));
-    se.names.forEach((n, k) => {
-      const at = where.get(n);
-      if (at === undefined) where.set(n, [r, k]);
-      else at.push(r, k);
-    });
+    sections.push(se);
   }
+  // Each name's first edit as an index over all blocks' edits; further edits of a name (a later
+  // block redefining it) in `more`.
+  const first = new Map<string, number>();
+  const more = new Map<string, number[]>();
+  let g = 0;
+  for (const se of sections) {
+    for (const n of se.names) {
+      if (!first.has(n)) first.set(n, g);
+      else {
+        const m = more.get(n);
+        if (m) m.push(g);
+        else more.set(n, [g]);
+      }
+      g++;
+    }
+  }
+  const edit = (i: number): EditNode => {
+    for (const se of sections) {
+      if (i < se.names.length) return se.edit(i);
+      i -= se.names.length;
+    }
+    throw new Error("entryTable: no such edit");
+  };
+  const only = sections.length === 1 && first.size === sections[0]!.names.length;
   return {
-    names: [...where.keys()],
+    names: only ? sections[0]!.names : [...first.keys()],
+    has: first,
     entry: (name) => {
-      const at = where.get(name)!;
-      const edits: EditNode[] = [];
-      for (let j = 0; j < at.length; j += 2) edits.push(readers[at[j]!]!(at[j + 1]!));
+      const edits = [edit(first.get(name)!)];
+      for (const i of more.get(name) ?? []) edits.push(edit(i));
       return resolveEntry(edits, opts);
     },
   };
@@ -1263,13 +1283,13 @@ function buildVdom(
       const { addr, grp } = byName;
       const late = new Map<string, Diagnostic[]>();
       lateAddr[k] = late;
-      lazyKeys(addresses, addr.names, (n) => {
+      lazyKeys(addresses, addr.names, addr.has, (n) => {
         const c = new Ctx([]);
         const a = buildAddress(c, addr.entry(n), fam, interfaces);
         if (c.diagnostics.length > 0) late.set(n, c.diagnostics);
         return a;
       });
-      lazyKeys(groups, grp.names, (n) => group(grp.entry(n)));
+      lazyKeys(groups, grp.names, grp.has, (n) => group(grp.entry(n)));
     } else {
       const c = new Ctx(addrBuilt[k]);
       for (const e of addrTable!.entries) addresses.set(e.name, buildAddress(c, e, fam, interfaces));
