@@ -91,6 +91,7 @@ export class ChildSa {
 }
 
 interface Exchange {
+  sa: IkeSa;
   msg: IkeMsg;
   tries: number;
   timer: SimEvent | null;
@@ -558,7 +559,7 @@ export class Conn {
   }
 
   request(sa: IkeSa, m: IkeMsg, onResponse: (m: IkeMsg) => void, onGiveUp: () => void): void {
-    const ex: Exchange = { msg: m, tries: 0, timer: null, onResponse, onGiveUp };
+    const ex: Exchange = { sa, msg: m, tries: 0, timer: null, onResponse, onGiveUp };
     if (sa.active) sa.queue.push(ex);
     else this.start(sa, ex);
   }
@@ -572,37 +573,41 @@ export class Conn {
     this.arm(sa, ex);
   }
 
-  private arm(sa: IkeSa, ex: Exchange): void {
-    const sched = this.p.retransmitSchedule;
-    ex.timer = this.e.after(ms(sched[ex.tries] ?? 0), () => {
-      ex.timer = null;
-      if (sa.active !== ex || sa.state === "dead") return;
-      ex.tries++;
-      if (ex.tries < sched.length) {
-        // charon logs "retransmit n of request…" and then the packet; FortiOS only the packet.
-        if (this.p.vendor === "strongswan")
-          this.log(
-            LOG.info,
-            "ike-retransmit",
-            () => this.say.retransmit(sa.ref(), ex.tries, ex.msg.mid, ex.msg.what),
-            sa,
-            { n: ex.tries, mid: ex.msg.mid },
-          );
-        ex.msg.spiR = sa.spiR;
-        this.send(sa, ex.msg, ex.tries);
-        this.arm(sa, ex);
-      } else {
-        if (this.info)
-          this.log(LOG.info, "ike-giveup", () => this.say.giveUp(sa.ref(), ex.tries - 1), sa, {
-            retransmits: ex.tries - 1,
-            exchange: ex.msg.exch,
-          });
-        sa.active = null;
-        ex.onGiveUp();
-        this.next(sa);
-      }
-    });
+  private arm(_sa: IkeSa, ex: Exchange): void {
+    ex.timer = this.e.afterArg(ms(this.p.retransmitSchedule[ex.tries] ?? 0), this.retransmitDue, ex);
   }
+
+  /** An exchange's retransmission timer (one function per connection, not a closure per send). */
+  private readonly retransmitDue = (ex: Exchange): void => {
+    const sa = ex.sa;
+    const sched = this.p.retransmitSchedule;
+    ex.timer = null;
+    if (sa.active !== ex || sa.state === "dead") return;
+    ex.tries++;
+    if (ex.tries < sched.length) {
+      // charon logs "retransmit n of request…" and then the packet; FortiOS only the packet.
+      if (this.p.vendor === "strongswan")
+        this.log(
+          LOG.info,
+          "ike-retransmit",
+          () => this.say.retransmit(sa.ref(), ex.tries, ex.msg.mid, ex.msg.what),
+          sa,
+          { n: ex.tries, mid: ex.msg.mid },
+        );
+      ex.msg.spiR = sa.spiR;
+      this.send(sa, ex.msg, ex.tries);
+      this.arm(sa, ex);
+    } else {
+      if (this.info)
+        this.log(LOG.info, "ike-giveup", () => this.say.giveUp(sa.ref(), ex.tries - 1), sa, {
+          retransmits: ex.tries - 1,
+          exchange: ex.msg.exch,
+        });
+      sa.active = null;
+      ex.onGiveUp();
+      this.next(sa);
+    }
+  };
 
   private next(sa: IkeSa): void {
     if (!sa.active && sa.queue.length > 0 && sa.state !== "dead") this.start(sa, sa.queue.shift()!);
@@ -970,18 +975,25 @@ export class Conn {
         spiOut: outSpi,
       });
     if (p.childRekeyTime > 0) {
-      c.rekeyTimer = e.at(e.now + ms(p.childRekeyTime - this.rng.next() * p.childRandTime), () => {
-        c.rekeyTimer = null;
-        // The hard lifetime matters only when no rekey gets under way: an IKEv2 rekey either
-        // replaces the SA or, unanswered, kills the IKE SA with it. Armed here, not at install:
-        // one timer fewer per CHILD SA and hour.
-        if (!this.rekeyChild(c) || this.p.ikeVersion === 1) this.armExpire(c);
-      });
+      c.rekeyTimer = e.atArg(
+        e.now + ms(p.childRekeyTime - this.rng.next() * p.childRandTime),
+        this.childRekeyDue,
+        c,
+      );
     } else {
       this.armExpire(c);
     }
     return c;
   }
+
+  /** A CHILD SA's rekey timer (one function per connection, not a closure per SA). */
+  private readonly childRekeyDue = (c: ChildSa): void => {
+    c.rekeyTimer = null;
+    // The hard lifetime matters only when no rekey gets under way: an IKEv2 rekey either
+    // replaces the SA or, unanswered, kills the IKE SA with it. Armed here, not at install:
+    // one timer fewer per CHILD SA and hour.
+    if (!this.rekeyChild(c) || this.p.ikeVersion === 1) this.armExpire(c);
+  };
 
   private armExpire(c: ChildSa): void {
     const life = this.p.childLifeTime;
@@ -1651,8 +1663,7 @@ export class Conn {
     const lat = e.latencyMs;
     const last = ts[n - 1]! + lat + (wantReply ? lat : 0);
     if (last > e.until || e.q.peekLiveTime() <= last) return 0;
-    const onDemand = (x: Conn): boolean => x.p.vendor === "fortios" && x.p.dpd === "on-demand" && !x.probe;
-    if (onDemand(this)) {
+    if (this.p.vendor === "fortios" && this.p.dpd === "on-demand" && !this.probe) {
       const iv = ms(this.p.dpdRetryInterval);
       for (let j = i; j < n; j++) if (ts[j]! - this.lastIn >= iv) return 0;
     }
@@ -1665,7 +1676,9 @@ export class Conn {
     if (wantReply && rconn) {
       rcb = rconn.outboundChild();
       if (!rcb) return 0;
-      if (onDemand(rconn) && ms(rconn.p.dpdRetryInterval) <= 0) return 0;
+      const rp = rconn.p;
+      if (rp.vendor === "fortios" && rp.dpd === "on-demand" && !rconn.probe && ms(rp.dpdRetryInterval) <= 0)
+        return 0;
       replyGw = e.directPeer(rconn.gw, rcb.ike.remoteIp);
       if (!replyGw) return 0;
       rc2 = replyGw.daemon.childByIn.get(rcb.outSpi);
@@ -1674,6 +1687,29 @@ export class Conn {
     const tunnel = this.tunnel;
     const mon = this.monitor;
     const failedMon = e.monitors.get(tunnel);
+    if (!wantReply) {
+      // One way, each state item has one writer: the sender's SA (last send), the direction's
+      // counters (sends), the receiver's SA (last arrival), the direction's delivered / failed
+      // record (arrivals, in order). Interleaving sends and arrivals changes none of them.
+      const k = n - i;
+      sa.lastOut = ts[n - 1]!;
+      for (let j = i; j < n; j++) {
+        mon.dataSent(from, to);
+        e.countDirect(this.gw, peerGw);
+      }
+      if (delivered) {
+        const at = ts[n - 1]! + lat;
+        rc.lastIn = at;
+        rc.ike.lastIn = at;
+        rconn!.lastIn = at;
+        const rmon = rconn!.monitor;
+        for (let j = i; j < n; j++) rmon.dataDelivered(from, to, ts[j]!);
+      } else if (failedMon) {
+        const why = `unknown SPI ${c.outSpi} at ${peerGw.daemon.gw.name} (no matching SA)`;
+        for (let j = i; j < n; j++) failedMon.dataFailed(from, to, ts[j]!, why, c.outSpi);
+      }
+      return 2 * k;
+    }
     // Sub-events in (time, sequence) order: sends (k = 0), arrivals (1), reply arrivals (2).
     const t: number[] = [];
     const kind: number[] = [];
