@@ -186,14 +186,18 @@ export function simulate(sc: Scenario, opts: SimulateOptions = {}): SimResult {
   let dropCount = 0;
   let engineEvents = 0;
   let simulatedEvents = 0;
-  for (const g of groups) {
-    const gws = new Set(g.gateways);
-    const part: Scenario = {
-      ...sc,
-      gateways: sc.gateways.filter((x) => gws.has(x.name)),
-      traffic: (sc.traffic ?? []).filter((x) => gws.has(x.from)),
-      actions: (sc.actions ?? []).filter((x) => gws.has(x.gateway)),
-    };
+  // Each group's gateways, traffic and actions in the scenario's order, in one pass over each list
+  // (filtering the whole lists per group was quadratic: 10⁸ lookups for 10,000 tunnels).
+  const groupOf = new Map<string, number>();
+  const parts = groups.map((g, i) => {
+    for (const n of g.gateways) groupOf.set(n, i);
+    return { gateways: [] as GatewaySpec[], traffic: [] as TrafficSpec[], actions: [] as ActionSpec[] };
+  });
+  for (const x of sc.gateways) parts[groupOf.get(x.name)!]?.gateways.push(x);
+  for (const x of sc.traffic ?? []) parts[groupOf.get(x.from)!]?.traffic.push(x);
+  for (const x of sc.actions ?? []) parts[groupOf.get(x.gateway)!]?.actions.push(x);
+  for (const [gi, g] of groups.entries()) {
+    const part: Scenario = { ...sc, ...parts[gi]! };
     const e = newEngine(part, seed, opts);
     const built = build(e, part, g.tunnels, false);
     schedule(e, part, built);
