@@ -877,6 +877,8 @@ describe("sections built on demand", () => {
     expect(sectionEntries(grp!)).toBeUndefined(); // a field set on the section itself
     expect(sectionEntries(addr6!)).toBeUndefined(); // a table command
     expect(sectionEntries(pol!)).toBeUndefined(); // an error inside
+    addr!.children = [];
+    expect(sectionEntries(addr!)).toBeUndefined(); // replaced children: entries no longer describe them
   });
 
   it("leaves sections nobody reads unbuilt, and builds each once", () => {

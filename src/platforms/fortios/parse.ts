@@ -550,6 +550,7 @@ class Parser {
       },
       set children(c: Node[]) {
         children = c;
+        entryIndex.delete(node); // the entries described the section as parsed
       },
       loc: this.loc(this.plainText()),
     };
