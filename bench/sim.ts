@@ -3,6 +3,10 @@
  *
  *   npx tsx bench/sim.ts [--tunnels 10000] [--days 30] [--mix fortios|mixed] [--workers N] [--seed 1]
  *
+ * or, without tsx in the main thread either (the workers then load the same bundle):
+ *
+ *   npx esbuild bench/sim.ts --bundle --platform=node --format=esm --outfile=/tmp/sim.mjs && node /tmp/sim.mjs …
+ *
  * Each tunnel is its own pair of gateways, each gateway with its own stateful firewall.
  * - fortios (default): FortiOS ⇄ FortiOS, IKEv2, phase2 keylifeseconds 3600 (hourly rekey),
  *   keylife 86400 (daily IKE rekey), DPD on-demand (the default): a one-way burst of 3 packets
@@ -16,8 +20,10 @@
  * Tunnels are independent (each connection has its own random stream), so they are split across
  * worker threads; the results do not depend on the number of workers. Event recording is off;
  * anomalies are still detected, and within a worker `simulate()` runs the independent tunnels one
- * group at a time (same results, see docs/simulator.md §Performance). Prints events, wall and CPU
- * time; for whole-process figures run it under `/usr/bin/time -v`.
+ * group at a time (same results, see docs/simulator.md §Performance). Prints the plain path's event
+ * count (`simulatedEvents`), the events the engine ran (`engineEvents`: fewer, packet trains that
+ * nothing can interrupt are applied in one event), wall and CPU time; for whole-process figures run
+ * it under `/usr/bin/time -v`.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
