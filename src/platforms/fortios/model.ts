@@ -1147,8 +1147,10 @@ const INTERFACE_TABLES = [
 
 /**
  * A VDOM's model and the parts of it built on first use. The local-in path (what `trace` and the
- * audit ask about) is built at once; the forward policy table — usually the bulk of a backup — and
- * the cross-reference checks are built when something reads them (`policies`, `diagnostics`, or a
+ * audit ask about) is built at once, except address objects and groups: when their sections hold
+ * only `edit`s, each is built when first looked up (`lazyKeys`, lazymap.ts), so a query builds the
+ * few its policies name. The forward policy table — usually the bulk of a backup — and the
+ * cross-reference checks are built when something reads them (`policies`, `diagnostics`, or a
  * lookup of a predefined object that only they could have added). Either way the result is the one
  * an eager build gives: the same objects, maps in the same order, the same diagnostics.
  */
