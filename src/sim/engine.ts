@@ -647,8 +647,38 @@ export class Engine {
         return false;
       }
     }
-    this.q.pushAfterArg(this.now, this.latencyMs, this.arriveFn, p);
+    if (this.collapse && this.nextP === null) {
+      // Held back with its sequence number: run directly after this event if nothing comes first.
+      this.nextP = p;
+      this.nextT = this.now + this.latencyMs;
+      this.nextSeq = this.q.reserve(1);
+    } else {
+      this.q.pushAfterArg(this.now, this.latencyMs, this.arriveFn, p);
+    }
     return true;
+  }
+
+  /**
+   * A packet arrival held back by {@link transmit} (at most one; further ones are queued): when the
+   * current event ends and no live event precedes it in (time, sequence) order, it is the event the
+   * queue would pop next, so {@link run} runs it without the queue; otherwise it is queued with its
+   * reserved sequence number.
+   */
+  private nextP: WirePacket | null = null;
+  private nextT = 0;
+  private nextSeq = 0;
+
+  /** Time of the next live event, the held-back arrival included (∞ if none). */
+  peekLiveTime(): number {
+    const t = this.q.peekLiveTime();
+    return this.nextP !== null && this.nextT < t ? this.nextT : t;
+  }
+
+  /** Queues the held-back arrival (with its reserved sequence number). */
+  private queueNext(): void {
+    const p = this.nextP!;
+    this.nextP = null;
+    this.q.pushSeq(this.nextT, this.nextSeq, this.arriveFn, p);
   }
 
   /**
@@ -778,6 +808,7 @@ export class Engine {
   run(untilMs: number): void {
     const q = this.q;
     this.until = untilMs;
+    if (this.nextP !== null) this.queueNext();
     for (;;) {
       const ev = q.popUntil(untilMs);
       if (!ev) break;
@@ -786,6 +817,20 @@ export class Engine {
       this.eventsRun++;
       fire(ev);
       if (this.dirtyN > 0) this.settle();
+      // The held-back arrival, while it is the next event (it may hold back the next one).
+      while (this.nextP !== null) {
+        const t = this.nextT;
+        if (t > untilMs || q.liveBefore(t, this.nextSeq)) {
+          this.queueNext();
+          break;
+        }
+        const p = this.nextP;
+        this.nextP = null;
+        this.now = t;
+        this.eventsCollapsed++;
+        this.arrive(p.from!, p);
+        if (this.dirtyN > 0) this.settle();
+      }
     }
     this.now = untilMs;
   }

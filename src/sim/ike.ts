@@ -1662,7 +1662,7 @@ export class Conn {
     const n = ts.length;
     const lat = e.latencyMs;
     const last = ts[n - 1]! + lat + (wantReply ? lat : 0);
-    if (last > e.until || e.q.peekLiveTime() <= last) return 0;
+    if (last > e.until || e.peekLiveTime() <= last) return 0;
     if (this.p.vendor === "fortios" && this.p.dpd === "on-demand" && !this.probe) {
       const iv = ms(this.p.dpdRetryInterval);
       for (let j = i; j < n; j++) if (ts[j]! - this.lastIn >= iv) return 0;

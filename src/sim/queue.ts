@@ -231,6 +231,31 @@ export class EventQueue {
     }
   }
 
+  /**
+   * Some live event comes before (t, seq) in the queue's order. Cancelled events at the head are
+   * discarded on the way, as in {@link peekLiveTime}.
+   */
+  liveBefore(t: number, seq: number): boolean {
+    for (;;) {
+      const l = this.best();
+      if (l) {
+        const ev = l.buf[l.head]!;
+        if (ev.dead) {
+          l.shift();
+          continue;
+        }
+        return ev.t < t || (ev.t === t && ev.seq < seq);
+      }
+      if (this.n === 0) return false;
+      const ev = this.he[0]!;
+      if (ev.dead) {
+        this.heapPop();
+        continue;
+      }
+      return ev.t < t || (ev.t === t && ev.seq < seq);
+    }
+  }
+
   peekTime(): number {
     const l = this.best();
     if (l) return l.buf[l.head]!.t;

@@ -516,7 +516,7 @@ function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number):
       if (i + 1 < ts.length) e.q.pushSeq(ts[i + 1]!, base + i + 1, step, i + 1);
     };
     // The first packet is due now and nothing else is before it: it runs in this event.
-    if (inEvent && ts[0] === e.now && e.q.peekLiveTime() > e.now) {
+    if (inEvent && ts[0] === e.now && e.peekLiveTime() > e.now) {
       e.eventsCollapsed++;
       pending = () => step(0);
     } else {
