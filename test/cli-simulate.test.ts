@@ -79,3 +79,100 @@ describe("tunnelcheck simulate on the seed 001 FortiGate configs", () => {
     expect(r.stdout).toMatch(/site1/);
   });
 });
+
+describe("tunnelcheck simulate with a gateway behind NAT (topology nat:, public:, nat-devices:)", () => {
+  const open = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+  // A Linux NAT router in front of site2: masquerade out, UDP 500/4500 forwarded in.
+  const natbox = [
+    "*nat",
+    ":PREROUTING ACCEPT [0:0]",
+    ":INPUT ACCEPT [0:0]",
+    ":OUTPUT ACCEPT [0:0]",
+    ":POSTROUTING ACCEPT [0:0]",
+    "-A PREROUTING -d 203.0.113.50/32 -p udp -m udp --dport 500 -j DNAT --to-destination 10.0.0.2:500",
+    "-A PREROUTING -d 203.0.113.50/32 -p udp -m udp --dport 4500 -j DNAT --to-destination 10.0.0.2:4500",
+    "-A POSTROUTING -s 10.0.0.0/24 -j MASQUERADE",
+    "COMMIT",
+    "*filter",
+    ":INPUT ACCEPT [0:0]",
+    ":FORWARD DROP [0:0]",
+    ":OUTPUT ACCEPT [0:0]",
+    "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "-A FORWARD -d 10.0.0.2/32 -p udp -m multiport --dports 500,4500 -j ACCEPT",
+    "-A FORWARD -s 10.0.0.0/24 -j ACCEPT",
+    "COMMIT",
+    "",
+  ].join("\n");
+  const topo = (tunnel: string, initiator: string, extra = "") => {
+    const d = mkdtempSync(join(tmpdir(), "tc-sim-nat-"));
+    dirs.push(d);
+    writeFileSync(join(d, "open.rules"), open);
+    writeFileSync(join(d, "nat.rules"), natbox);
+    const f = join(d, "t.yaml");
+    writeFileSync(
+      f,
+      [
+        "gateways:",
+        "  site1: { platform: iptables, config: open.rules, addresses: [198.51.100.1] }",
+        "  site2: { platform: iptables, config: open.rules, addresses: [10.0.0.2] }",
+        extra,
+        "tunnels:",
+        `  - ${tunnel}`,
+        "simulate:",
+        "  duration: 2h",
+        `  initiator: ${initiator}`,
+        "",
+      ].join("\n"),
+    );
+    return f;
+  };
+  type Ev = { gateway: string; type: string; msg: string; src?: string; dst?: string };
+  const run = async (f: string) => {
+    const r = await cli(["simulate", "--topology", f, "--format", "json"]);
+    const j = JSON.parse(r.stdout) as { anomalies: { type: string }[]; events: Ev[]; notes: string[] };
+    return { code: r.code, j, notes: j.notes.join("\n") };
+  };
+  const plainNat = "{ type: site-to-site, between: [site1, site2], nat: peer, public: 203.0.113.50 }";
+
+  it("the side behind NAT brings the tunnel up: its packets leave through the NAT device's public address", async () => {
+    const { code, j } = await run(topo(plainNat, "site2"));
+    expect(code).toBe(0);
+    expect(j.anomalies).toEqual([]);
+    const recv = j.events.find((e) => e.gateway === "site1" && e.type === "ike-recv");
+    expect(recv?.msg).toMatch(/from 203\.0\.113\.50\[500\]/);
+    expect(j.events.some((e) => e.gateway === "site2-nat" && e.type === "fw-session-new")).toBe(true);
+    expect(
+      j.events
+        .filter((e) => e.type === "tunnel-up")
+        .map((e) => e.gateway)
+        .sort(),
+    ).toEqual(["site1", "site2"]);
+  });
+
+  it("without port forwards the other side cannot: dropped at the NAT device, never established", async () => {
+    const { code, j, notes } = await run(topo(plainNat, "site1"));
+    expect(code).toBe(1);
+    expect(j.anomalies.map((a) => a.type)).toEqual(["never-established"]);
+    expect(j.events.filter((e) => e.gateway === "site2-nat" && e.type === "fw-drop").length).toBeGreaterThan(
+      0,
+    );
+    expect(notes).toMatch(/site2 is behind a NAT device \(203\.0\.113\.50\) without port forwards/);
+  });
+
+  it("a NAT device named under nat-devices: its real DNAT rules forward IKE, so site 1 can initiate", async () => {
+    const f = topo(
+      "{ type: site-to-site, between: [site1, site2], nat: peer, nat-devices: { site2: natbox } }",
+      "site1",
+      "  natbox: { platform: iptables, config: nat.rules, addresses: [203.0.113.50, 10.0.0.1] }",
+    );
+    const { code, j } = await run(f);
+    expect(code).toBe(0);
+    expect(j.anomalies).toEqual([]);
+    expect(j.events.some((e) => e.gateway === "natbox" && e.type === "fw-session-new")).toBe(true);
+    // The same topology with the forward of UDP 500 removed from the NAT device's rules: never up.
+    writeFileSync(join(f, "..", "nat.rules"), natbox.replace(/^-A PREROUTING .*--dport 500 .*\n/m, ""));
+    const broken = await run(f);
+    expect(broken.j.anomalies.map((a) => a.type)).toEqual(["never-established"]);
+    expect(broken.notes).toMatch(/natbox: UDP 500 to 203\.0\.113\.50 is not forwarded to site2/);
+  });
+});

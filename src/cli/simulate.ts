@@ -58,7 +58,7 @@ export async function runSimulateCommand(o: SimulateFlags, io: Io): Promise<numb
   const r = simulate(built.scenario);
   const out =
     o.format === "json"
-      ? renderJson(r, { level: o.level })
+      ? renderJson(r, { level: o.level, notes: built.notes })
       : o.format === "svg"
         ? renderSvg(r)
         : o.format === "md"

@@ -11,8 +11,9 @@ import { type AuditRequest, siteToSiteEnds } from "../analysis/run-audit.js";
 import { parsePrefix } from "../model/address.js";
 import { AddrSet } from "../model/addrset.js";
 import type { ConnState, Decision, Hook, SessionTimeouts, SimPacket, StatelessFilter } from "./firewall.js";
+import type { PortForward } from "./nat.js";
 import type { ProfileOverrides, Vendor } from "./profiles.js";
-import type { GatewaySpec, Scenario, TrafficSpec, TunnelSpec } from "./scenario.js";
+import type { GatewaySpec, MiddleboxSpec, Scenario, TrafficSpec, TunnelSpec } from "./scenario.js";
 
 const PROTO = { udp: 17, tcp: 6, esp: 50 } as const;
 
@@ -123,6 +124,70 @@ export interface SimulateOptions {
   overrides?: Record<string, Record<string, number | string | boolean>>;
 }
 
+/**
+ * The NAT device in front of a gateway the topology puts behind NAT (`nat:`). Its public address:
+ * `public:`, else the address the peer's config uses for this gateway (its phase1 remote-gw), else
+ * the NAT device's own first address. Port forwards: those the NAT device's real ruleset performs
+ * for UDP 500/4500 (`nat-devices:`, checked like the audit's port-forward-missing); without a
+ * device config, none — a plain masquerading router, so only this side can bring the tunnel up.
+ * Mapping timeouts: Linux conntrack's, or `simulate.overrides.<device>`.
+ */
+function natDevice(
+  g: LoadedGateway,
+  local: string | undefined,
+  other: { local: string | undefined; peer: string },
+  o: {
+    tunnel: string;
+    single: boolean;
+    publicAddress?: string;
+    device?: LoadedGateway | undefined;
+    overrides: Record<string, Record<string, number | string | boolean>>;
+    notes: string[];
+  },
+): MiddleboxSpec {
+  const gwName = g.input.name;
+  const name = o.device?.input.name ?? `${gwName}-nat`;
+  const seen = (a: string | undefined) => (a && a !== local ? a : undefined);
+  const peerView = seen(other.peer);
+  const publicIp =
+    (o.single ? seen(o.publicAddress) : undefined) ?? peerView ?? seen(o.device?.input.addresses?.[0]);
+  if (!publicIp || !local) {
+    throw new SimulateInputError(
+      `tunnel ${o.tunnel}: ${gwName} is behind NAT but ${!local ? "its own address" : "the NAT device's public address"} is unknown; add \`${!local ? "addresses:" : "public:"}\``,
+    );
+  }
+  const forwards: PortForward[] = [];
+  if (o.device?.portForward && other.local) {
+    for (const port of [500, 4500]) {
+      const c = o.device.portForward({
+        proto: 17,
+        port,
+        src: other.local,
+        publicAddress: publicIp,
+        to: local,
+      });
+      if (c.status === "forwarded") forwards.push({ proto: "udp", port, to: local, toPort: port });
+      else o.notes.push(`${name}: UDP ${port} to ${publicIp} is not forwarded to ${gwName} (${c.reason})`);
+    }
+  } else if (o.device) {
+    o.notes.push(
+      `${name}: its port forwards cannot be read from a ${o.device.input.platform} config; none assumed`,
+    );
+  } else {
+    o.notes.push(
+      `${gwName} is behind a NAT device (${publicIp}) without port forwards: name it under nat-devices: to use its real rules`,
+    );
+  }
+  const ov = applyOverrides(name, o.overrides[name] ?? {});
+  return {
+    kind: "nat",
+    name,
+    publicIp,
+    ...(forwards.length ? { forwards } : {}),
+    ...(Object.keys(ov.timeouts).length ? { timeouts: ov.timeouts } : {}),
+  };
+}
+
 /** The simulator scenario for the site-to-site tunnels of an audit request. */
 export function scenarioFromConfigs(
   req: AuditRequest,
@@ -150,9 +215,11 @@ export function scenarioFromConfigs(
     const name = t.name ?? `${t.between[0]}-${t.between[1]}`;
     const endsA = siteToSiteEnds(a, b, name);
     const endsB = siteToSiteEnds(b, a, name);
-    for (const [g, ends] of [
-      [a, endsA],
-      [b, endsB],
+    const natA = t.nat === "local" || t.nat === "both";
+    const natB = t.nat === "peer" || t.nat === "both";
+    for (const [g, ends, other, behindNat] of [
+      [a, endsA, endsB, natA],
+      [b, endsB, endsA, natB],
     ] as const) {
       if (specs.has(g.input.name)) continue;
       if (!ends.local)
@@ -177,6 +244,16 @@ export function scenarioFromConfigs(
           `${g.input.name}: IKE timers are ${vendor}'s defaults (the config declares none); override them under simulate.overrides`,
         );
       const platform = g.input.platform === "fortios" ? "fortios" : "linux";
+      const nat = behindNat
+        ? natDevice(g, ends.local, other, {
+            tunnel: name,
+            single: natA !== natB,
+            ...(t.overrides?.publicAddress ? { publicAddress: t.overrides.publicAddress } : {}),
+            ...(t.natDevices?.[g.input.name] ? { device: gws.get(t.natDevices[g.input.name]!) } : {}),
+            overrides: opts.overrides ?? {},
+            notes,
+          })
+        : undefined;
       specs.set(g.input.name, {
         name: g.input.name,
         address: ends.local,
@@ -189,6 +266,7 @@ export function scenarioFromConfigs(
           iface: g.input.wan ?? ends.declX?.scenario.wan ?? "wan",
           ...(Object.keys(o.timeouts).length ? { timeouts: o.timeouts } : {}),
         },
+        ...(nat ? { behind: [nat] } : {}),
       });
     }
     tunnels.push({ name, a: a.input.name, b: b.input.name });

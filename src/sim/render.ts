@@ -152,6 +152,8 @@ export interface JsonOptions {
   level?: "state" | "info" | "debug";
   /** Leave out the event list (large runs). */
   events?: boolean;
+  /** What the scenario builder assumed or could not read (defaults used, NAT without forwards…). */
+  notes?: readonly string[];
 }
 
 /** The JSON contract: at least `anomalies` and `events` (`t` in seconds). */
@@ -167,6 +169,7 @@ export function renderJson(r: SimResult, o: JsonOptions = {}): string {
       states: stateIntervals(r),
       sessions: r.sessions,
       drops: { total: r.dropCount, recorded: r.drops.length },
+      notes: o.notes ?? [],
       events,
     },
     null,

@@ -42,7 +42,7 @@ const common = {
     .record(name, name)
     .optional()
     .describe(
-      "gateway → the NAT device in front of it (another gateway of this file): its port forwards are checked",
+      "gateway → the NAT device in front of it (another gateway of this file): its port forwards are checked (audit) and used (simulate)",
     ),
 };
 
