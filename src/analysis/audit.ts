@@ -117,13 +117,25 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
   const { plan, evaluator } = g;
   const base = { gateway: g.gateway, ...(g.tunnel ? { tunnel: g.tunnel } : {}) };
   const byKey = new Map<string, Finding>();
+  const seenRules = new Map<Finding, Set<string>>();
   const add = (id: FindingId, f: Flow, message: string, rules: RuleRef[], withFix = true) => {
     const key = `${id}|${f.id}`;
     const prev = byKey.get(key);
     if (prev) {
       prev.message += `\n${message}`;
-      for (const r of rules)
-        if (!prev.rules.some((p) => p.file === r.file && p.line === r.line)) prev.rules.push(r);
+      // The rules already listed, by file and line (a finding may gather hundreds of them).
+      let seen = seenRules.get(prev);
+      if (seen === undefined) {
+        seen = new Set(prev.rules.map((p) => `${p.line}:${p.file}`));
+        seenRules.set(prev, seen);
+      }
+      for (const r of rules) {
+        const k = `${r.line}:${r.file}`;
+        if (!seen.has(k)) {
+          seen.add(k);
+          prev.rules.push(r);
+        }
+      }
       return;
     }
     const fix = withFix ? g.fixFor?.(f) : undefined;
@@ -231,12 +243,14 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
   const ike = plan.flows.find((f) => f.id === "ike-in");
   if (ike && plan.scenario.vpn === "site-to-site" && ike.peers.length > 0) {
     const others = peerSet(plan, ike).complement();
+    let known: string | undefined; // the peer list, rendered once for all the parts
     for (const p of mergeParts(evaluator.evaluate(queryFor(plan, ike, others, "new")))) {
       if (p.verdict === "accept") {
+        known ??= ike.peers.map((x) => formatPrefix(x)).join(", ");
         add(
           "ike-open-to-any",
           ike,
-          `IKE (UDP 500) is accepted as new from ${setText(p.sources)}, although the peers are known (${ike.peers.map((x) => formatPrefix(x)).join(", ")}). Allow IKE from the intended peers only.`,
+          `IKE (UDP 500) is accepted as new from ${setText(p.sources)}, although the peers are known (${known}). Allow IKE from the intended peers only.`,
           ruleOf(p),
         );
       }
