@@ -590,36 +590,47 @@ class Parser {
       this.err(p + 1, "chain before table: expected a '*table' line (e.g. *filter) first");
       return;
     }
-    const { tokens } = tokenize(line.slice(p + 1));
-    const col = (t: Token | undefined) => (t ? t.col + p + 1 : line.length + 1);
-    const [nameTok, polTok, ctrTok, extra] = tokens;
-    if (!nameTok) {
+    // The words after ':' (texts and 1-based columns): split here when the line has no quote
+    // (tens of thousands of `:KUBE-… - [0:0]` lines), else by the tokenizer.
+    const w = CHAIN_WORDS;
+    const wc = CHAIN_COLS;
+    let nw = chainWords(line, p + 1);
+    if (nw < 0) {
+      const { tokens } = tokenize(line.slice(p + 1));
+      nw = Math.min(tokens.length, 4);
+      for (let k = 0; k < nw; k++) {
+        w[k] = tokens[k]!.text;
+        wc[k] = tokens[k]!.col + p + 1;
+      }
+    }
+    const col = (k: number) => (k < nw ? wc[k]! : line.length + 1);
+    if (nw < 1) {
       this.err(p + 2, "expected a chain name after ':'");
       return;
     }
-    const name = nameTok.text;
-    if (!this.validChainName(name, col(nameTok), true)) return;
-    if (!polTok) {
-      this.err(col(polTok), `expected a policy (ACCEPT, DROP, or - for a user chain) after ':${name}'`);
+    const name = w[0]!;
+    if (!this.validChainName(name, col(0), true)) return;
+    if (nw < 2) {
+      this.err(col(1), `expected a policy (ACCEPT, DROP, or - for a user chain) after ':${name}'`);
       return;
     }
     let counters: Counters | null = null;
-    if (ctrTok) {
-      counters = parseCounters(ctrTok.text);
+    if (nw >= 3) {
+      counters = parseCounters(w[2]!);
       if (!counters) {
-        this.err(col(ctrTok), `expected counters [packets:bytes], got '${ctrTok.text}'`);
+        this.err(col(2), `expected counters [packets:bytes], got '${w[2]!}'`);
         return;
       }
     }
-    if (extra) this.err(col(extra), `unexpected '${extra.text}' after the chain counters`);
+    if (nw >= 4) this.err(col(3), `unexpected '${w[3]!}' after the chain counters`);
     const table = this.cur.table;
     const builtin = (BUILTIN_CHAINS[table.name] as readonly string[]).includes(name);
-    const pol = polTok.text;
+    const pol = w[1]!;
     if (builtin) {
       const chain = table.chains.get(name)!;
       if (pol === "ACCEPT" || pol === "DROP") chain.policy = pol;
       else if (pol !== "-") {
-        this.err(col(polTok), `expected policy ACCEPT or DROP for built-in chain ${name}, got '${pol}'`);
+        this.err(col(1), `expected policy ACCEPT or DROP for built-in chain ${name}, got '${pol}'`);
         return;
       }
       chain.counters = counters;
@@ -631,11 +642,11 @@ class Parser {
         pol === "ACCEPT" || pol === "DROP"
           ? `'${name}' is not a built-in chain of table ${table.name}, so it cannot have policy ${pol} (use -)`
           : `expected '-' as the policy of user chain ${name}, got '${pol}'`;
-      this.err(col(polTok), what);
+      this.err(col(1), what);
       return;
     }
     if (table.chains.has(name)) {
-      this.warn(col(nameTok), `chain ${name} declared twice; iptables-restore flushes it again`);
+      this.warn(col(0), `chain ${name} declared twice; iptables-restore flushes it again`);
       table.chains.get(name)!.rules = [];
       this.cur.appendOnly = false;
       return;
@@ -2099,113 +2110,17 @@ class Parser {
     // Chains by index, edges in one flat list per table (CSR): one name lookup per edge, then
     // array work only (tens of thousands of chains in kube-proxy dumps). When rules were only
     // appended, they are numbered and their jumps collected already; otherwise one pass over
-    // every rule numbers them and finds the jumps.
+    // every rule numbers them and finds the jumps. Each step is a function of its own: V8
+    // compiles each hot loop alone instead of recompiling one large function per loop.
     const nc = table.chains.size;
     const chains: Chain[] = new Array(nc);
     const idx = new Map<string, number>();
-    {
-      let i = 0;
-      for (const c of table.chains.values()) {
-        chains[i] = c;
-        idx.set(c.name, i++);
-      }
-    }
-    const edgeStart = new Int32Array(nc + 1);
-    const edgeTo: number[] = [];
-    const edgeRule: Rule[] = [];
-    if (st.appendOnly) {
-      // Counting sort of the jumps (in rule order within each chain) by their chain.
-      const jumps = st.jumps;
-      const from = new Int32Array(jumps.length);
-      const count = new Int32Array(nc + 1);
-      for (let j = 0; j < jumps.length; j++) {
-        const r = jumps[j]!;
-        const k = idx.get((r.target as { chain: string }).chain);
-        const f = k === undefined ? -1 : idx.get(r.chain)!;
-        from[j] = f;
-        if (f >= 0) count[f + 1]!++;
-      }
-      for (let i = 0; i < nc; i++) edgeStart[i + 1] = edgeStart[i]! + count[i + 1]!;
-      const fill = edgeStart.slice(0, nc);
-      const m = edgeStart[nc]!;
-      for (let e = 0; e < m; e++) {
-        edgeTo.push(0);
-        edgeRule.push(jumps[0]!);
-      }
-      for (let j = 0; j < jumps.length; j++) {
-        const f = from[j]!;
-        if (f < 0) continue;
-        const r = jumps[j]!;
-        const at = fill[f]!++;
-        edgeTo[at] = idx.get((r.target as { chain: string }).chain)!;
-        edgeRule[at] = r;
-      }
-    } else
-      for (let i = 0; i < nc; i++) {
-        edgeStart[i] = edgeTo.length;
-        const rules = chains[i]!.rules;
-        for (let r = 0; r < rules.length; r++) {
-          const rule = rules[r]!;
-          rule.num = r + 1;
-          const t = rule.target;
-          if (!t || (t.kind !== "jump" && t.kind !== "goto")) continue;
-          const k = idx.get(t.chain);
-          if (k === undefined) continue;
-          edgeTo.push(k);
-          edgeRule.push(rule);
-        }
-      }
-    edgeStart[nc] = edgeTo.length;
-    // Loop detection: iterative DFS with colours (1 on the stack, 2 done).
-    const colour = new Uint8Array(nc);
-    const stackChain: number[] = [];
-    const stackEdge: number[] = [];
-    for (let start = 0; start < nc; start++) {
-      if (colour[start]) continue;
-      colour[start] = 1;
-      stackChain.push(start);
-      stackEdge.push(edgeStart[start]!);
-      while (stackChain.length > 0) {
-        const top = stackChain.length - 1;
-        const c = stackChain[top]!;
-        const e = stackEdge[top]!;
-        if (e >= edgeStart[c + 1]!) {
-          colour[c] = 2;
-          stackChain.pop();
-          stackEdge.pop();
-          continue;
-        }
-        stackEdge[top] = e + 1;
-        const next = edgeTo[e]!;
-        if (colour[next] === 1) {
-          const names = stackChain.slice(stackChain.indexOf(next)).map((k) => chains[k]!.name);
-          const rule = edgeRule[e]!;
-          this.sink.error(
-            rule.prov.line,
-            rule.target!.col,
-            `chain loop: ${[...names, chains[next]!.name].join(" -> ")} (the kernel refuses loops)`,
-          );
-        } else if (colour[next] === 0) {
-          colour[next] = 1;
-          stackChain.push(next);
-          stackEdge.push(edgeStart[next]!);
-        }
-      }
-    }
+    indexChains(table, chains, idx);
+    const g = st.appendOnly ? edgesOfJumps(st.jumps, idx, nc) : edgesOfRules(chains, idx);
+    findLoops(g, chains, this.sink);
     // Hooks reaching each chain (bit per built-in chain of this table).
     const hooksOf = BUILTIN_CHAINS[table.name];
-    const reach = new Uint8Array(nc);
-    const todo: number[] = [];
-    for (let h = 0; h < hooksOf.length; h++) {
-      const bit = 1 << h;
-      todo.push(idx.get(hooksOf[h]!)!);
-      while (todo.length > 0) {
-        const n = todo.pop()!;
-        if (reach[n]! & bit) continue;
-        reach[n]! |= bit;
-        for (let e = edgeStart[n]!; e < edgeStart[n + 1]!; e++) todo.push(edgeTo[e]!);
-      }
-    }
+    const reach = hookReach(g, hooksOf, idx);
     if (st.appendOnly) {
       const hr = st.hookRules;
       const key = (r: Rule) => idx.get(r.chain)! * 2 ** 26 + r.num;
@@ -2268,6 +2183,136 @@ class Parser {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** A table's jump graph (CSR): chain i's edges are edgeTo/edgeRule[edgeStart[i], edgeStart[i + 1]). */
+interface JumpGraph {
+  edgeStart: Int32Array;
+  edgeTo: number[];
+  edgeRule: Rule[];
+}
+
+function indexChains(table: Table, chains: Chain[], idx: Map<string, number>): void {
+  let i = 0;
+  for (const c of table.chains.values()) {
+    chains[i] = c;
+    idx.set(c.name, i++);
+  }
+}
+
+/** The graph of an append-only table from its collected jumps: a counting sort by chain. */
+function edgesOfJumps(jumps: Rule[], idx: Map<string, number>, nc: number): JumpGraph {
+  const edgeStart = new Int32Array(nc + 1);
+  const from = new Int32Array(jumps.length);
+  const count = new Int32Array(nc + 1);
+  for (let j = 0; j < jumps.length; j++) {
+    const r = jumps[j]!;
+    const k = idx.get((r.target as { chain: string }).chain);
+    const f = k === undefined ? -1 : idx.get(r.chain)!;
+    from[j] = f;
+    if (f >= 0) count[f + 1]!++;
+  }
+  for (let i = 0; i < nc; i++) edgeStart[i + 1] = edgeStart[i]! + count[i + 1]!;
+  const fill = edgeStart.slice(0, nc);
+  const m = edgeStart[nc]!;
+  const edgeTo: number[] = [];
+  const edgeRule: Rule[] = [];
+  for (let e = 0; e < m; e++) {
+    edgeTo.push(0);
+    edgeRule.push(jumps[0]!);
+  }
+  for (let j = 0; j < jumps.length; j++) {
+    const f = from[j]!;
+    if (f < 0) continue;
+    const r = jumps[j]!;
+    const at = fill[f]!++;
+    edgeTo[at] = idx.get((r.target as { chain: string }).chain)!;
+    edgeRule[at] = r;
+  }
+  return { edgeStart, edgeTo, edgeRule };
+}
+
+/** The graph from every rule (tables edited by other commands), numbering the rules. */
+function edgesOfRules(chains: Chain[], idx: Map<string, number>): JumpGraph {
+  const nc = chains.length;
+  const edgeStart = new Int32Array(nc + 1);
+  const edgeTo: number[] = [];
+  const edgeRule: Rule[] = [];
+  for (let i = 0; i < nc; i++) {
+    edgeStart[i] = edgeTo.length;
+    const rules = chains[i]!.rules;
+    for (let r = 0; r < rules.length; r++) {
+      const rule = rules[r]!;
+      rule.num = r + 1;
+      const t = rule.target;
+      if (!t || (t.kind !== "jump" && t.kind !== "goto")) continue;
+      const k = idx.get(t.chain);
+      if (k === undefined) continue;
+      edgeTo.push(k);
+      edgeRule.push(rule);
+    }
+  }
+  edgeStart[nc] = edgeTo.length;
+  return { edgeStart, edgeTo, edgeRule };
+}
+
+/** Loop detection: iterative DFS with colours (1 on the stack, 2 done); each loop reported. */
+function findLoops(g: JumpGraph, chains: Chain[], sink: DiagnosticSink): void {
+  const { edgeStart, edgeTo, edgeRule } = g;
+  const nc = chains.length;
+  const colour = new Uint8Array(nc);
+  const stackChain: number[] = [];
+  const stackEdge: number[] = [];
+  for (let start = 0; start < nc; start++) {
+    if (colour[start]) continue;
+    colour[start] = 1;
+    stackChain.push(start);
+    stackEdge.push(edgeStart[start]!);
+    while (stackChain.length > 0) {
+      const top = stackChain.length - 1;
+      const c = stackChain[top]!;
+      const e = stackEdge[top]!;
+      if (e >= edgeStart[c + 1]!) {
+        colour[c] = 2;
+        stackChain.pop();
+        stackEdge.pop();
+        continue;
+      }
+      stackEdge[top] = e + 1;
+      const next = edgeTo[e]!;
+      if (colour[next] === 1) {
+        const names = stackChain.slice(stackChain.indexOf(next)).map((k) => chains[k]!.name);
+        const rule = edgeRule[e]!;
+        sink.error(
+          rule.prov.line,
+          rule.target!.col,
+          `chain loop: ${[...names, chains[next]!.name].join(" -> ")} (the kernel refuses loops)`,
+        );
+      } else if (colour[next] === 0) {
+        colour[next] = 1;
+        stackChain.push(next);
+        stackEdge.push(edgeStart[next]!);
+      }
+    }
+  }
+}
+
+/** The hooks (bit h: hooksOf[h]) whose built-in chain reaches each chain. */
+function hookReach(g: JumpGraph, hooksOf: readonly string[], idx: Map<string, number>): Uint8Array {
+  const { edgeStart, edgeTo } = g;
+  const reach = new Uint8Array(edgeStart.length - 1);
+  const todo: number[] = [];
+  for (let h = 0; h < hooksOf.length; h++) {
+    const bit = 1 << h;
+    todo.push(idx.get(hooksOf[h]!)!);
+    while (todo.length > 0) {
+      const n = todo.pop()!;
+      if (reach[n]! & bit) continue;
+      reach[n]! |= bit;
+      for (let e = edgeStart[n]!; e < edgeStart[n + 1]!; e++) todo.push(edgeTo[e]!);
+    }
+  }
+  return reach;
+}
 
 /** Hooks where a packet has an input interface / is on its way out. */
 const IN_HOOKS: readonly Hook[] = ["PREROUTING", "INPUT", "FORWARD"];
@@ -2401,6 +2446,41 @@ function fastTokens(line: string): number {
     ends[nt++] = i;
   }
   return nt;
+}
+
+/** Words of a `:chain` line (at most the first 4: texts and 1-based columns), split by chainWords. */
+const CHAIN_WORDS: string[] = ["", "", "", ""];
+const CHAIN_COLS = new Int32Array(4);
+
+/**
+ * The blank-separated words of `line` from `from` into CHAIN_WORDS/CHAIN_COLS (the first 4; the
+ * count may be higher), as `tokenize` splits them; -1 when the line has a quote (the tokenizer's
+ * case).
+ */
+function chainWords(line: string, from: number): number {
+  const n = line.length;
+  let nw = 0;
+  let i = from;
+  while (i < n) {
+    let c = line.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 13 || c === 10) {
+      i++;
+      continue;
+    }
+    const s0 = i;
+    while (i < n) {
+      c = line.charCodeAt(i);
+      if (c === 32 || c === 9 || c === 13 || c === 10) break;
+      if (c === 34) return -1;
+      i++;
+    }
+    if (nw < 4) {
+      CHAIN_WORDS[nw] = line.slice(s0, i);
+      CHAIN_COLS[nw] = s0 + 1;
+    }
+    nw++;
+  }
+  return nw;
 }
 
 /** `line[s, e)` as a port: 1–5 decimal digits without a leading zero (or "0"), at most 65535; else -1. */
