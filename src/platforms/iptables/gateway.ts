@@ -118,18 +118,20 @@ export function inputPathRules(rs: Ruleset, keep?: (r: Rule) => boolean): Rule[]
     const t = rs.tables.get(table);
     const start = t?.chains.get(hook);
     if (!t || !start || !(BUILTIN_CHAINS[table] as readonly string[]).includes(hook)) continue;
-    const seen = new Set<Chain>();
+    const seen = new Set<Chain>([start]);
     const stack = [start];
     while (stack.length > 0) {
-      const c = stack.pop()!;
-      if (seen.has(c)) continue;
-      seen.add(c);
-      for (const r of c.rules) {
-        if (!keep || keep(r)) out.push(r);
+      const rules = stack.pop()!.rules;
+      for (let i = 0; i < rules.length; i++) {
+        const r = rules[i]!;
+        if (keep === undefined || keep(r)) out.push(r);
         const tg = r.target;
-        if (tg && (tg.kind === "jump" || tg.kind === "goto")) {
+        if (tg !== null && (tg.kind === "jump" || tg.kind === "goto")) {
           const to = t.chains.get(tg.chain);
-          if (to) stack.push(to);
+          if (to !== undefined && !seen.has(to)) {
+            seen.add(to);
+            stack.push(to);
+          }
         }
       }
     }
@@ -153,8 +155,15 @@ function inputPathWarnings(rs: Ruleset, ipsets: Map<string, AddrSet> | undefined
     );
   };
   const seen = new Set<Rule>();
-  const worth = (r: Rule): boolean =>
-    r.unknown.length > 0 || r.matches.some((m) => m.kind === "set" && !ipsets?.has(m.name));
+  const worth = (r: Rule): boolean => {
+    if (r.unknown.length > 0) return true;
+    const ms = r.matches;
+    for (let i = 0; i < ms.length; i++) {
+      const m = ms[i]!;
+      if (m.kind === "set" && !ipsets?.has(m.name)) return true;
+    }
+    return false;
+  };
   for (const r of inputPathRules(rs, worth)) {
     if (seen.has(r)) continue;
     seen.add(r);
