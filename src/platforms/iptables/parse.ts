@@ -1415,8 +1415,18 @@ class Parser {
       }
       return list;
     }
-    const matches: Match[] = [];
-    for (let q = 0; q < nm; q++) {
+    const m0 = this.directMatch(0);
+    if (m0 === null) return null;
+    const m1 = this.directMatch(1);
+    if (m1 === null) return null;
+    // Two or three matches (the usual lines): an array of exactly that size (a list grown by
+    // push keeps room for 17).
+    if (nm === 2) return [m0, m1];
+    const m2 = this.directMatch(2);
+    if (m2 === null) return null;
+    if (nm === 3) return [m0, m1, m2];
+    const matches: Match[] = [m0, m1, m2];
+    for (let q = 3; q < nm; q++) {
       const m = this.directMatch(q);
       if (m === null) return null;
       matches.push(m);
@@ -2348,8 +2358,9 @@ function where(chain: Chain, h: Hook): string {
   return chain.builtin ? chain.name : `chain ${chain.name}, reached from ${h}`;
 }
 
+const ZERO_COUNTERS: Counters = { packets: 0n, bytes: 0n };
 function parseCounters(s: string): Counters | null {
-  if (s === "[0:0]") return { packets: 0n, bytes: 0n }; // the usual case, without the regex
+  if (s === "[0:0]") return ZERO_COUNTERS; // the usual case, without the regex (nothing mutates counters)
   const m = COUNTERS_RE.exec(s);
   return m ? { packets: BigInt(m[1]!), bytes: BigInt(m[2]!) } : null;
 }
