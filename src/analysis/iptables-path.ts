@@ -311,7 +311,8 @@ function keyOf(family: Family, addr: bigint, len: number): number | bigint {
 function prefixOf(c: Rule["src"], family: Family): { len: number; addr: bigint } | null {
   if (!c || c.invert || c.spec.kind !== "net" || c.spec.family !== family) return null;
   if (c.spec.len === null || c.spec.len === 0) return null;
-  return { len: c.spec.len, addr: c.spec.addr };
+  // The address spec itself (its len is a number here): no object per indexed rule.
+  return c.spec as { len: number; addr: bigint };
 }
 
 function put(
@@ -333,10 +334,14 @@ function put(
 
 function buildChainIndex(c: Chain, family: Family): ChainIndex {
   const byProto = new Map<number, Map<number, Bucket>>();
-  c.rules.forEach((r, i) => {
+  const rules = c.rules;
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
     const proto = r.proto && !r.proto.invert ? r.proto.num : -1;
     let port = -1;
-    for (const m of r.matches) {
+    const ms = r.matches;
+    for (let q = 0; q < ms.length; q++) {
+      const m = ms[q]!;
       if ((m.kind === "tcp" || m.kind === "udp") && m.dport && !m.dport.invert) {
         if (m.dport.range.lo === m.dport.range.hi) port = m.dport.range.lo;
       }
@@ -360,7 +365,7 @@ function buildChainIndex(c: Chain, family: Family): ChainIndex {
       b.dstAll.push(i);
       b.dstPfx.push(dp);
     } else b.any.push(i);
-  });
+  }
   return { byProto, family, cache: new Map(), last: null, lastList: [] };
 }
 
