@@ -19,21 +19,26 @@ export class Rng {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
       return (z ^ (z >>> 16)) >>> 0;
     };
-    this.a = split();
-    this.b = split();
-    this.c = split();
-    this.d = split();
+    this.a = split() | 0;
+    this.b = split() | 0;
+    this.c = split() | 0;
+    this.d = split() | 0;
     for (let i = 0; i < 12; i++) this.u32();
   }
 
   u32(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
-    this.d = (this.d + 1) >>> 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) >>> 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) >>> 0;
-    return t;
+    // The state is kept as signed 32-bit integers (small integers for V8, no boxed doubles); only
+    // its value modulo 2³² matters, so the outputs are sfc32's.
+    const a = this.a;
+    const b = this.b;
+    const c = this.c;
+    const d = this.d;
+    const t = (((a + b) | 0) + d) | 0;
+    this.d = (d + 1) | 0;
+    this.a = b ^ (b >>> 9);
+    this.b = (c + (c << 3)) | 0;
+    this.c = (((c << 21) | (c >>> 11)) + t) | 0;
+    return t >>> 0;
   }
 
   /** Uniform in [0, 1). */
