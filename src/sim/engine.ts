@@ -668,10 +668,60 @@ export class Engine {
   private nextT = 0;
   private nextSeq = 0;
 
-  /** Time of the next live event, the held-back arrival included (∞ if none). */
+  /**
+   * Timers made by {@link afterArgHeld} in the current event and the held-back arrivals run after
+   * it: queued only when that chain ends and only if they are still live (a retransmission timer
+   * is mostly cancelled by the response before).
+   */
+  private readonly held: SimEvent[] = [];
+
+  /**
+   * {@link afterArg} for a timer that is likely cancelled soon: it keeps the sequence number it
+   * gets now, but enters the queue only at the end of the current chain of events, if still live.
+   */
+  afterArgHeld<T>(dtMs: number, fn: (arg: T) => void, arg: T): SimEvent {
+    if (!this.collapse) return this.afterArg(dtMs, fn, arg);
+    const ev: SimEvent = {
+      t: this.now + Math.max(0, Math.round(dtMs)),
+      seq: this.q.reserve(1),
+      fn: fn as (arg: never) => void,
+      arg,
+      dead: false,
+    };
+    this.held.push(ev);
+    return ev;
+  }
+
+  /** A live held timer comes before (t, seq). */
+  private heldBefore(t: number, seq: number): boolean {
+    const h = this.held;
+    for (let i = 0; i < h.length; i++) {
+      const ev = h[i]!;
+      if (!ev.dead && (ev.t < t || (ev.t === t && ev.seq < seq))) return true;
+    }
+    return false;
+  }
+
+  /** Queues the live held timers. */
+  private queueHeld(): void {
+    const h = this.held;
+    for (let i = 0; i < h.length; i++) {
+      const ev = h[i]!;
+      if (!ev.dead) this.q.insert(ev);
+    }
+    h.length = 0;
+  }
+
+  /** Time of the next live event, the held-back arrival and held timers included (∞ if none). */
   peekLiveTime(): number {
-    const t = this.q.peekLiveTime();
-    return this.nextP !== null && this.nextT < t ? this.nextT : t;
+    let t = this.q.peekLiveTime();
+    if (this.nextP !== null && this.nextT < t) t = this.nextT;
+    const h = this.held;
+    for (let i = 0; i < h.length; i++) {
+      const ev = h[i]!;
+      if (!ev.dead && ev.t < t) t = ev.t;
+    }
+    return t;
   }
 
   /** Queues the held-back arrival (with its reserved sequence number). */
@@ -809,6 +859,7 @@ export class Engine {
     const q = this.q;
     this.until = untilMs;
     if (this.nextP !== null) this.queueNext();
+    if (this.held.length > 0) this.queueHeld();
     for (;;) {
       const ev = q.popUntil(untilMs);
       if (!ev) break;
@@ -820,7 +871,11 @@ export class Engine {
       // The held-back arrival, while it is the next event (it may hold back the next one).
       while (this.nextP !== null) {
         const t = this.nextT;
-        if (t > untilMs || q.liveBefore(t, this.nextSeq)) {
+        if (
+          t > untilMs ||
+          (this.held.length > 0 && this.heldBefore(t, this.nextSeq)) ||
+          q.liveBefore(t, this.nextSeq)
+        ) {
           this.queueNext();
           break;
         }
@@ -831,6 +886,7 @@ export class Engine {
         this.arrive(p.from!, p);
         if (this.dirtyN > 0) this.settle();
       }
+      if (this.held.length > 0) this.queueHeld();
     }
     this.now = untilMs;
   }

@@ -574,7 +574,7 @@ export class Conn {
   }
 
   private arm(_sa: IkeSa, ex: Exchange): void {
-    ex.timer = this.e.afterArg(ms(this.p.retransmitSchedule[ex.tries] ?? 0), this.retransmitDue, ex);
+    ex.timer = this.e.afterArgHeld(ms(this.p.retransmitSchedule[ex.tries] ?? 0), this.retransmitDue, ex);
   }
 
   /** An exchange's retransmission timer (one function per connection, not a closure per send). */

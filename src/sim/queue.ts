@@ -96,6 +96,11 @@ export class EventQueue {
     return ev;
   }
 
+  /** Queues an event made elsewhere (its time and sequence number already set). */
+  insert(ev: SimEvent): void {
+    this.heapPush(ev);
+  }
+
   /** Schedules at `now + delay`; fixed delays go to their FIFO lane. */
   pushAfter(now: number, delay: number, fn: () => void): SimEvent {
     return this.pushAfterArg(now, delay, fn, undefined);
