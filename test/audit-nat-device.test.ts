@@ -85,3 +85,128 @@ describe("port forwards on a Linux NAT device in front of the gateway", () => {
     expect(r.code).toBe(0);
   });
 });
+
+/** A FortiGate in front of the same L2TP/IPsec server: VIPs for UDP 500/4500 and an inbound policy. */
+function fortigate(o: {
+  service?: string;
+  vip4500?: string;
+  policy?: boolean;
+  denyAbove?: "plain" | "match-vip";
+  settings?: string;
+}): string {
+  const vip = (name: string, ext: string, mapped: string) => `    edit "${name}"
+        set extip 203.0.113.1
+        set mappedip "192.168.1.10"
+        set extintf "port1"
+        set portforward enable
+        set protocol udp
+        set extport ${ext}
+        set mappedport ${mapped}
+    next`;
+  const deny = o.denyAbove
+    ? `    edit 1
+        set name "block-all"
+        set srcintf "port1"
+        set dstintf "port2"
+        set srcaddr "all"
+        set dstaddr "all"
+        set schedule "always"
+        set service "ALL"
+${o.denyAbove === "match-vip" ? "        set match-vip enable\n" : ""}    next
+`
+    : "";
+  const allow =
+    o.policy === false
+      ? ""
+      : `    edit 2
+        set name "vpn-in"
+        set srcintf "port1"
+        set dstintf "port2"
+        set srcaddr "all"
+        set dstaddr "vip-ike" "vip-natt"
+        set action accept
+        set schedule "always"
+        set service "${o.service ?? "IKE"}"
+    next
+`;
+  return `#config-version=FGVM64-7.2.5-FW-build1517-230606:opmode=0:vdom=0:user=admin
+config system settings
+${o.settings ?? ""}end
+config system interface
+    edit "port1"
+        set ip 203.0.113.1 255.255.255.0
+        set allowaccess ping
+    next
+    edit "port2"
+        set ip 192.168.1.1 255.255.255.0
+        set allowaccess ping https ssh
+    next
+end
+config firewall vip
+${vip("vip-ike", "500", "500")}
+${vip("vip-natt", o.vip4500 ?? "4500", "4500")}
+end
+config firewall policy
+${deny}${allow}end
+`;
+}
+
+describe("port forwards on a FortiGate (VIPs) in front of the gateway", () => {
+  const audit = async (name: string, conf: string) => {
+    put(name, conf);
+    const f = join(dir, `topo-${name}.yaml`);
+    writeFileSync(
+      f,
+      `gateways:
+  vpn: { platform: iptables, config: vpn.rules, addresses: [192.168.1.10], wan: eth0 }
+  fgt: { platform: fortios, config: ${name} }
+tunnels:
+  - { type: l2tp-ipsec, server: vpn, clients: any, nat: both, public: 203.0.113.1, nat-devices: { vpn: fgt } }
+`,
+    );
+    const r = await cli(["audit", "--topology", f, "--format", "json"]);
+    const j = JSON.parse(r.stdout) as {
+      findings: Array<{
+        id: string;
+        gateway: string;
+        flow: string;
+        message: string;
+        rules: Array<{ file: string; line: number; text: string }>;
+      }>;
+    };
+    return { code: r.code, findings: j.findings, stderr: r.stderr };
+  };
+  const pf = (fs: Array<{ id: string; gateway: string; flow: string }>) =>
+    fs.filter((f) => f.id === "port-forward-missing").map((f) => `${f.gateway}:${f.flow}`);
+
+  it("is clean when VIPs for UDP 500/4500 and an accepting policy naming them are there", async () => {
+    const r = await audit("fgt-ok.conf", fortigate({}));
+    expect(pf(r.findings)).toEqual([]);
+  });
+  it("a VIP no enabled policy names is inactive (KB 350101): the FortiGate keeps IKE itself", async () => {
+    const r = await audit("fgt-nopolicy.conf", fortigate({ policy: false }));
+    expect(pf(r.findings)).toEqual(["fgt:ike-forward", "fgt:natt-forward"]);
+    expect(r.findings[0]!.message).toMatch(/no active VIP maps udp\/500 on 203\.0\.113\.1/);
+  });
+  it("the policy's service must allow the mapped port (KB 262988): HTTPS only → implicit deny", async () => {
+    const r = await audit("fgt-https.conf", fortigate({ service: "HTTPS" }));
+    expect(pf(r.findings)).toEqual(["fgt:ike-forward", "fgt:natt-forward"]);
+    expect(r.findings[0]!.message).toMatch(/implicit deny \(policy 0\)/);
+  });
+  it("a VIP listening on another external port does not forward UDP 4500", async () => {
+    const r = await audit("fgt-4501.conf", fortigate({ vip4500: "4501" }));
+    expect(pf(r.findings)).toEqual(["fgt:natt-forward"]);
+  });
+  it("a deny-all above the VIP policy only blocks VIP traffic with match-vip (FD36750)", async () => {
+    expect(pf((await audit("fgt-deny.conf", fortigate({ denyAbove: "plain" }))).findings)).toEqual([]);
+    const r = await audit("fgt-deny-mv.conf", fortigate({ denyAbove: "match-vip" }));
+    expect(pf(r.findings)).toEqual(["fgt:ike-forward", "fgt:natt-forward"]);
+    expect(r.findings[0]!.message).toMatch(/firewall policy 1 denies it/);
+    expect(r.findings[0]!.rules.map((x) => x.text)).toContain("edit 1");
+  });
+  it("central NAT: VIPs apply without policies, not modelled → said, not guessed", async () => {
+    const r = await audit("fgt-cnat.conf", fortigate({ settings: "    set central-nat enable\n" }));
+    expect(pf(r.findings)).toEqual([]);
+    expect(JSON.stringify(r.findings)).toMatch(/central NAT/);
+  });
+});

@@ -1,8 +1,10 @@
 import { type GatewayInput, GatewayInputError, type LoadedGateway } from "../../analysis/gateway.js";
 import { formatAddress } from "../../model/address.js";
 import { fortiosEvaluator } from "./evaluator.js";
+import { pickVdom } from "./localin.js";
 import { loadFortios } from "./model.js";
 import { formatDiagnostic } from "./parse.js";
+import { checkFortiosPortForward } from "./port-forward.js";
 import { discoverVpns, vpnScenarioInput } from "./vpn.js";
 
 /** Loads a FortiGate backup for the audit: evaluator, declared VPNs, parse warnings. */
@@ -53,5 +55,7 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
     warnings: [...parse.diagnostics, ...model.diagnostics]
       .filter((d) => d.severity !== "error")
       .map(formatDiagnostic),
+    // As the NAT device in front of another gateway: its VIPs and firewall policies.
+    portForward: (q) => checkFortiosPortForward(model, pickVdom(model, g.vdom), q),
   };
 }

@@ -197,6 +197,8 @@ export interface Policy {
   status: Valued<"enable" | "disable">;
   schedule: Valued<string>;
   nat: boolean;
+  /** `match-vip`: a deny policy also matches traffic to a VIP it does not name (FD36750). */
+  matchVip: boolean;
   /** Policy session TTL override (seconds), when set. */
   sessionTtl?: number;
   internetService: boolean;
@@ -304,11 +306,17 @@ export interface VdomModel {
   localIn6: LocalInPolicy[];
   policies: Policy[];
   vips: Map<string, Vip>;
+  /** `firewall vipgrp`: group name → member VIP names. */
+  vipgrps: Map<string, { name: string; members: string[]; loc: Loc }>;
   phase1: Map<string, Phase1>;
   phase2: Map<string, Phase2>;
   sessionTtl: SessionTtl;
   /** `config system settings` `detect-unknown-esp` (ESP is checked against local-in only when disabled). */
   detectUnknownEsp: Valued<boolean>;
+  /** `system settings` `central-nat`: VIPs then apply without being named in policies. */
+  centralNat: Valued<boolean>;
+  /** `system settings` `ngfw-mode`: policy-based mode enables central NAT and a second policy table. */
+  ngfwMode: Valued<string>;
   /** `config vpn l2tp`, when the section is present. */
   l2tp?: L2tpSettings;
 }
@@ -846,6 +854,7 @@ function buildPolicy(ctx: Ctx, e: Entry, position: number): Policy {
     status: valued(ctx, e, "status", "enable", oneOf("enable", "disable"), what),
     schedule: valued(ctx, e, "schedule", "always", (v) => v, what),
     nat: flag(e, "nat"),
+    matchVip: flag(e, "match-vip"),
     internetService: flag(e, "internet-service"),
     loc: e.loc,
     fields: fieldLocs(e),
@@ -1256,6 +1265,7 @@ function buildVdom(
       policies = p;
     },
     vips: new Map(),
+    vipgrps: new Map(),
     phase1: new Map(),
     phase2: new Map(),
     sessionTtl: buildSessionTtl(ctx, table(idx, "system session-ttl", d), d),
@@ -1265,6 +1275,22 @@ function buildVdom(
       "detect-unknown-esp",
       DEFAULTS.detectUnknownEsp,
       enableDisable,
+      "system settings",
+    ),
+    centralNat: valued(
+      ctx,
+      table(idx, "system settings", d).settings,
+      "central-nat",
+      false,
+      enableDisable,
+      "system settings",
+    ),
+    ngfwMode: valued(
+      ctx,
+      table(idx, "system settings", d).settings,
+      "ngfw-mode",
+      "profile-based",
+      oneOf("profile-based", "policy-based"),
       "system settings",
     ),
   };
@@ -1327,6 +1353,8 @@ function buildVdom(
   }
   const td = tailCtx.diagnostics;
   for (const e of table(idx, "firewall vip", td).entries) v.vips.set(e.name, buildVip(e));
+  for (const e of table(idx, "firewall vipgrp", td).entries)
+    v.vipgrps.set(e.name, { name: e.name, members: list(e, "member"), loc: e.loc });
   for (const e of table(idx, "vpn ipsec phase1-interface", td).entries)
     v.phase1.set(e.name, buildPhase1(tailCtx, e));
   for (const e of table(idx, "vpn ipsec phase2-interface", td).entries)
@@ -1557,6 +1585,8 @@ function checkReferences(
   }
   const is4 = (n: string) => isAddr(n, 4);
   const is6 = (n: string) => isAddr(n, 6);
+  // A forward policy's destination may name a VIP or a VIP group.
+  const isDst4 = (n: string) => is4(n) || v.vips.has(n) || v.vipgrps.has(n);
   for (const p of v.policies) {
     const owner = () => `firewall policy ${p.id}`;
     const seen = new Set<string>();
@@ -1564,7 +1594,7 @@ function checkReferences(
     check(p.srcintf, isIntf, f.srcintf, p.loc, owner, "interface", seen);
     check(p.dstintf, isIntf, f.dstintf, p.loc, owner, "interface", seen);
     check(p.srcaddr, is4, f.srcaddr, p.loc, owner, "address", seen);
-    check(p.dstaddr, is4, f.dstaddr, p.loc, owner, "address", seen);
+    check(p.dstaddr, isDst4, f.dstaddr, p.loc, owner, "address", seen);
     check(p.srcaddr6, is6, f.srcaddr6, p.loc, owner, "address6", seen);
     check(p.dstaddr6, is6, f.dstaddr6, p.loc, owner, "address6", seen);
     check(p.service, isSvc, f.service, p.loc, owner, "service", seen);

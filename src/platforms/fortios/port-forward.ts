@@ -1,0 +1,179 @@
+/**
+ * Does a FortiGate in front of a VPN gateway forward a port to it? FortiOS's order (profile-based
+ * mode, no central NAT), each step from Fortinet's own articles (docs/fortios.md, "VIPs"):
+ * - a VIP is considered only when an enabled firewall policy names it (KB 350101), and VIPs are
+ *   tried top to bottom in their table's order, not the policies' (KB 350101);
+ * - DNAT happens before the policy lookup, which then sees the mapped address and port: the policy's
+ *   service must allow the mapped port (KB 262988); when a VIP applies, local-in never sees the
+ *   packet (KB 261055);
+ * - a policy matches VIP traffic only when its destination names the VIP (or a VIP group holding
+ *   it); a deny policy with ordinary addresses also does with `match-vip enable` (FD36750);
+ * - no policy matched: the implicit deny (policy 0).
+ * Central NAT and NGFW policy-based mode work differently (VIPs without policies, a second policy
+ * table): answered "unknown".
+ */
+import type { RuleRef } from "../../analysis/findings.js";
+import type { PortForwardCheck, PortForwardQuery } from "../../analysis/gateway.js";
+import type { Family } from "../../model/address.js";
+import { formatAddress, parsePrefix } from "../../model/address.js";
+import { refOf } from "./evaluator.js";
+import { addrMatchHas, namesHave, servicesHave, type Tri, triAnd, triNot } from "./match.js";
+import type { FortiosModel, Policy, VdomModel, Vip } from "./model.js";
+
+interface Mapped {
+  vip: Vip;
+  addr: bigint;
+  port: number;
+}
+
+const PROTO_NAMES: Record<number, string> = { 6: "tcp", 17: "udp", 132: "sctp", 1: "icmp" };
+
+/** The address a VIP's `extip` stands for when unset or 0.0.0.0: its external interface's own. */
+function externalMatches(model: FortiosModel, vip: Vip, family: Family, ip: bigint): Tri {
+  if (
+    vip.external &&
+    !(vip.external.kind === "range" && vip.external.first === 0n && vip.external.last === 0n)
+  )
+    return addrMatchHas(vip.external, family, ip);
+  const intf = vip.extintf && vip.extintf !== "any" ? model.interfaces.get(vip.extintf) : undefined;
+  if (!intf?.ip) return "unknown";
+  return intf.ip.address === ip;
+}
+
+/** Where the VIP sends `ip:port` (offsets within the external and mapped ranges), or null. */
+function mapThrough(vip: Vip, ip: bigint, proto: number, port: number): Mapped | null | "unknown" {
+  if (vip.type !== "static-nat") return "unknown";
+  if (vip.portforward) {
+    if (PROTO_NAMES[proto] !== vip.protocol) return null;
+    const ext = vip.extport;
+    if (!ext) return "unknown";
+    if (port < ext.lo || port > ext.hi) return null;
+  }
+  const range = vip.mappedip[0];
+  if (range === undefined) return "unknown";
+  const [lo] = range.split("-");
+  let base: bigint;
+  try {
+    base = parsePrefix(lo ?? "").addr;
+  } catch {
+    return "unknown";
+  }
+  const offset = vip.external?.kind === "range" && vip.external.first !== 0n ? ip - vip.external.first : 0n;
+  const mappedPort =
+    vip.portforward && vip.mappedport && vip.extport ? vip.mappedport.lo + (port - vip.extport.lo) : port;
+  return { vip, addr: base + offset, port: mappedPort };
+}
+
+/** A policy's interface list against one interface (`any`, the name, or a zone holding it). */
+function intfHas(v: VdomModel, names: readonly string[], intf: string | undefined): Tri {
+  if (names.includes("any")) return true;
+  if (intf === undefined) return "unknown";
+  return names.some((n) => n === intf || (v.zones.get(n)?.interfaces.includes(intf) ?? false));
+}
+
+/** The interface whose connected network holds `ip` (FortiOS routes to it); undefined if none. */
+function egressInterface(model: FortiosModel, vdom: string, ip: bigint): string | undefined {
+  for (const i of model.interfaces.values()) {
+    if ((i.vdom ?? "root") !== vdom) continue;
+    for (const a of [i.ip, ...i.secondary]) {
+      if (!a) continue;
+      const span = 1n << BigInt(32 - a.prefix.len);
+      if (a.prefix.family === 4 && ip >= a.prefix.addr && ip < a.prefix.addr + span) return i.name;
+    }
+  }
+  return undefined;
+}
+
+const namesVip = (v: VdomModel, p: Policy, vip: string): boolean =>
+  p.dstaddr.some((n) => n === vip || (v.vipgrps.get(n)?.members.includes(vip) ?? false));
+
+const policyRef = (p: Policy): RuleRef => refOf(p.loc);
+
+export function checkFortiosPortForward(
+  model: FortiosModel,
+  v: VdomModel,
+  q: PortForwardQuery,
+): PortForwardCheck {
+  const dst = parsePrefix(q.publicAddress);
+  const src = parsePrefix(q.src);
+  const to = parsePrefix(q.to);
+  if (dst.family !== 4) return { status: "unknown", reason: "IPv6 VIPs (vip6) are not modelled", rules: [] };
+  if (v.centralNat.value || v.ngfwMode.value === "policy-based") {
+    return {
+      status: "unknown",
+      reason: `${v.centralNat.value ? "central NAT" : "NGFW policy-based mode"} applies VIPs without firewall policies naming them; not modelled`,
+      rules: [],
+    };
+  }
+  const enabled = v.policies.filter((p) => p.status.value === "enable");
+  // Only VIPs some enabled policy names are active (KB 350101).
+  const active = [...v.vips.values()].filter((vip) => enabled.some((p) => namesVip(v, p, vip.name)));
+  let mapped: Mapped | undefined;
+  for (const vip of active) {
+    const iifOk = !vip.extintf || vip.extintf === "any" || q.iif === undefined || q.iif === vip.extintf;
+    if (!iifOk) continue;
+    const ext = externalMatches(model, vip, 4, dst.addr);
+    const m = ext === false ? null : mapThrough(vip, dst.addr, q.proto, q.port);
+    if (m === null) continue;
+    if (ext === "unknown" || m === "unknown") {
+      return {
+        status: "unknown",
+        reason: `VIP '${vip.name}' may apply but its external address or mapping is not static (type ${vip.type})`,
+        rules: [refOf(vip.loc)],
+      };
+    }
+    mapped = m;
+    break;
+  }
+  const proto = PROTO_NAMES[q.proto] ?? String(q.proto);
+  if (!mapped) {
+    return {
+      status: "missing",
+      reason: `no active VIP maps ${proto}/${q.port} on ${q.publicAddress}: the FortiGate takes it itself (local-in)`,
+      rules: [],
+    };
+  }
+  const vipRef = refOf(mapped.vip.loc);
+  if (mapped.addr !== to.addr || mapped.port !== q.port) {
+    return {
+      status: "missing",
+      reason: `VIP '${mapped.vip.name}' forwards it to ${formatAddress(4, mapped.addr)}:${mapped.port}, not ${q.to}:${q.port}`,
+      rules: [vipRef],
+    };
+  }
+  // The policy lookup sees the translated packet: mapped address and port (KB 262988).
+  const iif = q.iif ?? (mapped.vip.extintf !== "any" ? mapped.vip.extintf : undefined);
+  const oif = egressInterface(model, v.name, mapped.addr);
+  const pkt = { family: 4 as const, protocol: q.proto, dst: mapped.addr, sport: 40000, dport: mapped.port };
+  for (const p of enabled) {
+    const matchesVip = namesVip(v, p, mapped.vip.name);
+    if (!matchesVip && !(p.action.value === "deny" && p.matchVip)) continue;
+    let t: Tri = triAnd(intfHas(v, p.srcintf, iif), intfHas(v, p.dstintf, oif));
+    const s = namesHave(v, 4, p.srcaddr, src.addr).result;
+    t = triAnd(t, p.srcaddrNegate ? triNot(s) : s);
+    if (!matchesVip) t = triAnd(t, namesHave(v, 4, p.dstaddr, mapped.addr).result);
+    const svc = servicesHave(v, p.service, pkt).result;
+    t = triAnd(t, p.serviceNegate ? triNot(svc) : svc);
+    if (t === false) continue;
+    const rules = [vipRef, policyRef(p)];
+    if (t === "unknown" || p.schedule.value !== "always") {
+      return {
+        status: "unknown",
+        reason: `firewall policy ${p.id} may match (${t === "unknown" ? "an interface, address or service is not decidable from the config" : `schedule '${p.schedule.value}'`})`,
+        rules,
+      };
+    }
+    return p.action.value === "accept"
+      ? { status: "forwarded", reason: `VIP '${mapped.vip.name}' and firewall policy ${p.id}`, rules }
+      : {
+          status: "blocked",
+          reason: `VIP '${mapped.vip.name}' applies, then firewall policy ${p.id} denies it`,
+          rules,
+        };
+  }
+  return {
+    status: "blocked",
+    reason: `VIP '${mapped.vip.name}' applies, but no firewall policy allows ${proto}/${mapped.port} to ${q.to}${oif ? ` on ${oif}` : ""}: implicit deny (policy 0)`,
+    rules: [vipRef],
+  };
+}
