@@ -175,4 +175,38 @@ describe("tunnelcheck simulate with a gateway behind NAT (topology nat:, public:
     expect(broken.j.anomalies.map((a) => a.type)).toEqual(["never-established"]);
     expect(broken.notes).toMatch(/natbox: UDP 500 to 203\.0\.113\.50 is not forwarded to site2/);
   });
+
+  it("a FortiGate as the NAT device: its VIPs and inbound policy forward IKE, so site 1 can initiate", async () => {
+    const vip = (name: string, port: number) =>
+      `    edit "${name}"\n        set extip 203.0.113.50\n        set mappedip "10.0.0.2"\n        set extintf "port1"\n        set portforward enable\n        set protocol udp\n        set extport ${port}\n        set mappedport ${port}\n    next`;
+    const fgt = (service: string) =>
+      [
+        "config system interface",
+        '    edit "port1"\n        set ip 203.0.113.50 255.255.255.0\n    next',
+        '    edit "port2"\n        set ip 10.0.0.1 255.255.255.0\n    next',
+        "end",
+        "config firewall vip",
+        vip("vip-ike", 500),
+        vip("vip-natt", 4500),
+        "end",
+        "config firewall policy",
+        `    edit 1\n        set srcintf "port1"\n        set dstintf "port2"\n        set srcaddr "all"\n        set dstaddr "vip-ike" "vip-natt"\n        set action accept\n        set schedule "always"\n        set service "${service}"\n    next`,
+        "end",
+        "",
+      ].join("\n");
+    const f = topo(
+      "{ type: site-to-site, between: [site1, site2], nat: peer, public: 203.0.113.50, nat-devices: { site2: fgt } }",
+      "site1",
+      "  fgt: { platform: fortios, config: fgt.conf }",
+    );
+    writeFileSync(join(f, "..", "fgt.conf"), fgt("IKE"));
+    const ok = await run(f);
+    expect(ok.code).toBe(0);
+    expect(ok.j.anomalies).toEqual([]);
+    // The policy allows HTTPS only: the VIPs are active but the packets meet the implicit deny.
+    writeFileSync(join(f, "..", "fgt.conf"), fgt("HTTPS"));
+    const denied = await run(f);
+    expect(denied.j.anomalies.map((a) => a.type)).toEqual(["never-established"]);
+    expect(denied.notes).toMatch(/fgt: UDP 500 .* implicit deny \(policy 0\)/);
+  });
 });
