@@ -31,16 +31,13 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import {
-  type ActionSpec,
-  acceptAll,
-  establishedOnly,
-  type GatewaySpec,
-  type Scenario,
-  simulate,
-  type TrafficSpec,
-  type TunnelSpec,
-} from "../src/sim/index.js";
+import type { ActionSpec, GatewaySpec, Scenario, TrafficSpec, TunnelSpec } from "../src/sim/index.js";
+
+/**
+ * The simulator, loaded only where it runs (the workers, or the main thread with one worker): the
+ * main thread of a multi-worker run under tsx does not compile it.
+ */
+type Sim = typeof import("../src/sim/index.js");
 
 interface Shard {
   tunnels: number;
@@ -60,7 +57,7 @@ interface ShardResult {
   tunnelsUpAtEnd: number;
 }
 
-function scenarioFor(s: Shard): Scenario {
+function scenarioFor(s: Shard, { acceptAll, establishedOnly }: Sim): Scenario {
   const gateways: GatewaySpec[] = [];
   const tunnels: TunnelSpec[] = [];
   const traffic: TrafficSpec[] = [];
@@ -134,10 +131,11 @@ function scenarioFor(s: Shard): Scenario {
   };
 }
 
-function runShard(s: Shard): ShardResult {
-  const sc = scenarioFor(s);
+async function runShard(s: Shard): Promise<ShardResult> {
+  const sim: Sim = await import("../src/sim/index.js");
+  const sc = scenarioFor(s, sim);
   const t0 = performance.now();
-  const r = simulate(sc);
+  const r = sim.simulate(sc);
   const simulateMs = performance.now() - t0;
   const anomalies: Record<string, number> = {};
   for (const a of r.anomalies) anomalies[a.type] = (anomalies[a.type] ?? 0) + 1;
@@ -184,7 +182,7 @@ async function workerEntry(): Promise<{ code: string | URL; eval: boolean }> {
 }
 
 if (!isMainThread) {
-  parentPort!.postMessage(runShard(workerData as Shard));
+  parentPort!.postMessage(await runShard(workerData as Shard));
 } else {
   const { values } = parseArgs({
     options: {
@@ -207,7 +205,7 @@ if (!isMainThread) {
   const entry = workers > 1 ? await workerEntry() : null;
   const results: ShardResult[] =
     entry === null
-      ? [runShard({ ...base, worker: 0, workers: 1 })]
+      ? [await runShard({ ...base, worker: 0, workers: 1 })]
       : await Promise.all(
           Array.from(
             { length: workers },
