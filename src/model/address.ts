@@ -1,4 +1,4 @@
-import ipaddr from "ipaddr.js";
+import { ipaddr } from "./ipaddr.js";
 
 export type Family = 4 | 6;
 
@@ -48,10 +48,10 @@ export function parsePrefix(value: string, opts: { allowHostBits?: boolean } = {
   const slash = value.indexOf("/");
   const addrText = slash < 0 ? value : value.slice(0, slash);
   const lenText = slash < 0 ? undefined : value.slice(slash + 1);
-  if (!ipaddr.isValid(addrText)) throw new AddressError(value, "not an IPv4 or IPv6 address");
-  const parsed = ipaddr.parse(addrText);
+  if (!ipaddr().isValid(addrText)) throw new AddressError(value, "not an IPv4 or IPv6 address");
+  const parsed = ipaddr().parse(addrText);
   const family: Family = parsed.kind() === "ipv4" ? 4 : 6;
-  if (family === 4 && !ipaddr.IPv4.isValidFourPartDecimal(addrText)) {
+  if (family === 4 && !ipaddr().IPv4.isValidFourPartDecimal(addrText)) {
     throw new AddressError(value, "IPv4 addresses need four decimal parts");
   }
   const bits = familyBits(family);
@@ -60,8 +60,8 @@ export function parsePrefix(value: string, opts: { allowHostBits?: boolean } = {
     if (/^\d{1,3}$/.test(lenText)) {
       len = Number(lenText);
       if (len > bits) throw new AddressError(value, `prefix length must be 0..${bits}`);
-    } else if (family === 4 && ipaddr.IPv4.isValidFourPartDecimal(lenText)) {
-      const m = ipaddr.IPv4.parse(lenText).prefixLengthFromSubnetMask();
+    } else if (family === 4 && ipaddr().IPv4.isValidFourPartDecimal(lenText)) {
+      const m = ipaddr().IPv4.parse(lenText).prefixLengthFromSubnetMask();
       if (m === null) throw new AddressError(value, "netmask is not contiguous");
       len = m;
     } else {
@@ -83,7 +83,7 @@ export function formatAddress(family: Family, addr: bigint): string {
     return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
   }
   const bytes = bigintToBytes(addr, 16);
-  return ipaddr.fromByteArray(bytes).toString();
+  return ipaddr().fromByteArray(bytes).toString();
 }
 
 /** `a.b.c.d/len`, or the bare address for a host prefix. */

@@ -5,8 +5,9 @@
  * ports by number or service name, marks in decimal/hex/octal. Each returns a value or a message
  * completing "expected …" / "invalid …", never throws.
  */
-import ipaddr from "ipaddr.js";
+
 import { type Family, formatAddress } from "../../model/address.js";
+import { ipaddr } from "../../model/ipaddr.js";
 import type { AddrRange, AddrSpec, Net, PortRange } from "./model.js";
 import { type PortSyntax, type ServiceProto, serviceByName, servicePort, XTABLES_ANY } from "./names.js";
 
@@ -73,9 +74,9 @@ function parseV4Numeric(s: string, isMask: boolean): { value: bigint; canonical:
 }
 
 function parseV6(s: string): bigint | undefined {
-  if (s.includes("%") || !ipaddr.IPv6.isValid(s)) return undefined;
+  if (s.includes("%") || !ipaddr().IPv6.isValid(s)) return undefined;
   let v = 0n;
-  for (const b of ipaddr.IPv6.parse(s).toByteArray()) v = (v << 8n) | BigInt(b);
+  for (const b of ipaddr().IPv6.parse(s).toByteArray()) v = (v << 8n) | BigInt(b);
   return v;
 }
 
