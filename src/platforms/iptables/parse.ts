@@ -529,7 +529,7 @@ class Parser {
         builtin: true,
         policy: "ACCEPT",
         counters: null,
-        rules: [],
+        rules: emptyRules(),
         prov: null,
       });
     }
@@ -657,7 +657,7 @@ class Parser {
       builtin: false,
       policy: null,
       counters,
-      rules: [],
+      rules: emptyRules(),
       prov: this.prov(),
     });
   }
@@ -853,7 +853,7 @@ class Parser {
           builtin: false,
           policy: null,
           counters: null,
-          rules: [],
+          rules: emptyRules(),
           prov: this.prov(),
         });
         return;
@@ -2457,6 +2457,18 @@ function fastTokens(line: string): number {
     ends[nt++] = i;
   }
   return nt;
+}
+
+/**
+ * An empty rule list whose elements are already of the object kind: a chain's list is made at its
+ * `:chain` line, long before its first rule, and an empty `[]` starts as a list of small integers
+ * that every first push converts (the code compiled for the first appends then deoptimizes).
+ */
+const NOT_A_RULE = {} as Rule;
+function emptyRules(): Rule[] {
+  const rules = [NOT_A_RULE];
+  rules.pop();
+  return rules;
 }
 
 /** Words of a `:chain` line (at most the first 4: texts and 1-based columns), split by chainWords. */
