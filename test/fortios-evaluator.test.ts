@@ -1076,3 +1076,71 @@ describe("symbolic = concrete (fast-check over generated policy tables)", () => 
       expect(kinds, `${k} in ${JSON.stringify([...seen])}`).toContain(k);
   });
 });
+
+describe("a VIP on the FortiGate's own address takes the packet before local-in (KB 261055)", () => {
+  const conf = (policy: "enable" | "disable" | "none", extport = 500) => `config system interface
+    edit "port1"
+        set ip 198.51.100.1 255.255.255.0
+    next
+    edit "port2"
+        set ip 192.168.1.1 255.255.255.0
+    next
+end
+config firewall vip
+    edit "fwd-ike"
+        set extip 198.51.100.1
+        set mappedip "192.168.1.10"
+        set extintf "port1"
+        set portforward enable
+        set protocol udp
+        set extport ${extport}
+        set mappedport ${extport}
+    next
+end
+config firewall policy
+${
+  policy === "none"
+    ? ""
+    : `    edit 7
+        set status ${policy}
+        set srcintf "port1"
+        set dstintf "port2"
+        set srcaddr "all"
+        set dstaddr "fwd-ike"
+        set action accept
+        set schedule "always"
+        set service "ALL"
+    next
+`
+}end
+config vpn ipsec phase1-interface
+    edit "to-peer"
+        set interface "port1"
+        set ike-version 2
+        set remote-gw 203.0.113.7
+        set psksecret ENC AAAAredacted
+    next
+end
+`;
+  it("IKE to the WAN address is forwarded away by an active VIP: dropped for the FortiGate's own daemon", () => {
+    const parts = fortiosEvaluator(inline(conf("enable"))).partition(q({ dst: set("198.51.100.1") }));
+    expect(rows(parts)).toEqual(["any → drop @10"]); // the VIP's edit line
+    expect(parts[0]!.explanation).toMatch(
+      /VIP 'fwd-ike' .* forwards it to 192\.168\.1\.10:500 before local-in/,
+    );
+    // NAT-T is not taken by that VIP.
+    expect(fortiosEvaluator(inline(conf("enable"))).evaluate(q({ dport: 4500 }))[0]!.verdict).toBe("accept");
+  });
+  it("a VIP no enabled policy names is inactive (KB 350101): local-in decides as before", () => {
+    for (const c of [conf("disable"), conf("none")]) {
+      expect(fortiosEvaluator(inline(c)).evaluate(q({ dst: set("198.51.100.1") }))[0]!.verdict).toBe(
+        "accept",
+      );
+    }
+  });
+  it("a VIP for another port leaves IKE alone", () => {
+    expect(
+      fortiosEvaluator(inline(conf("enable", 501))).evaluate(q({ dst: set("198.51.100.1") }))[0]!.verdict,
+    ).toBe("accept");
+  });
+});

@@ -42,6 +42,7 @@ import type {
   VdomModel,
 } from "./model.js";
 import type { Loc } from "./parse.js";
+import { vipFor } from "./port-forward.js";
 
 // ---------------------------------------------------------------------------------------------
 // Names shown for the defaults (part of the audit's wording; tests pin them).
@@ -476,6 +477,38 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
           explanation: `accepted: ESP is not checked against local-in policies while detect-unknown-esp is enable${v.detectUnknownEsp.isDefault ? " (FortiOS default)" : ` (${v.detectUnknownEsp.loc ? where(refOf(v.detectUnknownEsp.loc)) : "config"})`}`,
         },
       ];
+    }
+    // A VIP on this address and port takes the packet before local-in is looked at (KB 261055).
+    if (family === 4 && q.dport !== undefined && !q.ipsec && v.vips.size > 0) {
+      const m = vipFor(
+        model,
+        v,
+        { iif, dst, proto: q.proto, port: q.dport },
+        v.centralNat.value || v.ngfwMode.value === "policy-based",
+      );
+      if (m && "unknown" in m) {
+        const reason = `VIP '${m.vip.name}' (${where(refOf(m.vip.loc))}) may take it before local-in; its mapping is not static`;
+        return [
+          {
+            sources,
+            verdict: "unknown",
+            rule: null,
+            unknown: { reason, rule: refOf(m.vip.loc) },
+            explanation: `unknown: ${reason}`,
+          },
+        ];
+      }
+      if (m) {
+        const ref = refOf(m.vip.loc);
+        return [
+          {
+            sources,
+            verdict: "drop",
+            rule: ref,
+            explanation: `not for the FortiGate: VIP '${m.vip.name}' (${where(ref)}) forwards it to ${formatAddress(4, m.addr)}:${m.port} before local-in policies are looked at`,
+          },
+        ];
+      }
     }
     const policies = family === 4 ? v.localIn : v.localIn6;
     const out: FortiosPart[] = [];

@@ -16,11 +16,13 @@ import type { RuleRef } from "../../analysis/findings.js";
 import type { PortForwardCheck, PortForwardQuery } from "../../analysis/gateway.js";
 import type { Family } from "../../model/address.js";
 import { formatAddress, parsePrefix } from "../../model/address.js";
-import { refOf } from "./evaluator.js";
 import { addrMatchHas, namesHave, servicesHave, type Tri, triAnd, triNot } from "./match.js";
 import type { FortiosModel, Policy, VdomModel, Vip } from "./model.js";
+import type { Loc } from "./parse.js";
 
-interface Mapped {
+const refOf = (loc: Loc): RuleRef => ({ file: loc.file, line: loc.line, col: loc.col, text: loc.text });
+
+export interface Mapped {
   vip: Vip;
   addr: bigint;
   port: number;
@@ -89,6 +91,32 @@ const namesVip = (v: VdomModel, p: Policy, vip: string): boolean =>
 
 const policyRef = (p: Policy): RuleRef => refOf(p.loc);
 
+/**
+ * The VIP that takes `dst:port` arriving on `iif` (undefined: any interface), FortiOS's way: VIPs in
+ * table order, only those an enabled firewall policy names (KB 350101); null when none. The policy
+ * table is only read once a VIP matches the packet, so configs without such VIPs never build it.
+ */
+export function vipFor(
+  model: FortiosModel,
+  v: VdomModel,
+  q: { iif?: string; dst: bigint; proto: number; port: number },
+  /** Central NAT / NGFW policy-based mode: every VIP applies, named in a policy or not (KB 251572). */
+  allActive = false,
+): Mapped | { unknown: true; vip: Vip } | null {
+  for (const vip of v.vips.values()) {
+    const iifOk = !vip.extintf || vip.extintf === "any" || q.iif === undefined || q.iif === vip.extintf;
+    if (!iifOk) continue;
+    const ext = externalMatches(model, vip, 4, q.dst);
+    const m = ext === false ? null : mapThrough(vip, q.dst, q.proto, q.port);
+    if (m === null) continue;
+    if (!allActive && !v.policies.some((p) => p.status.value === "enable" && namesVip(v, p, vip.name)))
+      continue;
+    if (ext === "unknown" || m === "unknown") return { unknown: true, vip };
+    return m;
+  }
+  return null;
+}
+
 export function checkFortiosPortForward(
   model: FortiosModel,
   v: VdomModel,
@@ -105,26 +133,21 @@ export function checkFortiosPortForward(
       rules: [],
     };
   }
-  const enabled = v.policies.filter((p) => p.status.value === "enable");
-  // Only VIPs some enabled policy names are active (KB 350101).
-  const active = [...v.vips.values()].filter((vip) => enabled.some((p) => namesVip(v, p, vip.name)));
-  let mapped: Mapped | undefined;
-  for (const vip of active) {
-    const iifOk = !vip.extintf || vip.extintf === "any" || q.iif === undefined || q.iif === vip.extintf;
-    if (!iifOk) continue;
-    const ext = externalMatches(model, vip, 4, dst.addr);
-    const m = ext === false ? null : mapThrough(vip, dst.addr, q.proto, q.port);
-    if (m === null) continue;
-    if (ext === "unknown" || m === "unknown") {
-      return {
-        status: "unknown",
-        reason: `VIP '${vip.name}' may apply but its external address or mapping is not static (type ${vip.type})`,
-        rules: [refOf(vip.loc)],
-      };
-    }
-    mapped = m;
-    break;
+  const found = vipFor(model, v, {
+    ...(q.iif ? { iif: q.iif } : {}),
+    dst: dst.addr,
+    proto: q.proto,
+    port: q.port,
+  });
+  if (found && "unknown" in found) {
+    return {
+      status: "unknown",
+      reason: `VIP '${found.vip.name}' may apply but its external address or mapping is not static (type ${found.vip.type})`,
+      rules: [refOf(found.vip.loc)],
+    };
   }
+  const mapped = found ?? undefined;
+  const enabled = v.policies.filter((p) => p.status.value === "enable");
   const proto = PROTO_NAMES[q.proto] ?? String(q.proto);
   if (!mapped) {
     return {
