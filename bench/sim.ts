@@ -21,9 +21,10 @@
  * worker threads; the results do not depend on the number of workers. Event recording is off;
  * anomalies are still detected, and within a worker `simulate()` runs the independent tunnels one
  * group at a time (same results, see docs/simulator.md §Performance). Prints the plain path's event
- * count (`simulatedEvents`), the events the engine ran (`engineEvents`: fewer, packet trains that
- * nothing can interrupt are applied in one event), wall and CPU time; for whole-process figures run
- * it under `/usr/bin/time -v`.
+ * count (`simulatedEvents`), the events the engine popped from its queue (`engineEvents`: fewer,
+ * packet trains that nothing can interrupt are applied in one event, and an arrival that is the
+ * next event runs right after the current one), wall and CPU time; for whole-process figures run it
+ * under `/usr/bin/time -v`.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -236,8 +237,9 @@ if (!isMainThread) {
         virtualDays: base.days,
         mix: base.mix,
         workers,
-        // Events of the plain path (every send, arrival, timer) and those the engine ran (packet
-        // trains that nothing can interrupt are applied in one event).
+        // Events of the plain path (every send, arrival, timer) and those the engine popped (packet
+        // trains that nothing can interrupt are applied in one event; arrivals that are next skip
+        // the queue).
         simulatedEvents: simulated,
         engineEvents: events,
         eventsPerTunnelHour: Math.round((simulated / base.tunnels / base.days / 24) * 10) / 10,
