@@ -1128,6 +1128,15 @@ end
     expect(parts[0]!.explanation).toMatch(
       /VIP 'fwd-ike' .* forwards it to 192\.168\.1\.10:500 before local-in/,
     );
+    // The concrete lookup agrees, and walks no local-in policy.
+    const d = lookupLocalIn(inline(conf("enable")), {
+      src: "203.0.113.7",
+      dst: "198.51.100.1",
+      protocol: "udp",
+      dport: 500,
+      iif: "port1",
+    });
+    expect([d.verdict, d.reason, d.loc?.line, d.steps.length]).toEqual(["deny", "vip", 10, 0]);
     // NAT-T is not taken by that VIP.
     expect(fortiosEvaluator(inline(conf("enable"))).evaluate(q({ dport: 4500 }))[0]!.verdict).toBe("accept");
   });

@@ -15,10 +15,11 @@
  *   session and never reaches the local-in check (seed 001, Technical Tip 294094: "local-in
  *   policies only affect connections established from remote sources").
  */
-import { type Family, parsePrefix } from "../../model/address.js";
+import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
 import { namesHave, type Packet, servicesHave, type Tri, triAnd, triNot } from "./match.js";
 import type { FortiosModel, LocalInPolicy, VdomModel } from "./model.js";
 import type { Loc } from "./parse.js";
+import { vipFor } from "./port-forward.js";
 
 export class LocalInQueryError extends Error {}
 
@@ -46,7 +47,7 @@ export interface PolicyStep {
   why: string;
 }
 
-export type LocalInReason = "policy" | "implicit-accept" | "esp-not-checked" | "local-session";
+export type LocalInReason = "policy" | "implicit-accept" | "esp-not-checked" | "local-session" | "vip";
 
 export interface LocalInDecision {
   verdict: "accept" | "deny" | "unknown";
@@ -232,6 +233,28 @@ export function lookupLocalIn(model: FortiosModel, q: LocalInQuery): LocalInDeci
     };
   }
 
+  // A VIP that maps the packet takes it before local-in (KB 261055; docs/fortios.md, VIPs).
+  if (src.family === 4 && pkt.dport !== undefined && v.vips.size > 0) {
+    const m = vipFor(
+      model,
+      v,
+      { ...(q.iif !== undefined ? { iif: q.iif } : {}), dst: dst.addr, proto: pkt.protocol, port: pkt.dport },
+      v.centralNat.value || v.ngfwMode.value === "policy-based",
+    );
+    if (m) {
+      const how =
+        "unknown" in m
+          ? "may forward it (its mapping is not static)"
+          : `forwards it to ${formatAddress(4, m.addr)}:${m.port}`;
+      return {
+        ...base,
+        verdict: "unknown" in m ? "unknown" : "deny",
+        reason: "vip",
+        loc: m.vip.loc,
+        explanation: `not for the FortiGate: VIP '${m.vip.name}' (${where(m.vip.loc)}) ${how} before local-in policies are looked at`,
+      };
+    }
+  }
   const policies = src.family === 4 ? v.localIn : v.localIn6;
   const steps: PolicyStep[] = [];
   const undecided: PolicyStep[] = [];
