@@ -9,6 +9,7 @@ import {
   linkBroadcasts,
   type PathOptions,
   type PathResult,
+  ruleIndex,
 } from "../src/analysis/iptables-path.js";
 import { parsePrefix } from "../src/model/address.js";
 import { AddrSet } from "../src/model/addrset.js";
@@ -313,6 +314,35 @@ describe("rule index", () => {
             expect(fast.outcomes.map((o) => o.trace.map(formatTraceStep))).toEqual(
               plain.outcomes.map((o) => o.trace.map(formatTraceStep)),
             );
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("a chain's first symbolic-address key (one pass, no index) gives what the full index gives", () => {
+    fc.assert(
+      fc.property(
+        fc.array(ruleArb, { minLength: 24, maxLength: 80 }),
+        fc.record({
+          proto: fc.constantFrom(-1, 6, 17, 50),
+          dport: fc.constantFrom(22, 500, 1701, 4500, undefined),
+        }),
+        (rules, k) => {
+          const key = { proto: k.proto, dport: k.dport, src: null, dst: null };
+          // Two parses: chains of `direct` are first asked with the symbolic key; those of
+          // `indexed` with a concrete key first, which builds the full index.
+          const direct = load(text(rules));
+          const indexed = load(text(rules));
+          const nd = ruleIndex(direct);
+          const ni = ruleIndex(indexed);
+          for (const name of ["INPUT", "U"]) {
+            const cd = direct.tables.get("filter")!.chains.get(name)!;
+            const ci = indexed.tables.get("filter")!.chains.get(name)!;
+            ni(ci, 0, { proto: 17, dport: 500, src: A("10.1.2.3"), dst: A("192.0.2.1") });
+            for (let from = 0; from <= cd.rules.length; from++)
+              expect(nd(cd, from, key)).toBe(ni(ci, from, key));
           }
         },
       ),

@@ -332,20 +332,29 @@ function put(
   else byKey.set(k, [i]);
 }
 
+/** The protocol a rule is indexed by (-1: any). */
+const indexProto = (r: Rule): number => (r.proto && !r.proto.invert ? r.proto.num : -1);
+
+/** The single destination port a rule is indexed by (-1: any). */
+function indexPort(r: Rule): number {
+  let port = -1;
+  const ms = r.matches;
+  for (let q = 0; q < ms.length; q++) {
+    const m = ms[q]!;
+    if ((m.kind === "tcp" || m.kind === "udp") && m.dport && !m.dport.invert) {
+      if (m.dport.range.lo === m.dport.range.hi) port = m.dport.range.lo;
+    }
+  }
+  return port;
+}
+
 function buildChainIndex(c: Chain, family: Family): ChainIndex {
   const byProto = new Map<number, Map<number, Bucket>>();
   const rules = c.rules;
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i]!;
-    const proto = r.proto && !r.proto.invert ? r.proto.num : -1;
-    let port = -1;
-    const ms = r.matches;
-    for (let q = 0; q < ms.length; q++) {
-      const m = ms[q]!;
-      if ((m.kind === "tcp" || m.kind === "udp") && m.dport && !m.dport.invert) {
-        if (m.dport.range.lo === m.dport.range.hi) port = m.dport.range.lo;
-      }
-    }
+    const proto = indexProto(r);
+    const port = indexPort(r);
     let ports = byProto.get(proto);
     if (!ports) {
       ports = new Map();
@@ -446,6 +455,32 @@ function candidates(ix: ChainIndex, p: IndexKey): number[] {
 }
 
 const indexCache = new WeakMap<Ruleset, WeakMap<Chain, ChainIndex | null>>();
+/** Candidates of a chain for its first symbolic-address key (before any index is built). */
+const symbolicLists = new WeakMap<Chain, { key: IndexKey; list: number[] }>();
+
+const sameKey = (a: IndexKey, b: IndexKey): boolean =>
+  a.proto === b.proto && a.dport === b.dport && a.src === b.src && a.dst === b.dst;
+
+/**
+ * What `candidates` gives for a key with symbolic source and destination, in one pass over the
+ * rules: every rule of the protocol buckets -1 and `proto` (only -1 for proto -1) and of the port
+ * buckets -1 and `dport` (every port for an undefined dport), in rule order.
+ */
+function directCandidates(chain: Chain, key: IndexKey): number[] {
+  const out: number[] = [];
+  const rules = chain.rules;
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
+    const proto = indexProto(r);
+    if (proto !== -1 && (key.proto === -1 || proto !== key.proto)) continue;
+    if (key.dport !== undefined) {
+      const port = indexPort(r);
+      if (port !== -1 && port !== key.dport) continue;
+    }
+    out.push(i);
+  }
+  return out;
+}
 
 /**
  * Rule index for a rule set: per chain, rules bucketed by protocol, single destination port and
@@ -462,12 +497,25 @@ export function ruleIndex(rs: Ruleset): (chain: Chain, from: number, key: IndexK
   const chains = per;
   return (chain, from, key) => {
     let ix = chains.get(chain);
+    let list: number[];
     if (ix === undefined) {
-      ix = chain.rules.length >= MIN_INDEXED ? buildChainIndex(chain, rs.family) : null;
-      chains.set(chain, ix);
-    }
-    if (!ix) return from;
-    const list = candidates(ix, key);
+      if (chain.rules.length < MIN_INDEXED) {
+        chains.set(chain, null);
+        return from;
+      }
+      // A walk with symbolic addresses asks each chain with one key: its candidates are found in
+      // one pass, and the full index is built only when another key comes.
+      const d = symbolicLists.get(chain);
+      if (key.src === null && key.dst === null && (d === undefined || sameKey(d.key, key))) {
+        list = d?.list ?? directCandidates(chain, key);
+        if (d === undefined) symbolicLists.set(chain, { key: { ...key }, list });
+      } else {
+        ix = buildChainIndex(chain, rs.family);
+        chains.set(chain, ix);
+        list = candidates(ix, key);
+      }
+    } else if (ix === null) return from;
+    else list = candidates(ix, key);
     let lo = 0;
     let hi = list.length;
     while (lo < hi) {
