@@ -1122,8 +1122,7 @@ class Parser {
     ) {
       chain = table.chains.get(line.slice(cs, cs + cl)) ?? null;
       if (chain === null) return false;
-    }
-    if (table.chains.get(chain.name) !== chain) return false;
+    } else if (table.chains.get(chain.name) !== chain) return false; // deleted or replaced since
     this.lastChain = chain;
     const d = DS;
     if (!this.directScan(line, nt, table)) return false;
