@@ -206,4 +206,21 @@ describe("audit on Linux: real iptables semantics", () => {
     ).toThrow(/IPv6\) rule set, but the VPN on gateway gw is IPv4/);
     expect(() => audit(rules([]), S2S, { addresses: ["not-an-ip"] })).toThrow(GatewayInputError);
   });
+
+  it("a hub with 500 peers and IKE open to all: one ike-open-to-any finding, short enough to read", () => {
+    const peers = Array.from({ length: 500 }, (_, i) => `10.${i >> 8}.${i & 255}.9`);
+    // One ACCEPT per peer, then one for everybody: the non-peers are split across many parts.
+    const text = rules([
+      ...peers.map((p) => `-A INPUT -s ${p}/32 -p udp -m udp --dport 500 -j ACCEPT`),
+      "-A INPUT -p udp -m multiport --dports 500,4500 -j ACCEPT",
+      "-A INPUT -p esp -j ACCEPT",
+    ]);
+    const r = audit(text, { ...S2S, peers });
+    const open = r.findings.filter((f) => f.id === "ike-open-to-any");
+    expect(open).toHaveLength(1);
+    expect(open[0]!.message.length).toBeLessThan(600); // was ~40 kB per part, hundreds of parts
+    expect(open[0]!.message).toMatch(/any source except 10\.0\.0\.9, 10\.0\.1\.9, .* … and 492 more ranges/);
+    expect(open[0]!.message).toMatch(/peers are known \(10\.0\.0\.9, .* … and 492 more\)/);
+    expect(open[0]!.rules.map((x) => x.line)).toEqual([505]); // the multiport ACCEPT for everybody
+  });
 });

@@ -79,6 +79,27 @@ export const setText = (a: AddrSet): string => {
     : a.toString();
 };
 
+/** At most `max` items of a list, then how many more: messages stay readable on a 1,000-peer hub. */
+const brief = (items: readonly string[], max = 8): string =>
+  items.length <= max + 2
+    ? items.join(", ")
+    : `${items.slice(0, max).join(", ")} … and ${items.length - max} more`;
+
+/**
+ * `setText` for the sentences of a finding: a long set is cut short (the full sets are in the
+ * verdict rows), and a set that is everything but a few hundred addresses is said that way.
+ */
+const setBrief = (a: AddrSet): string => {
+  if (a.isAll()) return "any source";
+  const rest = a.complement();
+  if (rest.intervalCount <= 3 && a.toPrefixes().length > 4) return `any source except ${rest.toString()}`;
+  // Name the smaller side: "any source except" a hub's peers, not the four billion others.
+  const [shown, lead] = rest.size() < a.size() ? [rest, "any source except "] : [a, ""];
+  if (shown.intervalCount <= 10) return `${lead}${shown.toString()}`;
+  const first = AddrSet.fromRanges(shown.family, shown.intervals().slice(0, 8)).toRangeString();
+  return `${lead}${first} … and ${shown.intervalCount - 8} more ranges`;
+};
+
 /** One part per distinct decision: a 100k-rule ruleset splits 1,000 peers into thousands of parts. */
 function mergeParts(parts: VerdictPart[]): VerdictPart[] {
   const groups = new Map<string, { part: VerdictPart; ranges: Array<[bigint, bigint]> }>();
@@ -166,14 +187,14 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
           add(
             "l2tp-unprotected",
             f,
-            `UDP 1701 without IPsec is accepted from ${setText(p.sources)}${p.rule ? "" : " by the default policy"}: L2TP is unencrypted and must only be accepted after IPsec decapsulation.`,
+            `UDP 1701 without IPsec is accepted from ${setBrief(p.sources)}${p.rule ? "" : " by the default policy"}: L2TP is unencrypted and must only be accepted after IPsec decapsulation.`,
             ruleOf(p),
           );
         } else if (p.verdict === "unknown" && f.service === "l2tp") {
           add(
             "verdict-unknown",
             f,
-            `Whether plain UDP 1701 is blocked for ${setText(p.sources)} is unknown: ${p.unknown?.reason ?? "unsupported construct"}.`,
+            `Whether plain UDP 1701 is blocked for ${setBrief(p.sources)} is unknown: ${p.unknown?.reason ?? "unsupported construct"}.`,
             ruleOf(p),
             false,
           );
@@ -188,7 +209,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
     if (f.requirement !== "required") continue;
     for (const { sources, n, e } of rows) {
       if (n.verdict === "accept") continue;
-      const who = setText(sources);
+      const who = setBrief(sources);
       if (n.verdict === "unknown") {
         add(
           "verdict-unknown",
@@ -243,17 +264,23 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
   const ike = plan.flows.find((f) => f.id === "ike-in");
   if (ike && plan.scenario.vpn === "site-to-site" && ike.peers.length > 0) {
     const others = peerSet(plan, ike).complement();
-    let known: string | undefined; // the peer list, rendered once for all the parts
-    for (const p of mergeParts(evaluator.evaluate(queryFor(plan, ike, others, "new")))) {
-      if (p.verdict === "accept") {
-        known ??= ike.peers.map((x) => formatPrefix(x)).join(", ");
-        add(
-          "ike-open-to-any",
-          ike,
-          `IKE (UDP 500) is accepted as new from ${setText(p.sources)}, although the peers are known (${known}). Allow IKE from the intended peers only.`,
-          ruleOf(p),
-        );
-      }
+    // One sentence for every non-peer source let in, whichever rules let them in (a 100k-rule ruleset
+    // splits a hub's non-peers into hundreds of parts).
+    const open = mergeParts(evaluator.evaluate(queryFor(plan, ike, others, "new"))).filter(
+      (p) => p.verdict === "accept",
+    );
+    if (open.length > 0) {
+      const sources = AddrSet.fromRanges(
+        plan.scenario.family,
+        open.flatMap((p) => p.sources.intervals()),
+      );
+      const rules = new Map(open.flatMap((p) => ruleOf(p)).map((r) => [`${r.file}:${r.line}`, r]));
+      add(
+        "ike-open-to-any",
+        ike,
+        `IKE (UDP 500) is accepted as new from ${setBrief(sources)}, although the peers are known (${brief(ike.peers.map((x) => formatPrefix(x)))}). Allow IKE from the intended peers only.`,
+        [...rules.values()],
+      );
     }
   }
   const esp = plan.flows.find((f) => f.id === "esp-in");
@@ -265,7 +292,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
         add(
           "esp-open-unneeded",
           esp,
-          `ESP (IP protocol 50) is accepted from ${setText(p.sources)}, but this VPN encapsulates ESP in UDP 4500 (${plan.scenario.nat !== "none" ? "NAT" : "forced encapsulation"}); close it.`,
+          `ESP (IP protocol 50) is accepted from ${setBrief(p.sources)}, but this VPN encapsulates ESP in UDP 4500 (${plan.scenario.nat !== "none" ? "NAT" : "forced encapsulation"}); close it.`,
           ruleOf(p),
           false,
         );
