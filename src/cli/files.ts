@@ -1,3 +1,4 @@
+import { isAscii } from "node:buffer";
 import { readFileSync } from "node:fs";
 import { type Io, UsageError } from "./io.js";
 
@@ -8,7 +9,9 @@ export async function readInput(path: string, io: Io): Promise<{ file: string; t
     return { file: "<stdin>", text: await io.readStdin() };
   }
   try {
-    return { file: path, text: readFileSync(path, "utf8") };
+    const buf = readFileSync(path);
+    // Pure ASCII (nearly every dump): the same string as UTF-8 decoding, copied without validation.
+    return { file: path, text: buf.toString(isAscii(buf) ? "latin1" : "utf8") };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
