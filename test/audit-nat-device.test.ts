@@ -210,3 +210,79 @@ tunnels:
     expect(JSON.stringify(r.findings)).toMatch(/central NAT/);
   });
 });
+
+describe("a FortiGate VIP that cannot be modelled is said so, with the line, never guessed", () => {
+  const vipConf = (body: string) => `config system interface
+    edit "port1"
+        set ip 203.0.113.1 255.255.255.0
+    next
+    edit "port2"
+        set ip 192.168.1.1 255.255.255.0
+    next
+end
+config firewall vip
+    edit "vip-ike"
+${body}
+    next
+end
+config firewall policy
+    edit 2
+        set srcintf "port1"
+        set dstintf "port2"
+        set srcaddr "all"
+        set dstaddr "vip-ike"
+        set action accept
+        set schedule "always"
+        set service "ALL"
+    next
+end
+`;
+  const cases: Array<[string, string, RegExp]> = [
+    [
+      "bad-extport",
+      '        set extip 203.0.113.1\n        set extintf "port1"\n        set mappedip "192.168.1.10"\n        set portforward enable\n        set protocol udp\n        set extport abc',
+      /extport 'abc' is not a port or port range \(.*bad-extport\.conf:16\)/,
+    ],
+    [
+      "bad-extip",
+      '        set extip 203.0.113.999\n        set extintf "port1"\n        set mappedip "192.168.1.10"',
+      /extip '203\.0\.113\.999' cannot be read \(.*bad-extip\.conf:11\)/,
+    ],
+    [
+      "two-mapped",
+      '        set extip 203.0.113.1\n        set extintf "port1"\n        set mappedip "192.168.1.10" "192.168.1.11"',
+      /several mappedip ranges \(192\.168\.1\.10, 192\.168\.1\.11\): which one serves a packet is not modelled/,
+    ],
+    [
+      "load-balance",
+      '        set type load-balance\n        set extip 203.0.113.1\n        set extintf "port1"\n        set mappedip "192.168.1.10"',
+      /type load-balance is not modelled \(only static-nat\)/,
+    ],
+    [
+      "no-extintf",
+      '        set extip 203.0.113.1\n        set mappedip "192.168.1.10"',
+      /firewall policy 2 may match: the interface the packet arrives on is unknown \(set extintf on the VIP\)/,
+    ],
+  ];
+  for (const [name, body, says] of cases) {
+    it(`${name}: verdict-unknown on the NAT device, naming the reason`, async () => {
+      put(`${name}.conf`, vipConf(body));
+      const f = join(dir, `topo-${name}.yaml`);
+      writeFileSync(
+        f,
+        `gateways:
+  vpn: { platform: iptables, config: vpn.rules, addresses: [192.168.1.10], wan: eth0 }
+  fgt: { platform: fortios, config: ${name}.conf }
+tunnels:
+  - { type: l2tp-ipsec, server: vpn, clients: any, nat: both, public: 203.0.113.1, nat-devices: { vpn: fgt } }
+`,
+      );
+      const r = await cli(["audit", "--topology", f, "--format", "json"]);
+      expect(r.code).toBe(1);
+      const j = JSON.parse(r.stdout) as { findings: Array<{ id: string; gateway: string; message: string }> };
+      const mine = j.findings.filter((x) => x.gateway === "fgt");
+      expect(mine.map((x) => x.id)).toEqual(["verdict-unknown", "verdict-unknown"]);
+      expect(mine[0]!.message).toMatch(says);
+    });
+  }
+});

@@ -487,13 +487,13 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
         v.centralNat.value || v.ngfwMode.value === "policy-based",
       );
       if (m && "unknown" in m) {
-        const reason = `VIP '${m.vip.name}' (${where(refOf(m.vip.loc))}) may take it before local-in; its mapping is not static`;
+        const reason = `VIP '${m.vip.name}' (${where(refOf(m.vip.loc))}) may take it before local-in, but ${m.unknown}`;
         return [
           {
             sources,
             verdict: "unknown",
             rule: null,
-            unknown: { reason, rule: refOf(m.vip.loc) },
+            unknown: { reason, rule: refOf(m.loc) },
             explanation: `unknown: ${reason}`,
           },
         ];

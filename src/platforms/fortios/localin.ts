@@ -244,7 +244,7 @@ export function lookupLocalIn(model: FortiosModel, q: LocalInQuery): LocalInDeci
     if (m) {
       const how =
         "unknown" in m
-          ? "may forward it (its mapping is not static)"
+          ? `may forward it, but ${m.unknown} (${where(m.loc)})`
           : `forwards it to ${formatAddress(4, m.addr)}:${m.port}`;
       return {
         ...base,

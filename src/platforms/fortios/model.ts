@@ -218,6 +218,10 @@ export interface Vip {
   protocol: string;
   extport?: PortRange;
   mappedport?: PortRange;
+  /** The first mapped address (of `mappedip`'s single range), when it can be read. */
+  mappedFirst?: bigint;
+  /** Why the VIP's mapping cannot be modelled, and the line that says so; absent when it can. */
+  unsupported?: { reason: string; loc: Loc };
   loc: Loc;
   fields: FieldLocs;
 }
@@ -874,7 +878,7 @@ function portRangeOf(v: string | undefined): PortRange | undefined {
   return typeof p === "string" ? undefined : p.dst;
 }
 
-function buildVip(e: Entry): Vip {
+function buildVip(ctx: Ctx, e: Entry): Vip {
   const vip: Vip = {
     name: e.name,
     type: first(e, "type") ?? "static-nat",
@@ -884,17 +888,41 @@ function buildVip(e: Entry): Vip {
     loc: e.loc,
     fields: fieldLocs(e),
   };
+  const what = `firewall vip '${e.name}'`;
+  const at = (key: string): Loc => e.attrs.get(key)?.loc ?? e.loc;
+  // The first reason the mapping cannot be modelled wins; invalid values are also warned about.
+  const unsupported = (key: string, reason: string, warn = false): void => {
+    if (warn) ctx.warn(at(key), `${what}: ${reason}`);
+    vip.unsupported ??= { reason, loc: at(key) };
+  };
+  if (vip.type !== "static-nat") unsupported("type", `type ${vip.type} is not modelled (only static-nat)`);
   const extip = first(e, "extip");
   if (extip !== undefined) {
     vip.extip = extip;
     vip.external = rangeOf(extip);
+    if (vip.external.kind === "unknown") unsupported("extip", `extip: ${vip.external.reason}`, true);
   }
   const extintf = first(e, "extintf");
   if (extintf !== undefined) vip.extintf = extintf;
-  const extport = portRangeOf(first(e, "extport"));
-  if (extport) vip.extport = extport;
-  const mappedport = portRangeOf(first(e, "mappedport"));
-  if (mappedport) vip.mappedport = mappedport;
+  for (const key of ["extport", "mappedport"] as const) {
+    const text = first(e, key);
+    const range = portRangeOf(text);
+    if (range) vip[key] = range;
+    else if (text !== undefined) unsupported(key, `${key} '${text}' is not a port or port range`, true);
+  }
+  if (vip.portforward && !vip.extport && first(e, "extport") === undefined)
+    unsupported("portforward", "portforward enable without extport");
+  if (vip.mappedip.length === 0) unsupported("mappedip", "no mappedip");
+  else if (vip.mappedip.length > 1)
+    unsupported(
+      "mappedip",
+      `several mappedip ranges (${vip.mappedip.join(", ")}): which one serves a packet is not modelled`,
+    );
+  else {
+    const m = rangeOf(vip.mappedip[0]!);
+    if (m.kind === "range" && m.family === 4) vip.mappedFirst = m.first;
+    else unsupported("mappedip", `mappedip '${vip.mappedip[0]}' is not an IPv4 address or range`, true);
+  }
   return vip;
 }
 
@@ -1352,7 +1380,7 @@ function buildVdom(
     });
   }
   const td = tailCtx.diagnostics;
-  for (const e of table(idx, "firewall vip", td).entries) v.vips.set(e.name, buildVip(e));
+  for (const e of table(idx, "firewall vip", td).entries) v.vips.set(e.name, buildVip(tailCtx, e));
   for (const e of table(idx, "firewall vipgrp", td).entries)
     v.vipgrps.set(e.name, { name: e.name, members: list(e, "member"), loc: e.loc });
   for (const e of table(idx, "vpn ipsec phase1-interface", td).entries)

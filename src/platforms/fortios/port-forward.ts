@@ -30,40 +30,33 @@ export interface Mapped {
 
 const PROTO_NAMES: Record<number, string> = { 6: "tcp", 17: "udp", 132: "sctp", 1: "icmp" };
 
-/** The address a VIP's `extip` stands for when unset or 0.0.0.0: its external interface's own. */
-function externalMatches(model: FortiosModel, vip: Vip, family: Family, ip: bigint): Tri {
-  if (
-    vip.external &&
-    !(vip.external.kind === "range" && vip.external.first === 0n && vip.external.last === 0n)
-  )
-    return addrMatchHas(vip.external, family, ip);
+/**
+ * Whether a VIP's external address is `ip`: its `extip`, or, unset or 0.0.0.0, its external
+ * interface's own address. A string says why it cannot be told.
+ */
+function externalMatches(model: FortiosModel, vip: Vip, family: Family, ip: bigint): boolean | string {
+  const ext = vip.external;
+  if (ext && !(ext.kind === "range" && ext.first === 0n && ext.last === 0n)) {
+    const r = addrMatchHas(ext, family, ip);
+    return r === "unknown" ? `extip '${vip.extip}' cannot be read` : r;
+  }
   const intf = vip.extintf && vip.extintf !== "any" ? model.interfaces.get(vip.extintf) : undefined;
-  if (!intf?.ip) return "unknown";
+  if (!intf?.ip)
+    return "its external address is its interface's, and that interface has no address in the config";
   return intf.ip.address === ip;
 }
 
-/** Where the VIP sends `ip:port` (offsets within the external and mapped ranges), or null. */
-function mapThrough(vip: Vip, ip: bigint, proto: number, port: number): Mapped | null | "unknown" {
-  if (vip.type !== "static-nat") return "unknown";
+/** Where the VIP sends `ip:port` (offsets within the external and mapped ranges); null: not this VIP. */
+function mapThrough(vip: Vip, ip: bigint, proto: number, port: number): Mapped | null {
   if (vip.portforward) {
     if (PROTO_NAMES[proto] !== vip.protocol) return null;
     const ext = vip.extport;
-    if (!ext) return "unknown";
-    if (port < ext.lo || port > ext.hi) return null;
-  }
-  const range = vip.mappedip[0];
-  if (range === undefined) return "unknown";
-  const [lo] = range.split("-");
-  let base: bigint;
-  try {
-    base = parsePrefix(lo ?? "").addr;
-  } catch {
-    return "unknown";
+    if (ext && (port < ext.lo || port > ext.hi)) return null;
   }
   const offset = vip.external?.kind === "range" && vip.external.first !== 0n ? ip - vip.external.first : 0n;
   const mappedPort =
     vip.portforward && vip.mappedport && vip.extport ? vip.mappedport.lo + (port - vip.extport.lo) : port;
-  return { vip, addr: base + offset, port: mappedPort };
+  return { vip, addr: (vip.mappedFirst ?? 0n) + offset, port: mappedPort };
 }
 
 /** A policy's interface list against one interface (`any`, the name, or a zone holding it). */
@@ -76,7 +69,8 @@ function intfHas(v: VdomModel, names: readonly string[], intf: string | undefine
 /** The interface whose connected network holds `ip` (FortiOS routes to it); undefined if none. */
 function egressInterface(model: FortiosModel, vdom: string, ip: bigint): string | undefined {
   for (const i of model.interfaces.values()) {
-    if ((i.vdom ?? "root") !== vdom) continue;
+    // As the evaluator reads interfaces: a single-VDOM backup's interfaces are all the VDOM's.
+    if (model.multiVdom && (i.vdom ?? "root") !== vdom) continue;
     for (const a of [i.ip, ...i.secondary]) {
       if (!a) continue;
       const span = 1n << BigInt(32 - a.prefix.len);
@@ -102,16 +96,18 @@ export function vipFor(
   q: { iif?: string; dst: bigint; proto: number; port: number },
   /** Central NAT / NGFW policy-based mode: every VIP applies, named in a policy or not (KB 251572). */
   allActive = false,
-): Mapped | { unknown: true; vip: Vip } | null {
+): Mapped | { vip: Vip; unknown: string; loc: Loc } | null {
   for (const vip of v.vips.values()) {
     const iifOk = !vip.extintf || vip.extintf === "any" || q.iif === undefined || q.iif === vip.extintf;
     if (!iifOk) continue;
     const ext = externalMatches(model, vip, 4, q.dst);
-    const m = ext === false ? null : mapThrough(vip, q.dst, q.proto, q.port);
+    if (ext === false) continue;
+    const m = mapThrough(vip, q.dst, q.proto, q.port);
     if (m === null) continue;
     if (!allActive && !v.policies.some((p) => p.status.value === "enable" && namesVip(v, p, vip.name)))
       continue;
-    if (ext === "unknown" || m === "unknown") return { unknown: true, vip };
+    if (typeof ext === "string") return { vip, unknown: ext, loc: vip.fields.extip ?? vip.loc };
+    if (vip.unsupported) return { vip, unknown: vip.unsupported.reason, loc: vip.unsupported.loc };
     return m;
   }
   return null;
@@ -142,7 +138,7 @@ export function checkFortiosPortForward(
   if (found && "unknown" in found) {
     return {
       status: "unknown",
-      reason: `VIP '${found.vip.name}' may apply but its external address or mapping is not static (type ${found.vip.type})`,
+      reason: `VIP '${found.vip.name}' may apply, but ${found.unknown} (${found.loc.file}:${found.loc.line})`,
       rules: [refOf(found.vip.loc)],
     };
   }
@@ -171,20 +167,35 @@ export function checkFortiosPortForward(
   for (const p of enabled) {
     const matchesVip = namesVip(v, p, mapped.vip.name);
     if (!matchesVip && !(p.action.value === "deny" && p.matchVip)) continue;
-    let t: Tri = triAnd(intfHas(v, p.srcintf, iif), intfHas(v, p.dstintf, oif));
-    const s = namesHave(v, 4, p.srcaddr, src.addr).result;
-    t = triAnd(t, p.srcaddrNegate ? triNot(s) : s);
-    if (!matchesVip) t = triAnd(t, namesHave(v, 4, p.dstaddr, mapped.addr).result);
-    const svc = servicesHave(v, p.service, pkt).result;
-    t = triAnd(t, p.serviceNegate ? triNot(svc) : svc);
+    // Each condition with what makes it undecidable, so an "unknown" says which one.
+    const s = namesHave(v, 4, p.srcaddr, src.addr);
+    const svc = servicesHave(v, p.service, pkt);
+    const conds: Array<[Tri, string]> = [
+      [intfHas(v, p.srcintf, iif), "the interface the packet arrives on is unknown (set extintf on the VIP)"],
+      [
+        intfHas(v, p.dstintf, oif),
+        `no interface of the config is connected to ${formatAddress(4, mapped.addr)}`,
+      ],
+      [
+        p.srcaddrNegate ? triNot(s.result) : s.result,
+        `source address '${s.why}' cannot be resolved statically`,
+      ],
+      [
+        matchesVip ? true : namesHave(v, 4, p.dstaddr, mapped.addr).result,
+        "its destination address cannot be resolved statically",
+      ],
+      [
+        p.serviceNegate ? triNot(svc.result) : svc.result,
+        `service '${svc.why}' cannot be resolved statically`,
+      ],
+    ];
+    let t: Tri = true;
+    for (const [c] of conds) t = triAnd(t, c);
     if (t === false) continue;
     const rules = [vipRef, policyRef(p)];
     if (t === "unknown" || p.schedule.value !== "always") {
-      return {
-        status: "unknown",
-        reason: `firewall policy ${p.id} may match (${t === "unknown" ? "an interface, address or service is not decidable from the config" : `schedule '${p.schedule.value}'`})`,
-        rules,
-      };
+      const why = conds.find(([c]) => c === "unknown")?.[1] ?? `schedule '${p.schedule.value}'`;
+      return { status: "unknown", reason: `firewall policy ${p.id} may match: ${why}`, rules };
     }
     return p.action.value === "accept"
       ? { status: "forwarded", reason: `VIP '${mapped.vip.name}' and firewall policy ${p.id}`, rules }
