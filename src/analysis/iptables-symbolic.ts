@@ -44,7 +44,7 @@ import {
   routeReceived,
   ruleIndex,
 } from "./iptables-path.js";
-import { listOutcomes, overlayPartitions, refineAtoms } from "./partition.js";
+import { listOutcomes, mergeParts, overlayPartitions, refineAtoms } from "./partition.js";
 import type { FilterEvaluator, FlowQuery, StateTimeout, VerdictPart } from "./query.js";
 
 export interface IptablesEvaluatorOptions {
@@ -867,17 +867,6 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
 
   const visibleKey = (p: VerdictPart): string =>
     `${p.verdict}|${p.rule ? `${p.rule.file}:${p.rule.line}` : ""}|${p.defaultName ?? ""}|${p.unknown?.reason ?? ""}|${p.unknown?.rule?.line ?? ""}`;
-  const mergeParts = <T extends VerdictPart>(parts: T[], key: (p: T) => string): T[] => {
-    const by = new Map<string, T>();
-    for (const p of parts) {
-      if (p.sources.isEmpty()) continue;
-      const k = key(p);
-      const prev = by.get(k);
-      if (prev) prev.sources = prev.sources.union(p.sources);
-      else by.set(k, { ...p });
-    }
-    return [...by.values()];
-  };
 
   /** Plain outcomes partition the sources; a branch that ends differently makes its sources unknown. */
   const assemble = (fins: Fin[]): IptablesPart[] => {

@@ -48,3 +48,16 @@ export const listOutcomes = (outs: ReadonlyArray<{ label: string; part: { explan
     .slice(0, 4)
     .map((o) => `${o.label}: ${o.part.explanation}`)
     .join("; ")}${outs.length > 4 ? "; …" : ""}`;
+
+/** Merges parts with the same outcome (`key` decides what "same" is); empty parts are dropped. */
+export function mergeParts<T extends { sources: AddrSet }>(parts: readonly T[], key: (p: T) => string): T[] {
+  const by = new Map<string, T>();
+  for (const p of parts) {
+    if (p.sources.isEmpty()) continue;
+    const k = key(p);
+    const prev = by.get(k);
+    if (prev) prev.sources = prev.sources.union(p.sources);
+    else by.set(k, { ...p });
+  }
+  return [...by.values()];
+}

@@ -25,7 +25,7 @@
  * - `stateTimeout`: how long the FortiGate's own UDP session lives without packets.
  */
 import type { RuleRef } from "../../analysis/findings.js";
-import { listOutcomes, overlayPartitions, refineAtoms } from "../../analysis/partition.js";
+import { listOutcomes, mergeParts, overlayPartitions, refineAtoms } from "../../analysis/partition.js";
 import type { FilterEvaluator, FlowQuery, StateTimeout, VerdictPart } from "../../analysis/query.js";
 import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
 import { AddrSet } from "../../model/addrset.js";
@@ -42,7 +42,7 @@ import type {
   VdomModel,
 } from "./model.js";
 import type { Loc } from "./parse.js";
-import { vipFor } from "./port-forward.js";
+import { vipBeforeLocalIn } from "./vip.js";
 
 // ---------------------------------------------------------------------------------------------
 // Names shown for the defaults (part of the audit's wording; tests pin them).
@@ -337,19 +337,6 @@ const visibleKey = (p: VerdictPart): string =>
 /** The same outcome for the same reason (a FortiosPart also keeps its policy and explanation). */
 const keyOf = (p: FortiosPart): string => `${visibleKey(p)}|${p.policy?.position ?? ""}|${p.explanation}`;
 
-/** Merges parts with the same outcome; `key` decides what "same" is. */
-function mergeParts<T extends VerdictPart>(parts: readonly T[], key: (p: T) => string): T[] {
-  const by = new Map<string, T>();
-  for (const p of parts) {
-    if (p.sources.isEmpty()) continue;
-    const k = key(p);
-    const prev = by.get(k);
-    if (prev) prev.sources = prev.sources.union(p.sources);
-    else by.set(k, { ...p });
-  }
-  return [...by.values()];
-}
-
 interface Pending {
   key: string;
   set: AddrSet;
@@ -479,13 +466,8 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
       ];
     }
     // A VIP on this address and port takes the packet before local-in is looked at (KB 261055).
-    if (family === 4 && q.dport !== undefined && !q.ipsec && v.vips.size > 0) {
-      const m = vipFor(
-        model,
-        v,
-        { iif, dst, proto: q.proto, port: q.dport },
-        v.centralNat.value || v.ngfwMode.value === "policy-based",
-      );
+    if (family === 4 && q.dport !== undefined && !q.ipsec) {
+      const m = vipBeforeLocalIn(model, v, { iif, dst, proto: q.proto, port: q.dport });
       if (m && "unknown" in m) {
         const reason = `VIP '${m.vip.name}' (${where(refOf(m.vip.loc))}) may take it before local-in, but ${m.unknown}`;
         return [

@@ -19,7 +19,7 @@ import { type Family, formatAddress, parsePrefix } from "../../model/address.js"
 import { namesHave, type Packet, servicesHave, type Tri, triAnd, triNot } from "./match.js";
 import type { FortiosModel, LocalInPolicy, VdomModel } from "./model.js";
 import type { Loc } from "./parse.js";
-import { vipFor } from "./port-forward.js";
+import { vipBeforeLocalIn } from "./vip.js";
 
 export class LocalInQueryError extends Error {}
 
@@ -234,13 +234,13 @@ export function lookupLocalIn(model: FortiosModel, q: LocalInQuery): LocalInDeci
   }
 
   // A VIP that maps the packet takes it before local-in (KB 261055; docs/fortios.md, VIPs).
-  if (src.family === 4 && pkt.dport !== undefined && v.vips.size > 0) {
-    const m = vipFor(
-      model,
-      v,
-      { ...(q.iif !== undefined ? { iif: q.iif } : {}), dst: dst.addr, proto: pkt.protocol, port: pkt.dport },
-      v.centralNat.value || v.ngfwMode.value === "policy-based",
-    );
+  if (src.family === 4 && pkt.dport !== undefined) {
+    const m = vipBeforeLocalIn(model, v, {
+      ...(q.iif !== undefined ? { iif: q.iif } : {}),
+      dst: dst.addr,
+      proto: pkt.protocol,
+      port: pkt.dport,
+    });
     if (m) {
       const how =
         "unknown" in m

@@ -14,50 +14,11 @@
  */
 import type { RuleRef } from "../../analysis/findings.js";
 import type { PortForwardCheck, PortForwardQuery } from "../../analysis/gateway.js";
-import type { Family } from "../../model/address.js";
 import { formatAddress, parsePrefix } from "../../model/address.js";
-import { addrMatchHas, namesHave, servicesHave, type Tri, triAnd, triNot } from "./match.js";
-import type { FortiosModel, Policy, VdomModel, Vip } from "./model.js";
-import type { Loc } from "./parse.js";
-
-const refOf = (loc: Loc): RuleRef => ({ file: loc.file, line: loc.line, col: loc.col, text: loc.text });
-
-export interface Mapped {
-  vip: Vip;
-  addr: bigint;
-  port: number;
-}
-
-const PROTO_NAMES: Record<number, string> = { 6: "tcp", 17: "udp", 132: "sctp", 1: "icmp" };
-
-/**
- * Whether a VIP's external address is `ip`: its `extip`, or, unset or 0.0.0.0, its external
- * interface's own address. A string says why it cannot be told.
- */
-function externalMatches(model: FortiosModel, vip: Vip, family: Family, ip: bigint): boolean | string {
-  const ext = vip.external;
-  if (ext && !(ext.kind === "range" && ext.first === 0n && ext.last === 0n)) {
-    const r = addrMatchHas(ext, family, ip);
-    return r === "unknown" ? `extip '${vip.extip}' cannot be read` : r;
-  }
-  const intf = vip.extintf && vip.extintf !== "any" ? model.interfaces.get(vip.extintf) : undefined;
-  if (!intf?.ip)
-    return "its external address is its interface's, and that interface has no address in the config";
-  return intf.ip.address === ip;
-}
-
-/** Where the VIP sends `ip:port` (offsets within the external and mapped ranges); null: not this VIP. */
-function mapThrough(vip: Vip, ip: bigint, proto: number, port: number): Mapped | null {
-  if (vip.portforward) {
-    if (PROTO_NAMES[proto] !== vip.protocol) return null;
-    const ext = vip.extport;
-    if (ext && (port < ext.lo || port > ext.hi)) return null;
-  }
-  const offset = vip.external?.kind === "range" && vip.external.first !== 0n ? ip - vip.external.first : 0n;
-  const mappedPort =
-    vip.portforward && vip.mappedport && vip.extport ? vip.mappedport.lo + (port - vip.extport.lo) : port;
-  return { vip, addr: (vip.mappedFirst ?? 0n) + offset, port: mappedPort };
-}
+import { refOf } from "./evaluator.js";
+import { namesHave, servicesHave, type Tri, triAnd, triNot } from "./match.js";
+import type { FortiosModel, Policy, VdomModel } from "./model.js";
+import { namesVip, PROTO_NAMES, vipFor } from "./vip.js";
 
 /** A policy's interface list against one interface (`any`, the name, or a zone holding it). */
 function intfHas(v: VdomModel, names: readonly string[], intf: string | undefined): Tri {
@@ -80,38 +41,7 @@ function egressInterface(model: FortiosModel, vdom: string, ip: bigint): string 
   return undefined;
 }
 
-const namesVip = (v: VdomModel, p: Policy, vip: string): boolean =>
-  p.dstaddr.some((n) => n === vip || (v.vipgrps.get(n)?.members.includes(vip) ?? false));
-
 const policyRef = (p: Policy): RuleRef => refOf(p.loc);
-
-/**
- * The VIP that takes `dst:port` arriving on `iif` (undefined: any interface), FortiOS's way: VIPs in
- * table order, only those an enabled firewall policy names (KB 350101); null when none. The policy
- * table is only read once a VIP matches the packet, so configs without such VIPs never build it.
- */
-export function vipFor(
-  model: FortiosModel,
-  v: VdomModel,
-  q: { iif?: string; dst: bigint; proto: number; port: number },
-  /** Central NAT / NGFW policy-based mode: every VIP applies, named in a policy or not (KB 251572). */
-  allActive = false,
-): Mapped | { vip: Vip; unknown: string; loc: Loc } | null {
-  for (const vip of v.vips.values()) {
-    const iifOk = !vip.extintf || vip.extintf === "any" || q.iif === undefined || q.iif === vip.extintf;
-    if (!iifOk) continue;
-    const ext = externalMatches(model, vip, 4, q.dst);
-    if (ext === false) continue;
-    const m = mapThrough(vip, q.dst, q.proto, q.port);
-    if (m === null) continue;
-    if (!allActive && !v.policies.some((p) => p.status.value === "enable" && namesVip(v, p, vip.name)))
-      continue;
-    if (typeof ext === "string") return { vip, unknown: ext, loc: vip.fields.extip ?? vip.loc };
-    if (vip.unsupported) return { vip, unknown: vip.unsupported.reason, loc: vip.unsupported.loc };
-    return m;
-  }
-  return null;
-}
 
 export function checkFortiosPortForward(
   model: FortiosModel,
@@ -129,21 +59,19 @@ export function checkFortiosPortForward(
       rules: [],
     };
   }
-  const found = vipFor(model, v, {
+  const mapped = vipFor(model, v, {
     ...(q.iif ? { iif: q.iif } : {}),
     dst: dst.addr,
     proto: q.proto,
     port: q.port,
   });
-  if (found && "unknown" in found) {
+  if (mapped && "unknown" in mapped) {
     return {
       status: "unknown",
-      reason: `VIP '${found.vip.name}' may apply, but ${found.unknown} (${found.loc.file}:${found.loc.line})`,
-      rules: [refOf(found.vip.loc)],
+      reason: `VIP '${mapped.vip.name}' may apply, but ${mapped.unknown} (${mapped.loc.file}:${mapped.loc.line})`,
+      rules: [refOf(mapped.vip.loc)],
     };
   }
-  const mapped = found ?? undefined;
-  const enabled = v.policies.filter((p) => p.status.value === "enable");
   const proto = PROTO_NAMES[q.proto] ?? String(q.proto);
   if (!mapped) {
     return {
@@ -164,7 +92,8 @@ export function checkFortiosPortForward(
   const iif = q.iif ?? (mapped.vip.extintf !== "any" ? mapped.vip.extintf : undefined);
   const oif = egressInterface(model, v.name, mapped.addr);
   const pkt = { family: 4 as const, protocol: q.proto, dst: mapped.addr, sport: 40000, dport: mapped.port };
-  for (const p of enabled) {
+  for (const p of v.policies) {
+    if (p.status.value !== "enable") continue;
     const matchesVip = namesVip(v, p, mapped.vip.name);
     if (!matchesVip && !(p.action.value === "deny" && p.matchVip)) continue;
     // Each condition with what makes it undecidable, so an "unknown" says which one.
