@@ -286,3 +286,14 @@ tunnels:
     });
   }
 });
+
+describe("the bundled example examples/nat-fortigate/ (the README's command)", () => {
+  it("finds the FortiGate policy that leaves UDP 4500 to the implicit deny", async () => {
+    const r = await cli(["audit", "--topology", "examples/nat-fortigate/topology.yaml", "--format", "json"]);
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.stdout) as { findings: Array<{ id: string; gateway: string; flow: string }> };
+    expect(j.findings.map((f) => `${f.gateway}:${f.id}:${f.flow}`)).toEqual([
+      "fgt:port-forward-missing:natt-forward",
+    ]);
+  });
+});
