@@ -47,6 +47,8 @@ export interface WirePacket extends SimPacket {
   data?: DataMsg | undefined;
   /** Timeline id of the send event (causality of receipt / drop events). */
   sendEvent?: number | undefined;
+  /** ESP: the SPI as the simulation keys it (0: none); `spi` is its hex form for filters and logs. */
+  spiN: number;
 }
 
 /** A packet with every field present in one order (one hidden class on the hot paths). */
@@ -59,6 +61,7 @@ export function wirePacket(
   kind: SimPacket["kind"],
   label: string,
   spi: string | undefined,
+  spiN: number,
   key: string | undefined,
   ike: IkeMsg | undefined,
   data: DataMsg | undefined,
@@ -80,6 +83,7 @@ export function wirePacket(
     ike,
     data,
     sendEvent: undefined,
+    spiN,
   };
 }
 
@@ -152,7 +156,7 @@ interface DirStats {
   delivered: number;
   failed: number;
   noSa: number;
-  open: { start: number; last: number; count: number; reason: string; spi: string } | null;
+  open: { start: number; last: number; count: number; reason: string; spi: number } | null;
 }
 
 /**
@@ -319,7 +323,7 @@ export class TunnelMonitor {
   }
 
   /** An ESP packet sent by a side that believed the tunnel up did not arrive. */
-  dataFailed(from: string, to: string, sentAt: number, reason: string, spi: string): void {
+  dataFailed(from: string, to: string, sentAt: number, reason: string, spi: number): void {
     const d = this.dir(from, to);
     d.failed++;
     const t = sentAt / 1000;
@@ -846,7 +850,7 @@ export class Engine {
     if (p.kind === "esp" && p.data)
       this.monitors
         .get(p.data.tunnel)
-        ?.dataFailed(p.data.from, p.data.to, p.data.sentAt, `${why} (${device})`, p.spi ?? "");
+        ?.dataFailed(p.data.from, p.data.to, p.data.sentAt, `${why} (${device})`, p.spiN);
   }
 
   settle(): void {

@@ -13,7 +13,7 @@ import { tupleKey } from "./firewall.js";
 import { type LogStyle, logStyle, type SaRef } from "./log.js";
 import type { IkeProfile } from "./profiles.js";
 import type { SimEvent } from "./queue.js";
-import { Rng, seedFor } from "./rng.js";
+import { Rng, seedFor, spiHex } from "./rng.js";
 
 export type Exch =
   | "IKE_SA_INIT"
@@ -23,11 +23,6 @@ export type Exch =
   | "MAIN_MODE"
   | "QUICK_MODE"
   | "INFO_V1";
-
-/** The optional parts a message is built with (see {@link Conn.msg}). */
-type MsgExtra = Partial<
-  Pick<IkeMsg, "natd" | "childSpi" | "rekeyOf" | "newIkeSpi" | "del" | "dpd" | "seq" | "error">
-> & { what: string; len: number };
 
 export interface IkeMsg {
   tunnel: string;
@@ -43,24 +38,47 @@ export interface IkeMsg {
   mid: number;
   nonce: number;
   /** NAT detection: the addresses the sender used (NATD payloads); `fake` = forced encapsulation. */
-  natd?: { src: string; sport: number; dst: string; dport: number; fake: boolean };
-  /** Sender's inbound SPI for a new CHILD SA. */
-  childSpi?: string;
-  /** REKEY_SA: the sender's inbound SPI of the CHILD SA being rekeyed. */
-  rekeyOf?: string;
+  natd: { src: string; sport: number; dst: string; dport: number; fake: boolean } | undefined;
+  /** Sender's inbound SPI for a new CHILD SA (0: none). */
+  childSpi: number;
+  /** REKEY_SA: the sender's inbound SPI of the CHILD SA being rekeyed (0: none). */
+  rekeyOf: number;
   /** IKE SA rekey: the sender's SPI of the new IKE SA. */
-  newIkeSpi?: string;
-  del?: { ike?: boolean; child?: string[] };
-  dpd?: "req" | "ack";
-  seq?: number;
+  newIkeSpi: string | undefined;
+  /** DELETE payloads: the IKE SA, and/or the sender's inbound SPIs of CHILD SAs. */
+  delIke: boolean;
+  delChild: number[] | null;
+  dpd: "req" | "ack" | undefined;
+  seq: number | undefined;
   /** TEMPORARY_FAILURE (rekey collision lost by the requester) or CHILD_SA_NOT_FOUND. */
-  error?: "TEMPORARY_FAILURE" | "CHILD_SA_NOT_FOUND";
+  error: "TEMPORARY_FAILURE" | "CHILD_SA_NOT_FOUND" | undefined;
   /** Short description for logs. */
   what: string;
   len: number;
 }
 
 const ms = (s: number): number => Math.round(s * 1000);
+
+/** Which CHILD SAs {@link childByOut} matches: any, not deleted, installed; any not deleted whatever its SPI. */
+const ANY = 0;
+const LIVE = 1;
+const INSTALLED = 2;
+const ANY_LIVE = 3;
+
+/** The first of an IKE SA's CHILD SAs with this outbound SPI (a loop: no closure per look-up). */
+function childByOut(sa: IkeSa, spi: number, which: 0 | 1 | 2 | 3): ChildSa | null {
+  const cs = sa.children;
+  for (let i = 0; i < cs.length; i++) {
+    const c = cs[i]!;
+    if (which === ANY_LIVE) {
+      if (c.state !== "deleted") return c;
+      continue;
+    }
+    if (c.outSpi !== spi) continue;
+    if (which === ANY || (which === LIVE ? c.state !== "deleted" : c.state === "installed")) return c;
+  }
+  return null;
+}
 const kill = (e: SimEvent | null): null => {
   if (e) e.dead = true;
   return null;
@@ -73,13 +91,16 @@ export class ChildSa {
   lastIn: number;
   rekeyTimer: SimEvent | null = null;
   expireTimer: SimEvent | null = null;
-  rekeying: { nonce: number } | null = null;
+  /** The nonce of this side's rekey under way, -1 when none (nonces are unsigned). */
+  rekeyNonce = -1;
   replacedBy: ChildSa | null = null;
   readonly installedAt: number;
+  private outHexCache = "";
   constructor(
     public ike: IkeSa,
-    readonly inSpi: string,
-    readonly outSpi: string,
+    /** SPIs are numbers inside the simulation (see {@link spiHex} for output). */
+    readonly inSpi: number,
+    readonly outSpi: number,
     readonly serial: number,
     now: number,
     outActive: boolean,
@@ -88,15 +109,38 @@ export class ChildSa {
     this.lastIn = now;
     this.outActive = outActive;
   }
+
+  /** The outbound SPI in hex, as ESP packets carry it for filters (built once per SA). */
+  outHex(): string {
+    if (this.outHexCache === "") this.outHexCache = spiHex(this.outSpi);
+    return this.outHexCache;
+  }
 }
 
-interface Exchange {
-  sa: IkeSa;
-  msg: IkeMsg;
-  tries: number;
-  timer: SimEvent | null;
-  onResponse(m: IkeMsg): void;
-  onGiveUp(): void;
+/** What an exchange does with its response or when it gives up (see {@link Conn.responded}). */
+type Then = 0 | 1 | 2 | 3;
+/** The exchange's own callbacks. */
+const CALLBACKS = 0;
+/** CREATE_CHILD_SA rekeying {@link Exchange.child} with the new inbound SPI {@link Exchange.n}. */
+const CHILD_REKEY = 1;
+/** INFORMATIONAL deleting the rekeyed {@link Exchange.child}. */
+const CHILD_REKEY_DELETE = 2;
+/** FortiOS IKEv2 DPD probe number {@link Exchange.n}. */
+const FORTI_DPD = 3;
+
+/** A request in flight or queued (window 1), with its retransmission timer. */
+class Exchange {
+  tries = 0;
+  timer: SimEvent | null = null;
+  constructor(
+    readonly sa: IkeSa,
+    readonly msg: IkeMsg,
+    readonly then: Then,
+    readonly child: ChildSa | null,
+    readonly n: number,
+    readonly onResponse: ((m: IkeMsg) => void) | null,
+    readonly onGiveUp: (() => void) | null,
+  ) {}
 }
 
 export class IkeSa {
@@ -115,10 +159,13 @@ export class IkeSa {
   active: Exchange | null = null;
   queue: Exchange[] = [];
   expectMid = 0;
-  cached: { mid: number; step: number; exch: Exch; msg: IkeMsg } | null = null;
+  /** The last response sent (its mid and exchange are the request's), resent on a retransmitted request. */
+  cached: IkeMsg | null = null;
+  /** The step of the request {@link cached} answers. */
+  cachedStep = 0;
   rekeying: { nonce: number } | null = null;
   /** IKEv1: Quick Modes awaiting their third message (responder), by message id. */
-  pendingQm = new Map<number, { inSpi: string; outSpi: string; rekeyOf?: string }>();
+  pendingQm = new Map<number, { inSpi: number; outSpi: number; rekeyOf: number }>();
   /** IKEv1 ISAKMP rekey / reauthentication: the SA this one replaces once established. */
   replaces: IkeSa | null = null;
   dpdSeq = 0;
@@ -269,11 +316,11 @@ export class Conn {
     return best;
   }
 
-  outboundSpi(): string | null {
+  outboundSpi(): number | null {
     return this.outboundChild()?.outSpi ?? null;
   }
 
-  hasInbound(spi: string): boolean {
+  hasInbound(spi: number): boolean {
     const c = this.daemon.childByIn.get(spi);
     return !!c && c.state !== "deleted" && c.ike.conn === this;
   }
@@ -340,28 +387,31 @@ export class Conn {
     }
     const natd = { src: this.gw.address, sport: 500, dst: sa.remoteIp, dport: 500, fake: p.forceEncap };
     if (p.ikeVersion === 2) {
+      const init = this.msg(
+        sa,
+        "IKE_SA_INIT",
+        0,
+        false,
+        "IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) ]",
+        464,
+      );
+      init.natd = natd;
       this.request(
         sa,
-        this.msg(sa, "IKE_SA_INIT", 0, false, {
-          natd,
-          what: "IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) ]",
-          len: 464,
-        }),
+        init,
         (m) => {
           sa.spiR = m.spiR;
           this.detectNat(sa, m);
           this.floatIfNeeded(sa);
           const childIn = this.daemon.newChildSpi(this.rng);
+          const auth = this.msg(sa, "IKE_AUTH", 0, false, "IKE_AUTH request 1 [ IDi AUTH SA TSi TSr ]", 256);
+          auth.childSpi = childIn;
           this.request(
             sa,
-            this.msg(sa, "IKE_AUTH", 0, false, {
-              childSpi: childIn,
-              what: "IKE_AUTH request 1 [ IDi AUTH SA TSi TSr ]",
-              len: 256,
-            }),
+            auth,
             (r) => {
               this.establish(sa);
-              if (r.childSpi) this.install(sa, childIn, r.childSpi, true);
+              if (r.childSpi !== 0) this.install(sa, childIn, r.childSpi, true);
               this.changed("IKE_SA and CHILD_SA established (initiator)");
             },
             () => this.attemptFailed(sa, "no response"),
@@ -372,25 +422,20 @@ export class Conn {
     } else {
       this.request(
         sa,
-        this.msg(sa, "MAIN_MODE", 1, false, { what: "Main Mode 1/6 [ SA V V V V ]", len: 548 }),
+        this.msg(sa, "MAIN_MODE", 1, false, "Main Mode 1/6 [ SA V V V V ]", 548),
         (m) => {
           sa.spiR = m.spiR;
+          const mm3 = this.msg(sa, "MAIN_MODE", 3, false, "Main Mode 3/6 [ KE No NAT-D NAT-D ]", 380);
+          mm3.natd = natd;
           this.request(
             sa,
-            this.msg(sa, "MAIN_MODE", 3, false, {
-              natd,
-              what: "Main Mode 3/6 [ KE No NAT-D NAT-D ]",
-              len: 380,
-            }),
+            mm3,
             (m4) => {
               this.detectNat(sa, m4);
               this.floatIfNeeded(sa);
               this.request(
                 sa,
-                this.msg(sa, "MAIN_MODE", 5, false, {
-                  what: "Main Mode 5/6 [ ID HASH N(INITIAL_CONTACT) ]",
-                  len: 108,
-                }),
+                this.msg(sa, "MAIN_MODE", 5, false, "Main Mode 5/6 [ ID HASH N(INITIAL_CONTACT) ]", 108),
                 () => {
                   this.establish(sa);
                   if (sa.replaces) {
@@ -432,30 +477,27 @@ export class Conn {
 
   private quickMode(sa: IkeSa, rekeyOf: ChildSa | undefined): void {
     const childIn = this.daemon.newChildSpi(this.rng);
-    if (rekeyOf) rekeyOf.rekeying = { nonce: this.rng.u32() };
-    const qm = this.msg(sa, "QUICK_MODE", 1, false, {
-      childSpi: childIn,
-      ...(rekeyOf ? { rekeyOf: rekeyOf.inSpi } : {}),
-      what: "Quick Mode 1/3 [ HASH SA No ID ID ]",
-      len: 444,
-    });
+    if (rekeyOf) rekeyOf.rekeyNonce = this.rng.u32();
+    const qm = this.msg(sa, "QUICK_MODE", 1, false, "Quick Mode 1/3 [ HASH SA No ID ID ]", 444);
+    qm.childSpi = childIn;
+    if (rekeyOf) qm.rekeyOf = rekeyOf.inSpi;
     qm.mid = this.rng.u32();
     this.request(
       sa,
       qm,
       (r) => {
-        if (rekeyOf) rekeyOf.rekeying = null;
-        if (!r.childSpi) return;
+        if (rekeyOf) rekeyOf.rekeyNonce = -1;
+        if (r.childSpi === 0) return;
         const c = this.install(sa, childIn, r.childSpi, true);
         if (rekeyOf && rekeyOf.state === "installed") this.markRekeyed(rekeyOf, c);
         // Third message: not acknowledged (the responder installs on receipt).
-        const qm3 = this.msg(sa, "QUICK_MODE", 3, false, { what: "Quick Mode 3/3 [ HASH ]", len: 76 });
+        const qm3 = this.msg(sa, "QUICK_MODE", 3, false, "Quick Mode 3/3 [ HASH ]", 76);
         qm3.mid = qm.mid;
         this.send(sa, qm3);
         this.changed(rekeyOf ? "IPsec SA rekeyed" : "IPsec SA established (quick mode initiator)");
       },
       () => {
-        if (rekeyOf) rekeyOf.rekeying = null;
+        if (rekeyOf) rekeyOf.rekeyNonce = -1;
         this.exchangeFailed(sa);
       },
     );
@@ -488,9 +530,12 @@ export class Conn {
   // ------------------------------------------------------------------------------------------
   // Messages and the request/retransmit machinery
 
-  msg(sa: IkeSa, exch: Exch, step: number, resp: boolean, extra: MsgExtra): IkeMsg {
-    // Every field present, in one order: one hidden class for all messages (no spread).
-    const m: IkeMsg = {
+  /**
+   * A message with every field present, in one order (one hidden class, no object spread); the
+   * caller sets the optional payloads on it before sending.
+   */
+  msg(sa: IkeSa, exch: Exch, step: number, resp: boolean, what: string, len: number): IkeMsg {
+    return {
       tunnel: this.tunnel,
       v: this.p.ikeVersion,
       exch,
@@ -502,25 +547,17 @@ export class Conn {
       mid: 0,
       nonce: this.rng.u32(),
       natd: undefined,
-      childSpi: undefined,
-      rekeyOf: undefined,
+      childSpi: 0,
+      rekeyOf: 0,
       newIkeSpi: undefined,
-      del: undefined,
+      delIke: false,
+      delChild: null,
       dpd: undefined,
       seq: undefined,
       error: undefined,
-      what: extra.what,
-      len: extra.len,
+      what,
+      len,
     };
-    if (extra.natd !== undefined) m.natd = extra.natd;
-    if (extra.childSpi !== undefined) m.childSpi = extra.childSpi;
-    if (extra.rekeyOf !== undefined) m.rekeyOf = extra.rekeyOf;
-    if (extra.newIkeSpi !== undefined) m.newIkeSpi = extra.newIkeSpi;
-    if (extra.del !== undefined) m.del = extra.del;
-    if (extra.dpd !== undefined) m.dpd = extra.dpd;
-    if (extra.seq !== undefined) m.seq = extra.seq;
-    if (extra.error !== undefined) m.error = extra.error;
-    return m;
   }
 
   /** Puts one IKE message on the wire. */
@@ -537,6 +574,7 @@ export class Conn {
       "ike",
       m.what,
       undefined,
+      0,
       sa.udpKey(this.gw.address),
       m,
       undefined,
@@ -559,9 +597,56 @@ export class Conn {
   }
 
   request(sa: IkeSa, m: IkeMsg, onResponse: (m: IkeMsg) => void, onGiveUp: () => void): void {
-    const ex: Exchange = { sa, msg: m, tries: 0, timer: null, onResponse, onGiveUp };
+    this.enqueue(sa, new Exchange(sa, m, CALLBACKS, null, 0, onResponse, onGiveUp));
+  }
+
+  /** A request whose outcome is handled by {@link responded} / {@link gaveUp} (no closures). */
+  private requestThen(sa: IkeSa, m: IkeMsg, then: Then, child: ChildSa | null, n: number): void {
+    this.enqueue(sa, new Exchange(sa, m, then, child, n, null, null));
+  }
+
+  private enqueue(sa: IkeSa, ex: Exchange): void {
     if (sa.active) sa.queue.push(ex);
     else this.start(sa, ex);
+  }
+
+  /** The response to an exchange arrived. */
+  private responded(ex: Exchange, r: IkeMsg): void {
+    switch (ex.then) {
+      case CALLBACKS:
+        ex.onResponse!(r);
+        return;
+      case CHILD_REKEY:
+        this.childRekeyed(ex.sa, ex.child!, ex.n, r);
+        return;
+      case CHILD_REKEY_DELETE:
+        this.removeChild(ex.child!, "rekeyed");
+        this.changed("old CHILD_SA deleted");
+        return;
+      case FORTI_DPD:
+        if (this.probe?.seq === ex.n) this.probe = null;
+        return;
+    }
+  }
+
+  /** An exchange gave up after its last retransmission. */
+  private gaveUp(ex: Exchange): void {
+    switch (ex.then) {
+      case CALLBACKS:
+        ex.onGiveUp!();
+        return;
+      case CHILD_REKEY:
+        ex.child!.rekeyNonce = -1;
+        this.exchangeFailed(ex.sa);
+        return;
+      case CHILD_REKEY_DELETE:
+        this.exchangeFailed(ex.sa);
+        return;
+      case FORTI_DPD:
+        if (this.probe?.seq === ex.n) this.probe = null;
+        this.exchangeFailed(ex.sa);
+        return;
+    }
   }
 
   private start(sa: IkeSa, ex: Exchange): void {
@@ -604,7 +689,7 @@ export class Conn {
           exchange: ex.msg.exch,
         });
       sa.active = null;
-      ex.onGiveUp();
+      this.gaveUp(ex);
       this.next(sa);
     }
   };
@@ -613,11 +698,22 @@ export class Conn {
     if (!sa.active && sa.queue.length > 0 && sa.state !== "dead") this.start(sa, sa.queue.shift()!);
   }
 
-  private respond(sa: IkeSa, req: IkeMsg, extra: MsgExtra, step = req.step + 1): void {
-    const m = this.msg(sa, req.exch, step, true, extra);
+  /** The response to `req` (step 0 for IKEv2), for the caller to fill in and {@link respond} with. */
+  private reply(sa: IkeSa, req: IkeMsg, step: number, what: string, len: number): IkeMsg {
+    return this.msg(sa, req.exch, step, true, what, len);
+  }
+
+  /** Sends a response and caches it for retransmitted requests. */
+  private respond(sa: IkeSa, req: IkeMsg, m: IkeMsg): void {
     m.mid = req.mid;
-    sa.cached = { mid: req.mid, step: req.step, exch: req.exch, msg: m };
+    sa.cached = m;
+    sa.cachedStep = req.step;
     this.send(sa, m);
+  }
+
+  /** {@link reply} and {@link respond} for a response without payloads to fill in. */
+  private respondPlain(sa: IkeSa, req: IkeMsg, step: number, what: string, len: number): void {
+    this.respond(sa, req, this.msg(sa, req.exch, step, true, what, len));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -645,14 +741,14 @@ export class Conn {
         return; // stale
       ex.timer = kill(ex.timer);
       sa.active = null;
-      ex.onResponse(m);
+      this.responded(ex, m);
       this.next(sa);
       return;
     }
     // Retransmitted request: resend the cached response.
     const c = sa.cached;
-    if (c && c.mid === m.mid && c.step === m.step && c.exch === m.exch) {
-      this.send(sa, c.msg);
+    if (c !== null && c.mid === m.mid && sa.cachedStep === m.step && c.exch === m.exch) {
+      this.send(sa, c);
       return;
     }
     if (m.v === 2 && m.exch !== "IKE_SA_INIT") {
@@ -667,78 +763,70 @@ export class Conn {
       case "IKE_SA_INIT": {
         this.detectNat(sa, m);
         sa.expectMid = 1;
-        this.respond(
-          sa,
-          m,
-          {
-            natd: { src: this.gw.address, sport: 500, dst: sa.remoteIp, dport: 500, fake: this.p.forceEncap },
-            what: "IKE_SA_INIT response 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) ]",
-            len: 456,
-          },
-          0,
-        );
+        const natd = {
+          src: this.gw.address,
+          sport: 500,
+          dst: sa.remoteIp,
+          dport: 500,
+          fake: this.p.forceEncap,
+        };
+        const r = this.reply(sa, m, 0, "IKE_SA_INIT response 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) ]", 456);
+        r.natd = natd;
+        this.respond(sa, m, r);
         return;
       }
       case "IKE_AUTH": {
         this.establish(sa);
         const childIn = this.daemon.newChildSpi(this.rng);
-        if (m.childSpi) this.install(sa, childIn, m.childSpi, true);
-        this.respond(
-          sa,
-          m,
-          { childSpi: childIn, what: "IKE_AUTH response 1 [ IDr AUTH SA TSi TSr ]", len: 224 },
-          0,
-        );
+        if (m.childSpi !== 0) this.install(sa, childIn, m.childSpi, true);
+        const r = this.reply(sa, m, 0, "IKE_AUTH response 1 [ IDr AUTH SA TSi TSr ]", 224);
+        r.childSpi = childIn;
+        this.respond(sa, m, r);
         this.changed("IKE_SA and CHILD_SA established (responder)");
         return;
       }
       case "MAIN_MODE": {
         if (m.step === 1) {
-          this.respond(sa, m, { what: "Main Mode 2/6 [ SA V V V V ]", len: 160 });
+          this.respondPlain(sa, m, m.step + 1, "Main Mode 2/6 [ SA V V V V ]", 160);
         } else if (m.step === 3) {
           this.detectNat(sa, m);
-          this.respond(sa, m, {
-            natd: {
-              src: this.gw.address,
-              sport: sa.localPort,
-              dst: sa.remoteIp,
-              dport: sa.remotePort,
-              fake: this.p.forceEncap,
-            },
-            what: "Main Mode 4/6 [ KE No NAT-D NAT-D ]",
-            len: 380,
-          });
+          const natd = {
+            src: this.gw.address,
+            sport: sa.localPort,
+            dst: sa.remoteIp,
+            dport: sa.remotePort,
+            fake: this.p.forceEncap,
+          };
+          const r = this.reply(sa, m, m.step + 1, "Main Mode 4/6 [ KE No NAT-D NAT-D ]", 380);
+          r.natd = natd;
+          this.respond(sa, m, r);
         } else if (m.step === 5) {
           this.establish(sa);
-          this.respond(sa, m, { what: "Main Mode 6/6 [ ID HASH ]", len: 76 });
+          this.respondPlain(sa, m, m.step + 1, "Main Mode 6/6 [ ID HASH ]", 76);
           this.changed("ISAKMP SA established (responder)");
         }
         return;
       }
       case "QUICK_MODE": {
-        if (m.step === 1 && m.childSpi) {
+        if (m.step === 1 && m.childSpi !== 0) {
           const inSpi = this.daemon.newChildSpi(this.rng);
-          sa.pendingQm.set(m.mid, {
-            inSpi,
-            outSpi: m.childSpi,
-            ...(m.rekeyOf ? { rekeyOf: m.rekeyOf } : {}),
-          });
-          if (m.rekeyOf) {
-            const old = sa.children.find((c) => c.outSpi === m.rekeyOf);
+          sa.pendingQm.set(m.mid, { inSpi, outSpi: m.childSpi, rekeyOf: m.rekeyOf });
+          if (m.rekeyOf !== 0) {
+            const old = childByOut(sa, m.rekeyOf, ANY);
             if (old) {
               old.rekeyTimer = kill(old.rekeyTimer);
               this.armExpire(old);
             }
           }
-          this.respond(sa, m, { childSpi: inSpi, what: "Quick Mode 2/3 [ HASH SA No ID ID ]", len: 444 });
+          const r = this.reply(sa, m, m.step + 1, "Quick Mode 2/3 [ HASH SA No ID ID ]", 444);
+          r.childSpi = inSpi;
+          this.respond(sa, m, r);
         } else if (m.step === 3) {
           const q = sa.pendingQm.get(m.mid);
           if (!q) return;
           sa.pendingQm.delete(m.mid);
           const c = this.install(sa, q.inSpi, q.outSpi, true);
-          const old = q.rekeyOf
-            ? sa.children.find((x) => x.outSpi === q.rekeyOf && x.state === "installed")
-            : undefined;
+          const old = q.rekeyOf !== 0 ? childByOut(sa, q.rekeyOf, INSTALLED) : null;
           if (old) this.markRekeyed(old, c);
           this.changed(old ? "IPsec SA rekeyed (responder)" : "IPsec SA established (quick mode responder)");
         }
@@ -759,12 +847,9 @@ export class Conn {
     if (m.newIkeSpi) {
       // IKE SA rekey (RFC 7296 §2.18). Collision: the exchange with the lower nonce loses.
       if (sa.rekeying && sa.rekeying.nonce > m.nonce) {
-        this.respond(
-          sa,
-          m,
-          { error: "TEMPORARY_FAILURE", what: "CREATE_CHILD_SA response [ N(TEMP_FAIL) ]", len: 80 },
-          0,
-        );
+        const r = this.reply(sa, m, 0, "CREATE_CHILD_SA response [ N(TEMP_FAIL) ]", 80);
+        r.error = "TEMPORARY_FAILURE";
+        this.respond(sa, m, r);
         return;
       }
       sa.timers.rekey = kill(sa.timers.rekey);
@@ -773,94 +858,94 @@ export class Conn {
       this.daemon.byLocalSpi.set(nsa.spiR, nsa);
       this.takeOver(nsa, sa);
       this.establish(nsa);
-      this.respond(
-        sa,
-        m,
-        { newIkeSpi: nsa.spiR, what: "CREATE_CHILD_SA response [ SA No KE ]", len: 336 },
-        0,
-      );
+      const r = this.reply(sa, m, 0, "CREATE_CHILD_SA response [ SA No KE ]", 336);
+      r.newIkeSpi = nsa.spiR;
+      this.respond(sa, m, r);
       if (this.info) this.log(LOG.info, "ike-rekeyed", () => this.say.ikeRekeyed(sa.ref(), nsa.ref()), sa);
       sa.state = "deleting"; // until the peer's DELETE for it
       this.changed("IKE SA rekeyed (responder)");
       return;
     }
-    const old = m.rekeyOf
-      ? sa.children.find((c) => c.outSpi === m.rekeyOf && c.state === "installed")
-      : undefined;
-    if (m.rekeyOf && !old) {
-      this.respond(
-        sa,
-        m,
-        { error: "CHILD_SA_NOT_FOUND", what: "CREATE_CHILD_SA response [ N(CHILD_SA_NOT_FOUND) ]", len: 80 },
-        0,
-      );
+    const old = m.rekeyOf !== 0 ? childByOut(sa, m.rekeyOf, INSTALLED) : null;
+    if (m.rekeyOf !== 0 && !old) {
+      const r = this.reply(sa, m, 0, "CREATE_CHILD_SA response [ N(CHILD_SA_NOT_FOUND) ]", 80);
+      r.error = "CHILD_SA_NOT_FOUND";
+      this.respond(sa, m, r);
       return;
     }
-    if (old?.rekeying && old.rekeying.nonce > m.nonce) {
-      this.respond(
-        sa,
-        m,
-        { error: "TEMPORARY_FAILURE", what: "CREATE_CHILD_SA response [ N(TEMP_FAIL) ]", len: 80 },
-        0,
-      );
+    if (old && old.rekeyNonce > m.nonce) {
+      const r = this.reply(sa, m, 0, "CREATE_CHILD_SA response [ N(TEMP_FAIL) ]", 80);
+      r.error = "TEMPORARY_FAILURE";
+      this.respond(sa, m, r);
       return;
     }
     const inSpi = this.daemon.newChildSpi(this.rng);
     // Since strongSwan 5.5.3 the responder of a rekey installs the new outbound SA only when the
     // old one is deleted (the initiator's DELETE), so both ends switch at the same time.
-    const c = this.install(sa, inSpi, m.childSpi ?? this.daemon.newChildSpi(this.rng), !old);
+    const c = this.install(
+      sa,
+      inSpi,
+      m.childSpi !== 0 ? m.childSpi : this.daemon.newChildSpi(this.rng),
+      !old,
+    );
     if (old) {
       old.rekeyTimer = kill(old.rekeyTimer);
       old.replacedBy = c;
     }
-    this.respond(sa, m, { childSpi: inSpi, what: "CREATE_CHILD_SA response [ SA No TSi TSr ]", len: 208 }, 0);
+    const r = this.reply(sa, m, 0, "CREATE_CHILD_SA response [ SA No TSi TSr ]", 208);
+    r.childSpi = inSpi;
+    this.respond(sa, m, r);
     this.changed(old ? "CHILD_SA rekeyed (responder)" : "CHILD_SA created (responder)");
   }
 
   private handleInformational(sa: IkeSa, m: IkeMsg): void {
-    if (m.del?.ike) {
+    if (m.delIke) {
       if (this.info)
         this.log(LOG.info, "delete-recv", () => this.say.deleteRecv(sa.ref(), "ike", sa.spiI), sa);
-      this.respond(sa, m, { what: "INFORMATIONAL response [ ]", len: 80 }, 0);
+      this.respondPlain(sa, m, 0, "INFORMATIONAL response [ ]", 80);
       const hadChildren = sa.children.length > 0 && sa.state === "established";
       this.destroy(sa, "DELETE received", true);
       this.changed("DELETE for IKE SA received");
       if (hadChildren) this.afterPeerClose();
       return;
     }
-    if (m.del?.child) {
-      const mine: string[] = [];
-      for (const spi of m.del.child) {
-        const c = sa.children.find((x) => x.outSpi === spi && x.state !== "deleted");
+    const del = m.delChild;
+    if (del !== null) {
+      const mine: number[] = [];
+      for (let i = 0; i < del.length; i++) {
+        const spi = del[i]!;
+        const c = childByOut(sa, spi, LIVE);
         if (!c) continue;
         if (this.info)
-          this.log(LOG.info, "delete-recv", () => this.say.deleteRecv(sa.ref(), "child", spi), sa, { spi });
+          this.log(LOG.info, "delete-recv", () => this.say.deleteRecv(sa.ref(), "child", spiHex(spi)), sa, {
+            spi: spiHex(spi),
+          });
         mine.push(c.inSpi);
         this.removeChild(c, "DELETE received");
       }
-      this.respond(
+      const r = this.reply(
         sa,
         m,
-        { del: { child: mine }, what: `INFORMATIONAL response [ ${mine.length ? "D" : ""} ]`, len: 80 },
         0,
+        mine.length ? "INFORMATIONAL response [ D ]" : "INFORMATIONAL response [  ]",
+        80,
       );
+      r.delChild = mine;
+      this.respond(sa, m, r);
       this.changed("DELETE for CHILD SA received");
-      if (!this.isUp() && sa.state === "established" && !sa.children.some((c) => c.state !== "deleted"))
+      if (!this.isUp() && sa.state === "established" && childByOut(sa, 0, ANY_LIVE) === null)
         this.afterPeerClose();
       return;
     }
     // Empty INFORMATIONAL: a DPD / liveness check.
-    this.respond(sa, m, { what: "INFORMATIONAL response [ ]", len: 80 }, 0);
+    this.respondPlain(sa, m, 0, "INFORMATIONAL response [ ]", 80);
   }
 
   private handleInfoV1(sa: IkeSa, m: IkeMsg): void {
     if (m.dpd === "req") {
-      const r = this.msg(sa, "INFO_V1", 0, true, {
-        dpd: "ack",
-        seq: m.seq ?? 0,
-        what: "R-U-THERE-ACK",
-        len: 92,
-      });
+      const r = this.msg(sa, "INFO_V1", 0, true, "R-U-THERE-ACK", 92);
+      r.dpd = "ack";
+      r.seq = m.seq ?? 0;
       r.mid = this.rng.u32();
       this.send(sa, r);
       return;
@@ -874,7 +959,7 @@ export class Conn {
       }
       return;
     }
-    if (m.del?.ike) {
+    if (m.delIke) {
       if (this.info)
         this.log(LOG.info, "delete-recv", () => this.say.deleteRecv(sa.ref(), "ike", sa.spiI), sa);
       // IKEv1: deleting the ISAKMP SA does not delete its IPsec SAs; they move to a newer ISAKMP SA.
@@ -885,12 +970,15 @@ export class Conn {
       this.changed("DELETE for ISAKMP SA received");
       return;
     }
-    if (m.del?.child) {
-      for (const spi of m.del.child) {
-        const c = sa.children.find((x) => x.outSpi === spi && x.state !== "deleted");
+    const del = m.delChild;
+    if (del !== null) {
+      for (const spi of del) {
+        const c = childByOut(sa, spi, LIVE);
         if (!c) continue;
         if (this.info)
-          this.log(LOG.info, "delete-recv", () => this.say.deleteRecv(sa.ref(), "child", spi), sa, { spi });
+          this.log(LOG.info, "delete-recv", () => this.say.deleteRecv(sa.ref(), "child", spiHex(spi)), sa, {
+            spi: spiHex(spi),
+          });
         this.removeChild(c, "DELETE received");
       }
       this.changed("DELETE for IPsec SA received");
@@ -962,18 +1050,21 @@ export class Conn {
   }
 
   /** Installs a CHILD SA (both SPIs) with its rekey and expiry timers. */
-  install(sa: IkeSa, inSpi: string, outSpi: string, outActive: boolean): ChildSa {
+  install(sa: IkeSa, inSpi: number, outSpi: number, outActive: boolean): ChildSa {
     const e = this.e;
     const p = this.p;
     const c = new ChildSa(sa, inSpi, outSpi, ++this.childSerial, e.now, outActive);
     sa.children.push(c);
     this.daemon.childByIn.set(inSpi, c);
-    this.lastIn = Math.max(this.lastIn, e.now);
+    if (e.now > this.lastIn) this.lastIn = e.now;
     if (this.info)
-      this.log(LOG.info, "child-installed", () => this.say.childUp(sa.ref(), c.serial, inSpi, outSpi), sa, {
-        spiIn: inSpi,
-        spiOut: outSpi,
-      });
+      this.log(
+        LOG.info,
+        "child-installed",
+        () => this.say.childUp(sa.ref(), c.serial, spiHex(inSpi), spiHex(outSpi)),
+        sa,
+        { spiIn: spiHex(inSpi), spiOut: spiHex(outSpi) },
+      );
     if (p.childRekeyTime > 0) {
       c.rekeyTimer = e.atArg(
         e.now + ms(p.childRekeyTime - this.rng.next() * p.childRandTime),
@@ -1019,17 +1110,22 @@ export class Conn {
     c.rekeyTimer = kill(c.rekeyTimer);
     c.expireTimer = kill(c.expireTimer);
     const sa = c.ike;
-    const i = sa.children.indexOf(c);
-    if (i >= 0) sa.children.splice(i, 1);
+    // Removed in place (splice allocates the array of removed elements).
+    const cs = sa.children;
+    const i = cs.indexOf(c);
+    if (i >= 0) {
+      for (let j = i + 1; j < cs.length; j++) cs[j - 1] = cs[j]!;
+      cs.pop();
+    }
     if (this.daemon.childByIn.get(c.inSpi) === c) this.daemon.childByIn.delete(c.inSpi);
     if (c.replacedBy && c.replacedBy.state === "installed") c.replacedBy.outActive = true;
     if (this.info)
       this.log(
         LOG.info,
         "child-deleted",
-        () => this.say.childDeleted(sa.ref(), c.serial, c.inSpi, c.outSpi),
+        () => this.say.childDeleted(sa.ref(), c.serial, spiHex(c.inSpi), spiHex(c.outSpi)),
         sa,
-        { spiIn: c.inSpi, spiOut: c.outSpi, why },
+        { spiIn: spiHex(c.inSpi), spiOut: spiHex(c.outSpi), why },
       );
   }
 
@@ -1079,63 +1175,52 @@ export class Conn {
   /** Starts a CHILD SA rekey; false if none could start. */
   rekeyChild(c: ChildSa): boolean {
     const sa = c.ike;
-    if (c.state !== "installed" || c.rekeying || sa.state !== "established") return false;
+    if (c.state !== "installed" || c.rekeyNonce >= 0 || sa.state !== "established") return false;
     if (this.info)
       this.log(LOG.info, "child-rekey", () => this.say.childRekeyStart(sa.ref(), c.serial), sa, {
-        spiIn: c.inSpi,
+        spiIn: spiHex(c.inSpi),
       });
     if (this.p.ikeVersion === 1) {
       this.quickMode(sa, c);
       return true;
     }
     const nonce = this.rng.u32();
-    c.rekeying = { nonce };
+    c.rekeyNonce = nonce;
     const newIn = this.daemon.newChildSpi(this.rng);
-    const m = this.msg(sa, "CREATE_CHILD_SA", 0, false, {
-      rekeyOf: c.inSpi,
-      childSpi: newIn,
-      what: "CREATE_CHILD_SA request [ N(REKEY_SA) SA No TSi TSr ]",
-      len: 240,
-    });
-    m.nonce = nonce;
-    this.request(
+    const m = this.msg(
       sa,
-      m,
-      (r) => {
-        c.rekeying = null;
-        if (r.error) {
-          this.log(LOG.debug, "child-rekey-collision", () => `CHILD_SA rekey answered with ${r.error}`, sa);
-          return;
-        }
-        if (!r.childSpi || sa.state !== "established") return;
-        const nc = this.install(sa, newIn, r.childSpi, true);
-        if (c.state === "installed") this.markRekeyed(c, nc);
-        this.changed("CHILD_SA rekeyed");
-        // Delete the old CHILD SA (an INFORMATIONAL exchange: a dropped DELETE kills the IKE SA).
-        if (this.info)
-          this.log(LOG.info, "delete-send", () => this.say.deleteSend(sa.ref(), "child", c.inSpi), sa, {
-            spi: c.inSpi,
-          });
-        this.request(
-          sa,
-          this.msg(sa, "INFORMATIONAL", 0, false, {
-            del: { child: [c.inSpi] },
-            what: "INFORMATIONAL request [ D ]",
-            len: 80,
-          }),
-          () => {
-            this.removeChild(c, "rekeyed");
-            this.changed("old CHILD_SA deleted");
-          },
-          () => this.exchangeFailed(sa),
-        );
-      },
-      () => {
-        c.rekeying = null;
-        this.exchangeFailed(sa);
-      },
+      "CREATE_CHILD_SA",
+      0,
+      false,
+      "CREATE_CHILD_SA request [ N(REKEY_SA) SA No TSi TSr ]",
+      240,
     );
+    m.rekeyOf = c.inSpi;
+    m.childSpi = newIn;
+    m.nonce = nonce;
+    this.requestThen(sa, m, CHILD_REKEY, c, newIn);
     return true;
+  }
+
+  /** The response to this side's CHILD SA rekey: install the new SA, then delete the old one. */
+  private childRekeyed(sa: IkeSa, c: ChildSa, newIn: number, r: IkeMsg): void {
+    c.rekeyNonce = -1;
+    if (r.error) {
+      this.log(LOG.debug, "child-rekey-collision", () => `CHILD_SA rekey answered with ${r.error}`, sa);
+      return;
+    }
+    if (r.childSpi === 0 || sa.state !== "established") return;
+    const nc = this.install(sa, newIn, r.childSpi, true);
+    if (c.state === "installed") this.markRekeyed(c, nc);
+    this.changed("CHILD_SA rekeyed");
+    // Delete the old CHILD SA (an INFORMATIONAL exchange: a dropped DELETE kills the IKE SA).
+    if (this.info)
+      this.log(LOG.info, "delete-send", () => this.say.deleteSend(sa.ref(), "child", spiHex(c.inSpi)), sa, {
+        spi: spiHex(c.inSpi),
+      });
+    const d = this.msg(sa, "INFORMATIONAL", 0, false, "INFORMATIONAL request [ D ]", 80);
+    d.delChild = [c.inSpi];
+    this.requestThen(sa, d, CHILD_REKEY_DELETE, c, 0);
   }
 
   private expireChild(c: ChildSa): void {
@@ -1147,26 +1232,24 @@ export class Conn {
     this.changed("CHILD SA expired");
   }
 
-  private sendDelete(sa: IkeSa, childSpis: string[]): void {
+  private sendDelete(sa: IkeSa, childSpis: number[]): void {
     if (sa.state !== "established" && sa.state !== "deleting") return;
-    for (const spi of childSpis)
-      this.log(LOG.info, "delete-send", () => this.say.deleteSend(sa.ref(), "child", spi), sa, { spi });
+    if (this.info)
+      for (const spi of childSpis)
+        this.log(LOG.info, "delete-send", () => this.say.deleteSend(sa.ref(), "child", spiHex(spi)), sa, {
+          spi: spiHex(spi),
+        });
     if (this.p.ikeVersion === 1) {
-      const m = this.msg(sa, "INFO_V1", 0, false, {
-        del: { child: childSpis },
-        what: "IPsec SA_DELETE-NOTIFY",
-        len: 92,
-      });
+      const m = this.msg(sa, "INFO_V1", 0, false, "IPsec SA_DELETE-NOTIFY", 92);
+      m.delChild = childSpis;
       m.mid = this.rng.u32();
       this.send(sa, m);
     } else {
+      const m = this.msg(sa, "INFORMATIONAL", 0, false, "INFORMATIONAL request [ D ]", 80);
+      m.delChild = childSpis;
       this.request(
         sa,
-        this.msg(sa, "INFORMATIONAL", 0, false, {
-          del: { child: childSpis },
-          what: "INFORMATIONAL request [ D ]",
-          len: 80,
-        }),
+        m,
         () => {},
         () => {},
       );
@@ -1187,11 +1270,8 @@ export class Conn {
     const nonce = this.rng.u32();
     sa.rekeying = { nonce };
     const newSpi = this.daemon.newIkeSpi(this.rng);
-    const m = this.msg(sa, "CREATE_CHILD_SA", 0, false, {
-      newIkeSpi: newSpi,
-      what: "CREATE_CHILD_SA request [ SA No KE ]",
-      len: 336,
-    });
+    const m = this.msg(sa, "CREATE_CHILD_SA", 0, false, "CREATE_CHILD_SA request [ SA No KE ]", 336);
+    m.newIkeSpi = newSpi;
     m.nonce = nonce;
     this.request(
       sa,
@@ -1275,11 +1355,8 @@ export class Conn {
       this.log(LOG.info, "delete-send", () => this.say.deleteSend(sa.ref(), "ike", sa.spiI), sa, { why });
     if (this.p.ikeVersion === 1 || sa.state === "connecting") {
       if (sa.state !== "connecting") {
-        const m = this.msg(sa, "INFO_V1", 0, false, {
-          del: { ike: true },
-          what: "ISAKMP SA_DELETE-NOTIFY",
-          len: 92,
-        });
+        const m = this.msg(sa, "INFO_V1", 0, false, "ISAKMP SA_DELETE-NOTIFY", 92);
+        m.delIke = true;
         m.mid = this.rng.u32();
         this.send(sa, m);
       }
@@ -1308,11 +1385,8 @@ export class Conn {
       this.changed(why);
       then?.();
     };
-    const m = this.msg(sa, "INFORMATIONAL", 0, false, {
-      del: { ike: true },
-      what: "INFORMATIONAL request [ D ]",
-      len: 80,
-    });
+    const m = this.msg(sa, "INFORMATIONAL", 0, false, "INFORMATIONAL request [ D ]", 80);
+    m.delIke = true;
     this.request(
       sa,
       m,
@@ -1401,19 +1475,16 @@ export class Conn {
       if (this.p.ikeVersion === 2) {
         this.request(
           sa,
-          this.msg(sa, "INFORMATIONAL", 0, false, { what: "INFORMATIONAL request [ ]", len: 80 }),
+          this.msg(sa, "INFORMATIONAL", 0, false, "INFORMATIONAL request [ ]", 80),
           () => {
             this.log(LOG.debug, "dpd-ack", () => this.say.dpdAck(sa.ref(), sa.dpdSeq), sa);
           },
           () => this.exchangeFailed(sa),
         );
       } else {
-        const m = this.msg(sa, "INFO_V1", 0, false, {
-          dpd: "req",
-          seq: sa.dpdSeq,
-          what: "R-U-THERE",
-          len: 92,
-        });
+        const m = this.msg(sa, "INFO_V1", 0, false, "R-U-THERE", 92);
+        m.dpd = "req";
+        m.seq = sa.dpdSeq;
         m.mid = this.rng.u32();
         this.send(sa, m);
         // IKEv1: the DPD timeout job, compensated for the dpd_delay already elapsed (task_manager_v1.c).
@@ -1457,16 +1528,12 @@ export class Conn {
       const seq = ++sa.dpdSeq;
       this.probe = { sa, seq, sentAt: this.e.now, count: 1, timer: null };
       if (this.info) this.log(LOG.info, "dpd-send", () => this.say.dpdSend(sa.ref(), seq), sa, { seq });
-      this.request(
+      this.requestThen(
         sa,
-        this.msg(sa, "INFORMATIONAL", 0, false, { what: "INFORMATIONAL request [ ] (DPD)", len: 80 }),
-        () => {
-          if (this.probe?.seq === seq) this.probe = null;
-        },
-        () => {
-          if (this.probe?.seq === seq) this.probe = null;
-          this.exchangeFailed(sa);
-        },
+        this.msg(sa, "INFORMATIONAL", 0, false, "INFORMATIONAL request [ ] (DPD)", 80),
+        FORTI_DPD,
+        null,
+        seq,
       );
       return;
     }
@@ -1487,7 +1554,9 @@ export class Conn {
         seq: pr.seq,
         n: pr.count,
       });
-    const m = this.msg(sa, "INFO_V1", 0, false, { dpd: "req", seq: pr.seq, what: "R-U-THERE", len: 108 });
+    const m = this.msg(sa, "INFO_V1", 0, false, "R-U-THERE", 108);
+    m.dpd = "req";
+    m.seq = pr.seq;
     m.mid = this.rng.u32();
     this.send(sa, m);
     pr.timer = this.e.after(ms(this.p.dpdRetryInterval), () => {
@@ -1523,10 +1592,11 @@ export class Conn {
     if (this.info) this.log(LOG.info, "ike-deleting", () => "going to be deleted");
     if (this.info) this.log(LOG.info, "ike-flush", () => "flushing");
     const doomed = this.sas.filter((s) => s.state === "established" || s.state === "deleting");
-    const deletes: [IkeSa, string][] = [];
+    const deletes: [IkeSa, number][] = [];
     for (const sa of doomed) {
       for (const c of [...sa.children]) {
-        if (this.info) this.log(LOG.info, "child-deleting", () => `deleting IPsec SA with SPI ${c.outSpi}`);
+        if (this.info)
+          this.log(LOG.info, "child-deleting", () => `deleting IPsec SA with SPI ${spiHex(c.outSpi)}`);
         deletes.push([sa, c.inSpi]);
         this.removeChild(c, "DPD link fail");
       }
@@ -1562,6 +1632,7 @@ export class Conn {
             "natt-keepalive",
             "NAT-keepalive",
             undefined,
+            0,
             undefined,
             undefined,
             undefined,
@@ -1612,6 +1683,7 @@ export class Conn {
       encap ? sa.remotePort : undefined,
       "esp",
       "ESP",
+      c.outHex(),
       c.outSpi,
       encap ? sa.udpKey(this.gw.address) : sa.espKey(this.gw.address),
       undefined,
@@ -1621,9 +1693,9 @@ export class Conn {
       p.sendEvent = this.log(
         LOG.debug,
         "esp-send",
-        () => `ESP spi=${c.outSpi} ${p.src}->${p.dst}${sa.encap ? " (UDP 4500)" : ""}`,
+        () => `ESP spi=${c.outHex()} ${p.src}->${p.dst}${sa.encap ? " (UDP 4500)" : ""}`,
         sa,
-        { spi: c.outSpi },
+        { spi: c.outHex() },
       );
     }
     e.transmit(this.gw, p);
@@ -1705,7 +1777,7 @@ export class Conn {
         const rmon = rconn!.monitor;
         for (let j = i; j < n; j++) rmon.dataDelivered(from, to, ts[j]!);
       } else if (failedMon) {
-        const why = `unknown SPI ${c.outSpi} at ${peerGw.daemon.gw.name} (no matching SA)`;
+        const why = `unknown SPI ${c.outHex()} at ${peerGw.daemon.gw.name} (no matching SA)`;
         for (let j = i; j < n; j++) failedMon.dataFailed(from, to, ts[j]!, why, c.outSpi);
       }
       return 2 * k;
@@ -1750,7 +1822,7 @@ export class Conn {
             from,
             to,
             sent,
-            `unknown SPI ${c.outSpi} at ${peerGw.daemon.gw.name} (no matching SA)`,
+            `unknown SPI ${c.outHex()} at ${peerGw.daemon.gw.name} (no matching SA)`,
             c.outSpi,
           );
           continue;
@@ -1772,7 +1844,7 @@ export class Conn {
           to,
           from,
           sent,
-          `unknown SPI ${rcb!.outSpi} at ${replyGw!.daemon.gw.name} (no matching SA)`,
+          `unknown SPI ${rcb!.outHex()} at ${replyGw!.daemon.gw.name} (no matching SA)`,
           rcb!.outSpi,
         );
       } else {
@@ -1794,7 +1866,8 @@ export class Daemon {
   readonly byTunnel = new Map<string, Conn>();
   readonly byLocalSpi = new Map<string, IkeSa>();
   readonly halfOpen = new Map<string, IkeSa>();
-  readonly childByIn = new Map<string, ChildSa>();
+  /** CHILD SAs by inbound SPI (numbers: small integers hash and compare cheaply). */
+  readonly childByIn = new Map<number, ChildSa>();
   /** The packet being processed (NAT detection compares its addresses with the NAT-D payloads). */
   current: WirePacket | null = null;
   private serial = 0;
@@ -1815,9 +1888,9 @@ export class Daemon {
     return s;
   }
 
-  newChildSpi(rng: Rng): string {
-    let s: string;
-    do s = rng.spi32();
+  newChildSpi(rng: Rng): number {
+    let s: number;
+    do s = rng.spi32n();
     while (this.childByIn.has(s));
     return s;
   }
@@ -1935,7 +2008,7 @@ export class Daemon {
   private receiveEsp(p: WirePacket): void {
     const e = this.engine;
     const d = p.data;
-    const c = p.spi ? this.childByIn.get(p.spi) : undefined;
+    const c = p.spiN !== 0 ? this.childByIn.get(p.spiN) : undefined;
     if (!c || c.state === "deleted") {
       if (e.rec.on(LOG.debug)) {
         const conn = this.byRemote.get(p.src) ?? this.conns[0];
@@ -1959,7 +2032,7 @@ export class Daemon {
             d.to,
             d.sentAt,
             `unknown SPI ${p.spi} at ${this.gw.name} (no matching SA)`,
-            p.spi ?? "",
+            p.spiN,
           );
       return;
     }

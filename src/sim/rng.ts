@@ -51,18 +51,30 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 
+  /**
+   * A CHILD SA SPI as a number (signed 32-bit, so V8 keeps it a small integer; never 0 nor 1..255,
+   * reserved by RFC 4303 §2.1 and IANA). {@link spiHex} gives its 8 hex digits for output.
+   */
+  spi32n(): number {
+    let v = this.u32();
+    if (v < 256) v += 256;
+    return v | 0;
+  }
+
   /** 8 hex digits, never zero (an SPI of 0 is reserved, RFC 4303 §2.1). */
   spi32(): string {
-    let v = this.u32();
-    if (v < 256) v += 256; // SPIs 1..255 are reserved by IANA as well
-    // = v.toString(16).padStart(8, "0"), byte by byte from a table (3× faster).
-    return HEX[v >>> 24]! + HEX[(v >>> 16) & 255]! + HEX[(v >>> 8) & 255]! + HEX[v & 255]!;
+    return spiHex(this.spi32n());
   }
 
   /** 16 hex digits: IKE SPI / IKEv1 cookie. */
   spi64(): string {
     return this.spi32() + this.spi32();
   }
+}
+
+/** The 8 hex digits of a numeric SPI (as logs print it), byte by byte from a table. */
+export function spiHex(v: number): string {
+  return HEX[v >>> 24]! + HEX[(v >>> 16) & 255]! + HEX[(v >>> 8) & 255]! + HEX[v & 255]!;
 }
 
 /** Derives a sub-seed from a run seed and names (FNV-1a): independent, reproducible streams. */
