@@ -139,6 +139,9 @@ export class Gateway {
   daemon!: Daemon;
   /** Public address (outermost NAT), set by the network. */
   publicIp: string;
+  /** {@link Engine.directPeer} for the last destination asked (the answer is static once built). */
+  directDst: string | null = null;
+  directGw: Gateway | null = null;
   constructor(
     readonly name: string,
     readonly address: string,
@@ -216,8 +219,10 @@ export class TunnelMonitor {
     this.anomalies.push({ tunnel: this.tunnel, ...a, duration: round3(end - a.start) });
   }
 
-  /** Re-evaluates the tunnel after an SA change on either side. */
-  private pending: { reason: string; gateway: string } | null = null;
+  /** An SA change waits for the re-evaluation at the end of the event: the last one's reason. */
+  private pending = false;
+  private pendingReason = "";
+  private pendingGateway = "";
 
   /**
    * Notes an SA change; the tunnel is re-evaluated once at the end of the current event (a rekey
@@ -225,25 +230,34 @@ export class TunnelMonitor {
    */
   touch(reason: string, gateway: string): void {
     if (!this.pending) {
+      this.pending = true;
       const e = this.engine;
       e.dirty[e.dirtyN++] = this;
     }
-    this.pending = { reason, gateway };
+    this.pendingReason = reason;
+    this.pendingGateway = gateway;
   }
 
   /** Runs the deferred re-evaluation. */
   settle(): void {
-    const p = this.pending;
-    if (!p) return;
-    this.pending = null;
-    this.update(p.reason, p.gateway);
+    if (!this.pending) return;
+    this.pending = false;
+    this.update(this.pendingReason, this.pendingGateway);
   }
 
   update(reason: string, gateway: string): void {
     const now = this.engine.now;
     const t = now / 1000;
     const min = this.engine.minAnomaly;
-    const nu: [boolean, boolean] = [this.sides[0].isUp(), this.sides[1].isUp()];
+    const u0 = this.sides[0].isUp();
+    const u1 = this.sides[1].isUp();
+    if (u0 === this.up[0] && u1 === this.up[1] && this.openHoles === 0) {
+      // Neither side changed state: the asymmetry and outage checks below would find what the
+      // last update left; only a both-up tunnel's SA pair can have changed.
+      if (u0 && u1) this.checkMismatch(t, min);
+      return;
+    }
+    const nu: [boolean, boolean] = [u0, u1];
     for (let i: 0 | 1 = 0; i < 2; i = (i + 1) as 0 | 1) {
       if (nu[i] !== this.up[i]) {
         const c = this.sides[i];
@@ -285,14 +299,12 @@ export class TunnelMonitor {
     }
 
     // Both claim UP, but not with a common pair of SAs.
-    const bothUp = nu[0] && nu[1];
-    const consistent = bothUp && this.consistent();
-    if (this.mismatch && (!bothUp || consistent)) {
+    if (nu[0] && nu[1]) this.checkMismatch(t, min);
+    else if (this.mismatch) {
       if (t - this.mismatch.start >= min)
         this.emit({ type: "spi-mismatch", start: this.mismatch.start, end: t });
       this.mismatch = null;
     }
-    if (bothUp && !consistent && !this.mismatch) this.mismatch = { start: t };
 
     // A black hole lasts while the sender keeps using the SA whose packets vanish.
     if (this.openHoles === 0) return;
@@ -304,6 +316,17 @@ export class TunnelMonitor {
         this.closeBlackHole(from, to, d, t);
       }
     }
+  }
+
+  /** Both sides are UP: opens or closes the SPI-mismatch interval. */
+  private checkMismatch(t: number, min: number): void {
+    const consistent = this.consistent();
+    if (this.mismatch && consistent) {
+      if (t - this.mismatch.start >= min)
+        this.emit({ type: "spi-mismatch", start: this.mismatch.start, end: t });
+      this.mismatch = null;
+    }
+    if (!consistent && !this.mismatch) this.mismatch = { start: t };
   }
 
   /** Each side's outbound SA is one the other side accepts inbound. */
@@ -678,6 +701,8 @@ export class Engine {
    * is mostly cancelled by the response before).
    */
   private readonly held: SimEvent[] = [];
+  /** Entries of {@link held} in use (a count: truncating the array costs a runtime call). */
+  private heldN = 0;
 
   /**
    * {@link afterArg} for a timer that is likely cancelled soon: it keeps the sequence number it
@@ -692,14 +717,28 @@ export class Engine {
       arg,
       dead: false,
     };
-    this.held.push(ev);
+    this.held[this.heldN++] = ev;
+    return ev;
+  }
+
+  /** {@link afterArgHeld} at an absolute time. */
+  atArgHeld<T>(t: number, fn: (arg: T) => void, arg: T): SimEvent {
+    if (!this.collapse) return this.atArg(t, fn, arg);
+    const ev: SimEvent = {
+      t: Math.max(t, this.now),
+      seq: this.q.reserve(1),
+      fn: fn as (arg: never) => void,
+      arg,
+      dead: false,
+    };
+    this.held[this.heldN++] = ev;
     return ev;
   }
 
   /** A live held timer comes before (t, seq). */
   private heldBefore(t: number, seq: number): boolean {
     const h = this.held;
-    for (let i = 0; i < h.length; i++) {
+    for (let i = 0; i < this.heldN; i++) {
       const ev = h[i]!;
       if (!ev.dead && (ev.t < t || (ev.t === t && ev.seq < seq))) return true;
     }
@@ -709,11 +748,11 @@ export class Engine {
   /** Queues the live held timers. */
   private queueHeld(): void {
     const h = this.held;
-    for (let i = 0; i < h.length; i++) {
+    for (let i = 0; i < this.heldN; i++) {
       const ev = h[i]!;
       if (!ev.dead) this.q.insert(ev);
     }
-    h.length = 0;
+    this.heldN = 0;
   }
 
   /** Time of the next live event, the held-back arrival and held timers included (∞ if none). */
@@ -721,7 +760,7 @@ export class Engine {
     let t = this.q.peekLiveTime();
     if (this.nextP !== null && this.nextT < t) t = this.nextT;
     const h = this.held;
-    for (let i = 0; i < h.length; i++) {
+    for (let i = 0; i < this.heldN; i++) {
       const ev = h[i]!;
       if (!ev.dead && ev.t < t) t = ev.t;
     }
@@ -751,6 +790,15 @@ export class Engine {
     return target;
   }
 
+  /** {@link directPeer}, remembered per sending gateway for its last destination. */
+  directTo(from: Gateway, dst: string): Gateway | null {
+    if (from.directDst === dst) return from.directGw;
+    const g = this.directPeer(from, dst);
+    from.directDst = dst;
+    from.directGw = g;
+    return g;
+  }
+
   /** Counts a packet that a collapsed train sent (ids and firewall counters as {@link transmit}). */
   countDirect(from: Gateway, to: Gateway): void {
     ++this.packetIds;
@@ -759,6 +807,14 @@ export class Engine {
   }
 
   private arrive(from: Gateway, p: WirePacket): void {
+    const direct = this.directTo(from, p.dst);
+    if (direct !== null) {
+      // No device on the way and a firewall (if any) that accepts everything without a table:
+      // what the walk below would do.
+      if (direct.fw) direct.fw.input(p, this.now);
+      direct.daemon.receive(p);
+      return;
+    }
     for (const d of from.chain) {
       if (!this.pass(d, d.name, p, "out")) return;
     }
@@ -863,7 +919,7 @@ export class Engine {
     const q = this.q;
     this.until = untilMs;
     if (this.nextP !== null) this.queueNext();
-    if (this.held.length > 0) this.queueHeld();
+    if (this.heldN > 0) this.queueHeld();
     for (;;) {
       const ev = q.popUntil(untilMs);
       if (!ev) break;
@@ -877,7 +933,7 @@ export class Engine {
         const t = this.nextT;
         if (
           t > untilMs ||
-          (this.held.length > 0 && this.heldBefore(t, this.nextSeq)) ||
+          (this.heldN > 0 && this.heldBefore(t, this.nextSeq)) ||
           q.liveBefore(t, this.nextSeq)
         ) {
           this.queueNext();
@@ -890,7 +946,7 @@ export class Engine {
         this.arrive(p.from!, p);
         if (this.dirtyN > 0) this.settle();
       }
-      if (this.held.length > 0) this.queueHeld();
+      if (this.heldN > 0) this.queueHeld();
     }
     this.now = untilMs;
   }

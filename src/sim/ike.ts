@@ -279,19 +279,16 @@ export class Conn {
   ) {
     this.say = logStyle(p.vendor);
     this.rng = new Rng(seedFor(daemon.engine.seed, tunnel, daemon.gw.name));
+    this.gw = daemon.gw;
+    this.e = daemon.engine;
   }
 
-  get gw(): Gateway {
-    return this.daemon.gw;
-  }
+  readonly gw: Gateway;
+  private readonly e: Engine;
 
   /** Info-level events are recorded (guards building their fields on hot paths). */
   get info(): boolean {
-    return this.daemon.engine.rec.level >= LOG.info;
-  }
-
-  private get e(): Engine {
-    return this.daemon.engine;
+    return this.e.rec.level >= LOG.info;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1086,22 +1083,31 @@ export class Conn {
     if (!this.rekeyChild(c) || this.p.ikeVersion === 1) this.armExpire(c);
   };
 
-  private armExpire(c: ChildSa): void {
+  /**
+   * Arms a CHILD SA's hard lifetime. `held`: the SA is about to be deleted (an IKEv2 rekey's old
+   * SA, deleted when its DELETE is answered), so the timer enters the queue only if still live
+   * when the current chain of events ends ({@link Engine.atArgHeld}).
+   */
+  private armExpire(c: ChildSa, held = false): void {
     const life = this.p.childLifeTime;
     if (life <= 0 || c.expireTimer || c.state === "deleted") return;
-    c.expireTimer = this.e.at(c.installedAt + ms(life), () => {
-      c.expireTimer = null;
-      this.expireChild(c);
-    });
+    const t = c.installedAt + ms(life);
+    c.expireTimer = held ? this.e.atArgHeld(t, this.expireDue, c) : this.e.atArg(t, this.expireDue, c);
   }
+
+  /** A CHILD SA's hard lifetime (one function per connection, not a closure per SA). */
+  private readonly expireDue = (c: ChildSa): void => {
+    c.expireTimer = null;
+    this.expireChild(c);
+  };
 
   private markRekeyed(old: ChildSa, by: ChildSa): void {
     old.state = "rekeyed";
     old.outActive = false;
     old.replacedBy = by;
     old.rekeyTimer = kill(old.rekeyTimer);
-    // IKEv1: the rekeyed SA stays installed until its hard lifetime.
-    this.armExpire(old);
+    // IKEv1: the rekeyed SA stays installed until its hard lifetime; IKEv2 deletes it now.
+    this.armExpire(old, this.p.ikeVersion === 2);
   }
 
   removeChild(c: ChildSa, why: string): void {
@@ -1726,19 +1732,20 @@ export class Conn {
   sendDataRun(ts: number[], i: number, from: string, to: string, wantReply: boolean): number {
     const e = this.e;
     if (!e.collapse || e.rec.level >= LOG.debug) return 0;
-    const c = this.outboundChild();
-    if (!c) return 0;
-    const sa = c.ike;
-    const peerGw = e.directPeer(this.gw, sa.remoteIp);
-    if (!peerGw) return 0;
     const n = ts.length;
-    const lat = e.latencyMs;
-    const last = ts[n - 1]! + lat + (wantReply ? lat : 0);
-    if (last > e.until || e.peekLiveTime() <= last) return 0;
+    // The cheapest check first: a burst's first packet usually starts a DPD probe.
     if (this.p.vendor === "fortios" && this.p.dpd === "on-demand" && !this.probe) {
       const iv = ms(this.p.dpdRetryInterval);
       for (let j = i; j < n; j++) if (ts[j]! - this.lastIn >= iv) return 0;
     }
+    const c = this.outboundChild();
+    if (!c) return 0;
+    const sa = c.ike;
+    const peerGw = e.directTo(this.gw, sa.remoteIp);
+    if (!peerGw) return 0;
+    const lat = e.latencyMs;
+    const last = ts[n - 1]! + lat + (wantReply ? lat : 0);
+    if (last > e.until || e.peekLiveTime() <= last) return 0;
     const rc = peerGw.daemon.childByIn.get(c.outSpi);
     const delivered = rc !== undefined && rc.state !== "deleted";
     const rconn = delivered ? rc.ike.conn : null;
@@ -1751,7 +1758,7 @@ export class Conn {
       const rp = rconn.p;
       if (rp.vendor === "fortios" && rp.dpd === "on-demand" && !rconn.probe && ms(rp.dpdRetryInterval) <= 0)
         return 0;
-      replyGw = e.directPeer(rconn.gw, rcb.ike.remoteIp);
+      replyGw = e.directTo(rconn.gw, rcb.ike.remoteIp);
       if (!replyGw) return 0;
       rc2 = replyGw.daemon.childByIn.get(rcb.outSpi);
     }

@@ -60,6 +60,9 @@ export class EventQueue {
   private laneList: Lane[] = [];
   private readonly uses = new Map<number, number>();
   private now = 0;
+  /** {@link best}'s answer while nothing was pushed or popped since (it is asked several times per event). */
+  private bestLane: Lane | null = null;
+  private bestValid = false;
 
   get size(): number {
     let s = this.n;
@@ -125,6 +128,7 @@ export class EventQueue {
     if (lane && now >= this.now) {
       this.now = now;
       lane.buf.push(ev);
+      this.bestValid = false;
     } else {
       this.heapPush(ev);
     }
@@ -132,6 +136,7 @@ export class EventQueue {
   }
 
   private heapPush(ev: SimEvent): void {
+    this.bestValid = false;
     if (this.n === this.ht.length) {
       const c = this.ht.length * 2;
       const t2 = new Float64Array(c);
@@ -162,6 +167,7 @@ export class EventQueue {
   }
 
   private heapPop(): SimEvent {
+    this.bestValid = false;
     const T = this.ht;
     const S = this.hs;
     const E = this.he;
@@ -200,6 +206,7 @@ export class EventQueue {
 
   /** The lane whose head comes first, or null when the heap top comes first. */
   private best(): Lane | null {
+    if (this.bestValid) return this.bestLane;
     let bt = this.n > 0 ? this.ht[0]! : Number.POSITIVE_INFINITY;
     let bs = this.n > 0 ? this.hs[0]! : Number.POSITIVE_INFINITY;
     let best: Lane | null = null;
@@ -214,7 +221,15 @@ export class EventQueue {
         best = l;
       }
     }
+    this.bestLane = best;
+    this.bestValid = true;
     return best;
+  }
+
+  /** Pops the head of a lane. */
+  private shiftLane(l: Lane): SimEvent {
+    this.bestValid = false;
+    return l.shift();
   }
 
   /**
@@ -227,7 +242,7 @@ export class EventQueue {
       if (l) {
         const ev = l.buf[l.head]!;
         if (!ev.dead) return ev.t;
-        l.shift();
+        this.shiftLane(l);
         continue;
       }
       if (this.n === 0) return Number.POSITIVE_INFINITY;
@@ -246,7 +261,7 @@ export class EventQueue {
       if (l) {
         const ev = l.buf[l.head]!;
         if (ev.dead) {
-          l.shift();
+          this.shiftLane(l);
           continue;
         }
         return ev.t < t || (ev.t === t && ev.seq < seq);
@@ -269,7 +284,7 @@ export class EventQueue {
 
   pop(): SimEvent | undefined {
     const l = this.best();
-    if (l) return l.shift();
+    if (l) return this.shiftLane(l);
     if (this.n === 0) return undefined;
     return this.heapPop();
   }
@@ -279,7 +294,7 @@ export class EventQueue {
     const l = this.best();
     if (l) {
       if (l.buf[l.head]!.t > until) return undefined;
-      const ev = l.shift();
+      const ev = this.shiftLane(l);
       if (ev.t > this.now) this.now = ev.t;
       return ev;
     }
