@@ -674,11 +674,12 @@ export class Engine {
         return false;
       }
     }
-    if (this.collapse && this.nextP === null) {
+    if (this.collapse) {
       // Held back with its sequence number: run directly after this event if nothing comes first.
-      this.nextP = p;
-      this.nextT = this.now + this.latencyMs;
-      this.nextSeq = this.q.reserve(1);
+      const i = this.nextEnd++;
+      this.nextP[i] = p;
+      this.nextT[i] = this.now + this.latencyMs;
+      this.nextSeq[i] = this.q.reserve(1);
     } else {
       this.q.pushAfterArg(this.now, this.latencyMs, this.arriveFn, p);
     }
@@ -686,14 +687,17 @@ export class Engine {
   }
 
   /**
-   * A packet arrival held back by {@link transmit} (at most one; further ones are queued): when the
-   * current event ends and no live event precedes it in (time, sequence) order, it is the event the
-   * queue would pop next, so {@link run} runs it without the queue; otherwise it is queued with its
-   * reserved sequence number.
+   * Packet arrivals held back by {@link transmit}, in (time, sequence) order (one latency after
+   * sends made in time order): when the current event ends and no live event precedes the first
+   * one, it is the event the queue would pop next, so {@link run} runs it without the queue (and
+   * so on); otherwise they are queued with their reserved sequence numbers. Entries
+   * `nextHead..nextEnd-1` are in use.
    */
-  private nextP: WirePacket | null = null;
-  private nextT = 0;
-  private nextSeq = 0;
+  private readonly nextP: (WirePacket | null)[] = [];
+  private readonly nextT: number[] = [];
+  private readonly nextSeq: number[] = [];
+  private nextHead = 0;
+  private nextEnd = 0;
 
   /**
    * Timers made by {@link afterArgHeld} in the current event and the held-back arrivals run after
@@ -758,7 +762,7 @@ export class Engine {
   /** Time of the next live event, the held-back arrival and held timers included (∞ if none). */
   peekLiveTime(): number {
     let t = this.q.peekLiveTime();
-    if (this.nextP !== null && this.nextT < t) t = this.nextT;
+    if (this.nextHead < this.nextEnd && this.nextT[this.nextHead]! < t) t = this.nextT[this.nextHead]!;
     const h = this.held;
     for (let i = 0; i < this.heldN; i++) {
       const ev = h[i]!;
@@ -769,9 +773,12 @@ export class Engine {
 
   /** Queues the held-back arrival (with its reserved sequence number). */
   private queueNext(): void {
-    const p = this.nextP!;
-    this.nextP = null;
-    this.q.pushSeq(this.nextT, this.nextSeq, this.arriveFn, p);
+    for (let i = this.nextHead; i < this.nextEnd; i++) {
+      this.q.pushSeq(this.nextT[i]!, this.nextSeq[i]!, this.arriveFn, this.nextP[i]!);
+      this.nextP[i] = null;
+    }
+    this.nextHead = 0;
+    this.nextEnd = 0;
   }
 
   /**
@@ -918,7 +925,7 @@ export class Engine {
   run(untilMs: number): void {
     const q = this.q;
     this.until = untilMs;
-    if (this.nextP !== null) this.queueNext();
+    if (this.nextEnd > 0) this.queueNext();
     if (this.heldN > 0) this.queueHeld();
     for (;;) {
       const ev = q.popUntil(untilMs);
@@ -928,19 +935,21 @@ export class Engine {
       this.eventsRun++;
       fire(ev);
       if (this.dirtyN > 0) this.settle();
-      // The held-back arrival, while it is the next event (it may hold back the next one).
-      while (this.nextP !== null) {
-        const t = this.nextT;
-        if (
-          t > untilMs ||
-          (this.heldN > 0 && this.heldBefore(t, this.nextSeq)) ||
-          q.liveBefore(t, this.nextSeq)
-        ) {
+      // The held-back arrivals, while the first is the next event (each may hold back more).
+      while (this.nextHead < this.nextEnd) {
+        const h = this.nextHead;
+        const t = this.nextT[h]!;
+        const seq = this.nextSeq[h]!;
+        if (t > untilMs || (this.heldN > 0 && this.heldBefore(t, seq)) || q.liveBefore(t, seq)) {
           this.queueNext();
           break;
         }
-        const p = this.nextP;
-        this.nextP = null;
+        const p = this.nextP[h]!;
+        this.nextP[h] = null;
+        if (++this.nextHead === this.nextEnd) {
+          this.nextHead = 0;
+          this.nextEnd = 0;
+        }
         this.now = t;
         this.eventsCollapsed++;
         this.arrive(p.from!, p);
