@@ -237,3 +237,77 @@ describe("fast paths = general path", () => {
     for (const f of FILES) same(readFileSync(DIR + f, "utf8"), f);
   });
 });
+
+/**
+ * The end-of-table check of append-only tables (jumps collected while parsing, hook-restricted
+ * rules checked by mask, only the failing ones sorted) reports what the full pass over every
+ * rule reports. An empty chain flushed at the end of each table forces the full pass.
+ */
+describe("end-of-table checks: append-only = full pass", () => {
+  const hookFile = (filter: string[], nat: string[], full: boolean): string =>
+    [
+      "*filter",
+      ":INPUT ACCEPT [0:0]",
+      ":FORWARD ACCEPT [0:0]",
+      ":OUTPUT ACCEPT [0:0]",
+      ":C1 - [0:0]",
+      ":C2 - [0:0]",
+      ":ZZ - [0:0]",
+      ...filter,
+      full ? "-F ZZ" : "# (same line numbers)",
+      "COMMIT",
+      "*nat",
+      ":PREROUTING ACCEPT [0:0]",
+      ":INPUT ACCEPT [0:0]",
+      ":OUTPUT ACCEPT [0:0]",
+      ":POSTROUTING ACCEPT [0:0]",
+      ":N1 - [0:0]",
+      ":N2 - [0:0]",
+      ":ZZ - [0:0]",
+      ...nat,
+      full ? "-F ZZ" : "# (same line numbers)",
+      "COMMIT",
+      "",
+    ].join("\n");
+  const rule = (chains: string[], targets: string[]) =>
+    fc
+      .tuple(
+        fc.constantFrom(...chains),
+        opt([
+          "-m policy --dir in --pol ipsec",
+          "-m policy --dir out --pol ipsec",
+          "-m addrtype --dst-type LOCAL --limit-iface-in",
+          "-m addrtype --src-type LOCAL --limit-iface-out",
+          "-m mac --mac-source 00:11:22:33:44:55",
+        ]),
+        opt(targets),
+      )
+      .map(([c, m, t]) => `-A ${c} ${m} ${t}`.replace(/ +/g, " ").trimEnd());
+  test.prop(
+    [
+      fc.array(rule(["INPUT", "OUTPUT", "FORWARD", "C1", "C2"], ["-j ACCEPT", "-j C1", "-j C2", "-g C2"]), {
+        maxLength: 10,
+      }),
+      fc.array(
+        rule(
+          ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", "N1", "N2"],
+          [
+            "-j N1",
+            "-j N2",
+            "-j DNAT --to-destination 10.0.0.1",
+            "-j SNAT --to-source 10.0.0.2",
+            "-j MASQUERADE",
+          ],
+        ),
+        { maxLength: 10 },
+      ),
+    ],
+    { numRuns: 500 },
+  )("the same errors, in the same order", (filter, nat) => {
+    const fast = parseIptables(hookFile(filter, nat, false), { file: "t.rules", maxErrors: 1000 });
+    const full = parseIptables(hookFile(filter, nat, true), { file: "t.rules", maxErrors: 1000 });
+    expect(fast.errors.map((e) => `${e.line}:${e.col}: ${e.message}`)).toEqual(
+      full.errors.map((e) => `${e.line}:${e.col}: ${e.message}`),
+    );
+  });
+});

@@ -83,7 +83,12 @@ for (const [n, v] of PROTO_ENTRIES) {
 
 /** `tcp`, `TCP`, `6`, `all` → number; undefined when unknown. Case-insensitive like iptables. */
 export function protoNumber(text: string): number | undefined {
-  // Fast path: the usual lower-case name (the keys are lower case) without a copy.
+  // The two names of nearly every rule, without hashing a fresh slice of the line.
+  if (text.length === 3) {
+    if (text === "tcp") return 6;
+    if (text === "udp") return 17;
+  }
+  // Then the usual lower-case name (the keys are lower case) without a copy.
   const exact = PROTO_BY_NAME.get(text);
   if (exact !== undefined) return exact;
   if (/^\d+$/.test(text)) {
