@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
+import { BUILTIN_CHAINS, type TableName } from "../src/platforms/iptables/model.js";
 import { parseIptables } from "../src/platforms/iptables/parse.js";
 
 /**
@@ -244,31 +245,17 @@ describe("fast paths = general path", () => {
  * rule reports. An empty chain flushed at the end of each table forces the full pass.
  */
 describe("end-of-table checks: append-only = full pass", () => {
+  // Each table: its built-in chains (policy ACCEPT), user chains, the rules, then the flush.
+  const table = (name: TableName, user: string[], rules: string[], full: boolean): string[] => [
+    `*${name}`,
+    ...BUILTIN_CHAINS[name].map((c) => `:${c} ACCEPT [0:0]`),
+    ...[...user, "ZZ"].map((c) => `:${c} - [0:0]`),
+    ...rules,
+    full ? "-F ZZ" : "# (same line numbers)",
+    "COMMIT",
+  ];
   const hookFile = (filter: string[], nat: string[], full: boolean): string =>
-    [
-      "*filter",
-      ":INPUT ACCEPT [0:0]",
-      ":FORWARD ACCEPT [0:0]",
-      ":OUTPUT ACCEPT [0:0]",
-      ":C1 - [0:0]",
-      ":C2 - [0:0]",
-      ":ZZ - [0:0]",
-      ...filter,
-      full ? "-F ZZ" : "# (same line numbers)",
-      "COMMIT",
-      "*nat",
-      ":PREROUTING ACCEPT [0:0]",
-      ":INPUT ACCEPT [0:0]",
-      ":OUTPUT ACCEPT [0:0]",
-      ":POSTROUTING ACCEPT [0:0]",
-      ":N1 - [0:0]",
-      ":N2 - [0:0]",
-      ":ZZ - [0:0]",
-      ...nat,
-      full ? "-F ZZ" : "# (same line numbers)",
-      "COMMIT",
-      "",
-    ].join("\n");
+    [...table("filter", ["C1", "C2"], filter, full), ...table("nat", ["N1", "N2"], nat, full), ""].join("\n");
   const rule = (chains: string[], targets: string[]) =>
     fc
       .tuple(
