@@ -294,23 +294,48 @@ export class Conn {
   // ------------------------------------------------------------------------------------------
   // State queries
 
-  isUp(): boolean {
-    for (const sa of this.sas) {
-      if (sa.state !== "established") continue;
-      for (const c of sa.children) if (c.state !== "deleted") return true;
-    }
-    return false;
+  /**
+   * {@link isUp} and {@link outboundChild}, computed once after the SAs changed: the monitor asks
+   * both sides after every change, and each data packet asks for the outbound SA. Every change of
+   * the SA lists, an SA's state or a CHILD SA's outbound flag calls {@link saChanged}.
+   */
+  private cacheValid = false;
+  private upCache = false;
+  private outCache: ChildSa | null = null;
+
+  /** The IKE / CHILD SAs of this connection changed (membership, state, outbound flag). */
+  saChanged(): void {
+    this.cacheValid = false;
   }
 
-  outboundChild(): ChildSa | null {
+  private computeState(): void {
+    let up = false;
     let best: ChildSa | null = null;
-    for (const sa of this.sas) {
-      if (sa.state !== "established" && sa.state !== "deleting") continue;
-      for (const c of sa.children) {
+    const sas = this.sas;
+    for (let i = 0; i < sas.length; i++) {
+      const sa = sas[i]!;
+      const st = sa.state;
+      if (st !== "established" && st !== "deleting") continue;
+      const cs = sa.children;
+      for (let j = 0; j < cs.length; j++) {
+        const c = cs[j]!;
+        if (st === "established" && c.state !== "deleted") up = true;
         if (c.state === "installed" && c.outActive && (!best || c.installedAt >= best.installedAt)) best = c;
       }
     }
-    return best;
+    this.upCache = up;
+    this.outCache = best;
+    this.cacheValid = true;
+  }
+
+  isUp(): boolean {
+    if (!this.cacheValid) this.computeState();
+    return this.upCache;
+  }
+
+  outboundChild(): ChildSa | null {
+    if (!this.cacheValid) this.computeState();
+    return this.outCache;
   }
 
   outboundSpi(): number | null {
@@ -370,6 +395,7 @@ export class Conn {
   private newSa(initiator: boolean, spiI: string): IkeSa {
     const sa = new IkeSa(this, this.daemon.nextSerial(), initiator, spiI, this.e.now);
     this.sas.push(sa);
+    this.saChanged();
     if (initiator) this.daemon.byLocalSpi.set(spiI, sa);
     return sa;
   }
@@ -860,6 +886,7 @@ export class Conn {
       this.respond(sa, m, r);
       if (this.info) this.log(LOG.info, "ike-rekeyed", () => this.say.ikeRekeyed(sa.ref(), nsa.ref()), sa);
       sa.state = "deleting"; // until the peer's DELETE for it
+      this.saChanged();
       this.changed("IKE SA rekeyed (responder)");
       return;
     }
@@ -963,6 +990,7 @@ export class Conn {
       const other = this.newestEstablished(sa);
       if (other) for (const c of sa.children) c.ike = other;
       if (other) other.children.push(...sa.children.splice(0));
+      this.saChanged();
       this.destroy(sa, "ISAKMP SA DELETE received", true);
       this.changed("DELETE for ISAKMP SA received");
       return;
@@ -1011,6 +1039,7 @@ export class Conn {
     const e = this.e;
     const p = this.p;
     sa.state = "established";
+    this.saChanged();
     sa.establishedAt = e.now;
     sa.timers.halfOpen = kill(sa.timers.halfOpen);
     sa.timers.negotiate = kill(sa.timers.negotiate);
@@ -1052,6 +1081,7 @@ export class Conn {
     const p = this.p;
     const c = new ChildSa(sa, inSpi, outSpi, ++this.childSerial, e.now, outActive);
     sa.children.push(c);
+    this.saChanged();
     this.daemon.childByIn.set(inSpi, c);
     if (e.now > this.lastIn) this.lastIn = e.now;
     if (this.info)
@@ -1104,6 +1134,7 @@ export class Conn {
   private markRekeyed(old: ChildSa, by: ChildSa): void {
     old.state = "rekeyed";
     old.outActive = false;
+    this.saChanged();
     old.replacedBy = by;
     old.rekeyTimer = kill(old.rekeyTimer);
     // IKEv1: the rekeyed SA stays installed until its hard lifetime; IKEv2 deletes it now.
@@ -1125,6 +1156,7 @@ export class Conn {
     }
     if (this.daemon.childByIn.get(c.inSpi) === c) this.daemon.childByIn.delete(c.inSpi);
     if (c.replacedBy && c.replacedBy.state === "installed") c.replacedBy.outActive = true;
+    this.saChanged();
     if (this.info)
       this.log(
         LOG.info,
@@ -1140,6 +1172,7 @@ export class Conn {
     if (sa.state === "dead") return;
     const wasUp = sa.state === "established";
     sa.state = "dead";
+    this.saChanged();
     for (const k of Object.keys(sa.timers) as (keyof IkeSa["timers"])[]) sa.timers[k] = kill(sa.timers[k]);
     if (sa.active) sa.active.timer = kill(sa.active.timer);
     sa.active = null;
@@ -1147,6 +1180,7 @@ export class Conn {
     for (const c of [...sa.children]) this.removeChild(c, why);
     const i = this.sas.indexOf(sa);
     if (i >= 0) this.sas.splice(i, 1);
+    this.saChanged();
     const d = this.daemon;
     if (d.byLocalSpi.get(sa.localSpi) === sa) d.byLocalSpi.delete(sa.localSpi);
     if (sa.halfOpenKey) d.halfOpen.delete(sa.halfOpenKey);
@@ -1169,6 +1203,7 @@ export class Conn {
     nsa.lastIn = old.lastIn;
     for (const c of old.children) c.ike = nsa;
     nsa.children.push(...old.children.splice(0));
+    this.saChanged();
     old.timers.dpd = kill(old.timers.dpd);
     old.timers.keepalive = kill(old.timers.keepalive);
     old.timers.rekey = kill(old.timers.rekey);
@@ -1348,6 +1383,7 @@ export class Conn {
       if (other) {
         for (const c of sa.children) c.ike = other;
         other.children.push(...sa.children.splice(0));
+        this.saChanged();
       }
     }
     this.deleteIke(sa, "lifetime expired");
@@ -1372,6 +1408,7 @@ export class Conn {
       return;
     }
     sa.state = "deleting";
+    this.saChanged();
     sa.timers.dpd = kill(sa.timers.dpd);
     this.changed(why);
     // Queue behind whatever is in flight (charon's task manager does the same).
@@ -1958,6 +1995,7 @@ export class Daemon {
         sa.remoteIp = p.src;
         sa.remotePort = p.sport ?? 500;
         conn.sas.push(sa);
+        conn.saChanged();
         this.byLocalSpi.set(sa.spiR, sa);
         this.halfOpen.set(key, sa);
         sa.halfOpenKey = key;
