@@ -51,8 +51,9 @@ const MAX_LANES = 8;
 const LANE_AFTER_USES = 16;
 
 export class EventQueue {
-  private ht = new Float64Array(1024);
-  private hs = new Float64Array(1024);
+  // Small at first: the benchmark builds one engine per tunnel (its queue holds a handful of events).
+  private ht = new Float64Array(64);
+  private hs = new Float64Array(64);
   private he: SimEvent[] = [];
   private n = 0;
   private nextSeq = 0;
