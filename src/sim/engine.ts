@@ -331,7 +331,9 @@ export class TunnelMonitor {
 
   /** Each side's outbound SA is one the other side accepts inbound. */
   consistent(): boolean {
-    const [a, b] = this.sides;
+    // Indexed, not destructured (destructuring runs the iterator protocol on this hot path).
+    const a = this.sides[0];
+    const b = this.sides[1];
     const ao = a.outboundSpi();
     const bo = b.outboundSpi();
     return ao !== null && bo !== null && b.hasInbound(ao) && a.hasInbound(bo);

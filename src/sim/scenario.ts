@@ -475,6 +475,18 @@ function schedule(e: Engine, sc: Scenario, b: Built): void {
   }
 }
 
+/**
+ * A packet train under way: its packets' times, its first reserved sequence number, the next
+ * packet (one is queued at a time).
+ */
+class TrainRun {
+  i = 0;
+  constructor(
+    readonly ts: number[],
+    readonly base: number,
+  ) {}
+}
+
 function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number): void {
   const end = Math.round(Math.min(tr.end ?? duration, duration) * 1000);
   const packet = (): void => {
@@ -505,26 +517,31 @@ function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number):
       if (ti <= end) ts.push(Math.max(ti, e.now));
     }
     if (ts.length === 0) return;
-    const base = e.q.reserve(ts.length);
-    const step = (i: number): void => {
-      const n = c.sendDataRun(ts, i, tr.from, tr.to, reply);
-      if (n > 0) {
-        e.eventsCollapsed += n - 1;
-        return;
-      }
-      packet();
-      if (i + 1 < ts.length) e.q.pushSeq(ts[i + 1]!, base + i + 1, step, i + 1);
-    };
+    const run = new TrainRun(ts, e.q.reserve(ts.length));
     // The first packet is due now and nothing else is before it: it runs in this event.
     if (inEvent && ts[0] === e.now && e.peekLiveTime() > e.now) {
       e.eventsCollapsed++;
-      pending = () => step(0);
+      pending = run;
     } else {
-      e.q.pushSeq(ts[0]!, base, step, 0);
+      e.q.pushSeq(ts[0]!, run.base, trainStep, run);
+    }
+  };
+  /** Packet `run.i` of a train (one function per traffic pattern, not a closure per train). */
+  const trainStep = (run: TrainRun): void => {
+    const { ts, i } = run;
+    const n = c.sendDataRun(ts, i, tr.from, tr.to, reply);
+    if (n > 0) {
+      e.eventsCollapsed += n - 1;
+      return;
+    }
+    packet();
+    if (i + 1 < ts.length) {
+      run.i = i + 1;
+      e.q.pushSeq(ts[i + 1]!, run.base + i + 1, trainStep, run);
     }
   };
   /** The first packet of a burst, run at the end of its tick (after the tick's own pushes). */
-  let pending: (() => void) | null = null;
+  let pending: TrainRun | null = null;
   if (tr.every !== undefined) {
     const step = Math.max(1, Math.round(tr.every * 1000));
     // One recurring timer rather than all packets at once: the queue stays small.
@@ -542,10 +559,10 @@ function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number):
     const tick = (): void => {
       train(e.now, count, spacing ?? 1, true);
       if (e.now + step <= end) e.after(step, tick);
-      const p = pending;
-      if (p) {
+      const run = pending;
+      if (run) {
         pending = null;
-        p();
+        trainStep(run);
       }
     };
     const first = Math.round((tr.start ?? every) * 1000);
