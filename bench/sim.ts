@@ -170,6 +170,8 @@ async function workerEntry(): Promise<{ code: string | URL; eval: boolean }> {
       target: "node20",
       outfile: out,
       logLevel: "warning",
+      // Only the main thread builds; the workers need not parse esbuild's API.
+      external: ["esbuild"],
     });
     process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     return { code: pathToFileURL(out), eval: false };

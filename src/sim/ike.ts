@@ -1802,7 +1802,8 @@ export class Conn {
     const replied = rc2 !== undefined && rc2.state !== "deleted";
     const tunnel = this.tunnel;
     const mon = this.monitor;
-    const failedMon = e.monitors.get(tunnel);
+    // Where the plain path reports an ESP packet lost to an unknown SPI (looked up by tunnel name).
+    const failedMon = delivered && (!wantReply || replied) ? undefined : e.monitors.get(tunnel);
     if (!wantReply) {
       // One way, each state item has one writer: the sender's SA (last send), the direction's
       // counters (sends), the receiver's SA (last arrival), the direction's delivered / failed
