@@ -246,17 +246,22 @@ export class TunnelMonitor {
   }
 
   update(reason: string, gateway: string): void {
-    const now = this.engine.now;
-    const t = now / 1000;
-    const min = this.engine.minAnomaly;
     const u0 = this.sides[0].isUp();
     const u1 = this.sides[1].isUp();
     if (u0 === this.up[0] && u1 === this.up[1] && this.openHoles === 0) {
       // Neither side changed state: the asymmetry and outage checks below would find what the
-      // last update left; only a both-up tunnel's SA pair can have changed.
-      if (u0 && u1) this.checkMismatch(t, min);
+      // last update left; only a both-up tunnel's SA pair can have changed (and mostly has not).
+      if (u0 && u1 && this.consistent() !== (this.mismatch === null))
+        this.checkMismatch(this.engine.now / 1000, this.engine.minAnomaly);
       return;
     }
+    this.updateStates(u0, u1, reason, gateway);
+  }
+
+  /** {@link update} when a side went up or down (or a black hole is open). */
+  private updateStates(u0: boolean, u1: boolean, reason: string, gateway: string): void {
+    const t = this.engine.now / 1000;
+    const min = this.engine.minAnomaly;
     const nu: [boolean, boolean] = [u0, u1];
     for (let i: 0 | 1 = 0; i < 2; i = (i + 1) as 0 | 1) {
       if (nu[i] !== this.up[i]) {
