@@ -942,29 +942,34 @@ export class Engine {
       this.eventsRun++;
       fire(ev);
       if (this.dirtyN > 0) this.settle();
-      // The held-back arrivals, while the first is the next event (each may hold back more).
-      while (this.nextHead < this.nextEnd) {
-        const h = this.nextHead;
-        const t = this.nextT[h]!;
-        const seq = this.nextSeq[h]!;
-        if (t > untilMs || (this.heldN > 0 && this.heldBefore(t, seq)) || q.liveBefore(t, seq)) {
-          this.queueNext();
-          break;
-        }
-        const p = this.nextP[h]!;
-        this.nextP[h] = null;
-        if (++this.nextHead === this.nextEnd) {
-          this.nextHead = 0;
-          this.nextEnd = 0;
-        }
-        this.now = t;
-        this.eventsCollapsed++;
-        this.arrive(p.from!, p);
-        if (this.dirtyN > 0) this.settle();
-      }
+      if (this.nextHead < this.nextEnd) this.runHeldBack(untilMs);
       if (this.heldN > 0) this.queueHeld();
     }
     this.now = untilMs;
+  }
+
+  /** The held-back arrivals, while the first is the next event (each may hold back more). */
+  private runHeldBack(untilMs: number): void {
+    const q = this.q;
+    while (this.nextHead < this.nextEnd) {
+      const h = this.nextHead;
+      const t = this.nextT[h]!;
+      const seq = this.nextSeq[h]!;
+      if (t > untilMs || (this.heldN > 0 && this.heldBefore(t, seq)) || q.liveBefore(t, seq)) {
+        this.queueNext();
+        return;
+      }
+      const p = this.nextP[h]!;
+      this.nextP[h] = null;
+      if (++this.nextHead === this.nextEnd) {
+        this.nextHead = 0;
+        this.nextEnd = 0;
+      }
+      this.now = t;
+      this.eventsCollapsed++;
+      this.arrive(p.from!, p);
+      if (this.dirtyN > 0) this.settle();
+    }
   }
 }
 

@@ -64,6 +64,9 @@ export class EventQueue {
   /** {@link best}'s answer while nothing was pushed or popped since (it is asked several times per event). */
   private bestLane: Lane | null = null;
   private bestValid = false;
+  /** Time and sequence number of the first event, live or not ({@link best}'s, ∞ when empty). */
+  private bestT = Number.POSITIVE_INFINITY;
+  private bestS = Number.POSITIVE_INFINITY;
 
   get size(): number {
     let s = this.n;
@@ -223,6 +226,8 @@ export class EventQueue {
       }
     }
     this.bestLane = best;
+    this.bestT = bt;
+    this.bestS = bs;
     this.bestValid = true;
     return best;
   }
@@ -257,6 +262,9 @@ export class EventQueue {
    * discarded on the way, as in {@link peekLiveTime}.
    */
   liveBefore(t: number, seq: number): boolean {
+    // Nothing at all (live or cancelled) comes before: the common answer, without the loop.
+    if (!this.bestValid) this.best();
+    if (this.bestT > t || (this.bestT === t && this.bestS > seq)) return false;
     for (;;) {
       const l = this.best();
       if (l) {
