@@ -336,7 +336,6 @@ export class TunnelMonitor {
 
   /** Each side's outbound SA is one the other side accepts inbound. */
   consistent(): boolean {
-    // Indexed, not destructured (destructuring runs the iterator protocol on this hot path).
     const a = this.sides[0];
     const b = this.sides[1];
     const ao = a.outboundSpi();
@@ -778,7 +777,7 @@ export class Engine {
     return t;
   }
 
-  /** Queues the held-back arrival (with its reserved sequence number). */
+  /** Queues the held-back arrivals (with their reserved sequence numbers). */
   private queueNext(): void {
     for (let i = this.nextHead; i < this.nextEnd; i++) {
       this.q.pushSeq(this.nextT[i]!, this.nextSeq[i]!, this.arriveFn, this.nextP[i]!);
