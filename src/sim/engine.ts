@@ -828,6 +828,11 @@ export class Engine {
       direct.daemon.receive(p);
       return;
     }
+    this.arriveVia(from, p);
+  }
+
+  /** {@link arrive} through devices and firewalls that may change or drop the packet. */
+  private arriveVia(from: Gateway, p: WirePacket): void {
     for (const d of from.chain) {
       if (!this.pass(d, d.name, p, "out")) return;
     }

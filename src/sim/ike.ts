@@ -1962,93 +1962,102 @@ export class Daemon {
     }
   }
 
-  private receiveIke(p: WirePacket, m: IkeMsg): void {
+  /** A new IKE_SA_INIT / Main Mode 1 (or its retransmission): a half-open responder SA. */
+  private receiveInit(p: WirePacket, m: IkeMsg): void {
     const e = this.engine;
-    const isInit =
-      !m.resp &&
-      ((m.v === 2 && m.exch === "IKE_SA_INIT") || (m.v === 1 && m.exch === "MAIN_MODE" && m.step === 1));
-    if (isInit) {
-      const key = `${p.src}|${m.spiI}`;
-      let sa = this.halfOpen.get(key);
-      if (!sa) {
-        // Which connection: by the peer's address, told apart by identity (here: the tunnel) when
-        // two tunnels join the same gateways; a NATed peer unknown by address matches by identity.
-        const byAddr = this.byRemote.get(p.src);
-        const conn =
-          byAddr && byAddr.tunnel !== m.tunnel
-            ? (this.conns.find((c) => c.tunnel === m.tunnel && c.remote === p.src) ?? byAddr)
-            : (byAddr ?? this.byTunnel.get(m.tunnel));
-        if (!conn) {
-          if (e.rec.on(LOG.info))
-            e.rec.add(
-              LOG.info,
-              this.gw.name,
-              m.tunnel,
-              "ike-no-config",
-              `no IKE config for ${p.src}, ignoring ${m.what}`,
-              {},
-              p.sendEvent,
-            );
-          return;
-        }
-        sa = new IkeSa(conn, this.nextSerial(), false, m.spiI, e.now);
-        sa.spiR = this.newIkeSpi(conn.rng);
-        sa.remoteIp = p.src;
-        sa.remotePort = p.sport ?? 500;
-        conn.sas.push(sa);
-        conn.saChanged();
-        this.byLocalSpi.set(sa.spiR, sa);
-        this.halfOpen.set(key, sa);
-        sa.halfOpenKey = key;
-        const s = sa;
-        // Half-open responder SAs are dropped when the negotiation does not complete.
-        sa.timers.halfOpen = e.after(ms(conn.p.halfOpenTimeout), () => {
-          s.timers.halfOpen = null;
-          this.halfOpen.delete(key);
-          if (s.state === "connecting") s.conn.destroy(s, "half-open timeout", false);
-        });
-        conn.log(
-          LOG.info,
-          "ike-recv",
-          () => conn.say.received(s.ref(), m.what, p.src, p.sport ?? 0, p.dst, p.dport ?? 0, m.len),
-          sa,
-          { exchange: m.exch, packet: m.what, responder: true },
-          p.sendEvent,
-        );
+    const key = `${p.src}|${m.spiI}`;
+    let sa = this.halfOpen.get(key);
+    if (!sa) {
+      // Which connection: by the peer's address, told apart by identity (here: the tunnel) when
+      // two tunnels join the same gateways; a NATed peer unknown by address matches by identity.
+      const byAddr = this.byRemote.get(p.src);
+      const conn =
+        byAddr && byAddr.tunnel !== m.tunnel
+          ? (this.conns.find((c) => c.tunnel === m.tunnel && c.remote === p.src) ?? byAddr)
+          : (byAddr ?? this.byTunnel.get(m.tunnel));
+      if (!conn) {
+        if (e.rec.on(LOG.info))
+          e.rec.add(
+            LOG.info,
+            this.gw.name,
+            m.tunnel,
+            "ike-no-config",
+            `no IKE config for ${p.src}, ignoring ${m.what}`,
+            {},
+            p.sendEvent,
+          );
+        return;
       }
-      sa.conn.receive(sa, m, p);
-      return;
-    }
-    const key = m.fromInitiator ? m.spiR : m.spiI;
-    const sa = this.byLocalSpi.get(key);
-    if (!sa || sa.state === "dead") {
-      // Unknown SPIs: charon ignores the message silently (strongswan-lab.md V1, t=127).
-      if (e.rec.on(LOG.info)) {
-        const conn = this.byRemote.get(p.src) ?? this.conns[0];
-        const style = conn?.say;
-        e.rec.add(
-          LOG.info,
-          this.gw.name,
-          m.tunnel,
-          "ike-ignored",
-          style ? style.prefix(conn!.name) + style.unknownSa(m.spiI, m.spiR, m.what) : `ignoring ${m.what}`,
-          { packet: m.what },
-          p.sendEvent,
-        );
-      }
-      return;
-    }
-    if (e.rec.on(LOG.debug)) {
-      sa.conn.log(
-        LOG.debug,
+      sa = new IkeSa(conn, this.nextSerial(), false, m.spiI, e.now);
+      sa.spiR = this.newIkeSpi(conn.rng);
+      sa.remoteIp = p.src;
+      sa.remotePort = p.sport ?? 500;
+      conn.sas.push(sa);
+      conn.saChanged();
+      this.byLocalSpi.set(sa.spiR, sa);
+      this.halfOpen.set(key, sa);
+      sa.halfOpenKey = key;
+      const s = sa;
+      // Half-open responder SAs are dropped when the negotiation does not complete.
+      sa.timers.halfOpen = e.after(ms(conn.p.halfOpenTimeout), () => {
+        s.timers.halfOpen = null;
+        this.halfOpen.delete(key);
+        if (s.state === "connecting") s.conn.destroy(s, "half-open timeout", false);
+      });
+      conn.log(
+        LOG.info,
         "ike-recv",
-        () => sa.conn.say.received(sa.ref(), m.what, p.src, p.sport ?? 0, p.dst, p.dport ?? 0, m.len),
+        () => conn.say.received(s.ref(), m.what, p.src, p.sport ?? 0, p.dst, p.dport ?? 0, m.len),
         sa,
-        { exchange: m.exch, packet: m.what },
+        { exchange: m.exch, packet: m.what, responder: true },
         p.sendEvent,
       );
     }
     sa.conn.receive(sa, m, p);
+  }
+
+  /** An IKE message: to its SA by our SPI. Rare cases in methods of their own (a small hot path). */
+  private receiveIke(p: WirePacket, m: IkeMsg): void {
+    if (
+      !m.resp &&
+      ((m.v === 2 && m.exch === "IKE_SA_INIT") || (m.v === 1 && m.exch === "MAIN_MODE" && m.step === 1))
+    ) {
+      this.receiveInit(p, m);
+      return;
+    }
+    const sa = this.byLocalSpi.get(m.fromInitiator ? m.spiR : m.spiI);
+    if (!sa || sa.state === "dead") {
+      // Unknown SPIs: charon ignores the message silently (strongswan-lab.md V1, t=127).
+      if (this.engine.rec.on(LOG.info)) this.logIgnored(p, m);
+      return;
+    }
+    if (this.engine.rec.on(LOG.debug)) this.logReceived(sa, m, p);
+    sa.conn.receive(sa, m, p);
+  }
+
+  private logIgnored(p: WirePacket, m: IkeMsg): void {
+    const conn = this.byRemote.get(p.src) ?? this.conns[0];
+    const style = conn?.say;
+    this.engine.rec.add(
+      LOG.info,
+      this.gw.name,
+      m.tunnel,
+      "ike-ignored",
+      style ? style.prefix(conn!.name) + style.unknownSa(m.spiI, m.spiR, m.what) : `ignoring ${m.what}`,
+      { packet: m.what },
+      p.sendEvent,
+    );
+  }
+
+  private logReceived(sa: IkeSa, m: IkeMsg, p: WirePacket): void {
+    sa.conn.log(
+      LOG.debug,
+      "ike-recv",
+      () => sa.conn.say.received(sa.ref(), m.what, p.src, p.sport ?? 0, p.dst, p.dport ?? 0, m.len),
+      sa,
+      { exchange: m.exch, packet: m.what },
+      p.sendEvent,
+    );
   }
 
   private receiveEsp(p: WirePacket): void {
