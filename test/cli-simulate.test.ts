@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -208,5 +208,116 @@ describe("tunnelcheck simulate with a gateway behind NAT (topology nat:, public:
     const denied = await run(f);
     expect(denied.j.anomalies.map((a) => a.type)).toEqual(["never-established"]);
     expect(denied.notes).toMatch(/fgt: UDP 500 .* implicit deny \(policy 0\)/);
+  });
+});
+
+describe("tunnelcheck simulate with remote-access tunnels (one representative client)", () => {
+  const dir = (files: Record<string, string>) => {
+    const d = mkdtempSync(join(tmpdir(), "tc-sim-ra-"));
+    dirs.push(d);
+    for (const [f, text] of Object.entries(files)) writeFileSync(join(d, f), text);
+    return d;
+  };
+  const rules = (...input: string[]) =>
+    [
+      "*filter",
+      ":INPUT DROP [0:0]",
+      ":FORWARD DROP [0:0]",
+      ":OUTPUT ACCEPT [0:0]",
+      ...input,
+      "COMMIT",
+      "",
+    ].join("\n");
+  const established = "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT";
+  const run = async (f: string, duration = "2h") => {
+    const r = await cli(["simulate", "--topology", f, "--duration", duration, "--format", "json"]);
+    const j = JSON.parse(r.stdout) as {
+      anomalies: { type: string }[];
+      events: { gateway: string; type: string; msg: string }[];
+      tunnels: { name: string; final: Record<string, string> }[];
+      notes: string[];
+    };
+    return { code: r.code, j, notes: j.notes.join("\n") };
+  };
+  const topo = (d: string, tunnel: string, extra = "") => {
+    const f = join(d, "t.yaml");
+    writeFileSync(
+      f,
+      [
+        "gateways:",
+        "  vpn: { platform: iptables, config: vpn.rules, addresses: [198.51.100.10], wan: eth0 }",
+        extra,
+        "tunnels:",
+        `  - ${tunnel}`,
+        "",
+      ].join("\n"),
+    );
+    return f;
+  };
+
+  it("the bundled L2TP server behind a FortiGate that forgets UDP 4500: the client's Main Mode 5/6 is dropped, never established", async () => {
+    const { code, j, notes } = await run(resolve("examples/nat-fortigate/topology.yaml"), "30m");
+    expect(code).toBe(1);
+    expect(j.anomalies.map((a) => a.type)).toEqual(["never-established"]);
+    const drops = j.events.filter((e) => e.gateway === "fgt" && e.type === "fw-drop");
+    expect(drops.length).toBeGreaterThan(0);
+    expect(drops[0]!.msg).toMatch(/Main Mode 5\/6.*:4500->203\.0\.113\.1:4500/);
+    expect(notes).toMatch(/UDP 4500 to 203\.0\.113\.1 is not forwarded to vpn/);
+    expect(notes).toMatch(/one strongSwan client 'vpn-l2tp-ipsec-client' \(IKEv1\)/);
+  });
+
+  it("with the FortiGate's policy allowing UDP 4500 too: up on both sides for 6 hours", async () => {
+    const ex = (f: string) => readFileSync(resolve("examples/nat-fortigate", f), "utf8");
+    const d = dir({
+      "vpn.rules": ex("vpn.rules"),
+      "fortigate.conf": ex("fortigate.conf").replace(
+        "set udp-portrange 500\n",
+        "set udp-portrange 500 4500\n",
+      ),
+      "topology.yaml": ex("topology.yaml"),
+    });
+    const { code, j } = await run(join(d, "topology.yaml"), "6h");
+    expect(code).toBe(0);
+    expect(j.anomalies).toEqual([]);
+    expect(j.tunnels[0]!.final).toEqual({ "vpn-l2tp-ipsec-client": "up", vpn: "up" });
+  });
+
+  it("a Linux L2TP server admitting IKE only as a reply: the client's Main Mode is dropped by the real rule", async () => {
+    const d = dir({ "vpn.rules": rules(established, "-A INPUT -p esp -j ACCEPT") });
+    const { code, j } = await run(
+      topo(d, "{ type: l2tp-ipsec, server: vpn, clients: [203.0.113.0/24], nat: none }"),
+    );
+    expect(code).toBe(1);
+    expect(j.anomalies.map((a) => a.type)).toEqual(["never-established"]);
+    const drop = j.events.find((e) => e.gateway === "vpn" && e.type === "fw-drop");
+    expect(drop?.msg).toMatch(/203\.0\.113\.1:500->198\.51\.100\.10:500/);
+  });
+
+  it("IKEv2 road warriors behind NAT, server open for UDP 500/4500: up for a day, NAT-T keepalives hold the mapping", async () => {
+    const d = dir({
+      "vpn.rules": rules(established, "-A INPUT -i eth0 -p udp -m multiport --dports 500,4500 -j ACCEPT"),
+    });
+    const { code, j, notes } = await run(
+      topo(d, "{ type: ikev2-remote-access, server: vpn, clients: any, nat: peer }"),
+      "1d",
+    );
+    expect(code).toBe(0);
+    expect(j.anomalies).toEqual([]);
+    expect(j.tunnels[0]!.final).toEqual({ "vpn-ikev2-remote-access-client": "up", vpn: "up" });
+    expect(notes).toMatch(
+      /at 192\.0\.2\.100 \(clients: any; a documentation address stands for them\) behind a masquerading NAT router/,
+    );
+  });
+
+  it("a FortiGate dial-up server is said to be not simulated yet, not guessed", async () => {
+    const d = dir({});
+    const f = join(d, "t.yaml");
+    writeFileSync(
+      f,
+      `gateways:\n  fgt: { platform: fortios, config: ${resolve("examples/seed001/site1.conf")} }\ntunnels:\n  - { type: ikev2-remote-access, server: fgt, clients: any }\n`,
+    );
+    const r = await cli(["simulate", "--topology", f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/none of the topology's tunnels can be simulated/);
   });
 });

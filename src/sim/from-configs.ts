@@ -8,7 +8,7 @@ import type { GatewayLoader, LoadedGateway, PlatformName } from "../analysis/gat
 import { GatewayInputError } from "../analysis/gateway.js";
 import type { FilterEvaluator, FlowQuery } from "../analysis/query.js";
 import { type AuditRequest, siteToSiteEnds } from "../analysis/run-audit.js";
-import { parsePrefix } from "../model/address.js";
+import { formatAddress, parsePrefix } from "../model/address.js";
 import { AddrSet } from "../model/addrset.js";
 import type { ConnState, Decision, Hook, SessionTimeouts, SimPacket, StatelessFilter } from "./firewall.js";
 import type { PortForward } from "./nat.js";
@@ -188,7 +188,109 @@ function natDevice(
   };
 }
 
-/** The simulator scenario for the site-to-site tunnels of an audit request. */
+type RemoteAccessRequest = Extract<AuditRequest["tunnels"][number], { kind: "remote-access" }>;
+
+/** The address that stands for `clients:` (its first network's first host; any: TEST-NET-1). */
+function representativeClient(tunnel: string, clients: string[]): { address: string; any: boolean } {
+  const first = clients[0];
+  if (first === undefined || first === "any") return { address: "192.0.2.100", any: true };
+  const p = parsePrefix(first, { allowHostBits: true });
+  if (p.family !== 4) throw new SimulateInputError(`tunnel ${tunnel}: IPv6 clients are not simulated yet`);
+  if (p.len === 0) return { address: "192.0.2.100", any: true };
+  return { address: formatAddress(4, p.len <= 30 ? p.addr + 1n : p.addr), any: false };
+}
+
+/**
+ * A remote-access tunnel (L2TP/IPsec or IKEv2) as one representative client and the server. The
+ * client is a strongSwan initiator (IKEv1 for L2TP/IPsec) that starts the tunnel and, like a
+ * user's client, does not retry when it fails; behind NAT (`nat: peer`/`both`) it sits behind a
+ * masquerading router whose public address is the representative client address. The server
+ * (a Linux gateway: strongSwan's defaults, never the initiator) answers through its real rules.
+ */
+function remoteAccess(
+  t: RemoteAccessRequest,
+  server: LoadedGateway,
+  device: LoadedGateway | undefined,
+  opts: SimulateOptions,
+  notes: string[],
+): { server: GatewaySpec; client: GatewaySpec; tunnel: TunnelSpec } | null {
+  const name = t.name ?? `${t.server}-${t.vpn}`;
+  if (server.input.platform === "fortios") {
+    notes.push(
+      `tunnel ${name}: a FortiGate dial-up server is not simulated yet (Linux servers only); skipped`,
+    );
+    return null;
+  }
+  const serverAddr = server.input.addresses?.[0] ?? server.ownAddresses[0];
+  if (!serverAddr)
+    throw new SimulateInputError(`tunnel ${name}: cannot tell ${t.server}'s own address; add \`addresses:\``);
+  const ike: 1 | 2 = String(t.overrides?.ike ?? (t.vpn === "l2tp-ipsec" ? 1 : 2)) === "1" ? 1 : 2;
+  const clientName = `${name}-client`;
+  const rep = representativeClient(name, t.clients);
+  const clientsBehindNat = t.nat === "peer" || t.nat === "both";
+  const so = applyOverrides(t.server, opts.overrides?.[t.server] ?? {});
+  const serverNat =
+    t.nat === "local" || t.nat === "both"
+      ? natDevice(
+          server,
+          serverAddr,
+          { local: rep.address, peer: "" },
+          {
+            tunnel: name,
+            single: true,
+            ...(t.overrides?.publicAddress ? { publicAddress: t.overrides.publicAddress } : {}),
+            ...(device ? { device } : {}),
+            overrides: opts.overrides ?? {},
+            notes,
+          },
+        )
+      : undefined;
+  const co = applyOverrides(clientName, opts.overrides?.[clientName] ?? {});
+  const natName = `${clientName}-nat`;
+  const natTimeouts = applyOverrides(natName, opts.overrides?.[natName] ?? {}).timeouts;
+  notes.push(
+    `tunnel ${name}: the clients are one strongSwan client '${clientName}' (IKEv${ike}) at ${rep.address}${rep.any ? " (clients: any; a documentation address stands for them)" : ""}${clientsBehindNat ? " behind a masquerading NAT router" : ""}; it starts the tunnel and does not retry after a failure, as a user's client. Other clients' timers differ: set them under simulate.overrides.${clientName}${t.vpn === "l2tp-ipsec" ? "; L2TP's own hellos are not modelled (add traffic: from the client)" : ""}`,
+  );
+  notes.push(
+    `${t.server}: IKE timers are strongSwan's defaults for ${name} (remote access: it never initiates); override them under simulate.overrides.${t.server}`,
+  );
+  return {
+    server: {
+      name: t.server,
+      address: serverAddr,
+      vendor: so.vendor ?? "strongswan",
+      overrides: so.profile,
+      firewall: {
+        platform: "linux",
+        filter: evaluatorFilter(server.evaluator),
+        iface: server.input.wan ?? "wan",
+        ...(Object.keys(so.timeouts).length ? { timeouts: so.timeouts } : {}),
+      },
+      ...(serverNat ? { behind: [serverNat] } : {}),
+    },
+    client: {
+      name: clientName,
+      address: clientsBehindNat ? "100.64.0.2" : rep.address,
+      vendor: co.vendor ?? "strongswan",
+      overrides: { startAction: "start", ...co.profile },
+      ...(clientsBehindNat
+        ? {
+            behind: [
+              {
+                kind: "nat" as const,
+                name: natName,
+                publicIp: rep.address,
+                ...(Object.keys(natTimeouts).length ? { timeouts: natTimeouts } : {}),
+              },
+            ],
+          }
+        : {}),
+    },
+    tunnel: { name, a: clientName, b: t.server, ikeVersion: ike },
+  };
+}
+
+/** The simulator scenario for the tunnels of an audit request (site-to-site and remote access). */
 export function scenarioFromConfigs(
   req: AuditRequest,
   loaders: Record<PlatformName, GatewayLoader>,
@@ -197,21 +299,21 @@ export function scenarioFromConfigs(
   const notes: string[] = [];
   const gws = new Map<string, LoadedGateway>();
   for (const g of req.gateways) gws.set(g.name, loaders[g.platform](g));
+  const known = (n: string): LoadedGateway => {
+    const g = gws.get(n);
+    if (!g) throw new GatewayInputError(`unknown gateway '${n}'`);
+    return g;
+  };
   const s2s = req.tunnels.filter((t) => t.kind === "site-to-site");
-  if (s2s.length === 0)
+  const ra = req.tunnels.filter((t) => t.kind === "remote-access");
+  if (s2s.length + ra.length === 0)
     throw new SimulateInputError(
-      "simulate needs a site-to-site tunnel between two gateways (tunnels: in the topology)",
+      "simulate needs a tunnel: a site-to-site tunnel between two gateways or a remote-access one (tunnels: in the topology)",
     );
-  if (s2s.length < req.tunnels.length)
-    notes.push("remote-access tunnels are not simulated yet; only the site-to-site ones are");
   const specs = new Map<string, GatewaySpec>();
   const tunnels: TunnelSpec[] = [];
   for (const t of s2s) {
-    const [a, b] = t.between.map((n) => {
-      const g = gws.get(n);
-      if (!g) throw new GatewayInputError(`unknown gateway '${n}'`);
-      return g;
-    }) as [LoadedGateway, LoadedGateway];
+    const [a, b] = t.between.map(known) as [LoadedGateway, LoadedGateway];
     const name = t.name ?? `${t.between[0]}-${t.between[1]}`;
     const endsA = siteToSiteEnds(a, b, name);
     const endsB = siteToSiteEnds(b, a, name);
@@ -271,6 +373,16 @@ export function scenarioFromConfigs(
     }
     tunnels.push({ name, a: a.input.name, b: b.input.name });
   }
+  for (const t of ra) {
+    const device = t.natDevices?.[t.server];
+    const r = remoteAccess(t, known(t.server), device ? known(device) : undefined, opts, notes);
+    if (!r) continue;
+    if (!specs.has(r.server.name)) specs.set(r.server.name, r.server);
+    specs.set(r.client.name, r.client);
+    tunnels.push(r.tunnel);
+  }
+  if (tunnels.length === 0)
+    throw new SimulateInputError("none of the topology's tunnels can be simulated (see the notes above)");
   for (const name of [opts.initiator, ...(opts.traffic ?? []).flatMap((x) => [x.from, x.to])]) {
     if (name !== undefined && name !== "both" && name !== "none" && !specs.has(name)) {
       throw new SimulateInputError(
