@@ -211,6 +211,8 @@ function remoteAccess(
   t: RemoteAccessRequest,
   server: LoadedGateway,
   device: LoadedGateway | undefined,
+  /** The server's spec exists already (it is also in a site-to-site tunnel): that one is kept. */
+  serverKnown: boolean,
   opts: SimulateOptions,
   notes: string[],
 ): { server: GatewaySpec; client: GatewaySpec; tunnel: TunnelSpec } | null {
@@ -251,9 +253,10 @@ function remoteAccess(
   notes.push(
     `tunnel ${name}: the clients are one strongSwan client '${clientName}' (IKEv${ike}) at ${rep.address}${rep.any ? " (clients: any; a documentation address stands for them)" : ""}${clientsBehindNat ? " behind a masquerading NAT router" : ""}; it starts the tunnel and does not retry after a failure, as a user's client. Other clients' timers differ: set them under simulate.overrides.${clientName}${t.vpn === "l2tp-ipsec" ? "; L2TP's own hellos are not modelled (add traffic: from the client)" : ""}`,
   );
-  notes.push(
-    `${t.server}: IKE timers are strongSwan's defaults for ${name} (remote access: it never initiates); override them under simulate.overrides.${t.server}`,
-  );
+  if (!serverKnown)
+    notes.push(
+      `${t.server}: IKE timers are strongSwan's defaults for ${name} (remote access: it never initiates); override them under simulate.overrides.${t.server}`,
+    );
   return {
     server: {
       name: t.server,
@@ -375,7 +378,14 @@ export function scenarioFromConfigs(
   }
   for (const t of ra) {
     const device = t.natDevices?.[t.server];
-    const r = remoteAccess(t, known(t.server), device ? known(device) : undefined, opts, notes);
+    const r = remoteAccess(
+      t,
+      known(t.server),
+      device ? known(device) : undefined,
+      specs.has(t.server),
+      opts,
+      notes,
+    );
     if (!r) continue;
     if (!specs.has(r.server.name)) specs.set(r.server.name, r.server);
     specs.set(r.client.name, r.client);
