@@ -28,6 +28,33 @@ const answers = (r: ReturnType<typeof simulate>) => ({
   dropCount: r.dropCount,
 });
 
+/** The fast path against the plain one: same answers, and the plain path's event count. */
+function samePlainAnswers(sc: Scenario): void {
+  const fast = simulate(sc);
+  const plain = simulate(sc, { collapse: false });
+  expect(answers(fast)).toEqual(answers(plain));
+  expect(fast.stats.simulatedEvents).toBe(plain.stats.engineEvents);
+}
+
+/**
+ * The same while recording (info): the whole timeline. Recording keeps session tables, so only
+ * gateways without a firewall give direct paths.
+ */
+function samePlainTimeline(sc: Scenario): void {
+  const bare = {
+    ...sc,
+    logLevel: "info" as const,
+    gateways: sc.gateways.map(({ firewall: _, ...g }) => g),
+  };
+  const fast = simulate(bare);
+  const plain = simulate(bare, { collapse: false });
+  expect(fast.events).toEqual(plain.events);
+  expect(fast.transitions).toEqual(plain.transitions);
+  expect(fast.drops).toEqual(plain.drops);
+  expect(answers(fast)).toEqual(answers(plain));
+  expect(fast.stats.simulatedEvents).toBe(plain.stats.engineEvents);
+}
+
 describe("fast paths", () => {
   fcTest.prop([scenarioArb], { numRuns: 30 })(
     "independent groups run apart: same anomalies, tunnel results, drops and events",
@@ -67,19 +94,7 @@ describe("fast paths", () => {
   fcTest.prop([scenarioArb], { numRuns: 20 })(
     "collapsed packet trains while recording (info): the same timeline",
     (sc) => {
-      // Recording keeps session tables, so only gateways without a firewall give direct paths.
-      const bare = {
-        ...sc,
-        logLevel: "info" as const,
-        gateways: sc.gateways.map(({ firewall: _, ...g }) => g),
-      };
-      const fast = simulate(bare);
-      const plain = simulate(bare, { collapse: false });
-      expect(fast.events).toEqual(plain.events);
-      expect(fast.transitions).toEqual(plain.transitions);
-      expect(fast.drops).toEqual(plain.drops);
-      expect(answers(fast)).toEqual(answers(plain));
-      expect(fast.stats.simulatedEvents).toBe(plain.stats.engineEvents);
+      samePlainTimeline(sc);
     },
   );
 
@@ -93,28 +108,13 @@ describe("fast paths", () => {
 
   fcTest.prop([slowArb], { numRuns: 25 })(
     "held-back arrivals and held retransmission timers with slow paths: same answers and plain-path events",
-    (sc) => {
-      const fast = simulate(sc);
-      const plain = simulate(sc, { collapse: false });
-      expect(answers(fast)).toEqual(answers(plain));
-      expect(fast.stats.simulatedEvents).toBe(plain.stats.engineEvents);
-    },
+    samePlainAnswers,
   );
 
   fcTest.prop([slowArb], { numRuns: 15 })(
     "held-back arrivals and held retransmission timers with slow paths while recording: the same timeline",
     (sc) => {
-      const bare = {
-        ...sc,
-        logLevel: "info" as const,
-        gateways: sc.gateways.map(({ firewall: _, ...g }) => g),
-      };
-      const fast = simulate(bare);
-      const plain = simulate(bare, { collapse: false });
-      expect(fast.events).toEqual(plain.events);
-      expect(fast.transitions).toEqual(plain.transitions);
-      expect(answers(fast)).toEqual(answers(plain));
-      expect(fast.stats.simulatedEvents).toBe(plain.stats.engineEvents);
+      samePlainTimeline(sc);
     },
   );
 
@@ -150,28 +150,13 @@ describe("fast paths", () => {
 
   fcTest.prop([raceArb], { numRuns: 25 })(
     "held-back packet FIFO and held hard lifetimes racing the DELETE: same answers and plain-path events",
-    (sc) => {
-      const fast = simulate(sc);
-      const plain = simulate(sc, { collapse: false });
-      expect(answers(fast)).toEqual(answers(plain));
-      expect(fast.stats.simulatedEvents).toBe(plain.stats.engineEvents);
-    },
+    samePlainAnswers,
   );
 
   fcTest.prop([raceArb], { numRuns: 15 })(
     "held-back packet FIFO and held hard lifetimes racing the DELETE while recording: the same timeline",
     (sc) => {
-      const bare = {
-        ...sc,
-        logLevel: "info" as const,
-        gateways: sc.gateways.map(({ firewall: _, ...g }) => g),
-      };
-      const fast = simulate(bare);
-      const plain = simulate(bare, { collapse: false });
-      expect(fast.events).toEqual(plain.events);
-      expect(fast.transitions).toEqual(plain.transitions);
-      expect(answers(fast)).toEqual(answers(plain));
-      expect(fast.stats.simulatedEvents).toBe(plain.stats.engineEvents);
+      samePlainTimeline(sc);
     },
   );
 
