@@ -3,9 +3,9 @@
  *
  *   npx tsx bench/sim.ts [--tunnels 10000] [--days 30] [--mix fortios|mixed] [--workers N] [--seed 1]
  *
- * or, without tsx in the main thread either (the workers then load the same bundle):
- *
- *   npx esbuild bench/sim.ts --bundle --platform=node --format=esm --outfile=/tmp/sim.mjs && node /tmp/sim.mjs …
+ * or, without npx and tsx (≈ 0.7 s less startup): `npm run -s bench:sim -- --tunnels 10000 --days 30`
+ * bundles this file with esbuild into bench/out/sim.mjs and runs it under plain node (the workers
+ * then load the same bundle).
  *
  * Each tunnel is its own pair of gateways, each gateway with its own stateful firewall.
  * - fortios (default): FortiOS ⇄ FortiOS, IKEv2, phase2 keylifeseconds 3600 (hourly rekey),
