@@ -309,15 +309,85 @@ describe("tunnelcheck simulate with remote-access tunnels (one representative cl
     );
   });
 
-  it("a FortiGate dial-up server is said to be not simulated yet, not guessed", async () => {
-    const d = dir({});
+  // A FortiGate dial-up server (IKEv2, on wan1), optionally with a local-in deny for IKE.
+  const fortigate = (...localIn: string[]) =>
+    [
+      "config system interface",
+      '  edit "wan1"',
+      "    set ip 198.51.100.1 255.255.255.0",
+      "  next",
+      "end",
+      "config firewall service custom",
+      '  edit "ike-udp"',
+      "    set udp-portrange 500 4500",
+      "  next",
+      "end",
+      ...localIn,
+      "config vpn ipsec phase1-interface",
+      '  edit "ra"',
+      "    set type dynamic",
+      '    set interface "wan1"',
+      "    set ike-version 2",
+      "    set dpd on-idle",
+      "    set dpd-retryinterval 30",
+      "  next",
+      "end",
+      "config vpn ipsec phase2-interface",
+      '  edit "ra_p2"',
+      '    set phase1name "ra"',
+      "  next",
+      "end",
+      "",
+    ].join("\n");
+  const fgtTopo = (conf: string, simulate = "") => {
+    const d = dir({ "fgt.conf": conf });
     const f = join(d, "t.yaml");
     writeFileSync(
       f,
-      `gateways:\n  fgt: { platform: fortios, config: ${resolve("examples/seed001/site1.conf")} }\ntunnels:\n  - { type: ikev2-remote-access, server: fgt, clients: any }\n`,
+      `gateways:\n  fgt: { platform: fortios, config: fgt.conf }\ntunnels:\n  - { type: ikev2-remote-access, server: fgt, clients: any, nat: peer }\n${simulate}`,
     );
-    const r = await cli(["simulate", "--topology", f]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/none of the topology's tunnels can be simulated/);
+    return f;
+  };
+
+  it("a FortiGate dial-up server: its phase1's timers, never the initiator; up for a day", async () => {
+    const { code, j, notes } = await run(fgtTopo(fortigate()), "1d");
+    expect(code).toBe(0);
+    expect(j.anomalies).toEqual([]);
+    expect(j.tunnels[0]!.final).toEqual({ "fgt-ikev2-remote-access-client": "up", fgt: "up" });
+    expect(notes).toMatch(
+      /fgt: IKE timers of its dial-up phase1 'ra' \([^)]*fgt\.conf:12\); a dial-up server never initiates/,
+    );
+    // The client does not start; the FortiGate has traffic for it, and still does not initiate
+    // (a static phase1 would: traffic-triggered negotiation).
+    const idle = await run(
+      fgtTopo(
+        fortigate(),
+        "simulate:\n  initiator: none\n  traffic:\n    - { from: fgt, to: fgt-ikev2-remote-access-client, every: 60s }\n",
+      ),
+      "30m",
+    );
+    expect(idle.j.anomalies.map((a) => a.type)).toEqual(["never-established"]);
+    expect(idle.j.events.filter((e) => e.type === "ike-initiate")).toEqual([]);
+  });
+
+  it("a FortiGate dial-up server whose local-in policy denies IKE: dropped by that policy, never established", async () => {
+    const deny = [
+      "config firewall local-in-policy",
+      "  edit 1",
+      '    set intf "wan1"',
+      '    set srcaddr "all"',
+      '    set dstaddr "all"',
+      "    set action deny",
+      '    set service "ike-udp"',
+      '    set schedule "always"',
+      "  next",
+      "end",
+    ];
+    const { code, j } = await run(fgtTopo(fortigate(...deny)), "30m");
+    expect(code).toBe(1);
+    expect(j.anomalies.map((a) => a.type)).toEqual(["never-established"]);
+    const drop = j.events.find((e) => e.gateway === "fgt" && e.type === "fw-drop");
+    expect(drop?.msg).toMatch(/192\.0\.2\.100:500->198\.51\.100\.1:500/);
+    expect(drop?.msg).toMatch(/edit 1 \([^)]*fgt\.conf:12\)/); // the local-in policy
   });
 });

@@ -205,7 +205,8 @@ function representativeClient(tunnel: string, clients: string[]): { address: str
  * client is a strongSwan initiator (IKEv1 for L2TP/IPsec) that starts the tunnel and, like a
  * user's client, does not retry when it fails; behind NAT (`nat: peer`/`both`) it sits behind a
  * masquerading router whose public address is the representative client address. The server
- * (a Linux gateway: strongSwan's defaults, never the initiator) answers through its real rules.
+ * answers through its real rules and never initiates: a Linux gateway with strongSwan's defaults,
+ * or a FortiGate with the timers of its dial-up phase1 for that IKE version.
  */
 function remoteAccess(
   t: RemoteAccessRequest,
@@ -215,18 +216,22 @@ function remoteAccess(
   serverKnown: boolean,
   opts: SimulateOptions,
   notes: string[],
-): { server: GatewaySpec; client: GatewaySpec; tunnel: TunnelSpec } | null {
+): { server: GatewaySpec; client: GatewaySpec; tunnel: TunnelSpec } {
   const name = t.name ?? `${t.server}-${t.vpn}`;
-  if (server.input.platform === "fortios") {
+  const ike: 1 | 2 = String(t.overrides?.ike ?? (t.vpn === "l2tp-ipsec" ? 1 : 2)) === "1" ? 1 : 2;
+  const fortigate = server.input.platform === "fortios";
+  // A FortiGate's dial-up phase1 (no remote-gw) for this IKE version: its timers and interface.
+  const dialups = fortigate ? server.vpns.filter((v) => v.peer === null && v.timers?.ikeVersion === ike) : [];
+  const dialup = dialups[0];
+  if (fortigate && !dialup)
+    notes.push(`tunnel ${name}: ${t.server} declares no IKEv${ike} dial-up phase1; FortiOS defaults assumed`);
+  if (dialups.length > 1)
     notes.push(
-      `tunnel ${name}: a FortiGate dial-up server is not simulated yet (Linux servers only); skipped`,
+      `tunnel ${name}: ${t.server} has ${dialups.length} IKEv${ike} dial-up phase1s; the timers of '${dialup!.name}' are used`,
     );
-    return null;
-  }
-  const serverAddr = server.input.addresses?.[0] ?? server.ownAddresses[0];
+  const serverAddr = dialup?.local ?? server.input.addresses?.[0] ?? server.ownAddresses[0];
   if (!serverAddr)
     throw new SimulateInputError(`tunnel ${name}: cannot tell ${t.server}'s own address; add \`addresses:\``);
-  const ike: 1 | 2 = String(t.overrides?.ike ?? (t.vpn === "l2tp-ipsec" ? 1 : 2)) === "1" ? 1 : 2;
   const clientName = `${name}-client`;
   const rep = representativeClient(name, t.clients);
   const clientsBehindNat = t.nat === "peer" || t.nat === "both";
@@ -253,20 +258,42 @@ function remoteAccess(
   notes.push(
     `tunnel ${name}: the clients are one strongSwan client '${clientName}' (IKEv${ike}) at ${rep.address}${rep.any ? " (clients: any; a documentation address stands for them)" : ""}${clientsBehindNat ? " behind a masquerading NAT router" : ""}; it starts the tunnel and does not retry after a failure, as a user's client. Other clients' timers differ: set them under simulate.overrides.${clientName}${t.vpn === "l2tp-ipsec" ? "; L2TP's own hellos are not modelled (add traffic: from the client)" : ""}`,
   );
-  if (!serverKnown)
+  if (!serverKnown && !dialup)
     notes.push(
-      `${t.server}: IKE timers are strongSwan's defaults for ${name} (remote access: it never initiates); override them under simulate.overrides.${t.server}`,
+      `${t.server}: IKE timers are ${fortigate ? "FortiOS" : "strongSwan"}'s defaults for ${name} (remote access: it never initiates); override them under simulate.overrides.${t.server}`,
     );
+  if (!serverKnown && dialup)
+    notes.push(
+      `${t.server}: IKE timers of its dial-up phase1 '${dialup.name}' (${dialup.loc.file}:${dialup.loc.line}); a dial-up server never initiates`,
+    );
+  const timers = dialup?.timers;
+  // A dial-up server cannot bring the tunnel up: it learns the client's address when the client
+  // connects (Fortinet, "Defining the tunnel ends").
+  const fromConfig: ProfileOverrides = fortigate
+    ? {
+        ...(timers
+          ? {
+              dpd: timers.dpd,
+              dpdRetryInterval: timers.dpdRetryInterval,
+              dpdRetryCount: timers.dpdRetryCount,
+              keylife: timers.keylife,
+              ...(timers.keylifeseconds !== undefined ? { keylifeseconds: timers.keylifeseconds } : {}),
+            }
+          : {}),
+        autoNegotiate: false,
+        trafficTriggered: false,
+      }
+    : {};
   return {
     server: {
       name: t.server,
       address: serverAddr,
-      vendor: so.vendor ?? "strongswan",
-      overrides: so.profile,
+      vendor: so.vendor ?? (fortigate ? "fortios" : "strongswan"),
+      overrides: { ...fromConfig, ...so.profile },
       firewall: {
-        platform: "linux",
+        platform: fortigate ? "fortios" : "linux",
         filter: evaluatorFilter(server.evaluator),
-        iface: server.input.wan ?? "wan",
+        iface: server.input.wan ?? dialup?.scenario.wan ?? "wan",
         ...(Object.keys(so.timeouts).length ? { timeouts: so.timeouts } : {}),
       },
       ...(serverNat ? { behind: [serverNat] } : {}),
@@ -386,13 +413,10 @@ export function scenarioFromConfigs(
       opts,
       notes,
     );
-    if (!r) continue;
     if (!specs.has(r.server.name)) specs.set(r.server.name, r.server);
     specs.set(r.client.name, r.client);
     tunnels.push(r.tunnel);
   }
-  if (tunnels.length === 0)
-    throw new SimulateInputError("none of the topology's tunnels can be simulated (see the notes above)");
   for (const name of [opts.initiator, ...(opts.traffic ?? []).flatMap((x) => [x.from, x.to])]) {
     if (name !== undefined && name !== "both" && name !== "none" && !specs.has(name)) {
       throw new SimulateInputError(
