@@ -4,7 +4,7 @@
  * the platform's real rule evaluation (the same FilterEvaluator the audit uses). The simulator
  * adds what a static check cannot: sessions/conntrack entries that come and go with time.
  */
-import type { GatewayLoader, LoadedGateway, PlatformName } from "../analysis/gateway.js";
+import type { DeclaredVpn, GatewayLoader, LoadedGateway, PlatformName } from "../analysis/gateway.js";
 import { GatewayInputError } from "../analysis/gateway.js";
 import type { FilterEvaluator, FlowQuery } from "../analysis/query.js";
 import { type AuditRequest, siteToSiteEnds } from "../analysis/run-audit.js";
@@ -188,6 +188,17 @@ function natDevice(
   };
 }
 
+/** The IKE timers a config declares (FortiOS phase1/phase2) as simulator profile knobs. */
+function profileOfTimers(t: NonNullable<DeclaredVpn["timers"]>): ProfileOverrides {
+  return {
+    dpd: t.dpd,
+    dpdRetryInterval: t.dpdRetryInterval,
+    dpdRetryCount: t.dpdRetryCount,
+    keylife: t.keylife,
+    ...(t.keylifeseconds !== undefined ? { keylifeseconds: t.keylifeseconds } : {}),
+  };
+}
+
 type RemoteAccessRequest = Extract<AuditRequest["tunnels"][number], { kind: "remote-access" }>;
 
 /** The address that stands for `clients:` (its first network's first host; any: TEST-NET-1). */
@@ -271,15 +282,7 @@ function remoteAccess(
   // connects (Fortinet, "Defining the tunnel ends").
   const fromConfig: ProfileOverrides = fortigate
     ? {
-        ...(timers
-          ? {
-              dpd: timers.dpd,
-              dpdRetryInterval: timers.dpdRetryInterval,
-              dpdRetryCount: timers.dpdRetryCount,
-              keylife: timers.keylife,
-              ...(timers.keylifeseconds !== undefined ? { keylifeseconds: timers.keylifeseconds } : {}),
-            }
-          : {}),
+        ...(timers ? profileOfTimers(timers) : {}),
         autoNegotiate: false,
         trafficTriggered: false,
       }
@@ -362,14 +365,7 @@ export function scenarioFromConfigs(
       const timers = ends.declX?.timers;
       const vendor: Vendor = o.vendor ?? (g.input.platform === "fortios" ? "fortios" : "strongswan");
       const fromConfig: ProfileOverrides = timers
-        ? {
-            dpd: timers.dpd,
-            dpdRetryInterval: timers.dpdRetryInterval,
-            dpdRetryCount: timers.dpdRetryCount,
-            keylife: timers.keylife,
-            ...(timers.keylifeseconds !== undefined ? { keylifeseconds: timers.keylifeseconds } : {}),
-            autoNegotiate: timers.autoNegotiate,
-          }
+        ? { ...profileOfTimers(timers), autoNegotiate: timers.autoNegotiate }
         : {};
       if (!timers)
         notes.push(
