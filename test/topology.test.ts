@@ -60,6 +60,14 @@ tunnels:
     ).toEqual(["4:40 unknown gateway 'b'; defined: a"]);
   });
 
+  it("checks that clients are addresses or prefixes", () => {
+    expect(
+      errors(
+        "gateways:\n  a: { platform: iptables, config: x }\ntunnels:\n  - { type: l2tp-ipsec, server: a, clients: [10.0.0.0/8, bogus] }\n",
+      ),
+    ).toEqual(["4:58 tunnels.0.clients.1: expected an IPv4 or IPv6 address or prefix, got 'bogus'"]);
+  });
+
   it("reports YAML syntax errors with a position", () => {
     expect(errors("gateways: [\n")[0]).toMatch(/^2:1 /);
     expect(errors("gateways:\n  a: 1\n  a: 2\n")[0]).toMatch(/^3:3 .*[Uu]nique/);

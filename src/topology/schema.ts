@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parsePrefix } from "../model/address.js";
 import { NAT_MODES, VPN_TYPES } from "../vpn/scenario.js";
 
 // nftables rulesets are not parsed yet: rejected here rather than half-audited.
@@ -13,6 +14,19 @@ const duration = z.union([
     .string()
     .regex(/^(\d+(\.\d+)?\s*(ms|s|m|h|d)?)+$/, { error: "expected a duration like 90s, 30m, 2h, 7d, 1h30m" }),
 ]);
+
+/** An IPv4/IPv6 address or prefix, checked here so that a bad one is reported with its line. */
+const prefix = z.string().refine(
+  (v) => {
+    try {
+      parsePrefix(v, { allowHostBits: true });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: (i) => `expected an IPv4 or IPv6 address or prefix, got '${String(i.input)}'` },
+);
 
 export const GatewaySchema = z
   .strictObject({
@@ -58,7 +72,7 @@ export const TunnelSchema = z.discriminatedUnion(
     z.strictObject({
       type: z.enum(["l2tp-ipsec", "ikev2-remote-access"]),
       server: name,
-      clients: z.union([z.literal("any"), z.array(z.string())]).default("any"),
+      clients: z.union([z.literal("any"), z.array(prefix)]).default("any"),
       ...common,
     }),
   ],
