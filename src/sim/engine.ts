@@ -720,27 +720,18 @@ export class Engine {
    */
   afterArgHeld<T>(dtMs: number, fn: (arg: T) => void, arg: T): SimEvent {
     if (!this.collapse) return this.afterArg(dtMs, fn, arg);
-    const ev: SimEvent = {
-      t: this.now + Math.max(0, Math.round(dtMs)),
-      seq: this.q.reserve(1),
-      fn: fn as (arg: never) => void,
-      arg,
-      dead: false,
-    };
-    this.held[this.heldN++] = ev;
-    return ev;
+    return this.hold(this.now + Math.max(0, Math.round(dtMs)), fn, arg);
   }
 
   /** {@link afterArgHeld} at an absolute time. */
   atArgHeld<T>(t: number, fn: (arg: T) => void, arg: T): SimEvent {
     if (!this.collapse) return this.atArg(t, fn, arg);
-    const ev: SimEvent = {
-      t: Math.max(t, this.now),
-      seq: this.q.reserve(1),
-      fn: fn as (arg: never) => void,
-      arg,
-      dead: false,
-    };
+    return this.hold(Math.max(t, this.now), fn, arg);
+  }
+
+  /** A held timer at `t` (ms, not before now), with its sequence number taken now. */
+  private hold<T>(t: number, fn: (arg: T) => void, arg: T): SimEvent {
+    const ev: SimEvent = { t, seq: this.q.reserve(1), fn: fn as (arg: never) => void, arg, dead: false };
     this.held[this.heldN++] = ev;
     return ev;
   }
