@@ -234,8 +234,6 @@ function remoteAccess(
   // A FortiGate's dial-up phase1 (no remote-gw) for this IKE version: its timers and interface.
   const dialups = fortigate ? server.vpns.filter((v) => v.peer === null && v.timers?.ikeVersion === ike) : [];
   const dialup = dialups[0];
-  if (fortigate && !dialup)
-    notes.push(`tunnel ${name}: ${t.server} declares no IKEv${ike} dial-up phase1; FortiOS defaults assumed`);
   if (dialups.length > 1)
     notes.push(
       `tunnel ${name}: ${t.server} has ${dialups.length} IKEv${ike} dial-up phase1s; the timers of '${dialup!.name}' are used`,
@@ -271,7 +269,7 @@ function remoteAccess(
   );
   if (!serverKnown && !dialup)
     notes.push(
-      `${t.server}: IKE timers are ${fortigate ? "FortiOS" : "strongSwan"}'s defaults for ${name} (remote access: it never initiates); override them under simulate.overrides.${t.server}`,
+      `${t.server}: ${fortigate ? `declares no IKEv${ike} dial-up phase1, so its` : "its"} IKE timers are ${fortigate ? "FortiOS" : "strongSwan"}'s defaults for ${name} (remote access: it never initiates); override them under simulate.overrides.${t.server}`,
     );
   if (!serverKnown && dialup)
     notes.push(
