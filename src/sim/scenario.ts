@@ -199,18 +199,18 @@ export function simulate(sc: Scenario, opts: SimulateOptions = {}): SimResult {
   for (const [gi, g] of groups.entries()) {
     const part: Scenario = { ...sc, ...parts[gi]! };
     const e = newEngine(part, seed, opts);
-    const built = build(e, part, g.tunnels, false);
+    // Only the tunnels' results are kept: the group's profiles and gateway summary are not built.
+    const built = build(e, part, g.tunnels, false, false);
     schedule(e, part, built);
     e.run(Math.round(sc.duration * 1000));
     for (const m of e.monitors.values()) m.finish();
-    const r = collect(e, part, seed, built, 0);
-    for (const t of r.tunnels) {
+    for (const t of tunnelResults(e, built)) {
       const m = e.monitors.get(t.name)!;
       perTunnel.set(t.name, { anomalies: m.anomalies, result: t });
     }
-    dropCount += r.dropCount;
-    engineEvents += r.stats.engineEvents;
-    simulatedEvents += r.stats.simulatedEvents;
+    dropCount += e.rec.dropCount;
+    engineEvents += e.eventsRun;
+    simulatedEvents += e.eventsRun + e.eventsCollapsed;
   }
   const anomalies: Anomaly[] = [];
   const results: TunnelResult[] = [];
@@ -345,7 +345,7 @@ interface Built {
   profiles: Record<string, IkeProfile>;
 }
 
-function build(e: Engine, sc: Scenario, tunnels: NamedTunnel[], single: boolean): Built {
+function build(e: Engine, sc: Scenario, tunnels: NamedTunnel[], single: boolean, profiles = true): Built {
   const devices = new Map<string, Device>();
   const specs = new Map(sc.gateways.map((g) => [g.name, g]));
   for (const g of sc.gateways) {
@@ -380,7 +380,7 @@ function build(e: Engine, sc: Scenario, tunnels: NamedTunnel[], single: boolean)
     e.addGateway(gw);
   }
   const conns = new Map<string, Map<string, Conn>>();
-  const profiles: Record<string, IkeProfile> = {};
+  const profs: Record<string, IkeProfile> = {};
   const names: string[] = [];
   for (const { spec: t, name } of tunnels) {
     names.push(name);
@@ -394,7 +394,7 @@ function build(e: Engine, sc: Scenario, tunnels: NamedTunnel[], single: boolean)
       if (!spec || !peerGw)
         throw new Error(`simulate: tunnel ${name} names unknown gateway ${spec ? peer : self}`);
       const p = makeProfile(spec.vendor, t.ikeVersion ?? spec.ikeVersion, spec.overrides ?? {});
-      if (single) profiles[self] = p;
+      if (single) profs[self] = p;
       const gw = e.gateways.get(self)!;
       const conn = new Conn(
         gw.daemon,
@@ -415,9 +415,9 @@ function build(e: Engine, sc: Scenario, tunnels: NamedTunnel[], single: boolean)
     e.monitors.set(name, mon);
     conns.set(name, per);
   }
-  if (!single)
-    for (const g of sc.gateways) profiles[g.name] = makeProfile(g.vendor, g.ikeVersion, g.overrides ?? {});
-  return { conns, tunnelNames: names, profiles };
+  if (!single && profiles)
+    for (const g of sc.gateways) profs[g.name] = makeProfile(g.vendor, g.ikeVersion, g.overrides ?? {});
+  return { conns, tunnelNames: names, profiles: profs };
 }
 
 function connOf(b: Built, gateway: string, tunnel?: string): Conn[] {
@@ -573,6 +573,27 @@ function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number):
 function collect(e: Engine, sc: Scenario, seed: number, b: Built, wallMs: number): SimResult {
   const anomalies: Anomaly[] = [];
   for (const m of e.monitors.values()) anomalies.push(...m.anomalies);
+  return {
+    duration: sc.duration,
+    seed,
+    events: e.rec.events,
+    anomalies,
+    transitions: e.rec.transitions,
+    sessions: e.rec.sessions,
+    drops: e.rec.drops,
+    dropCount: e.rec.dropCount,
+    gateways: gatewaySummary(sc, b.profiles),
+    tunnels: tunnelResults(e, b),
+    profiles: b.profiles,
+    stats: {
+      engineEvents: e.eventsRun,
+      simulatedEvents: e.eventsRun + e.eventsCollapsed,
+      wallMs: Math.round(wallMs),
+    },
+  };
+}
+
+function tunnelResults(e: Engine, b: Built): TunnelResult[] {
   const tunnels: TunnelResult[] = [];
   for (const [name, per] of b.conns) {
     const mon = e.monitors.get(name)!;
@@ -584,24 +605,7 @@ function collect(e: Engine, sc: Scenario, seed: number, b: Built, wallMs: number
       data[k] = { sent: d.sent, delivered: d.delivered, failed: d.failed, noSa: d.noSa };
     tunnels.push({ name, a, b: bb, final, consistent: mon.consistent(), data });
   }
-  return {
-    duration: sc.duration,
-    seed,
-    events: e.rec.events,
-    anomalies,
-    transitions: e.rec.transitions,
-    sessions: e.rec.sessions,
-    drops: e.rec.drops,
-    dropCount: e.rec.dropCount,
-    gateways: gatewaySummary(sc, b.profiles),
-    tunnels,
-    profiles: b.profiles,
-    stats: {
-      engineEvents: e.eventsRun,
-      simulatedEvents: e.eventsRun + e.eventsCollapsed,
-      wallMs: Math.round(wallMs),
-    },
-  };
+  return tunnels;
 }
 
 function gatewaySummary(sc: Scenario, profiles: Record<string, IkeProfile>): SimResult["gateways"] {
