@@ -673,11 +673,16 @@ export class Engine {
     p.sender = from.name;
     p.sentAt = this.now;
     p.from = from;
-    if (from.fw) {
-      const r = from.fw.output(p, this.now);
-      if (!r.accept) {
-        this.dropped(from.fw, from.name, p, r);
-        return false;
+    const fw = from.fw;
+    // An accept-all firewall without a table only counts the packet (its verdict object is not read).
+    if (fw !== null) {
+      if (fw.passAll) fw.counters.accepted++;
+      else {
+        const r = fw.output(p, this.now);
+        if (!r.accept) {
+          this.dropped(fw, from.name, p, r);
+          return false;
+        }
       }
     }
     if (this.collapse) {
@@ -815,7 +820,7 @@ export class Engine {
     if (direct !== null) {
       // No device on the way and a firewall (if any) that accepts everything without a table:
       // what the walk below would do.
-      if (direct.fw) direct.fw.input(p, this.now);
+      if (direct.fw) direct.fw.counters.accepted++;
       direct.daemon.receive(p);
       return;
     }
