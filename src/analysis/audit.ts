@@ -223,7 +223,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
         ? `${n.verdict === "reject" ? "rejected" : "dropped"} by ${n.rule.file}:${n.rule.line}`
         : `${n.verdict === "reject" ? "rejected" : "dropped"} by ${n.defaultName ?? "the default policy"}`;
       const replyOnly = REPLY_ONLY[f.service];
-      if (e.verdict === "accept" && f.mustAcceptNew && replyOnly) {
+      if (e.verdict === "accept" && f.mustAcceptNew && replyOnly && f.initiator !== "peer") {
         const t = evaluator.stateTimeout?.(queryFor(plan, f, sources, "established"));
         const after = !t
           ? "once the session/conntrack entry expires"
@@ -249,13 +249,19 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
         );
       } else {
         const id = BLOCKED[f.service];
+        // Accepted as a reply, but only the peer ever starts this flow (a remote-access server):
+        // no client packet is a reply, so the clients can never connect.
+        const neverReply = e.verdict === "accept" && f.initiator === "peer";
+        const tail = neverReply
+          ? ` when new; it would pass only as a reply${e.rule ? ` (${e.rule.file}:${e.rule.line})` : ""}, but ${who === "any source" ? "the clients" : who} always start it and ${g.gateway} never sends first, so ${f.service === "ike" || f.service === "nat-t" || f.service === "ike-tcp" ? "the tunnel is never set up" : "it never gets through"}`
+          : e.verdict === "accept"
+            ? ""
+            : ", new or not";
         if (id)
-          add(
-            id,
-            f,
-            `${describe(f)} from ${who} is ${by}${e.verdict === "accept" ? "" : ", new or not"}.`,
-            ruleOf(n),
-          );
+          add(id, f, `${describe(f)} from ${who} is ${by}${tail}.`, [
+            ...ruleOf(n),
+            ...(neverReply ? ruleOf(e) : []),
+          ]);
       }
     }
   }
@@ -320,7 +326,8 @@ function verdictRow(
     if (f.action === "drop") return r.new === "accept" ? "open" : r.new === "unknown" ? "unknown" : "closed";
     if (r.new === "accept") return "accepted-new";
     if (r.new === "unknown" || r.established === "unknown") return "unknown";
-    return r.established === "accept" ? "reply-only" : "blocked";
+    // Only the peer ever starts this flow (remote access): nothing is a reply to let in.
+    return r.established === "accept" && f.initiator !== "peer" ? "reply-only" : "blocked";
   };
   const statuses = new Set(rows.map(statusOf));
   const status = statuses.size === 1 ? [...statuses][0]! : "mixed";

@@ -170,7 +170,11 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
       try {
         return {
           target,
-          text: generateRules({ ...plan, flows: [flow], notes: [] }, target, defaultGenerateOptions),
+          // Additive: an engineer pastes the fixes of several findings one after another.
+          text: generateRules({ ...plan, flows: [flow], notes: [] }, target, {
+            ...defaultGenerateOptions,
+            additive: true,
+          }),
         };
       } catch {
         return undefined; // the target cannot express it for this scenario; the message still stands

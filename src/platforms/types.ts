@@ -7,6 +7,12 @@ export interface GenerateOptions {
   requiredOnly: boolean;
   /** Also emit rules for outbound flows (for hosts whose OUTPUT policy is not ACCEPT). */
   egress: boolean;
+  /**
+   * Add to the rules already in place instead of replacing them (iptables commands: chains are
+   * created when missing, never flushed, each rule appended only when absent). The audit's
+   * per-finding fixes use it: pasted one after another, they add up.
+   */
+  additive?: boolean;
 }
 
 export const defaultGenerateOptions: GenerateOptions = {

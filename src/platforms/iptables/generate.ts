@@ -65,7 +65,7 @@ export function generateIptables(
   const out: string[] = [];
   out.push(...header(plan, opts, bin));
   out.push(...skipped(plan, flows, "gateway"));
-  out.push(...render(gateway, opts.format, bin), "");
+  out.push(...render(gateway, opts.format, bin, opts.additive === true), "");
 
   // Present whenever the plan has NAT-device flows, even if none is active, to say what is not forwarded.
   if (plan.flows.some((f) => f.location === "nat-device")) {
@@ -405,6 +405,11 @@ function header(plan: Plan, opts: GenerateOptions & { format: Format }, bin: str
       `#   Re-applying refills ${CHAIN_IN} but adds another jump from INPUT; remove extras with`,
       `#   ${bin} -D INPUT -m comment --comment "tunnelcheck: ${JUMP_TAG}" -j ${CHAIN_IN}`,
     );
+  } else if (opts.additive) {
+    lines.push(
+      `# Run on the VPN gateway (as root), or paste the lines. They add to ${CHAIN_IN} without flushing it,`,
+      "#   so the fixes of several findings add up; a rule or jump already there is not added again.",
+    );
   } else {
     lines.push(
       `# PART 1: run on the VPN gateway (as root): sh THIS_FILE, or paste the lines. Re-running is safe:`,
@@ -435,8 +440,8 @@ function header(plan: Plan, opts: GenerateOptions & { format: Format }, bin: str
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-function render(part: Part, format: Format, bin: string): string[] {
-  return format === "restore" ? renderRestore(part) : renderCommands(part, bin);
+function render(part: Part, format: Format, bin: string, additive = false): string[] {
+  return format === "restore" ? renderRestore(part) : renderCommands(part, bin, additive);
 }
 
 function renderRestore(part: Part): string[] {
@@ -458,16 +463,22 @@ function renderRestore(part: Part): string[] {
   return out;
 }
 
-function renderCommands(part: Part, bin: string): string[] {
+/** `additive`: never flush; a rule is appended only when `-C` does not find it already. */
+function renderCommands(part: Part, bin: string, additive: boolean): string[] {
   const out: string[] = [];
   for (const table of ["nat", "filter"] as const) {
     const chains = part.chains.filter((c) => c.table === table);
     if (chains.length === 0) continue;
     const ipt = table === "filter" ? bin : `${bin} -t ${table}`;
     for (const c of chains) {
-      out.push(`${ipt} -N ${c.name} 2>/dev/null || ${ipt} -F ${c.name}`);
-      for (const it of c.items)
-        out.push("comment" in it ? `# ${it.comment}` : `${ipt} -A ${c.name} ${it.rule.join(" ")}`);
+      out.push(`${ipt} -N ${c.name} 2>/dev/null || ${additive ? "true" : `${ipt} -F ${c.name}`}`);
+      for (const it of c.items) {
+        if ("comment" in it) out.push(`# ${it.comment}`);
+        else if (additive) {
+          const spec = `${c.name} ${it.rule.join(" ")}`;
+          out.push(`${ipt} -C ${spec} 2>/dev/null || ${ipt} -A ${spec}`);
+        } else out.push(`${ipt} -A ${c.name} ${it.rule.join(" ")}`);
+      }
     }
     // Jumps are added only when missing, so re-running the script changes nothing.
     for (const c of [...chains].reverse()) {
