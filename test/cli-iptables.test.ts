@@ -75,6 +75,15 @@ describe("tunnelcheck audit --iptables", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bad\.rules:3:\d+: /);
   });
+
+  it("quotes a binary file's first bytes escaped, never raw (a pcap given as a ruleset)", async () => {
+    const p = join(dir, "capture.pcap");
+    writeFileSync(p, Buffer.from([0xd4, 0xc3, 0xb2, 0xa1, 0x02, 0x00, 0x1b, 0x5b, 0x32, 0x4a, 0x0a]));
+    const r = await cli(["audit", "--iptables", p, ...scenario]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("\\x1b[2J");
+    expect([...r.stderr].filter((c) => c < " " && c !== "\n")).toEqual([]);
+  });
 });
 
 describe("tunnelcheck trace --iptables", () => {

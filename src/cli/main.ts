@@ -149,6 +149,20 @@ function build(io: Io, setExit: (c: number) => void): Command {
   return program;
 }
 
+/**
+ * Control characters of a message as `\xNN`: an error about a binary file (a pcap given as a
+ * ruleset) quotes its first bytes, and raw bytes can reconfigure the user's terminal.
+ */
+export function printable(message: string): string {
+  let out = "";
+  for (const ch of message) {
+    const c = ch.codePointAt(0)!;
+    const control = (c < 0x20 && c !== 0x0a && c !== 0x09) || (c >= 0x7f && c <= 0x9f);
+    out += control ? `\\x${c.toString(16).padStart(2, "0")}` : ch;
+  }
+  return out;
+}
+
 /** Runs the CLI; returns the exit code instead of exiting, so tests can call it in-process. */
 export async function main(argv: string[], io: Io): Promise<number> {
   let code: number = EXIT.ok;
@@ -165,11 +179,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
         : EXIT.usage;
     }
     if (e instanceof UsageError || e instanceof ScenarioError || e instanceof TargetError) {
-      io.stderr.write(`tunnelcheck: ${e.message}\n`);
+      io.stderr.write(`tunnelcheck: ${printable(e.message)}\n`);
       return EXIT.usage;
     }
     // An unexpected failure is our bug: say so briefly, keep the stack out of users' terminals.
-    io.stderr.write(`tunnelcheck: internal error: ${(e as Error).message}\n`);
+    io.stderr.write(`tunnelcheck: internal error: ${printable((e as Error).message)}\n`);
     if (process.env.TUNNELCHECK_DEBUG) io.stderr.write(`${(e as Error).stack}\n`);
     return 3;
   }

@@ -413,9 +413,41 @@ const COMMANDS = "config, edit, set, unset, append, select, unselect, next, end"
 const HEADER = /^#([A-Za-z_][\w-]*)=(.*)$/;
 const MAX_TEXT = 240;
 
-/** Quotes a word in a message only when it is short and identifier-like: a garbage line could be key material. */
+const COMMAND_WORDS = COMMANDS.split(", ");
+
+/** Levenshtein distance, stopping early above `max` (words here are short). */
+function editDistance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * A word found where a command belongs, for an error message. Only a near miss of a command is
+ * quoted (`sett`: did you mean 'set'?): anything else may be key material — a PSK or an `ENC`
+ * blob wrapped onto a line of its own by a mail client or a terminal — so only its length is said.
+ */
+/** Lines that are not FortiOS at all, quoted as they are: they are our constants, not the file's data. */
+const FOREIGN_WORDS: ReadonlySet<string> = new Set([
+  "content-type:",
+  "mime-version:",
+  "content-transfer-encoding:",
+  "content-disposition:",
+  "#cloud-config",
+]);
+
 function shown(w: string): string {
-  return /^[A-Za-z%$][\w${}%.:/-]{0,39}$/.test(w) ? `'${w}'` : "an unrecognized word";
+  const lower = w.toLowerCase();
+  if (FOREIGN_WORDS.has(lower)) return `'${w}'`;
+  const near = COMMAND_WORDS.find((c) => editDistance(lower, c, 1) <= 1 && /^[a-z]+$/i.test(w));
+  if (near) return `'${w}' (did you mean '${near}'?)`;
+  return `a word of ${w.length} character${w.length === 1 ? "" : "s"} (not shown: it may be part of a secret wrapped onto its own line)`;
 }
 
 function clip(t: string): string {
@@ -453,6 +485,8 @@ class Parser {
   readonly tree: ConfigTree;
   readonly diagnostics: Diagnostic[] = [];
   readonly secrets = new Set<string>();
+  /** Line of the last `set` of a secret (or ending in `ENC`), or of a stray line right after it. */
+  private secretLine = -1;
   readonly stack: Frame[] = [];
   errorCount = 0;
   truncated = false;
@@ -801,6 +835,15 @@ class Parser {
       return;
     }
 
+    // Right after a secret's `set`: most likely its value wrapped onto this line; say nothing of it.
+    if (this.secretLine >= 0 && this.lx.cmdLine - this.secretLine <= 1) {
+      this.secretLine = this.lx.cmdLine;
+      this.at(
+        0,
+        `expected a command (${COMMANDS}), found a word of ${verb.length} characters (not shown: the line above sets a secret — is its value wrapped onto this line?)`,
+      );
+      return;
+    }
     this.at(0, `expected a command (${COMMANDS}), found ${shown(verb)}`);
   }
 
@@ -816,6 +859,7 @@ class Parser {
       return;
     }
     const key = build ? this.intern(lx.vals[1]!) : lx.vals[1]!;
+    if (lx.vals[n - 1] === "ENC" || isSecretKey(key, this.configPath())) this.secretLine = lx.cmdLine;
     const valueless = verb === "unset" || verb === "clear";
     if (valueless && n > 2) {
       this.at(2, `expected end of line after '${verb} ${key}'`);
