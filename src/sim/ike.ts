@@ -14,6 +14,7 @@ import { type LogStyle, logStyle, type SaRef } from "./log.js";
 import type { IkeProfile } from "./profiles.js";
 import type { SimEvent } from "./queue.js";
 import { Rng, seedFor, spiHex } from "./rng.js";
+import { LastHitMap, SpiTable } from "./tables.js";
 
 export type Exch =
   | "IKE_SA_INIT"
@@ -1909,10 +1910,10 @@ export class Daemon {
   readonly conns: Conn[] = [];
   readonly byRemote = new Map<string, Conn>();
   readonly byTunnel = new Map<string, Conn>();
-  readonly byLocalSpi = new Map<string, IkeSa>();
+  readonly byLocalSpi = new LastHitMap<IkeSa>();
   readonly halfOpen = new Map<string, IkeSa>();
-  /** CHILD SAs by inbound SPI (numbers: small integers hash and compare cheaply). */
-  readonly childByIn = new Map<number, ChildSa>();
+  /** CHILD SAs by inbound SPI (numbers: small integers compare cheaply). */
+  readonly childByIn = new SpiTable<ChildSa>();
   /** The packet being processed (NAT detection compares its addresses with the NAT-D payloads). */
   current: WirePacket | null = null;
   private serial = 0;
