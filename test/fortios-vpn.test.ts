@@ -122,6 +122,42 @@ describe("seed 001: zero-config audit (phase1 → scenario → evaluated flows)"
   it("site 2 with the seed's resolution is clean", () => {
     expect(audit(example("site2-fixed.conf"), "site2")).toEqual([]);
   });
+
+  it("system settings ike-port / ike-natt-port move the audited flows: the IKE service (500/4500) no longer covers them", () => {
+    const fixed = readFileSync(join(EXAMPLES, "site2-fixed.conf"), "utf8");
+    const withPorts = (lines: string[]) =>
+      fixed.replace(
+        "config firewall local-in-policy",
+        `config system settings\n${lines.join("\n")}\nend\nconfig firewall local-in-policy`,
+      );
+    const moved = loadFortios(withPorts(["    set ike-port 5000"]), { file: "p.conf" }).model;
+    const vpn = discoverVpns(moved)[0]!;
+    const s = vpnScenarioInput(moved, vpn);
+    expect(s.input.ikePort).toBe(5000);
+    expect(s.notes.join("\n")).toMatch(
+      /system settings ike-port 5000 \(p\.conf:\d+\): the IKE daemon listens on UDP 5000/,
+    );
+    // Policy 3 accepts service IKE (UDP 500/4500) from the peer; UDP 5000 falls to policy 2's deny.
+    const f = audit(moved, "site2");
+    expect(f.map((x) => x.id)).toEqual(["ike-reply-only"]);
+    expect(f[0]!.message).toMatch(/^UDP 5000 from 10\.56\.240\.208 is accepted only as a reply/);
+    expect(planFlows(makeScenario(s.input)).flows.find((x) => x.id === "ike-in")?.port).toBe(5000);
+    // NAT-T moved too: required once NAT is on the path, and UDP 4500 no longer stands for it.
+    const both = loadFortios(withPorts(["    set ike-port 5000", "    set ike-natt-port 5001"]), {
+      file: "p.conf",
+    }).model;
+    const sb = vpnScenarioInput(both, discoverVpns(both)[0]!);
+    const plan = planFlows(makeScenario({ ...sb.input, nat: "peer" }));
+    expect(
+      plan.flows.filter((x) => x.direction === "inbound" && x.protocol === "udp").map((x) => x.port),
+    ).toEqual([5000, 5001]);
+    // Back at the defaults (also when written out): nothing changes.
+    const same = loadFortios(withPorts(["    set ike-port 500", "    set ike-natt-port 4500"]), {
+      file: "p.conf",
+    }).model;
+    expect(vpnScenarioInput(same, discoverVpns(same)[0]!).input.ikePort).toBeUndefined();
+    expect(audit(same, "site2")).toEqual([]);
+  });
 });
 
 describe("the corpus configs with phase1-interface", () => {

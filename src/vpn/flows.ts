@@ -58,6 +58,8 @@ const RFC = {
 /** Derives every flow the VPN needs at one gateway, and at the NAT device in front of it. */
 export function planFlows(s: Scenario): Plan {
   const ra = isRemoteAccess(s);
+  const ikePort = s.ikePort ?? 500;
+  const nattPort = s.nattPort ?? 4500;
   const ikeRfc = s.ike === 2 ? RFC.ikev2 : RFC.ikev1;
   const who = ra ? "clients" : "the peer";
   const inInit: Initiator = ra ? "peer" : "either";
@@ -86,12 +88,12 @@ export function planFlows(s: Scenario): Plan {
     service: "ike",
     protocol: "udp",
     protoNumber: 17,
-    port: 500,
+    port: ikePort,
     direction: "inbound",
     initiator: inInit,
     mustAcceptNew: true,
     requirement: "required",
-    reason: `IKE${s.ike === 2 ? "v2" : "v1"} negotiation starts on UDP 500; ${newWhy}.`,
+    reason: `IKE${s.ike === 2 ? "v2" : "v1"} negotiation starts on UDP ${ikePort}${ikePort !== 500 ? " (this gateway's IKE port, moved from 500)" : ""}; ${newWhy}.`,
     rfcs: [ikeRfc],
   });
   add({
@@ -99,14 +101,14 @@ export function planFlows(s: Scenario): Plan {
     service: "nat-t",
     protocol: "udp",
     protoNumber: 17,
-    port: 4500,
+    port: nattPort,
     direction: "inbound",
     initiator: inInit,
     mustAcceptNew: true,
     requirement: floats ? "required" : "optional",
     reason: floats
-      ? `${floatWhy}; ESP-in-UDP and all further IKE use it.`
-      : `No NAT, no MOBIKE, no forced encapsulation: the VPN stays on UDP 500 and ESP. Open it only if NAT can appear (e.g. ${ra ? "roaming clients" : "a future CGNAT"}).`,
+      ? `${floatWhy}${nattPort !== 4500 ? ` (this gateway's NAT-T port is ${nattPort})` : ""}; ESP-in-UDP and all further IKE use it.`
+      : `No NAT, no MOBIKE, no forced encapsulation: the VPN stays on UDP ${ikePort} and ESP. Open it only if NAT can appear (e.g. ${ra ? "roaming clients" : "a future CGNAT"}).`,
     rfcs: [
       s.ike === 2 ? RFC.ikev2 : RFC.nattIke1,
       RFC.udpEncap,
@@ -293,18 +295,18 @@ function addNatDeviceFlows(s: Scenario, flows: Flow[], notes: string[]): void {
     "ike-forward",
     "ike",
     "udp",
-    500,
+    s.ikePort ?? 500,
     "required",
-    "The NAT device must forward UDP 500 to the gateway so peers can open IKE SAs.",
+    `The NAT device must forward UDP ${s.ikePort ?? 500} to the gateway so peers can open IKE SAs.`,
     [s.ike === 2 ? RFC.ikev2 : RFC.ikev1],
   );
   fwd(
     "natt-forward",
     "nat-t",
     "udp",
-    4500,
+    s.nattPort ?? 4500,
     "required",
-    "NAT detection moves IKE and ESP to UDP 4500; the NAT device must forward it too.",
+    `NAT detection moves IKE and ESP to UDP ${s.nattPort ?? 4500}; the NAT device must forward it too.`,
     [RFC.udpEncap],
   );
   if (s.ikeTcp)

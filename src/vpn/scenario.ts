@@ -28,6 +28,10 @@ export interface Scenario {
   ikeTcp: boolean;
   /** IKE fragmentation (RFC 7383 / IKEv1 vendor extension); off means IP fragments. */
   ikeFragmentation: boolean;
+  /** The UDP port this gateway's IKE daemon listens on, when not 500 (FortiOS `system settings ike-port`). */
+  ikePort?: number;
+  /** The UDP port of NAT-T (IKE and ESP-in-UDP after NAT detection), when not 4500 (FortiOS `ike-natt-port`). */
+  nattPort?: number;
 }
 
 export class ScenarioError extends Error {}
@@ -46,6 +50,8 @@ export interface ScenarioInput {
   encap?: boolean;
   ikeTcp?: boolean;
   ikeFragmentation?: boolean;
+  ikePort?: number;
+  nattPort?: number;
 }
 
 function oneOf<T extends string>(
@@ -115,6 +121,12 @@ export function makeScenario(input: ScenarioInput): Scenario {
       `invalid --wan '${input.wan}': expected an interface name (max 15 chars, optional trailing +)`,
     );
   }
+  for (const [what, port] of [
+    ["IKE", input.ikePort],
+    ["NAT-T", input.nattPort],
+  ] as const)
+    if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535))
+      throw new ScenarioError(`invalid ${what} port ${port}: expected 1-65535`);
   return {
     vpn,
     ike,
@@ -129,6 +141,8 @@ export function makeScenario(input: ScenarioInput): Scenario {
     encap: input.encap ?? false,
     ikeTcp: input.ikeTcp ?? false,
     ikeFragmentation: input.ikeFragmentation ?? true,
+    ...(input.ikePort !== undefined && input.ikePort !== 500 ? { ikePort: input.ikePort } : {}),
+    ...(input.nattPort !== undefined && input.nattPort !== 4500 ? { nattPort: input.nattPort } : {}),
   };
 }
 

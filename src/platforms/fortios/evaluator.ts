@@ -53,7 +53,8 @@ export const DEFAULT_NAMES = {
   session: "session originated by this FortiGate (reply direction)",
 } as const;
 
-export const IKE_PORTS: readonly number[] = [500, 4500];
+/** The UDP ports of the VDOM's IKE daemon: `system settings ike-port` (500) and `ike-natt-port` (4500). */
+export const ikePortsOf = (v: VdomModel): readonly number[] => [v.ikePort.value, v.ikeNattPort.value];
 
 // ---------------------------------------------------------------------------------------------
 // Provenance
@@ -367,6 +368,7 @@ export class FortiosQueryError extends Error {}
 
 export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOptions = {}): FortiosEvaluator {
   const v = pickVdom(model, opts.vdom);
+  const IKE_PORTS = ikePortsOf(v);
   const sets = { 4: new AddressSets(v, 4), 6: new AddressSets(v, 6) } as const;
   const sourceCache = new Map<LocalInPolicy, TriSet>();
   const causeIds = new WeakMap<Cause, number>();

@@ -179,7 +179,7 @@ function evaluate(v: VdomModel, p: LocalInPolicy, pkt: Packet, src: bigint, iif:
 function notesFor(v: VdomModel, model: FortiosModel, pkt: Packet, iif: string): string[] {
   const notes: string[] = [];
   const udp = pkt.protocol === 17;
-  if (udp && (pkt.dport === 500 || pkt.dport === 4500)) {
+  if (udp && (pkt.dport === v.ikePort.value || pkt.dport === v.ikeNattPort.value)) {
     const p1 = [...v.phase1.values()].filter((p) => p.interface === iif);
     if (p1.length === 0)
       notes.push(`no phase1-interface is bound to ${iif}: the IKE daemon has no gateway for this packet`);

@@ -321,6 +321,14 @@ export interface VdomModel {
   centralNat: Valued<boolean>;
   /** `system settings` `ngfw-mode`: policy-based mode enables central NAT and a second policy table. */
   ngfwMode: Valued<string>;
+  /**
+   * `system settings` `ike-port`: the UDP port the IKE daemon listens on ("IKE phase 1 port
+   * number", 1024-65535, default 500: FortiOS CLI reference, config system settings; with
+   * `ike-natt-port` for NAT-T, "IKE and IKE NAT-T UDP port numbers configurable from the CLI").
+   */
+  ikePort: Valued<number>;
+  /** `system settings` `ike-natt-port`: the UDP port of NAT-T (1024-65535, default 4500). */
+  ikeNattPort: Valued<number>;
   /** `config vpn l2tp`, when the section is present. */
   l2tp?: L2tpSettings;
 }
@@ -1319,6 +1327,22 @@ function buildVdom(
       "ngfw-mode",
       "profile-based",
       oneOf("profile-based", "policy-based"),
+      "system settings",
+    ),
+    ikePort: valued(
+      ctx,
+      table(idx, "system settings", d).settings,
+      "ike-port",
+      500,
+      (x) => (x === "500" ? 500 : int(1024, 65535)(x)),
+      "system settings",
+    ),
+    ikeNattPort: valued(
+      ctx,
+      table(idx, "system settings", d).settings,
+      "ike-natt-port",
+      4500,
+      int(1024, 65535),
       "system settings",
     ),
   };

@@ -195,6 +195,18 @@ export function vpnScenarioInput(model: FortiosModel, vpn: FortiosVpn): VpnScena
   if (vpn.ipVersion === 6) input.ipv6 = true;
   if (vpn.localAddress !== null) input.local = vpn.localAddress;
   if (vpn.interface !== null) input.wan = vpn.interface;
+  // A moved IKE or NAT-T port is where peers must send: the audit's flows use it.
+  for (const [field, port, dflt] of [
+    ["ike-port", v?.ikePort, 500],
+    ["ike-natt-port", v?.ikeNattPort, 4500],
+  ] as const) {
+    if (!port || port.isDefault || port.value === dflt) continue;
+    if (field === "ike-port") input.ikePort = port.value;
+    else input.nattPort = port.value;
+    notes.push(
+      `system settings ${field} ${port.value}${port.loc ? ` (${where(port.loc)})` : ""}: the IKE daemon listens on UDP ${port.value} instead of ${dflt}, so peers must send ${field === "ike-port" ? "IKE" : "NAT-T"} there; audited on UDP ${port.value}`,
+    );
+  }
   const at = where(vpn.loc);
   if (vpn.type === "dynamic") {
     input.peers = [];
