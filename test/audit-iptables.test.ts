@@ -207,6 +207,25 @@ describe("audit on Linux: real iptables semantics", () => {
     expect(() => audit(rules([]), S2S, { addresses: ["not-an-ip"] })).toThrow(GatewayInputError);
   });
 
+  it("strongSwan's textbook --sport 500 --dport 500: exact without NAT at the peer, unknown behind it", () => {
+    const text = rules([
+      `-A INPUT -s ${PEER} -i eth0 -p udp --sport 500 --dport 500 -j ACCEPT`,
+      `-A INPUT -s ${PEER} -i eth0 -p udp --sport 4500 --dport 4500 -j ACCEPT`,
+      `-A INPUT -s ${PEER} -i eth0 -p esp -j ACCEPT`,
+    ]);
+    // No NAT (or only a port forward in front of this gateway): the peer sends from 500 and 4500.
+    expect(ids(audit(text, { ...S2S, nat: "none" }))).toEqual([]);
+    expect(ids(audit(text, { ...S2S, nat: "local", publicAddress: "192.0.2.1" }))).not.toContain(
+      "verdict-unknown",
+    );
+    // Behind a NAT the peer's source port is whatever the NAT picked: the rule's --sport decides, unknown.
+    const natted = audit(text, { ...S2S, ike: 2, nat: "peer" });
+    expect(natted.findings.filter((f) => f.id === "verdict-unknown").map((f) => f.flow)).toEqual([
+      "ike-in",
+      "natt-in",
+    ]);
+  });
+
   it("a hub with 500 peers and IKE open to all: one ike-open-to-any finding, short enough to read", () => {
     const peers = Array.from({ length: 500 }, (_, i) => `10.${i >> 8}.${i & 255}.9`);
     // One ACCEPT per peer, then one for everybody: the non-peers are split across many parts.
@@ -219,7 +238,10 @@ describe("audit on Linux: real iptables semantics", () => {
     const open = r.findings.filter((f) => f.id === "ike-open-to-any");
     expect(open).toHaveLength(1);
     expect(open[0]!.message.length).toBeLessThan(600); // was ~40 kB per part, hundreds of parts
-    expect(open[0]!.message).toMatch(/any source except 10\.0\.0\.9, 10\.0\.1\.9, .* … and 492 more ranges/);
+    // Said as what it is: the sources let in are the non-peers, not "any source except" the peers.
+    expect(open[0]!.message).toMatch(
+      /^IKE \(UDP 500\) is accepted as new from every source that is not a peer,/,
+    );
     expect(open[0]!.message).toMatch(/peers are known \(10\.0\.0\.9, .* … and 492 more\)/);
     expect(open[0]!.rules.map((x) => x.line)).toEqual([505]); // the multiport ACCEPT for everybody
   });

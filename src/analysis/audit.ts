@@ -56,6 +56,7 @@ function queryFor(plan: Plan, f: Flow, sources: AddrSet, state: CtState): FlowQu
     family: s.family,
     proto: f.protoNumber ?? 17,
     ...(f.port !== undefined ? { dport: f.port } : {}),
+    ...(f.sport !== undefined ? { sport: f.sport } : {}),
     sources,
     ...(s.local ? { dst: AddrSet.fromPrefix(s.local) } : {}),
     ...(s.wan ? { iif: s.wan } : {}),
@@ -284,7 +285,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
       add(
         "ike-open-to-any",
         ike,
-        `IKE (UDP 500) is accepted as new from ${setBrief(sources)}, although the peers are known (${brief(ike.peers.map((x) => formatPrefix(x)))}). Allow IKE from the intended peers only.`,
+        `IKE (UDP ${ike.port ?? 500}) is accepted as new from ${sources.equals(others) ? "every source that is not a peer" : `sources that are not peers (${setBrief(sources)})`}, although the peers are known (${brief(ike.peers.map((x) => formatPrefix(x)))}). Allow IKE from the intended peers only.`,
         [...rules.values()],
       );
     }

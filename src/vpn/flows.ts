@@ -20,6 +20,11 @@ export interface Flow {
   protoNumber?: number;
   /** Destination port at the gateway (inbound) or at the peer (outbound). */
   port?: number;
+  /**
+   * Source port, when no NAT can rewrite it: IKE is sent from the IKE port and NAT-T from the NAT-T
+   * port (RFC 7296 §2.11/§2.23, RFC 3947); behind NAT the peer's port is arbitrary (absent).
+   */
+  sport?: number;
   direction: Direction;
   initiator: Initiator;
   /** Must be accepted as a new connection, not only as a reply to something this side sent. */
@@ -60,6 +65,9 @@ export function planFlows(s: Scenario): Plan {
   const ra = isRemoteAccess(s);
   const ikePort = s.ikePort ?? 500;
   const nattPort = s.nattPort ?? 4500;
+  // Only a NAT in front of the peer rewrites its source port (a port forward in front of this
+  // gateway keeps it).
+  const peerNatted = s.nat === "peer" || s.nat === "both";
   const ikeRfc = s.ike === 2 ? RFC.ikev2 : RFC.ikev1;
   const who = ra ? "clients" : "the peer";
   const inInit: Initiator = ra ? "peer" : "either";
@@ -89,6 +97,7 @@ export function planFlows(s: Scenario): Plan {
     protocol: "udp",
     protoNumber: 17,
     port: ikePort,
+    ...(peerNatted ? {} : { sport: ikePort }),
     direction: "inbound",
     initiator: inInit,
     mustAcceptNew: true,
@@ -102,6 +111,7 @@ export function planFlows(s: Scenario): Plan {
     protocol: "udp",
     protoNumber: 17,
     port: nattPort,
+    ...(peerNatted ? {} : { sport: nattPort }),
     direction: "inbound",
     initiator: inInit,
     mustAcceptNew: true,
