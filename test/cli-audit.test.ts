@@ -89,6 +89,21 @@ describe("tunnelcheck audit (FortiOS, seed 001)", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bad\.conf:\d+:\d+: /);
   });
+
+  it("refuses flags a topology file would silently override (exit 2), keeps --format and --fail-on", async () => {
+    const topo = ex("topology.yaml");
+    for (const extra of [
+      [ex("site1.conf")],
+      ["--vdom", "foo"],
+      ["--vpn", "site-to-site", "--peer", "1.2.3.4"],
+      ["--nat", "none"],
+    ]) {
+      const r = await cli(["audit", "--topology", topo, ...extra]);
+      expect(r.code, extra.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(/cannot be combined with it \(set (it|them) in the topology\)/);
+    }
+    expect((await cli(["audit", "--topology", topo, "--format", "json", "--fail-on", "none"])).code).toBe(0);
+  });
 });
 
 describe("judged by semantics, not by rule text (FortiOS)", () => {

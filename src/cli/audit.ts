@@ -144,11 +144,25 @@ async function fromFlags(o: AuditFlags, positional: string | undefined, io: Io):
   };
 }
 
+/** With --topology, only these flags mean something; the rest would be silently ignored. */
+const TOPOLOGY_FLAGS = new Set(["--topology", "--format", "--fail-on"]);
+
 export async function runAuditCommand(
   o: AuditFlags,
   positional: string | undefined,
   io: Io,
+  given: readonly string[] = [],
 ): Promise<number> {
+  if (o.topology) {
+    const extra = [
+      ...(positional !== undefined ? ["a config file"] : []),
+      ...given.filter((f) => !TOPOLOGY_FLAGS.has(f)),
+    ];
+    if (extra.length > 0)
+      throw new UsageError(
+        `--topology takes the gateways, their configs, VDOMs and addresses and the tunnels from the file; ${extra.join(", ")} cannot be combined with it (set ${extra.length === 1 ? "it" : "them"} in the topology)`,
+      );
+  }
   let req: AuditRequest;
   try {
     req = o.topology ? (await fromTopology(o.topology, io)).request : await fromFlags(o, positional, io);

@@ -83,9 +83,13 @@ function build(io: Io, setExit: (c: number) => void): Command {
       )
       .exitOverride(),
     { vpnRequired: false },
-  ).action(async (config: string | undefined, o: AuditFlags) =>
-    setExit(await (await import("./audit.js")).runAuditCommand(o, config, io)),
-  );
+  ).action(async (config: string | undefined, o: AuditFlags, cmd: Command) => {
+    // What the user typed (not defaults): flags that a topology file would silently override.
+    const given = cmd.options
+      .filter((opt) => cmd.getOptionValueSource(opt.attributeName()) === "cli")
+      .map((opt) => opt.long ?? opt.flags);
+    setExit(await (await import("./audit.js")).runAuditCommand(o, config, io, given));
+  });
 
   program
     .command("trace")
