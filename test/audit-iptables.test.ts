@@ -207,6 +207,27 @@ describe("audit on Linux: real iptables semantics", () => {
     expect(() => audit(rules([]), S2S, { addresses: ["not-an-ip"] })).toThrow(GatewayInputError);
   });
 
+  it("IKE fragments are judged as the reassembled IKE datagram (IPv4 reassembles before INPUT), not waved through", () => {
+    const row = (r: ReturnType<typeof audit>, flow: string) =>
+      r.verdicts.find((v) => v.flow === flow)?.status;
+    const trap = audit(
+      rules([
+        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-A INPUT -i eth0 -p esp -j ACCEPT",
+      ]),
+    );
+    expect(row(trap, "ike-in")).toBe("reply-only");
+    expect(row(trap, "ike-fragments-in")).toBe("reply-only");
+    const open = audit(
+      rules([
+        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        `-A INPUT -s ${PEER} -p udp --dport 500 -j ACCEPT`,
+        "-A INPUT -i eth0 -p esp -j ACCEPT",
+      ]),
+    );
+    expect(row(open, "ike-fragments-in")).toBe("accepted-new");
+  });
+
   it("strongSwan's textbook --sport 500 --dport 500: exact without NAT at the peer, unknown behind it", () => {
     const text = rules([
       `-A INPUT -s ${PEER} -i eth0 -p udp --sport 500 --dport 500 -j ACCEPT`,

@@ -50,13 +50,24 @@ const describe = (f: Flow): string => {
   return `${proto}${f.condition === "ipsec" ? " (inside IPsec)" : ""}`;
 };
 
+/**
+ * The IKE datagram non-first fragments belong to: IKE_AUTH, large with certificates, on the NAT-T
+ * port once IKE has floated there, else on the IKE port.
+ */
+function fragmentedDatagram(plan: Plan): Flow | undefined {
+  const natt = plan.flows.find((x) => x.id === "natt-in");
+  return natt?.requirement === "required" ? natt : plan.flows.find((x) => x.id === "ike-in");
+}
+
 function queryFor(plan: Plan, f: Flow, sources: AddrSet, state: CtState): FlowQuery {
   const s = plan.scenario;
+  // Fragments carry no ports: they are those of the datagram, for a platform that reassembles first.
+  const ports = f.condition === "non-first-fragment" ? fragmentedDatagram(plan) : f;
   return {
     family: s.family,
     proto: f.protoNumber ?? 17,
-    ...(f.port !== undefined ? { dport: f.port } : {}),
-    ...(f.sport !== undefined ? { sport: f.sport } : {}),
+    ...(ports?.port !== undefined ? { dport: ports.port } : {}),
+    ...(ports?.sport !== undefined ? { sport: ports.sport } : {}),
     sources,
     ...(s.local ? { dst: AddrSet.fromPrefix(s.local) } : {}),
     ...(s.wan ? { iif: s.wan } : {}),

@@ -23,7 +23,11 @@ export interface FlowQuery {
   state: CtState;
   /** Arrived inside IPsec (decapsulated from an inbound SA). */
   ipsec: boolean;
-  /** A non-first IP fragment (no transport header). */
+  /**
+   * A non-first IP fragment (no transport header). `dport`/`sport` then are the ports of the
+   * datagram it belongs to: a platform that reassembles before its rules judges the datagram by
+   * them; the fragment itself shows none.
+   */
   fragment?: boolean;
 }
 

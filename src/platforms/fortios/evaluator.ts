@@ -876,6 +876,8 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
     partition,
     ownAddresses,
     evaluate(q: FlowQuery): VerdictPart[] {
+      // Whether FortiOS reassembles before local-in is not documented: a fragment shows no ports.
+      if (q.fragment) q = { ...q, dport: undefined, sport: undefined };
       return mergeParts(
         partition(q).map(({ policy: _p, explanation: _e, ...part }): VerdictPart => part),
         visibleKey,
