@@ -50,6 +50,16 @@ describe("tunnelcheck simulate on the seed 001 FortiGate configs", () => {
     expect(JSON.parse(r.stdout).duration).toBe(240);
     expect((await cli(["simulate", "--topology", ex("topology.yaml"), "--duration", "soon"])).code).toBe(2);
     expect((await cli(["simulate"])).code).toBe(2);
+    // Zero is a typo, not an outage; a huge value would run for hours.
+    for (const [d, why] of [
+      ["0", "must be more than zero"],
+      ["0s", "must be more than zero"],
+      ["100000d", "at most 90d"],
+    ]) {
+      const bad = await cli(["simulate", "--topology", ex("topology.yaml"), "--duration", d!]);
+      expect(bad.code, d).toBe(2);
+      expect(bad.stderr).toContain(why);
+    }
   });
 
   it("rejects unknown override keys with the allowed list", async () => {

@@ -23,6 +23,20 @@ const seconds = (v: string | number, what: string): number => {
   return s;
 };
 
+/**
+ * Longest simulated time: 90 days hold dozens of every IKE lifetime cycle (FortiOS keylife is at
+ * most 2 days); a typo (`100000d`) would otherwise run for hours instead of failing.
+ */
+const MAX_DURATION = 90 * 86400;
+
+/** A length of time that must be more than zero (a zero duration or period is a typo, not a result). */
+const positive = (v: string | number, what: string, max = Number.POSITIVE_INFINITY): number => {
+  const s = seconds(v, what);
+  if (!(s > 0)) throw new UsageError(`invalid ${what} '${v}': must be more than zero`);
+  if (s > max) throw new UsageError(`invalid ${what} '${v}': at most ${max / 86400}d`);
+  return s;
+};
+
 export async function runSimulateCommand(o: SimulateFlags, io: Io): Promise<number> {
   if (!o.topology)
     throw new UsageError(
@@ -32,11 +46,15 @@ export async function runSimulateCommand(o: SimulateFlags, io: Io): Promise<numb
   try {
     const { request, topology } = await fromTopology(o.topology, io);
     const sim = topology.simulate ?? {};
-    const duration = seconds(o.duration ?? sim.duration ?? "2h", "--duration");
+    const duration = positive(
+      o.duration ?? sim.duration ?? "2h",
+      o.duration !== undefined ? "--duration" : "simulate.duration",
+      MAX_DURATION,
+    );
     const traffic: TrafficSpec[] = (sim.traffic ?? []).map((t) => ({
       from: t.from,
       to: t.to,
-      every: seconds(t.every, "traffic.every"),
+      every: positive(t.every, "traffic.every"),
       ...(t.start !== undefined ? { start: seconds(t.start, "traffic.start") } : {}),
       ...(t.stop !== undefined ? { end: seconds(t.stop, "traffic.stop") } : {}),
     }));
