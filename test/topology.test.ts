@@ -60,6 +60,14 @@ tunnels:
     ).toEqual(["4:40 unknown gateway 'b'; defined: a"]);
   });
 
+  it("refuses a tunnel from a gateway to itself, at the second name", () => {
+    expect(
+      errors(
+        "gateways:\n  a: { platform: iptables, config: x }\ntunnels:\n  - { type: site-to-site, between: [a, a] }\n",
+      ),
+    ).toEqual(["4:40 a tunnel connects two different gateways; 'a' is named twice"]);
+  });
+
   it("checks that clients are addresses or prefixes", () => {
     expect(
       errors(

@@ -49,6 +49,12 @@ export function parseTopology(text: string, file: string): LoadedTopology {
       t.type === "site-to-site"
         ? t.between.map((n, j) => [n, ["tunnels", i, "between", j]] as const)
         : [[t.server, ["tunnels", i, "server"]] as const];
+    if (t.type === "site-to-site" && t.between[0] === t.between[1])
+      diags.push({
+        file,
+        ...posOf(doc, ["tunnels", i, "between", 1], at),
+        message: `a tunnel connects two different gateways; '${t.between[0]}' is named twice`,
+      });
     for (const [n, path] of refs) {
       if (!names.has(n))
         diags.push({
