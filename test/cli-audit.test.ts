@@ -41,6 +41,12 @@ describe("tunnelcheck audit (FortiOS, seed 001)", () => {
     const r = await cli(["audit", ex("site2-fixed.conf"), "--format", "json"]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).findings).toEqual([]);
+    // The text summary tells findings from the input warnings printed above it.
+    const text = (await cli(["audit", ex("site2-fixed.conf")])).stdout;
+    expect(text).toMatch(/^warning: .*whether NAT is on the path/m);
+    expect(text.trimEnd().split("\n").at(-1)).toBe(
+      "No findings: every required flow is accepted as new traffic from its peers; 1 input warning(s) above.",
+    );
   });
 
   it("audits both FortiGates from a topology file", async () => {

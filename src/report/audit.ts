@@ -82,10 +82,13 @@ export function auditText(r: AuditReport, c: Colors = noColors): string {
   for (const n of r.notes) out.push(c.dim(`note: ${n}`));
   for (const w of r.warnings) out.push(c.yellow(`warning: ${w}`));
   const count = (s: Severity) => r.findings.filter((f) => f.severity === s).length;
+  // The `warning:` lines are about the input (what a config cannot say), not findings: said apart,
+  // so "0 warning(s)" under three of them does not read as a contradiction.
+  const input = r.warnings.length > 0 ? `; ${r.warnings.length} input warning(s) above` : "";
   out.push(
     r.findings.length === 0
-      ? c.green("No findings: every required flow is accepted as new traffic from its peers.")
-      : `${count("error")} error(s), ${count("warning")} warning(s), ${count("note")} note(s)`,
+      ? c.green(`No findings: every required flow is accepted as new traffic from its peers${input}.`)
+      : `${count("error")} error(s), ${count("warning")} warning(s), ${count("note")} note(s)${input}`,
   );
   return `${out.join("\n")}\n`;
 }
