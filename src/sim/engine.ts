@@ -168,7 +168,11 @@ interface DirStats {
  */
 export class TunnelMonitor {
   readonly sides: [Conn, Conn];
-  private up: [boolean, boolean] = [false, false];
+  /** The sides and their last evaluated states as fields (the hot path reads no arrays). */
+  private readonly ca: Conn;
+  private readonly cb: Conn;
+  private up0 = false;
+  private up1 = false;
   everUp = false;
   private asym: { start: number; upSide: 0 | 1 } | null = null;
   private outage: { start: number; reason: string } | null = null;
@@ -187,10 +191,12 @@ export class TunnelMonitor {
     private readonly engine: Engine,
   ) {
     this.sides = [a, b];
+    this.ca = a;
+    this.cb = b;
   }
 
   isUp(i: 0 | 1): boolean {
-    return this.up[i];
+    return i === 0 ? this.up0 : this.up1;
   }
 
   /** The last direction looked up (a tunnel's traffic mostly runs one way at a time). */
@@ -246,9 +252,9 @@ export class TunnelMonitor {
   }
 
   update(reason: string, gateway: string): void {
-    const u0 = this.sides[0].isUp();
-    const u1 = this.sides[1].isUp();
-    if (u0 === this.up[0] && u1 === this.up[1] && this.openHoles === 0) {
+    const u0 = this.ca.isUp();
+    const u1 = this.cb.isUp();
+    if (u0 === this.up0 && u1 === this.up1 && this.openHoles === 0) {
       // Neither side changed state: the asymmetry and outage checks below would find what the
       // last update left; only a both-up tunnel's SA pair can have changed (and mostly has not).
       if (u0 && u1 && this.consistent() !== (this.mismatch === null))
@@ -263,8 +269,9 @@ export class TunnelMonitor {
     const t = this.engine.now / 1000;
     const min = this.engine.minAnomaly;
     const nu: [boolean, boolean] = [u0, u1];
+    const old: [boolean, boolean] = [this.up0, this.up1];
     for (let i: 0 | 1 = 0; i < 2; i = (i + 1) as 0 | 1) {
-      if (nu[i] !== this.up[i]) {
+      if (nu[i] !== old[i]) {
         const c = this.sides[i];
         const why = c.gw.name === gateway ? reason : `${reason} (at ${gateway})`;
         this.engine.rec.transition({ t, tunnel: this.tunnel, gateway: c.gw.name, up: nu[i], reason: why });
@@ -274,7 +281,8 @@ export class TunnelMonitor {
         }
       }
     }
-    this.up = nu;
+    this.up0 = u0;
+    this.up1 = u1;
     if (nu[0] || nu[1]) this.everUp = true;
 
     // Asymmetric: exactly one side up.
@@ -336,11 +344,10 @@ export class TunnelMonitor {
 
   /** Each side's outbound SA is one the other side accepts inbound. */
   consistent(): boolean {
-    const a = this.sides[0];
-    const b = this.sides[1];
-    const ao = a.outboundSpi();
-    const bo = b.outboundSpi();
-    return ao !== null && bo !== null && b.hasInbound(ao) && a.hasInbound(bo);
+    const ac = this.ca.outboundChild();
+    if (ac === null) return false;
+    const bc = this.cb.outboundChild();
+    return bc !== null && this.cb.hasInbound(ac.outSpi) && this.ca.hasInbound(bc.outSpi);
   }
 
   dataSent(from: string, to: string): void {
