@@ -143,13 +143,17 @@ describe("tunnelcheck trace --iptables", () => {
       ].join("\n"),
     );
     const r = await cli(["trace", "--iptables", trap, "--packets", packets, "--format", "jsonl"]);
-    expect(r.code).toBe(0);
+    // Every line answered in order; a line that is not a packet makes it an input error (exit 2).
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/1 of 3 lines of .*p\.jsonl could not be traced/);
     const lines = r.stdout
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.verdict ?? "error")).toEqual(["accept", "accept", "error"]);
     expect(lines[2].line).toBe(3);
+    const good = file("good.jsonl", '{"src":"203.0.113.7","dst":"198.51.100.1","proto":50,"iif":"eth0"}\n');
+    expect((await cli(["trace", "--iptables", trap, "--packets", good, "--format", "jsonl"])).code).toBe(0);
   });
 
   it("answers symbolically for --src any", async () => {

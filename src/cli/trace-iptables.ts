@@ -31,8 +31,15 @@ export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {
       if (o.format !== "jsonl" && o.format !== "json")
         throw new UsageError("--packets prints JSON lines: add --format jsonl");
       const batch = await readInput(o.packets, io);
-      io.stdout.write(renderBatchJsonl(traceIptablesBatch(ruleset, batch.text, opts)));
-      return EXIT.ok;
+      const results = traceIptablesBatch(ruleset, batch.text, opts);
+      io.stdout.write(renderBatchJsonl(results));
+      // Every line is answered in order; lines that are not packets make the run an input error.
+      const bad = results.filter((r) => "error" in r).length;
+      if (bad === 0) return EXIT.ok;
+      io.stderr.write(
+        `tunnelcheck: ${bad} of ${results.length} lines of ${batch.file} could not be traced (their output lines carry "error")\n`,
+      );
+      return EXIT.usage;
     }
     if (o.format === "jsonl") throw new UsageError("--format jsonl goes with --packets FILE.jsonl");
     const state = o.state ?? "new";
