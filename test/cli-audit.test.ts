@@ -159,6 +159,37 @@ describe("judged by semantics, not by rule text (FortiOS)", () => {
 });
 
 describe("tunnelcheck trace --fortios", () => {
+  it("says so when --iif names no interface of the config (a typo would pass the implicit accept quietly)", async () => {
+    const r = await cli([
+      "trace",
+      "--fortios",
+      ex("site2.conf"),
+      "--src",
+      "10.56.240.208",
+      "--proto",
+      "udp",
+      "--dport",
+      "500",
+      "--iif",
+      "port9",
+    ]);
+    expect(r.stdout).toMatch(/^note: interface port9 is not defined in the config .*have port1, port2/m);
+    const ok = await cli([
+      "trace",
+      "--fortios",
+      ex("site2.conf"),
+      "--src",
+      "10.56.240.208",
+      "--proto",
+      "udp",
+      "--dport",
+      "500",
+      "--iif",
+      "port1",
+    ]);
+    expect(ok.stdout).not.toMatch(/is not defined in the config/);
+  });
+
   it("reproduces the seed's verdicts", async () => {
     const ike = await cli([
       "trace",

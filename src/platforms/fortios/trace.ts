@@ -190,6 +190,11 @@ export function traceFortios(
   const own = dst ?? ev.ownAddresses(family, packet.iif);
   const dstAddr = own && !own.isEmpty() ? formatAddress(family, own.first()!) : undefined;
   const notes: string[] = [];
+  // A typo in --iif would otherwise pass quietly through the implicit accept.
+  if (packet.iif !== undefined && !model.interfaces.has(packet.iif))
+    notes.push(
+      `interface ${packet.iif} is not defined in the config (system interface, tunnels): check --iif; have ${[...model.interfaces.keys()].slice(0, 12).join(", ")}${model.interfaces.size > 12 ? ", …" : ""}`,
+    );
   if (!dst) {
     notes.push(
       dstAddr
