@@ -38,6 +38,21 @@ describe("SARIF output", () => {
     expect(r.partialFingerprints.tunnelcheckFinding).toBe("ike-reply-only/site2/site1-site2/ike-in");
     expect(log.runs[0]!.tool.driver.rules[r.ruleIndex]!.id).toBe("ike-reply-only");
   });
+  it("names the root of relative paths (SRCROOT), encodes URIs, and writes absolute paths as file:// URIs", () => {
+    const spaced = { ...finding, rules: [{ file: "../configs/site 2.conf", line: 3, text: "edit 2" }] };
+    const abs = { ...finding, rules: [{ file: "/etc/iptables/rules.v4", line: 7, text: "-A INPUT" }] };
+    const log = toSarif([spaced, abs], { version: "0.1.0", srcRoot: "file:///work/repo/" });
+    expect(validate(log)).toBe(true);
+    const run = log.runs[0]!;
+    expect(run.originalUriBaseIds).toEqual({ SRCROOT: { uri: "file:///work/repo/" } });
+    expect(run.results[0]!.locations[0]!.physicalLocation.artifactLocation).toEqual({
+      uri: "../configs/site%202.conf",
+      uriBaseId: "SRCROOT",
+    });
+    expect(run.results[1]!.locations[0]!.physicalLocation.artifactLocation).toEqual({
+      uri: "file:///etc/iptables/rules.v4",
+    });
+  });
   it("the schema check can fail", () => {
     const log = toSarif([finding], { version: "0.1.0" }) as unknown as {
       runs: Array<{ results: Array<{ level: string }> }>;

@@ -1,4 +1,5 @@
 import { basename, relative } from "node:path";
+import { pathToFileURL } from "node:url";
 import {
   type GatewayInput,
   GatewayInputError,
@@ -184,7 +185,9 @@ export async function runAuditCommand(
   }
   if (o.format === "json") io.stdout.write(`${JSON.stringify(auditJson(report), null, 2)}\n`);
   else if (o.format === "sarif")
-    io.stdout.write(`${JSON.stringify(toSarif(report.findings, { version: VERSION }), null, 2)}\n`);
+    io.stdout.write(
+      `${JSON.stringify(toSarif(report.findings, { version: VERSION, srcRoot: pathToFileURL(`${process.cwd()}/`).href }), null, 2)}\n`,
+    );
   else if (o.format === "md") io.stdout.write(auditMarkdown(report));
   else io.stdout.write(auditText(report, colorsFor(io.stdout)));
   return failsOn(report, o.failOn) ? EXIT.findings : EXIT.ok;

@@ -15,15 +15,31 @@ const fingerprint = (f: Finding) => [f.id, f.gateway, f.tunnel ?? "", f.flow ?? 
  */
 export function toSarif(
   findings: Finding[],
-  opts: { version: string; relativize?: (file: string) => string },
+  opts: {
+    version: string;
+    relativize?: (file: string) => string;
+    /**
+     * `file://` URI of the directory relative paths start from (the working directory): given,
+     * relative locations name it as `uriBaseId` SRCROOT, so viewers need not guess the root.
+     */
+    srcRoot?: string;
+  },
 ) {
   const rel = opts.relativize ?? ((f: string) => f);
+  const isAbsolute = (f: string) => f.startsWith("/") || /^[A-Za-z]:[\\/]/.test(f);
+  // SARIF locations are URIs: percent-encoded, forward slashes; absolute paths as file:// URIs.
+  const location = (file: string) => {
+    const f = rel(file).replace(/\\/g, "/");
+    if (isAbsolute(f)) return { uri: `file://${f.startsWith("/") ? "" : "/"}${encodeURI(f)}` };
+    return { uri: encodeURI(f), ...(opts.srcRoot ? { uriBaseId: "SRCROOT" } : {}) };
+  };
   const ids = [...new Set(findings.map((f) => f.id))].sort();
   return {
     $schema: "https://json.schemastore.org/sarif-2.1.0.json",
     version: "2.1.0" as const,
     runs: [
       {
+        ...(opts.srcRoot ? { originalUriBaseIds: { SRCROOT: { uri: opts.srcRoot } } } : {}),
         tool: {
           driver: {
             name: "tunnelcheck",
@@ -45,7 +61,7 @@ export function toSarif(
           message: { text: f.fix ? `${f.message}\n\nFix (${f.fix.target}):\n${f.fix.text}` : f.message },
           locations: f.rules.map((r) => ({
             physicalLocation: {
-              artifactLocation: { uri: rel(r.file) },
+              artifactLocation: location(r.file),
               region: { startLine: r.line, startColumn: r.col ?? 1, snippet: { text: r.text } },
             },
           })),
