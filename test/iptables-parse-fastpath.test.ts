@@ -185,7 +185,72 @@ const usual = (chains: string[]) =>
         .join(" ")}`.trimEnd(),
     );
 
+/** Words and quotings the tokenizer must split exactly as the general tokenizer: blanks, quotes, escapes. */
+const WORDS = [
+  "-s",
+  "10.1.2.3",
+  "-p",
+  "udp",
+  "--dport",
+  "500",
+  "-m",
+  "comment",
+  "--comment",
+  '"a b"',
+  '"a\\"b"',
+  '""',
+  'x"y',
+  '"a"b',
+  '"unterminated',
+  "-j",
+  "ACCEPT",
+  "C1",
+];
+const BLANKS = [" ", "  ", "\t", " \t ", "\r"];
+/** Spaces only (what iptables-save writes: the indexOf path) or any blanks (the character loop). */
+const blanks = (n: number) =>
+  fc.oneof(
+    fc.array(fc.constantFrom(" ", "  ", "   "), { minLength: n, maxLength: n }),
+    fc.array(fc.constantFrom(...BLANKS), { minLength: n, maxLength: n }),
+  );
+const ARGS = ['"a b"', '"a\\"b"', '""', 'x"y', '"a"b', '"x', "plain", 'a\\"b', '"-j"'];
+/** A usual rule shape with any blanks between the words and any quoting in the argument slots. */
+const skeleton = (chains: string[]) =>
+  fc
+    .tuple(
+      fc.constantFrom(...chains),
+      blanks(9),
+      fc.constantFrom(...ARGS),
+      fc.constantFrom("ACCEPT", '"ACCEPT"', "C1"),
+    )
+    .map(
+      ([c, b, arg, target]) =>
+        `-A${b[0]}${c}${b[1]}-p${b[2]}udp${b[3]}-m${b[4]}comment${b[5]}--comment${b[6]}${arg}${b[7]}-j${b[8]}${target}`,
+    );
+const spaced = (chains: string[]) =>
+  fc
+    .tuple(
+      fc.constantFrom(...chains),
+      fc.array(fc.constantFrom(...WORDS), { maxLength: 9 }),
+      blanks(10),
+      fc.constantFrom("", " ", "\t", "\r", "  "),
+    )
+    .map(([c, ws, b, tail]) => `-A ${c}${ws.map((w, k) => b[k] + w).join("")}${tail}`);
+
 describe("fast paths = general path", () => {
+  test.prop([fc.array(spaced(CHAINS), { maxLength: 10 })], { numRuns: 400 })(
+    "lines with any blanks and quotings tokenize alike",
+    (filter) => {
+      same(file(filter, []));
+    },
+  );
+  test.prop([fc.array(skeleton(CHAINS), { maxLength: 10 })], { numRuns: 300 })(
+    "arguments with any quoting between any blanks tokenize alike",
+    (filter) => {
+      same(file(filter, []));
+    },
+  );
+
   test.prop([fc.array(usual(CHAINS), { maxLength: 12 }), fc.array(usual(NAT_CHAINS), { maxLength: 8 })], {
     numRuns: 400,
   })("usual -A lines in filter and nat", (filter, nat) => {

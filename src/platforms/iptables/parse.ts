@@ -2466,6 +2466,50 @@ export function detectFamily(text: string, file: string): Family {
 function fastTokens(line: string): number {
   const n = line.length;
   if (n < 4 || line.charCodeAt(0) !== 45 || line.charCodeAt(1) !== 65 || line.charCodeAt(2) !== 32) return -1;
+  // Blanks other than the space (rare): the character loop below.
+  if (line.indexOf("\t") >= 0 || line.indexOf("\r") >= 0) return blankTokens(line);
+  // Spaces only (iptables-save's own output): jump from blank to blank and quote to quote with
+  // indexOf (a native scan), instead of testing every character: ≈ 2.5 % of a 100k-rule trace.
+  const starts = FAST_STARTS;
+  const ends = FAST_ENDS;
+  let q = line.indexOf('"');
+  if (q < 0) q = n;
+  let nt = 0;
+  let i = 0;
+  while (i < n) {
+    if (line.charCodeAt(i) === 32) {
+      i++;
+      continue;
+    }
+    if (nt === FAST_MAX) return -1;
+    if (i === q) {
+      // A whole-word quoted token without escapes.
+      const s0 = i + 1;
+      const j = line.indexOf('"', s0);
+      if (j < 0) return -1;
+      const bs = line.indexOf("\\", s0);
+      if (bs >= 0 && bs < j) return -1;
+      if (j + 1 < n && line.charCodeAt(j + 1) !== 32) return -1;
+      starts[nt] = -s0 - 1; // negative: quoted (s0 = column of the opening quote)
+      ends[nt++] = j;
+      i = j + 1;
+      q = line.indexOf('"', i);
+      if (q < 0) q = n;
+      continue;
+    }
+    let e = line.indexOf(" ", i);
+    if (e < 0) e = n;
+    if (q < e) return -1; // a quote inside a word
+    starts[nt] = i;
+    ends[nt++] = e;
+    i = e;
+  }
+  return nt;
+}
+
+/** fastTokens for a line with tabs or carriage returns: one character at a time. */
+function blankTokens(line: string): number {
+  const n = line.length;
   const starts = FAST_STARTS;
   const ends = FAST_ENDS;
   let nt = 0;
