@@ -207,6 +207,18 @@ describe("audit on Linux: real iptables semantics", () => {
     expect(() => audit(rules([]), S2S, { addresses: ["not-an-ip"] })).toThrow(GatewayInputError);
   });
 
+  it("firewalld's iptables skeleton (RELATED,ESTABLISHED,DNAT first): decided, not unknown — no DNAT rule, no DNAT state", () => {
+    const r = audit(
+      rules([
+        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT",
+        "-A INPUT -i lo -j ACCEPT",
+        "-A INPUT -p esp -j ACCEPT",
+        "-A INPUT -j REJECT --reject-with icmp-host-prohibited",
+      ]),
+    );
+    expect(ids(r)).toEqual(["ike-reply-only"]);
+  });
+
   it("IKE fragments are judged as the reassembled IKE datagram (IPv4 reassembles before INPUT), not waved through", () => {
     const row = (r: ReturnType<typeof audit>, flow: string) =>
       r.verdicts.find((v) => v.flow === flow)?.status;

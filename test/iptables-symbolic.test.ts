@@ -274,6 +274,10 @@ const KINDS = {
     "-m conntrack ! --ctstate INVALID",
     "-m conntrack --ctstate UNTRACKED",
     "-m state --state INVALID",
+    // conntrack's virtual NAT states (firewalld starts INPUT with RELATED,ESTABLISHED,DNAT).
+    "-m conntrack --ctstate RELATED,ESTABLISHED,DNAT",
+    "-m conntrack --ctstate DNAT",
+    "-m conntrack ! --ctstate SNAT",
   ),
   policy: fc.constantFrom("-m policy --dir in --pol ipsec", "-m policy --dir in --pol none"),
   range: fc.constantFrom(`-m iprange --src-range ${RANGE}`, `-m iprange ! --src-range ${RANGE}`),

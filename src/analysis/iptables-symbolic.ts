@@ -197,7 +197,7 @@ interface Fin {
 }
 
 const pktKey = (p: Packet): string =>
-  `${p.dst}|${p.dport}|${p.sport}|${p.proto}|${p.mark ?? 0}|${p.ctmark ?? 0}|${p.state}|${p.ctDir}|${p.fragment ? 1 : 0}|${p.iif}|${p.ipsec}|${p.pktType}`;
+  `${p.dst}|${p.dport}|${p.sport}|${p.proto}|${p.mark ?? 0}|${p.ctmark ?? 0}|${p.state}|${p.ctDir}|${p.fragment ? 1 : 0}|${p.iif}|${p.ipsec}|${p.pktType}|${p.ctNat ? `${+p.ctNat.dnat}${+p.ctNat.snat}` : "-"}`;
 
 const ids = new WeakMap<object, number>();
 let nextId = 1;
@@ -687,10 +687,17 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
 
   /** nat PREROUTING: walked for a connection's first packet; later packets get the first one's DNAT binding. */
   const walkNatPre = (run: Run, classes: Cls[]): Cls[] => {
-    if (!rs.tables.get("nat")?.chains.get("PREROUTING")) return classes;
+    // After a first packet's nat PREROUTING, whether its connection is DNATed is known: conntrack's
+    // DNAT virtual state (firewalld's `--ctstate RELATED,ESTABLISHED,DNAT`) is then exact.
+    const bound = (c: Cls): Cls => {
+      const dnat = c.nat?.kind === "DNAT" || c.nat?.kind === "REDIRECT" || (c.pkt.ctNat?.dnat ?? false);
+      return { ...c, pkt: { ...c.pkt, ctNat: { dnat, snat: false } } };
+    };
+    if (!rs.tables.get("nat")?.chains.get("PREROUTING"))
+      return classes.map((c) => (natWalked(c.pkt) ? bound(c) : c));
     const walked = classes.filter((c) => natWalked(c.pkt));
     const others = classes.filter((c) => !natWalked(c.pkt));
-    const out = walkTable(run, "nat", "PREROUTING", walked);
+    const out = walkTable(run, "nat", "PREROUTING", walked).map(bound);
     for (const c of others) {
       const p = c.pkt;
       if (p.state === "invalid" || p.state === "untracked" || p.ctDir === "REPLY") {
