@@ -165,13 +165,19 @@ describe("generateNftables: every scenario combination", () => {
     ).toEqual([]);
   });
 
-  it("restricts by family when no address does, and maps the iptables wildcard", () => {
+  it("one table per family (ip / ip6), so a dual-stack gateway loads both plans; maps the iptables wildcard", () => {
     const plan = planFlows(makeScenario({ vpn: "ikev2-remote-access", ipv6: true, wan: "ppp+" }));
-    const input = chainRules(generateNftables(plan, OPTS), "input");
-    const ike = withId(input, "ike-in")[0]!;
-    expect(ike).toBe(
-      'iifname "ppp*" meta nfproto ipv6 udp dport 500 counter accept comment "tunnelcheck: ike-in"',
-    );
+    const text = generateNftables(plan, { ...OPTS, defaultDrop: true });
+    expect(text).toMatch(/^table ip6 tunnelcheck \{$/m);
+    expect(text).not.toMatch(/table inet/);
+    const ike = withId(chainRules(text, "input"), "ike-in")[0]!;
+    expect(ike).toBe('iifname "ppp*" udp dport 500 counter accept comment "tunnelcheck: ike-in"');
+    const v4 = generateNftables(planFlows(makeScenario({ vpn: "ikev2-remote-access", wan: "ppp+" })), {
+      ...OPTS,
+      defaultDrop: true,
+    });
+    expect(v4).toMatch(/^table ip tunnelcheck \{$/m);
+    expect(v4).not.toMatch(/icmpv6/); // neighbour discovery belongs to the IPv6 table
   });
 
   it("egress: outbound flows in an output chain, IKE matched on the gateway's source port", () => {

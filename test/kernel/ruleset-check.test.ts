@@ -278,4 +278,25 @@ describeKernel("nft -c accepts every generated nftables file (core product)", ()
     expect(files.length).toBeGreaterThan(refused);
     await restoreBatch(ns, "nft", ["-c", "-f", "/dev/stdin"], batch(files));
   }, 60_000);
+
+  it("a dual-stack gateway: the IPv4 and IPv6 default-drop plans load side by side, each keeps its accepts", async () => {
+    const opts = { defaultDrop: true, requiredOnly: false, egress: false };
+    const v4 = generateNftables(
+      planFlows(makeScenario({ vpn: "site-to-site", peers: ["203.0.113.7"], local: "198.51.100.1" })),
+      opts,
+    );
+    const v6 = generateNftables(
+      planFlows(makeScenario({ vpn: "site-to-site", peers: ["2001:db8:1::7"], local: "2001:db8::1" })),
+      opts,
+    );
+    for (const text of [v4, v6]) await inNs(ns, ["nft", "-f", "/dev/stdin"], { input: text });
+    const listed = (await inNs(ns, ["nft", "list", "ruleset"])).stdout;
+    await inNs(ns, ["nft", "flush", "ruleset"]);
+    expect(listed).toMatch(/^table ip tunnelcheck \{$/m);
+    expect(listed).toMatch(/^table ip6 tunnelcheck \{$/m);
+    expect(listed).toContain("ip saddr @peers");
+    expect(listed).toContain("ip6 saddr @peers");
+    expect(listed).toContain("203.0.113.7");
+    expect(listed).toContain("2001:db8:1::7");
+  }, 30_000);
 });

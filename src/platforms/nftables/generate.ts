@@ -3,7 +3,10 @@ import { activeFlows, type Flow, type Plan } from "../../vpn/flows.js";
 import type { Scenario } from "../../vpn/scenario.js";
 import { type GenerateOptions, TargetError } from "../types.js";
 
-/** Table names; the gateway table is `inet` so one base chain sees IPv4 and IPv6. */
+/**
+ * Table names. The gateway table is per family (`ip tunnelcheck`, `ip6 tunnelcheck`): a dual-stack
+ * gateway loads both plans side by side, and a `policy drop` only drops its own family.
+ */
 export const NFT_TABLE = "tunnelcheck";
 export const NFT_NAT_TABLE = "tunnelcheck-nat";
 /** Marker lines around the NAT-device part, so it can be cut out with sed. */
@@ -20,13 +23,14 @@ interface Ctx {
 }
 
 /**
- * Renders the plan as an `nft -f` file: table `inet tunnelcheck` for this gateway and, when the gateway
+ * Renders the plan as an `nft -f` file: table `ip(6) tunnelcheck` for this gateway and, when the gateway
  * sits behind NAT, a separately marked `ip(6) tunnelcheck-nat` table for the NAT device in front of it.
  */
 export function generateNftables(plan: Plan, opts: GenerateOptions): string {
   const s = plan.scenario;
   const flows = activeFlows(plan, { requiredOnly: opts.requiredOnly });
   const ctx: Ctx = { s, fam: s.family, sel: s.family === 4 ? "ip" : "ip6", sets: new Map() };
+  const tableFam = ctx.fam === 4 ? "ip" : "ip6";
   for (const f of flows) checkFamily(ctx, f);
 
   const gw = flows.filter((f) => f.location === "gateway");
@@ -47,8 +51,8 @@ export function generateNftables(plan: Plan, opts: GenerateOptions): string {
   const out: string[] = [
     "#!/usr/sbin/nft -f",
     `# tunnelcheck nftables rules — ${summary(s)}`,
-    `# Load with: nft -f <file>. Reloading replaces table inet ${NFT_TABLE} (add-then-delete idiom).`,
-    "# One plan per address family: loading another plan's file replaces this table.",
+    `# Load with: nft -f <file>. Reloading replaces table ${tableFam} ${NFT_TABLE} (add-then-delete idiom).`,
+    `# One plan per address family: the IPv${ctx.fam === 4 ? 6 : 4} plan's table (${ctx.fam === 4 ? "ip6" : "ip"} ${NFT_TABLE}) loads beside this one.`,
     ...plan.notes.map((n) => `# note: ${n}`),
   ];
   if (nat.length > 0) {
@@ -57,14 +61,19 @@ export function generateNftables(plan: Plan, opts: GenerateOptions): string {
       `#   sed -n '/^${NFT_NAT_BEGIN}/,/^${NFT_NAT_END}/p' <file> > nat-device.nft`,
     );
   }
-  out.push("", "# === Part 1: this gateway ===", `table inet ${NFT_TABLE}`, `delete table inet ${NFT_TABLE}`);
-  out.push(`table inet ${NFT_TABLE} {`);
+  out.push(
+    "",
+    "# === Part 1: this gateway ===",
+    `table ${tableFam} ${NFT_TABLE}`,
+    `delete table ${tableFam} ${NFT_TABLE}`,
+  );
+  out.push(`table ${tableFam} ${NFT_TABLE} {`);
   out.push(...setDefinitions(ctx));
   out.push("  chain input {");
   if (opts.defaultDrop) {
     out.push(
       "    # policy drop: anything not accepted here is dropped, SSH included; add management accepts first.",
-      `    # The chain is inet, so it also drops all IPv${ctx.fam === 4 ? 6 : 4} traffic this plan does not cover.`,
+      `    # Only IPv${ctx.fam} is filtered here: the IPv${ctx.fam === 4 ? 6 : 4} plan's table keeps its own policy.`,
       "    type filter hook input priority filter; policy drop;",
       '    iif "lo" accept comment "tunnelcheck: loopback"',
     );
@@ -81,8 +90,12 @@ export function generateNftables(plan: Plan, opts: GenerateOptions): string {
     out.push(
       "    # Replies to what this host sent. Placed after the drops so a conntrack entry cannot admit plain L2TP.",
       '    ct state established,related accept comment "tunnelcheck: established"',
-      "    # Neighbour discovery is not connection-tracked; without it IPv6 neighbours cannot reach this host.",
-      '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } ip6 hoplimit 255 accept comment "tunnelcheck: ipv6-nd"',
+      ...(ctx.fam === 6
+        ? [
+            "    # Neighbour discovery is not connection-tracked; without it IPv6 neighbours cannot reach this host.",
+            '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } ip6 hoplimit 255 accept comment "tunnelcheck: ipv6-nd"',
+          ]
+        : []),
     );
   }
   for (const r of inputRules.slice(drops.length)) out.push(...r);
@@ -187,12 +200,6 @@ function flowComments(f: Flow): string[] {
 
 const join = (parts: string[]): string => parts.filter((p) => p !== "").join(" ");
 
-/** Matches only the scenario's family when nothing else (address, family-specific header) does. */
-function familyGuard(ctx: Ctx, parts: string[]): string {
-  const specific = parts.some((p) => p.startsWith("ip ") || p.startsWith("ip6 ") || p.startsWith("frag "));
-  return specific ? "" : `meta nfproto ipv${ctx.fam}`;
-}
-
 function inboundRule(ctx: Ctx, f: Flow): string[] {
   const isDrop = f.action === "drop";
   // Drops are not narrowed to the WAN, the local address or the family: drop wherever it arrives.
@@ -203,7 +210,6 @@ function inboundRule(ctx: Ctx, f: Flow): string[] {
     conditionMatch(f),
     protoMatch(ctx, f, "dport"),
   ];
-  if (!isDrop) parts.splice(1, 0, familyGuard(ctx, parts));
   const lines = flowComments(f);
   if (f.protocol === "fragment") {
     lines.push("# Only needed where conntrack is off: with it, the kernel reassembles before this hook.");
@@ -226,7 +232,6 @@ function outboundRules(ctx: Ctx, f: Flow): string[][] {
     f.port === undefined ? ["dport"] : f.protocol === "udp" ? ["sport"] : ["dport", "sport"];
   return variants.map((v) => {
     const parts = [...base, protoMatch(ctx, f, v)];
-    parts.splice(1, 0, familyGuard(ctx, parts));
     const lines = flowComments(f);
     if (v === "sport") lines.push(`# Matched on this gateway's source port ${f.port}.`);
     lines.push(join([...parts, "counter", "accept", commentOf(f.id)]));
