@@ -72,10 +72,14 @@ export function generateFortios(plan: Plan, opts: GenerateOptions): string {
   }
   const openToAll = new Set(accepts.filter((p) => p.srcaddr === "all").map((p) => p.service));
   const denied = [...new Set(accepts.map((p) => p.service))].filter((svc) => !openToAll.has(svc));
-  if (denied.length > 0) {
+  // Without --default-drop the rules only add: a deny of IKE/ESP from everyone else would also cut
+  // off every other phase1 peer and dial-up user on this address, so it is offered, commented out.
+  if (denied.length > 0 && !opts.defaultDrop) {
     policyLines.push(
-      "    # Deny the same services from every other source: the accepts above stay the only way in",
-      "    # (Fortinet TT 390429, 'How to block unwanted IKE negotiations and unknown ESP/SPI packets').",
+      "    # Optional hardening, commented out: deny the same services from every other source, so the accepts",
+      "    # above stay the only way in (Fortinet TT 390429, 'How to block unwanted IKE negotiations and unknown",
+      "    # ESP/SPI packets'). It also blocks EVERY other phase1 peer and dial-up client on this address:",
+      "    # add their accepts first.",
       ...localInEntry({
         intf: wan,
         srcaddr: "all",
@@ -83,7 +87,7 @@ export function generateFortios(plan: Plan, opts: GenerateOptions): string {
         action: "deny",
         services: denied,
         comments: "tunnelcheck: VPN services from other sources",
-      }),
+      }).map((l) => `    #${l.slice(4)}`),
     );
   }
   if (opts.defaultDrop) {
