@@ -2,11 +2,26 @@
 export * from "./analysis/audit.js";
 export * from "./analysis/findings.js";
 export type { DeclaredVpn, GatewayInput, LoadedGateway, PlatformName } from "./analysis/gateway.js";
+export { conntrackInUse, decisionName, evaluatePath } from "./analysis/iptables-path.js";
+export { iptablesEvaluator } from "./analysis/iptables-symbolic.js";
 export * from "./analysis/query.js";
 export { type AuditRequest, runAudit, type TunnelRequest } from "./analysis/run-audit.js";
+export { defaultLoaders } from "./loaders.js";
 export * from "./model/address.js";
 export { AddrSet } from "./model/addrset.js";
+export { fortiosEvaluator } from "./platforms/fortios/evaluator.js";
 export { loadFortiosGateway } from "./platforms/fortios/gateway.js";
+export { loadFortios } from "./platforms/fortios/model.js";
+export { renderTraceText as renderFortiosTrace, traceFortios } from "./platforms/fortios/trace.js";
+export { loadIptablesGateway, parseIpsetSave } from "./platforms/iptables/gateway.js";
+export { parseIptables, parseIptablesOrThrow } from "./platforms/iptables/parse.js";
+export {
+  IptablesTraceError,
+  renderBatchJsonl,
+  renderTraceText as renderIptablesTrace,
+  traceIptables,
+  traceIptablesBatch,
+} from "./platforms/iptables/trace.js";
 export { generateRules, TARGETS, type Target } from "./platforms/registry.js";
 export * from "./platforms/types.js";
 export { type AuditReport, auditJson, auditMarkdown, auditText } from "./report/audit.js";
