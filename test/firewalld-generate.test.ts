@@ -146,6 +146,18 @@ describe("generateFirewalld", () => {
     expect(generateFirewalld(plan, OPTS)).not.toContain(FIREWALLD_EGRESS_POLICY);
   });
 
+  it("egress L2TP from the server: direct OUTPUT rules decide by IPsec policy, plus the egress policy", () => {
+    const plan = planFlows(makeScenario({ vpn: "l2tp-ipsec", peers: ["192.0.2.0/24"], local: "10.0.0.10" }));
+    const text = generateFirewalld(plan, { ...OPTS, egress: true });
+    expect(text).toContain(
+      "firewall-cmd --permanent --direct --add-rule ipv4 filter OUTPUT 0 -p udp --sport 1701 -m policy --dir out --pol none -j DROP",
+    );
+    expect(text).toContain(
+      "firewall-cmd --permanent --direct --add-rule ipv4 filter OUTPUT 1 -s 10.0.0.10 -d 192.0.2.0/24 -p udp --sport 1701 -m policy --dir out --pol ipsec -j ACCEPT",
+    );
+    expect(text).toContain(`source-port port="1701" protocol="udp" accept'`);
+  });
+
   it("puts the NAT device's forward-ports in a separate part selected by an argument", () => {
     const plan = planFlows(makeScenario(input("l2tp-ipsec", "local", false, false, true)));
     const text = generateFirewalld(plan, OPTS);

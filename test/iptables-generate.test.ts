@@ -532,6 +532,13 @@ describe("generateIptables: --egress", () => {
     expect(text).toContain("# Only to: 198.51.100.0/28.");
     expect(gen({ vpn: "ikev2-remote-access" }).text).not.toContain("TC-IPSEC-OUT");
   });
+
+  it("an L2TP server's own L2TP (replies, hellos) leaves through OUTPUT, only when IPsec will protect it", () => {
+    const { text } = gen({ vpn: "l2tp-ipsec", peers: [PEER_NET], local: GW, wan: "eth0" }, { egress: true });
+    expect(ruleLines(text).filter((l) => l.includes("tunnelcheck: l2tp-out"))).toEqual([
+      '-A TC-IPSEC-OUT -s 192.0.2.1 -d 198.51.100.0/28 -o eth0 -p udp -m policy --dir out --pol ipsec -m multiport --ports 1701 -m comment --comment "tunnelcheck: l2tp-out" -j ACCEPT',
+    ]);
+  });
 });
 
 describe("generateIptables: NAT device part", () => {

@@ -180,6 +180,14 @@ describe("generateNftables: every scenario combination", () => {
     expect(v4).not.toMatch(/icmpv6/); // neighbour discovery belongs to the IPv6 table
   });
 
+  it("egress: an L2TP server's own L2TP leaves only through IPsec (rt ipsec exists)", () => {
+    const plan = planFlows(makeScenario({ vpn: "l2tp-ipsec", peers: ["192.0.2.0/24"], wan: "eth0" }));
+    const output = chainRules(generateNftables(plan, { ...OPTS, egress: true }), "output");
+    expect(withId(output, "l2tp-out")).toEqual([
+      'oifname "eth0" ip daddr @peers rt ipsec exists udp sport 1701 counter accept comment "tunnelcheck: l2tp-out"',
+    ]);
+  });
+
   it("egress: outbound flows in an output chain, IKE matched on the gateway's source port", () => {
     const plan = planFlows(makeScenario({ vpn: "site-to-site", peers: ["192.0.2.1"], ikeTcp: true }));
     const text = generateNftables(plan, { ...OPTS, egress: true });

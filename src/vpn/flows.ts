@@ -241,6 +241,28 @@ export function planFlows(s: Scenario): Plan {
   for (const f of [...flows]) {
     if (f.direction === "inbound" && f.service !== "ip-fragments") mirror(f.id.replace(/-in$/, "-out"), f);
   }
+  if (s.vpn === "l2tp-ipsec") {
+    // The L2TP daemon's replies (and hellos) leave in plaintext first: OUTPUT sees them before the
+    // transport SA encrypts them (xfrm_output), so an output filter must admit them, via IPsec only.
+    flows.push({
+      id: "l2tp-out",
+      service: "l2tp",
+      protocol: "udp",
+      protoNumber: 17,
+      port: 1701,
+      direction: "outbound",
+      initiator: outInit,
+      mustAcceptNew: true,
+      condition: "ipsec",
+      action: "accept",
+      requirement: "required",
+      location: "gateway",
+      peers,
+      reason:
+        "L2TP from this server (UDP 1701: replies, hellos) crosses OUTPUT in plaintext before the transport SA encrypts it; accept it only when it will leave through IPsec.",
+      rfcs: [RFC.l2tp, RFC.l2tpIpsec],
+    });
+  }
 
   if (localBehindNat(s)) addNatDeviceFlows(s, flows, notes);
   if (s.vpn === "l2tp-ipsec" && s.nat === "none") {

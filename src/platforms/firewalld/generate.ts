@@ -240,6 +240,10 @@ function egressPart(s: Scenario, flows: Flow[]): string[] {
     `${P} --set-priority=-100`,
   ];
   for (const f of flows) {
+    if (f.condition === "ipsec") {
+      out.push(...egressIpsecRules(s, f));
+      continue;
+    }
     // The gateway sends IKE/NAT-T from its own port; a peer behind NAT listens on a mapped port instead.
     const elements =
       f.port === undefined
@@ -254,6 +258,31 @@ function egressPart(s: Scenario, flows: Flow[]): string[] {
   }
   if (flows.length === 0) out.push("# (no outbound flows in this plan)");
   return out;
+}
+
+/**
+ * An outbound flow allowed only through IPsec (L2TP from the server): as for inbound L2TP, only the
+ * direct interface has the IPsec policy match; the direct DROP of plain packets is final.
+ */
+function egressIpsecRules(s: Scenario, f: Flow): string[] {
+  if (f.port === undefined)
+    throw new TargetError(`flow ${f.id}: firewalld can only express the IPsec condition for a port`);
+  const ipv = fam(s);
+  const iface = s.wan ? ` -o ${s.wan}` : "";
+  const src = s.local ? ` -s ${formatPrefix(s.local)}` : "";
+  const dsts = f.peers.length ? dedupe(f.peers).map((p) => ` -d ${formatPrefix(p)}`) : [""];
+  return [
+    why(f),
+    `firewall-cmd --permanent --direct --add-rule ${ipv} filter OUTPUT 0 -p ${f.protocol} --sport ${f.port} -m policy --dir out --pol none -j DROP`,
+    ...dsts.map(
+      (dst) =>
+        `firewall-cmd --permanent --direct --add-rule ${ipv} filter OUTPUT 1${iface}${src}${dst} -p ${f.protocol} --sport ${f.port} -m policy --dir out --pol ipsec -j ACCEPT`,
+    ),
+    "# And in the egress policy (needed with the nftables backend); the direct DROP above keeps plain L2TP in.",
+    ...richRules(s, f, richElement(f, "source-port"), "destination").map(
+      (r) => `firewall-cmd --permanent --policy=${FIREWALLD_EGRESS_POLICY} --add-rich-rule='${r}'`,
+    ),
+  ];
 }
 
 function natDevicePart(s: Scenario, flows: Flow[]): string[] {

@@ -316,9 +316,9 @@ function outAddrs(peer: Prefix | undefined, local: Prefix | undefined, iface: st
 function match(s: Scenario, f: Flow, dir: "in" | "out"): string[] {
   const policy =
     f.condition === "ipsec"
-      ? ["-m", "policy", "--dir", "in", "--pol", "ipsec"]
+      ? ["-m", "policy", "--dir", dir, "--pol", "ipsec"]
       : f.condition === "no-ipsec"
-        ? ["-m", "policy", "--dir", "in", "--pol", "none"]
+        ? ["-m", "policy", "--dir", dir, "--pol", "none"]
         : [];
   switch (f.protocol) {
     case "udp":
