@@ -295,5 +295,10 @@ describe("the bundled example examples/nat-fortigate/ (the README's command)", (
     expect(j.findings.map((f) => `${f.gateway}:${f.id}:${f.flow}`)).toEqual([
       "fgt:port-forward-missing:natt-forward",
     ]);
+    // The text lists the device's port-forward verdicts under its own name, forwarded or not.
+    const text = (await cli(["audit", "--topology", "examples/nat-fortigate/topology.yaml"])).stdout;
+    expect(text).toMatch(
+      /^fgt — tunnel l2tp-ipsec@vpn\n {2}✓ ike-forward {8}accepted as new\n {2}✗ natt-forward {7}blocked$/m,
+    );
   });
 });

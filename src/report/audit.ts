@@ -52,6 +52,8 @@ export function auditText(r: AuditReport, c: Colors = noColors): string {
   const out: string[] = [];
   const groups = new Map<string, { gateway: string; tunnel?: string; platform?: string }>();
   for (const a of r.audited) groups.set(groupKey(a), a);
+  // A NAT device's port-forward verdicts come under its own name, not an audited gateway's.
+  for (const v of r.verdicts) if (!groups.has(groupKey(v))) groups.set(groupKey(v), v);
   for (const f of r.findings) if (!groups.has(groupKey(f))) groups.set(groupKey(f), f);
   for (const [key, g] of groups) {
     const title = `${g.gateway}${g.tunnel ? ` — tunnel ${g.tunnel}` : ""}`;
