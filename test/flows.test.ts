@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { formatPrefix } from "../src/model/address.js";
 import { planFlows } from "../src/vpn/flows.js";
 import { makeScenario, NAT_MODES, ScenarioError, VPN_TYPES } from "../src/vpn/scenario.js";
 
@@ -103,6 +104,16 @@ describe("flow model over every scenario combination", () => {
   it("covers every combination", () => {
     // (2 remote-access types + site-to-site × 2 IKE versions) × 4 NAT modes × 2^5 toggles
     expect(all.length).toBe(4 * 4 * 2 ** 5);
+  });
+});
+
+describe("scenario peers", () => {
+  it("a peer inside another one (or given twice) is dropped: no duplicate rules", () => {
+    const s = makeScenario({
+      vpn: "ikev2-remote-access",
+      peers: ["203.0.113.9", "203.0.113.0/24", "198.51.100.7", "198.51.100.7", "198.51.100.0/30"],
+    });
+    expect(s.peers.map((p) => formatPrefix(p))).toEqual(["203.0.113.0/24", "198.51.100.0/30"]);
   });
 });
 

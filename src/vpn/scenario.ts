@@ -1,4 +1,11 @@
-import { type Family, formatPrefix, isHost, type Prefix, parsePrefix } from "../model/address.js";
+import {
+  type Family,
+  formatPrefix,
+  isHost,
+  type Prefix,
+  parsePrefix,
+  prefixContains,
+} from "../model/address.js";
 
 export const VPN_TYPES = ["l2tp-ipsec", "ikev2-remote-access", "site-to-site"] as const;
 export type VpnType = (typeof VPN_TYPES)[number];
@@ -93,7 +100,14 @@ export function makeScenario(input: ScenarioInput): Scenario {
   const ike = Number(oneOf("ike", ikeText, ["1", "2"] as const)) as 1 | 2;
   if (vpn === "ikev2-remote-access" && ike !== 2)
     throw new ScenarioError("ikev2-remote-access uses IKEv2; drop --ike 1");
-  const peers = (input.peers ?? []).filter((p) => p !== "any").map((p) => addr("peer", p, false));
+  const given = (input.peers ?? []).filter((p) => p !== "any").map((p) => addr("peer", p, false));
+  // A peer inside another one adds nothing but duplicate rules: keep the broader prefix.
+  const peers = given.filter(
+    (p, i) =>
+      !given.some(
+        (q, j) => j !== i && q.family === p.family && prefixContains(q, p) && (q.len < p.len || j < i),
+      ),
+  );
   const local = input.local === undefined ? undefined : addr("local", input.local, true);
   const publicAddress =
     input.publicAddress === undefined ? undefined : addr("public", input.publicAddress, true);
