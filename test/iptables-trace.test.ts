@@ -276,3 +276,15 @@ describe("text", () => {
     expect(u).toMatch(/^ {2}if gw\.rules:10 matches \(-m limit: .*\): ACCEPT by gw\.rules:10$/m);
   });
 });
+
+describe("symbolic trace text", () => {
+  it("cuts a row's source list short (a non-contiguous mask makes tens of thousands of ranges); JSON keeps all", async () => {
+    const { renderPartitionTable } = await import("../src/report/partition-table.js");
+    const many = Array.from({ length: 1000 }, (_, i) => `10.0.${i >> 8}.${i & 255}`).join(", ");
+    const text = renderPartitionTable("q", [
+      { sources: many, verdict: "accept", rule: null, defaultName: "policy" },
+    ]);
+    expect(text).toContain("… and 960 more (all of them in --format json)");
+    expect(text.split("\n").length).toBeLessThan(30);
+  });
+});

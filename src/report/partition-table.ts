@@ -7,10 +7,20 @@ export interface PartitionRow {
   defaultName?: string;
 }
 
+/** Source pieces shown per row in text; `--format json` keeps every one. */
+const MAX_PIECES = 40;
+
+/** At most MAX_PIECES of a comma-separated source list (a non-contiguous mask makes 65,536 ranges). */
+function brief(sources: string): string {
+  const pieces = sources.split(", ");
+  if (pieces.length <= MAX_PIECES) return sources;
+  return `${pieces.slice(0, MAX_PIECES).join(", ")}, … and ${pieces.length - MAX_PIECES} more (all of them in --format json)`;
+}
+
 /** The SOURCES / VERDICT / DECIDED BY table both platforms' `trace --src any` print. */
 export function renderPartitionTable(query: string, parts: readonly PartitionRow[]): string {
   const rows = parts.map((p) => [
-    p.sources,
+    brief(p.sources),
     p.verdict,
     p.rule
       ? `${p.rule.file}:${p.rule.line} ${p.rule.text}`
