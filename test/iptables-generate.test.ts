@@ -507,6 +507,16 @@ describe("generateIptables: --default-drop", () => {
       const ns = p({ proto: "ipv6-icmp", icmpType: 135, hopLimit: 255, ct: "INVALID" });
       expect(gatewayVerdict(rs, ns)).toBe(v6 ? "ACCEPT" : "DROP");
       expect(gatewayVerdict(rs, { ...ns, hopLimit: 64 })).toBe("DROP");
+      // MLD from a link-local router (RFC 4890 §4.4.1), not from elsewhere.
+      const mld = p({
+        src: v6 ? "fe80::1" : PEER,
+        proto: "ipv6-icmp",
+        icmpType: 130,
+        hopLimit: 1,
+        ct: "INVALID",
+      });
+      expect(gatewayVerdict(rs, mld)).toBe(v6 ? "ACCEPT" : "DROP");
+      if (v6) expect(gatewayVerdict(rs, { ...mld, src: "2001:db8:a::1" })).toBe("DROP");
     });
   }
 

@@ -95,7 +95,7 @@ describe("generateNftables: every scenario combination", () => {
         .map((f) => f.id);
       const emitted = input
         .map((r) => /comment "tunnelcheck: ([^"]+)"$/.exec(r)?.[1])
-        .filter((id) => id && !["loopback", "established", "ipv6-nd"].includes(id));
+        .filter((id) => id && !["loopback", "established", "ipv6-nd", "ipv6-mld"].includes(id));
       expect(emitted.sort(), c.name).toEqual([...expected].sort());
       if (s.peers.length > 0) {
         const elems = s.peers.map((p) => formatPrefix(p)).join(", ");
@@ -170,6 +170,10 @@ describe("generateNftables: every scenario combination", () => {
     const text = generateNftables(plan, { ...OPTS, defaultDrop: true });
     expect(text).toMatch(/^table ip6 tunnelcheck \{$/m);
     expect(text).not.toMatch(/table inet/);
+    expect(text).toMatch(/icmpv6 type \{ nd-router-solicit, .* comment "tunnelcheck: ipv6-nd"/);
+    expect(text).toMatch(
+      /ip6 saddr fe80::\/10 icmpv6 type \{ mld-listener-query,.* comment "tunnelcheck: ipv6-mld"/,
+    );
     const ike = withId(chainRules(text, "input"), "ike-in")[0]!;
     expect(ike).toBe('iifname "ppp*" udp dport 500 counter accept comment "tunnelcheck: ike-in"');
     const v4 = generateNftables(planFlows(makeScenario({ vpn: "ikev2-remote-access", wan: "ppp+" })), {

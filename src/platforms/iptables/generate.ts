@@ -119,6 +119,21 @@ function baseChain(s: Scenario): Chain {
         ].concat(tag("base-ndp"), ["-j", "ACCEPT"]),
       });
     }
+    items.push({
+      comment:
+        "MLD (RFC 4890 §4.4.1: must not be dropped; link-local only): without it, MLD-snooping switches stop",
+    });
+    items.push({
+      comment: "forwarding this host's solicited-node multicast, and neighbour discovery with it.",
+    });
+    for (const type of [130, 131, 132, 143]) {
+      items.push({
+        rule: ["-s", "fe80::/10", "-p", "ipv6-icmp", "-m", "icmp6", "--icmpv6-type", String(type)].concat(
+          tag("base-mld"),
+          ["-j", "ACCEPT"],
+        ),
+      });
+    }
   }
   items.push({
     comment: "Packets conntrack cannot place (bogus TCP flags, out-of-window, stray ICMP errors).",

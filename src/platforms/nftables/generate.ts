@@ -93,7 +93,9 @@ export function generateNftables(plan: Plan, opts: GenerateOptions): string {
       ...(ctx.fam === 6
         ? [
             "    # Neighbour discovery is not connection-tracked; without it IPv6 neighbours cannot reach this host.",
-            '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } ip6 hoplimit 255 accept comment "tunnelcheck: ipv6-nd"',
+            '    icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept comment "tunnelcheck: ipv6-nd"',
+            "    # MLD (RFC 4890 §4.4.1, link-local only): MLD-snooping switches need it to keep forwarding ND.",
+            '    ip6 saddr fe80::/10 icmpv6 type { mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report } accept comment "tunnelcheck: ipv6-mld"',
           ]
         : []),
     );
