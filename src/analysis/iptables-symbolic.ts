@@ -986,10 +986,16 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
   };
 
   const partition = (q: FlowQuery): IptablesPart[] => {
-    if (q.family !== family || q.sources.family !== family || (q.dst && q.dst.family !== family))
-      throw new IptablesQueryError(
-        `the query is IPv${q.sources.family}, the rule set ${rs.file} is IPv${family}`,
-      );
+    if (q.family !== family || q.sources.family !== family || (q.dst && q.dst.family !== family)) {
+      // Name the part that differs: a query can mix families (an IPv4 source to an IPv6 address).
+      const what =
+        q.sources.family !== family
+          ? `its sources are IPv${q.sources.family}`
+          : q.dst && q.dst.family !== family
+            ? `its destination is IPv${q.dst.family}`
+            : `it is IPv${q.family}`;
+      throw new IptablesQueryError(`the query does not fit the IPv${family} rule set ${rs.file}: ${what}`);
+    }
     if (q.sources.isEmpty()) return [];
     const dsts = q.dst ?? host;
     const byAddress = (parts: IptablesPart[]) =>
