@@ -232,7 +232,7 @@ describe("symbolic INPUT path", () => {
     expect(shown(partOf(parts, A("2001:db8:2::7")))).toBe("accept L4");
     expect(shown(partOf(parts, A("ff02::1")))).toBe("reject L5");
     expect(shown(partOf(parts, A("2001:db9::1")))).toBe("drop policy DROP of filter INPUT");
-    expect(() => e.partition(q())).toThrow(/IPv4, the rule set t6\.rules is IPv6/);
+    expect(() => e.partition(q())).toThrow(/does not fit the IPv6 rule set t6\.rules: its sources are IPv4/);
   });
 
   it("state timeouts: UDP stream 120 s, ESP generic 600 s", () => {
