@@ -111,7 +111,14 @@ describe("scenario peers", () => {
   it("a peer inside another one (or given twice) is dropped: no duplicate rules", () => {
     const s = makeScenario({
       vpn: "ikev2-remote-access",
-      peers: ["203.0.113.9", "203.0.113.0/24", "198.51.100.7", "198.51.100.7", "198.51.100.0/29", "192.0.2.1"],
+      peers: [
+        "203.0.113.9",
+        "203.0.113.0/24",
+        "198.51.100.7",
+        "198.51.100.7",
+        "198.51.100.0/29",
+        "192.0.2.1",
+      ],
     });
     expect(s.peers.map((p) => formatPrefix(p))).toEqual(["203.0.113.0/24", "198.51.100.0/29", "192.0.2.1"]);
   });
