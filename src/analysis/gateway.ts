@@ -68,6 +68,8 @@ export interface LoadedGateway {
   /** The gateway's own addresses as far as the config says (interfaces, local-gw). */
   ownAddresses: string[];
   warnings: string[];
+  /** Informational diagnostics of the config (FortiOS `info`: a predefined object assumed, …). */
+  notes?: string[];
   /** When this box can act as the NAT device in front of a gateway (Linux DNAT). */
   portForward?(q: PortForwardQuery): PortForwardCheck;
 }

@@ -81,6 +81,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
     const loaded = loaders[g.platform](g);
     gws.set(g.name, loaded);
     report.warnings.push(...loaded.warnings);
+    report.notes.push(...(loaded.notes ?? []));
   }
   const gw = (name: string): LoadedGateway => {
     const g = gws.get(name);

@@ -90,7 +90,7 @@ export function auditText(r: AuditReport, c: Colors = noColors): string {
   out.push(
     r.findings.length === 0
       ? c.green(`No findings: every required flow is accepted as new traffic from its peers${input}.`)
-      : `${count("error")} error(s), ${count("warning")} warning(s), ${count("note")} note(s)${input}`,
+      : `Findings: ${count("error")} error(s), ${count("warning")} warning(s), ${count("note")} note(s)${input}`,
   );
   return `${out.join("\n")}\n`;
 }

@@ -53,8 +53,12 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
     vpns,
     ownAddresses: [...own],
     warnings: [...parse.diagnostics, ...model.diagnostics]
-      .filter((d) => d.severity !== "error")
+      .filter((d) => d.severity === "warning")
       .map(formatDiagnostic),
+    // "info" (a predefined object assumed, …) is a note, not a warning about the input.
+    notes: [...parse.diagnostics, ...model.diagnostics]
+      .filter((d) => d.severity !== "warning" && d.severity !== "error")
+      .map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`),
     // As the NAT device in front of another gateway: its VIPs and firewall policies.
     portForward: (q) => checkFortiosPortForward(model, pickVdom(model, g.vdom), q),
   };
