@@ -95,7 +95,9 @@ describe("generateNftables: every scenario combination", () => {
         .map((f) => f.id);
       const emitted = input
         .map((r) => /comment "tunnelcheck: ([^"]+)"$/.exec(r)?.[1])
-        .filter((id) => id && !["loopback", "established", "ipv6-nd", "ipv6-mld"].includes(id));
+        .filter(
+          (id) => id && !["loopback", "established", "ipv6-nd", "ipv6-mld", "default-drop"].includes(id),
+        );
       expect(emitted.sort(), c.name).toEqual([...expected].sort());
       if (s.peers.length > 0) {
         const elems = s.peers.map((p) => formatPrefix(p)).join(", ");
@@ -135,11 +137,12 @@ describe("generateNftables: every scenario combination", () => {
     }
   });
 
-  it("default drop: policy drop, loopback first, plain L2TP dropped before the established accept", () => {
+  it("default drop: a final drop of the plan's family, loopback first, plain L2TP dropped before the established accept", () => {
     const plan = planFlows(makeScenario(scenarioInput("l2tp-ipsec", "none", false, false, true)));
     const text = generateNftables(plan, { ...OPTS, defaultDrop: true });
     const input = chainRules(text, "input");
-    expect(input[0]).toBe("type filter hook input priority filter; policy drop;");
+    expect(input[0]).toBe("type filter hook input priority filter; policy accept;");
+    expect(input.at(-1)).toMatch(/^meta nfproto ipv[46] counter drop comment "tunnelcheck: default-drop"$/);
     expect(input[1]).toMatch(/^iif "lo" accept/);
     const plain = input.findIndex((r) => r.includes("l2tp-plain-in"));
     const est = input.findIndex((r) => r.startsWith("ct state established,related accept"));
@@ -165,23 +168,27 @@ describe("generateNftables: every scenario combination", () => {
     ).toEqual([]);
   });
 
-  it("one table per family (ip / ip6), so a dual-stack gateway loads both plans; maps the iptables wildcard", () => {
+  it("one inet table per plan family (tunnelcheck4 / tunnelcheck6): a dual-stack gateway loads both; maps the iptables wildcard", () => {
     const plan = planFlows(makeScenario({ vpn: "ikev2-remote-access", ipv6: true, wan: "ppp+" }));
     const text = generateNftables(plan, { ...OPTS, defaultDrop: true });
-    expect(text).toMatch(/^table ip6 tunnelcheck \{$/m);
-    expect(text).not.toMatch(/table inet/);
+    expect(text).toMatch(/^table inet tunnelcheck6 \{$/m);
     expect(text).toMatch(/icmpv6 type \{ nd-router-solicit, .* comment "tunnelcheck: ipv6-nd"/);
     expect(text).toMatch(
       /ip6 saddr fe80::\/10 icmpv6 type \{ mld-listener-query,.* comment "tunnelcheck: ipv6-mld"/,
     );
-    const ike = withId(chainRules(text, "input"), "ike-in")[0]!;
-    expect(ike).toBe('iifname "ppp*" udp dport 500 counter accept comment "tunnelcheck: ike-in"');
+    const input = chainRules(text, "input");
+    expect(withId(input, "ike-in")[0]).toBe(
+      'iifname "ppp*" meta nfproto ipv6 udp dport 500 counter accept comment "tunnelcheck: ike-in"',
+    );
+    // The default drop only drops this plan's family: the other plan's table decides for its own.
+    expect(text).toContain("type filter hook input priority filter; policy accept;");
+    expect(input.at(-1)).toBe('meta nfproto ipv6 counter drop comment "tunnelcheck: default-drop"');
     const v4 = generateNftables(planFlows(makeScenario({ vpn: "ikev2-remote-access", wan: "ppp+" })), {
       ...OPTS,
       defaultDrop: true,
     });
-    expect(v4).toMatch(/^table ip tunnelcheck \{$/m);
-    expect(v4).not.toMatch(/icmpv6/); // neighbour discovery belongs to the IPv6 table
+    expect(v4).toMatch(/^table inet tunnelcheck4 \{$/m);
+    expect(v4).not.toMatch(/icmpv6/); // neighbour discovery belongs to the IPv6 plan
   });
 
   it("egress: an L2TP server's own L2TP leaves only through IPsec (rt ipsec exists)", () => {

@@ -292,8 +292,16 @@ describeKernel("nft -c accepts every generated nftables file (core product)", ()
     for (const text of [v4, v6]) await inNs(ns, ["nft", "-f", "/dev/stdin"], { input: text });
     const listed = (await inNs(ns, ["nft", "list", "ruleset"])).stdout;
     await inNs(ns, ["nft", "flush", "ruleset"]);
-    expect(listed).toMatch(/^table ip tunnelcheck \{$/m);
-    expect(listed).toMatch(/^table ip6 tunnelcheck \{$/m);
+    expect(listed).toMatch(/^table inet tunnelcheck4 \{$/m);
+    expect(listed).toMatch(/^table inet tunnelcheck6 \{$/m);
+    // Each default drop is a rule for its own family, not the chain policy.
+    expect(listed).not.toMatch(/policy drop/);
+    expect(listed).toMatch(
+      /meta nfproto ipv4 counter packets \d+ bytes \d+ drop comment "tunnelcheck: default-drop"/,
+    );
+    expect(listed).toMatch(
+      /meta nfproto ipv6 counter packets \d+ bytes \d+ drop comment "tunnelcheck: default-drop"/,
+    );
     expect(listed).toContain("ip saddr @peers");
     expect(listed).toContain("ip6 saddr @peers");
     expect(listed).toContain("203.0.113.7");

@@ -4,8 +4,8 @@ import type { Scenario } from "../../vpn/scenario.js";
 import { type GenerateOptions, TargetError } from "../types.js";
 
 /**
- * Table names. The gateway table is per family (`ip tunnelcheck`, `ip6 tunnelcheck`): a dual-stack
- * gateway loads both plans side by side, and a `policy drop` only drops its own family.
+ * Table names. The gateway table is `inet` (one base chain sees IPv4 and IPv6), one per plan family
+ * (`inet tunnelcheck4`, `inet tunnelcheck6`): a dual-stack gateway loads both plans side by side.
  */
 export const NFT_TABLE = "tunnelcheck";
 export const NFT_NAT_TABLE = "tunnelcheck-nat";
@@ -23,14 +23,14 @@ interface Ctx {
 }
 
 /**
- * Renders the plan as an `nft -f` file: table `ip(6) tunnelcheck` for this gateway and, when the gateway
+ * Renders the plan as an `nft -f` file: table `inet tunnelcheck4|6` for this gateway and, when the gateway
  * sits behind NAT, a separately marked `ip(6) tunnelcheck-nat` table for the NAT device in front of it.
  */
 export function generateNftables(plan: Plan, opts: GenerateOptions): string {
   const s = plan.scenario;
   const flows = activeFlows(plan, { requiredOnly: opts.requiredOnly });
   const ctx: Ctx = { s, fam: s.family, sel: s.family === 4 ? "ip" : "ip6", sets: new Map() };
-  const tableFam = ctx.fam === 4 ? "ip" : "ip6";
+  const table = `inet ${NFT_TABLE}${ctx.fam}`;
   for (const f of flows) checkFamily(ctx, f);
 
   const gw = flows.filter((f) => f.location === "gateway");
@@ -51,8 +51,8 @@ export function generateNftables(plan: Plan, opts: GenerateOptions): string {
   const out: string[] = [
     "#!/usr/sbin/nft -f",
     `# tunnelcheck nftables rules — ${summary(s)}`,
-    `# Load with: nft -f <file>. Reloading replaces table ${tableFam} ${NFT_TABLE} (add-then-delete idiom).`,
-    `# One plan per address family: the IPv${ctx.fam === 4 ? 6 : 4} plan's table (${ctx.fam === 4 ? "ip6" : "ip"} ${NFT_TABLE}) loads beside this one.`,
+    `# Load with: nft -f <file>. Reloading replaces table ${table} (add-then-delete idiom).`,
+    `# One plan per address family: the IPv${ctx.fam === 4 ? 6 : 4} plan's table (inet ${NFT_TABLE}${ctx.fam === 4 ? 6 : 4}) loads beside this one.`,
     ...plan.notes.map((n) => `# note: ${n}`),
   ];
   if (nat.length > 0) {
@@ -61,20 +61,16 @@ export function generateNftables(plan: Plan, opts: GenerateOptions): string {
       `#   sed -n '/^${NFT_NAT_BEGIN}/,/^${NFT_NAT_END}/p' <file> > nat-device.nft`,
     );
   }
-  out.push(
-    "",
-    "# === Part 1: this gateway ===",
-    `table ${tableFam} ${NFT_TABLE}`,
-    `delete table ${tableFam} ${NFT_TABLE}`,
-  );
-  out.push(`table ${tableFam} ${NFT_TABLE} {`);
+  out.push("", "# === Part 1: this gateway ===", `table ${table}`, `delete table ${table}`);
+  out.push(`table ${table} {`);
   out.push(...setDefinitions(ctx));
   out.push("  chain input {");
   if (opts.defaultDrop) {
     out.push(
-      "    # policy drop: anything not accepted here is dropped, SSH included; add management accepts first.",
-      `    # Only IPv${ctx.fam} is filtered here: the IPv${ctx.fam === 4 ? 6 : 4} plan's table keeps its own policy.`,
-      "    type filter hook input priority filter; policy drop;",
+      `    # Default drop: any IPv${ctx.fam} not accepted here is dropped at the end of the chain, SSH included;`,
+      "    # add management accepts first. A rule, not the chain policy: the chain is inet, and the IPv" +
+        `${ctx.fam === 4 ? 6 : 4} plan's table decides for its own family.`,
+      "    type filter hook input priority filter; policy accept;",
       '    iif "lo" accept comment "tunnelcheck: loopback"',
     );
   } else {
@@ -101,6 +97,8 @@ export function generateNftables(plan: Plan, opts: GenerateOptions): string {
     );
   }
   for (const r of inputRules.slice(drops.length)) out.push(...r);
+  if (opts.defaultDrop)
+    out.push(`    meta nfproto ipv${ctx.fam} counter drop comment "tunnelcheck: default-drop"`);
   out.push("  }");
   if (opts.egress) {
     out.push(
@@ -202,6 +200,12 @@ function flowComments(f: Flow): string[] {
 
 const join = (parts: string[]): string => parts.filter((p) => p !== "").join(" ");
 
+/** Matches only the scenario's family when nothing else (address, family-specific header) does. */
+function familyGuard(ctx: Ctx, parts: string[]): string {
+  const specific = parts.some((p) => p.startsWith("ip ") || p.startsWith("ip6 ") || p.startsWith("frag "));
+  return specific ? "" : `meta nfproto ipv${ctx.fam}`;
+}
+
 function inboundRule(ctx: Ctx, f: Flow): string[] {
   const isDrop = f.action === "drop";
   // Drops are not narrowed to the WAN, the local address or the family: drop wherever it arrives.
@@ -212,6 +216,7 @@ function inboundRule(ctx: Ctx, f: Flow): string[] {
     conditionMatch(f),
     protoMatch(ctx, f, "dport"),
   ];
+  if (!isDrop) parts.splice(1, 0, familyGuard(ctx, parts));
   const lines = flowComments(f);
   if (f.protocol === "fragment") {
     lines.push("# Only needed where conntrack is off: with it, the kernel reassembles before this hook.");
@@ -234,6 +239,7 @@ function outboundRules(ctx: Ctx, f: Flow): string[][] {
     f.port === undefined ? ["dport"] : f.protocol === "udp" ? ["sport"] : ["dport", "sport"];
   return variants.map((v) => {
     const parts = [...base, protoMatch(ctx, f, v)];
+    parts.splice(1, 0, familyGuard(ctx, parts));
     const lines = flowComments(f);
     if (v === "sport") lines.push(`# Matched on this gateway's source port ${f.port}.`);
     lines.push(join([...parts, "counter", "accept", commentOf(f.id)]));
