@@ -158,6 +158,26 @@ describe("judged by semantics, not by rule text (FortiOS)", () => {
   });
 });
 
+describe("multi-VDOM backups: a packet is judged by the VDOM of its interface", () => {
+  const conf = resolve("test/fixtures/fortios/multi-vdom.conf");
+  it("audit: the tunnel in VDOM cust is checked against cust's local-in table (root has none for port5)", async () => {
+    const r = await cli(["audit", conf, "--format", "json"]);
+    expect(r.code).toBe(1);
+    const f = JSON.parse(r.stdout).findings as Array<{ id: string; rules: Array<{ line: number }> }>;
+    expect(f.map((x) => x.id)).toEqual(["ike-reply-only"]);
+    expect(f[0]!.rules[0]!.line).toBe(55); // cust's policy 1, not root's
+  });
+  it("trace: without --vdom the interface's VDOM decides; a --vdom that disagrees with --iif is an error", async () => {
+    const args = ["trace", "--fortios", conf, "--src", "198.51.100.20", "--proto", "udp", "--dport", "500"];
+    const t = await cli([...args, "--iif", "port5"]);
+    expect(t.stdout).toMatch(/^vd-cust received a packet/);
+    expect(t.stdout).toMatch(/denied by local-in policy 1, .*multi-vdom\.conf:55/);
+    const bad = await cli([...args, "--iif", "port1", "--vdom", "cust"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("interface port1 belongs to VDOM root, not cust");
+  });
+});
+
 describe("tunnelcheck trace --fortios", () => {
   it("says so when --iif names no interface of the config (a typo would pass the implicit accept quietly)", async () => {
     const r = await cli([

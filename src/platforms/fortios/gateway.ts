@@ -1,5 +1,6 @@
 import { type GatewayInput, GatewayInputError, type LoadedGateway } from "../../analysis/gateway.js";
 import { formatAddress } from "../../model/address.js";
+import type { FlowQuery } from "../../analysis/query.js";
 import { fortiosEvaluator } from "./evaluator.js";
 import { pickVdom } from "./localin.js";
 import { loadFortios } from "./model.js";
@@ -18,7 +19,24 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
       `${g.file}: no VDOM '${g.vdom}' (have: ${[...model.vdoms.keys()].join(", ")})`,
     );
   }
-  const evaluator = fortiosEvaluator(model, g.vdom !== undefined ? { vdom: g.vdom } : {});
+  // A packet is handled by the VDOM of the interface it arrives on (`system interface` `set vdom`):
+  // without --vdom, a multi-VDOM backup's queries go to that VDOM's tables, not root's.
+  const byVdom = new Map<string, ReturnType<typeof fortiosEvaluator>>();
+  const evaluatorFor = (iif: string | undefined) => {
+    const vdom = g.vdom ?? (model.multiVdom && iif !== undefined ? model.interfaces.get(iif)?.vdom : undefined);
+    const key = vdom ?? "";
+    let ev = byVdom.get(key);
+    if (!ev) {
+      ev = fortiosEvaluator(model, vdom !== undefined ? { vdom } : {});
+      byVdom.set(key, ev);
+    }
+    return ev;
+  };
+  const evaluator = {
+    platform: "fortios",
+    evaluate: (q: FlowQuery) => evaluatorFor(q.iif).evaluate(q),
+    stateTimeout: (q: FlowQuery) => evaluatorFor(q.iif).stateTimeout(q),
+  };
   const vpns = discoverVpns(model, g.vdom !== undefined ? { vdom: g.vdom } : {}).map((v) => {
     const s = vpnScenarioInput(model, v);
     return {
@@ -60,6 +78,11 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
       .filter((d) => d.severity !== "warning" && d.severity !== "error")
       .map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`),
     // As the NAT device in front of another gateway: its VIPs and firewall policies.
-    portForward: (q) => checkFortiosPortForward(model, pickVdom(model, g.vdom), q),
+    portForward: (q) =>
+      checkFortiosPortForward(
+        model,
+        pickVdom(model, g.vdom ?? (model.multiVdom && q.iif ? model.interfaces.get(q.iif)?.vdom : undefined)),
+        q,
+      ),
   };
 }

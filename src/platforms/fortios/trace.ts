@@ -138,9 +138,16 @@ export function traceFortios(
   portOk(packet.sport, "sport");
   portOk(packet.dport, "dport");
   const src = parseAddr(packet.src, "src");
+  // The packet is handled by the VDOM of its incoming interface; --vdom must agree with it.
+  const ifVdom = model.multiVdom && packet.iif !== undefined ? model.interfaces.get(packet.iif)?.vdom : undefined;
+  if (packet.vdom !== undefined && ifVdom !== undefined && ifVdom !== packet.vdom)
+    throw new FortiosTraceError(
+      `interface ${packet.iif} belongs to VDOM ${ifVdom}, not ${packet.vdom}: a packet arriving there is handled by ${ifVdom}`,
+    );
+  const vdom = packet.vdom ?? ifVdom;
   let ev: ReturnType<typeof fortiosEvaluator>;
   try {
-    ev = fortiosEvaluator(model, packet.vdom === undefined ? {} : { vdom: packet.vdom });
+    ev = fortiosEvaluator(model, vdom === undefined ? {} : { vdom });
   } catch (e) {
     throw new FortiosTraceError((e as Error).message);
   }
@@ -211,7 +218,7 @@ export function traceFortios(
   if (dstAddr !== undefined && walked) {
     try {
       const d = lookupLocalIn(model, {
-        ...(packet.vdom !== undefined ? { vdom: packet.vdom } : {}),
+        ...(vdom !== undefined ? { vdom } : {}),
         src: srcAddr,
         dst: dstAddr,
         protocol: proto,
