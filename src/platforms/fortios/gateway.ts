@@ -1,6 +1,6 @@
 import { type GatewayInput, GatewayInputError, type LoadedGateway } from "../../analysis/gateway.js";
-import { formatAddress } from "../../model/address.js";
 import type { FlowQuery } from "../../analysis/query.js";
+import { formatAddress } from "../../model/address.js";
 import { fortiosEvaluator } from "./evaluator.js";
 import { pickVdom } from "./localin.js";
 import { loadFortios } from "./model.js";
@@ -23,7 +23,8 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
   // without --vdom, a multi-VDOM backup's queries go to that VDOM's tables, not root's.
   const byVdom = new Map<string, ReturnType<typeof fortiosEvaluator>>();
   const evaluatorFor = (iif: string | undefined) => {
-    const vdom = g.vdom ?? (model.multiVdom && iif !== undefined ? model.interfaces.get(iif)?.vdom : undefined);
+    const vdom =
+      g.vdom ?? (model.multiVdom && iif !== undefined ? model.interfaces.get(iif)?.vdom : undefined);
     const key = vdom ?? "";
     let ev = byVdom.get(key);
     if (!ev) {

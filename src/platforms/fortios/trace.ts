@@ -139,7 +139,8 @@ export function traceFortios(
   portOk(packet.dport, "dport");
   const src = parseAddr(packet.src, "src");
   // The packet is handled by the VDOM of its incoming interface; --vdom must agree with it.
-  const ifVdom = model.multiVdom && packet.iif !== undefined ? model.interfaces.get(packet.iif)?.vdom : undefined;
+  const ifVdom =
+    model.multiVdom && packet.iif !== undefined ? model.interfaces.get(packet.iif)?.vdom : undefined;
   if (packet.vdom !== undefined && ifVdom !== undefined && ifVdom !== packet.vdom)
     throw new FortiosTraceError(
       `interface ${packet.iif} belongs to VDOM ${ifVdom}, not ${packet.vdom}: a packet arriving there is handled by ${ifVdom}`,
