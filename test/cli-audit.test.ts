@@ -158,6 +158,64 @@ describe("judged by semantics, not by rule text (FortiOS)", () => {
   });
 });
 
+describe("FortiOS L2TP dial-up", () => {
+  it("enforce-ipsec enable: plain UDP 1701 is refused by the L2TP daemon, so no l2tp-unprotected", async () => {
+    const conf = resolve("test/fixtures/fortios/l2tp-enforce-ipsec.conf");
+    const r = await cli(["audit", conf, "--format", "json"]);
+    expect(JSON.parse(r.stdout).findings.map((f: { id: string }) => f.id)).not.toContain("l2tp-unprotected");
+    const t = await cli([
+      "trace",
+      "--fortios",
+      conf,
+      "--src",
+      "198.51.100.7",
+      "--proto",
+      "udp",
+      "--dport",
+      "1701",
+      "--iif",
+      "port1",
+      "--format",
+      "json",
+    ]);
+    expect(JSON.parse(t.stdout)).toMatchObject({ verdict: "drop", rule: { line: 13 } });
+  });
+  it("--ipsec --iif may name the tunnel interface (the phase1) as well as the physical one", async () => {
+    const conf = resolve("test/fixtures/fortios/l2tp-dialup.conf");
+    for (const iif of ["l2tpdial", "port1"]) {
+      const t = await cli([
+        "trace",
+        "--fortios",
+        conf,
+        "--src",
+        "any",
+        "--proto",
+        "udp",
+        "--dport",
+        "1701",
+        "--iif",
+        iif,
+        "--ipsec",
+        "--format",
+        "json",
+      ]);
+      expect(
+        JSON.parse(t.stdout).parts.map((p: { verdict: string }) => p.verdict),
+        iif,
+      ).toEqual(["accept"]);
+    }
+  });
+  it("IKE fragments as replies follow IKE (a dial-up server has no session with its clients)", async () => {
+    const r = await cli(["audit", resolve("test/fixtures/fortios/l2tp-dialup.conf"), "--format", "json"]);
+    const v = JSON.parse(r.stdout).verdicts as Array<{
+      flow: string;
+      parts: Array<{ established?: string }>;
+    }>;
+    const est = (flow: string) => v.find((x) => x.flow === flow)!.parts.map((p) => p.established);
+    expect(est("ike-fragments-in")).toEqual(est("ike-in"));
+  });
+});
+
 describe("multi-VDOM backups: a packet is judged by the VDOM of its interface", () => {
   const conf = resolve("test/fixtures/fortios/multi-vdom.conf");
   it("audit: the tunnel in VDOM cust is checked against cust's local-in table (root has none for port5)", async () => {

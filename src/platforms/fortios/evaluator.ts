@@ -617,7 +617,9 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
     let iifs: string[];
     let iifWhy = "";
     if (q.ipsec) {
-      const tunnels = phase1On(q.iif).map((p) => p.name);
+      // --iif may name the physical interface the SA arrives on, or the tunnel interface itself.
+      const tunnels =
+        q.iif !== undefined && v.phase1.has(q.iif) ? [q.iif] : phase1On(q.iif).map((p) => p.name);
       if (tunnels.length === 0) {
         return [
           {
@@ -798,7 +800,30 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
     explanation,
   });
 
-  const partition = (q: FlowQuery): FortiosPart[] => {
+  /**
+   * `config vpn l2tp` `enforce-ipsec enable` (FortiOS 7.0+): the L2TP daemon refuses L2TP that did
+   * not come through IPsec, whatever local-in let through ("Enable/disable IPsec enforcement").
+   */
+  const l2tpEnforced = (q: FlowQuery, parts: FortiosPart[]): FortiosPart[] => {
+    const l2tp = v.l2tp;
+    if (q.ipsec || q.proto !== 17 || q.dport !== 1701 || !l2tp?.status.value || !l2tp.enforceIpsec.value)
+      return parts;
+    const at = l2tp.enforceIpsec.loc ?? l2tp.loc;
+    return parts.map((p) =>
+      p.verdict !== "accept"
+        ? p
+        : {
+            sources: p.sources,
+            verdict: "drop",
+            rule: refOf(at),
+            explanation: `refused by the L2TP daemon: config vpn l2tp enforce-ipsec enable (${where(at)}) accepts L2TP only from inside IPsec`,
+          },
+    );
+  };
+
+  const partition = (q: FlowQuery): FortiosPart[] => l2tpEnforced(q, partitionRaw(q));
+
+  const partitionRaw = (q: FlowQuery): FortiosPart[] => {
     if (q.sources.family !== q.family || (q.dst && q.dst.family !== q.family))
       throw new FortiosQueryError(`address family mismatch in the query (IPv${q.family})`);
     if (q.sources.isEmpty()) return [];
@@ -876,8 +901,11 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
     partition,
     ownAddresses,
     evaluate(q: FlowQuery): VerdictPart[] {
-      // Whether FortiOS reassembles before local-in is not documented: a fragment shows no ports.
-      if (q.fragment) q = { ...q, dport: undefined, sport: undefined };
+      // Whether FortiOS reassembles before local-in is not documented: a new fragment shows no ports.
+      // A session, though, is found by the datagram's ports, so a fragment can only be a reply where
+      // the whole datagram could (the FortiGate's own IKE session with a static peer).
+      if (q.fragment && (q.state === "new" || q.state === "untracked"))
+        q = { ...q, dport: undefined, sport: undefined };
       return mergeParts(
         partition(q).map(({ policy: _p, explanation: _e, ...part }): VerdictPart => part),
         visibleKey,

@@ -199,7 +199,7 @@ export function traceFortios(
   const dstAddr = own && !own.isEmpty() ? formatAddress(family, own.first()!) : undefined;
   const notes: string[] = [];
   // A typo in --iif would otherwise pass quietly through the implicit accept.
-  if (packet.iif !== undefined && !model.interfaces.has(packet.iif))
+  if (packet.iif !== undefined && !model.interfaces.has(packet.iif) && !ev.vdom.phase1.has(packet.iif))
     notes.push(
       `interface ${packet.iif} is not defined in the config (system interface, tunnels): check --iif; have ${[...model.interfaces.keys()].slice(0, 12).join(", ")}${model.interfaces.size > 12 ? ", …" : ""}`,
     );
@@ -265,6 +265,7 @@ export function traceFortios(
 }
 
 function tunnelFor(ev: ReturnType<typeof fortiosEvaluator>, iif: string): string | undefined {
+  if (ev.vdom.phase1.has(iif)) return iif; // the tunnel interface itself
   return [...ev.vdom.phase1.values()].find((p) => p.interface === iif)?.name;
 }
 
