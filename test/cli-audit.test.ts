@@ -216,6 +216,52 @@ describe("FortiOS L2TP dial-up", () => {
   });
 });
 
+describe("a port forward that takes IKE away from the gateway", () => {
+  it("FortiOS VIP: named, with no local-in fix (local-in is never looked at)", async () => {
+    const r = await cli(["audit", resolve("test/fixtures/fortios/vip-steals-ike.conf"), "--format", "json"]);
+    const f = (
+      JSON.parse(r.stdout).findings as Array<{ id: string; flow: string; message: string; fix?: unknown }>
+    ).find((x) => x.flow === "ike-in")!;
+    expect(f.message).toMatch(/taken by .*vip-steals-ike\.conf:\d+, a port forward to 192\.168\.1\.10:500/);
+    expect(f.message).toMatch(/No input accept can help/);
+    expect(f.fix ?? null).toBeNull();
+  });
+  it("Linux DNAT to another host: the same", async () => {
+    const dir = tmp("tc-dnat-");
+    const rules = join(dir, "gw.rules");
+    writeFileSync(
+      rules,
+      "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -i eth0 -p udp --dport 500 -j DNAT --to-destination 10.0.0.5:500\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp --dport 500 -j ACCEPT\n-A INPUT -p esp -j ACCEPT\nCOMMIT\n",
+    );
+    const r = await cli([
+      "audit",
+      "--iptables",
+      rules,
+      "--vpn",
+      "site-to-site",
+      "--peer",
+      "203.0.113.7",
+      "--local",
+      "198.51.100.1",
+      "--wan",
+      "eth0",
+      "--nat",
+      "none",
+      "--no-mobike",
+      "--format",
+      "json",
+    ]);
+    const f = (
+      JSON.parse(r.stdout).findings as Array<{ id: string; flow: string; message: string; fix?: unknown }>
+    ).find((x) => x.flow === "ike-in")!;
+    // As a reply it depends on the connection's direction (its DNAT binding): unknown, said so.
+    expect(f.id).toBe("verdict-unknown");
+    expect(f.message).toMatch(/taken by .*gw\.rules:6, a port forward to 10\.0\.0\.5:500/);
+    expect(f.message).toMatch(/No input accept can help/);
+    expect(f.fix ?? null).toBeNull();
+  });
+});
+
 describe("multi-VDOM backups: a packet is judged by the VDOM of its interface", () => {
   const conf = resolve("test/fixtures/fortios/multi-vdom.conf");
   it("audit: the tunnel in VDOM cust is checked against cust's local-in table (root has none for port5)", async () => {

@@ -141,6 +141,9 @@ const join = (nw: VerdictPart[], est: VerdictPart[]) =>
     { label: "established", parts: est },
   ]).map((r) => ({ sources: r.set, n: r.outs[0]!.part, e: r.outs[1]!.part }));
 
+const uniqueRules = (rs: RuleRef[]): RuleRef[] =>
+  rs.filter((r, i) => rs.findIndex((x) => x.file === r.file && x.line === r.line) === i);
+
 const ruleOf = (p: VerdictPart): RuleRef[] => (p.rule ? [p.rule] : p.unknown?.rule ? [p.unknown.rule] : []);
 
 /** Audits one gateway against the flows its VPN needs: the real evaluated verdicts, never rule text. */
@@ -231,9 +234,16 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
         );
         continue;
       }
-      const by = n.rule
-        ? `${n.verdict === "reject" ? "rejected" : "dropped"} by ${n.rule.file}:${n.rule.line}`
-        : `${n.verdict === "reject" ? "rejected" : "dropped"} by ${n.defaultName ?? "the default policy"}`;
+      // A port forward (FortiOS VIP, DNAT) that takes the packet away: no input accept can help.
+      const away = n.forwardedTo !== undefined && n.rule !== null;
+      const advice = away
+        ? " No input accept can help: remove or narrow that port forward (its source or port), or terminate the VPN on another address."
+        : "";
+      const by = away
+        ? `taken by ${n.rule!.file}:${n.rule!.line}, a port forward to ${n.forwardedTo}, before the input filter`
+        : n.rule
+          ? `${n.verdict === "reject" ? "rejected" : "dropped"} by ${n.rule.file}:${n.rule.line}`
+          : `${n.verdict === "reject" ? "rejected" : "dropped"} by ${n.defaultName ?? "the default policy"}`;
       const replyOnly = REPLY_ONLY[f.service];
       if (e.verdict === "accept" && f.mustAcceptNew && replyOnly && f.initiator !== "peer") {
         const t = evaluator.stateTimeout?.(queryFor(plan, f, sources, "established"));
@@ -249,15 +259,17 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
         add(
           replyOnly,
           f,
-          `${describe(f)} from ${who} is accepted only as a reply (${by} when new${e.rule ? `; the reply is let in by ${e.rule.file}:${e.rule.line}` : ""}). ${consequence}`,
+          `${describe(f)} from ${who} is accepted only as a reply (${by} when new${e.rule ? `; the reply is let in by ${e.rule.file}:${e.rule.line}` : ""}). ${consequence}${advice}`,
           [...ruleOf(n), ...ruleOf(e)],
+          !away,
         );
       } else if (e.verdict === "unknown") {
         add(
           "verdict-unknown",
           f,
-          `${describe(f)} from ${who} is ${by} when new; as a reply it is unknown — ${e.unknown?.reason ?? "unsupported construct"}.`,
-          [...ruleOf(n), ...ruleOf(e)],
+          `${describe(f)} from ${who} is ${by} when new; as a reply it is unknown — ${e.unknown?.reason ?? "unsupported construct"}.${advice}`,
+          uniqueRules([...ruleOf(n), ...ruleOf(e)]),
+          !away,
         );
       } else {
         const id = BLOCKED[f.service];
@@ -270,10 +282,13 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
             ? ""
             : ", new or not";
         if (id)
-          add(id, f, `${describe(f)} from ${who} is ${by}${tail}.`, [
-            ...ruleOf(n),
-            ...(neverReply ? ruleOf(e) : []),
-          ]);
+          add(
+            id,
+            f,
+            `${describe(f)} from ${who} is ${by}${tail}.${advice}`,
+            [...ruleOf(n), ...(neverReply ? ruleOf(e) : [])],
+            !away,
+          );
       }
     }
   }

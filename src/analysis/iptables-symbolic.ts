@@ -227,6 +227,16 @@ function mergeClasses(list: Cls[]): Cls[] {
   return [...by.values()];
 }
 
+/** A DNAT rule's destination as `addr[:port]`, null when it names none. */
+function dnatTo(r: Rule, family: Family): string | null {
+  const t = r.target;
+  if (t?.kind !== "DNAT") return null;
+  const n = t.ranges[0];
+  if (!n || n.addrLo === null) return null;
+  const addr = formatAddress(family, n.addrLo);
+  return n.portLo !== null ? `${addr}:${n.portLo}` : addr;
+}
+
 const OBSERVE = new Set(["LOG", "NFLOG", "ULOG", "TRACE"]);
 /** Targets after which the packet goes on unchanged: no need to explore the "matched" branch. */
 const observeOnly = (r: Rule): boolean =>
@@ -862,10 +872,16 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
       };
     }
     const d = f.decision;
+    // Dropped because nat PREROUTING's DNAT sent it to another host (forwarded, not delivered).
+    const away =
+      f.verdict === "drop" && f.nat?.kind === "DNAT" && d?.rule === f.nat.rule
+        ? dnatTo(f.nat.rule, family)
+        : null;
     return {
       sources: set,
       verdict: f.verdict,
       rule: d?.rule ? ruleRef(d.rule) : null,
+      ...(away ? { forwardedTo: away } : {}),
       ...(d?.rule ? {} : { defaultName: d && (d.policy || !f.reason) ? decisionName(d) : (f.reason ?? "") }),
       decision: d,
       explanation: explain(f),

@@ -42,6 +42,11 @@ export interface VerdictPart {
   defaultName?: string;
   /** Why the verdict is unknown: the construct and where it stands. */
   unknown?: { reason: string; rule?: RuleRef };
+  /**
+   * Not for this host: a port forward (`rule`: a FortiOS VIP, a DNAT rule) takes the packet to this
+   * address[:port] before the input filter is looked at; an input accept would change nothing.
+   */
+  forwardedTo?: string;
 }
 
 export interface StateTimeout {

@@ -489,6 +489,7 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
             sources,
             verdict: "drop",
             rule: ref,
+            forwardedTo: `${formatAddress(4, m.addr)}:${m.port}`,
             explanation: `not for the FortiGate: VIP '${m.vip.name}' (${where(ref)}) forwards it to ${formatAddress(4, m.addr)}:${m.port} before local-in policies are looked at`,
           },
         ];
