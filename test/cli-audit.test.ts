@@ -226,6 +226,36 @@ describe("a port forward that takes IKE away from the gateway", () => {
     expect(f.message).toMatch(/No input accept can help/);
     expect(f.fix ?? null).toBeNull();
   });
+  it("a VIP that is disabled, or filtered to other sources / interfaces, leaves IKE to local-in", async () => {
+    const base = readFileSync(resolve("test/fixtures/fortios/vip-ike.conf"), "utf8");
+    const dir = tmp("tc-vip-");
+    const trace = async (extra: string, src = "198.51.100.7") => {
+      const f = join(dir, "v.conf");
+      writeFileSync(f, base.replace("        set extport 500\n", `        set extport 500\n${extra}`));
+      const r = await cli([
+        "trace",
+        "--fortios",
+        f,
+        "--src",
+        src,
+        "--proto",
+        "udp",
+        "--dport",
+        "500",
+        "--iif",
+        "port1",
+      ]);
+      return r.stdout;
+    };
+    expect(await trace("")).toMatch(/not for the FortiGate: VIP 'fwd-ike'/);
+    expect(await trace("        set status disable\n")).toMatch(/^accepted: no local-in policy/m);
+    expect(await trace('        set srcintf-filter "port2"\n')).toMatch(/^accepted: no local-in policy/m);
+    expect(await trace('        set src-filter "10.0.0.0/8"\n')).toMatch(/^accepted: no local-in policy/m);
+    expect(await trace('        set src-filter "10.0.0.0/8"\n', "10.1.2.3")).toMatch(
+      /not for the FortiGate: VIP 'fwd-ike'/,
+    );
+  });
+
   it("Linux DNAT to another host: the same", async () => {
     const dir = tmp("tc-dnat-");
     const rules = join(dir, "gw.rules");

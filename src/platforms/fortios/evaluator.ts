@@ -469,7 +469,7 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
     }
     // A VIP on this address and port takes the packet before local-in is looked at (KB 261055).
     if (family === 4 && q.dport !== undefined && !q.ipsec) {
-      const m = vipBeforeLocalIn(model, v, { iif, dst, proto: q.proto, port: q.dport });
+      const m = vipBeforeLocalIn(model, v, { iif, dst, proto: q.proto, port: q.dport, src: sources });
       if (m && "unknown" in m) {
         const reason = `VIP '${m.vip.name}' (${where(refOf(m.vip.loc))}) may take it before local-in, but ${m.unknown}`;
         return [

@@ -16,6 +16,7 @@
  *   policies only affect connections established from remote sources").
  */
 import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
+import { AddrSet } from "../../model/addrset.js";
 import { namesHave, type Packet, servicesHave, type Tri, triAnd, triNot } from "./match.js";
 import type { FortiosModel, LocalInPolicy, VdomModel } from "./model.js";
 import type { Loc } from "./parse.js";
@@ -237,6 +238,7 @@ export function lookupLocalIn(model: FortiosModel, q: LocalInQuery): LocalInDeci
   if (src.family === 4 && pkt.dport !== undefined) {
     const m = vipBeforeLocalIn(model, v, {
       ...(q.iif !== undefined ? { iif: q.iif } : {}),
+      src: AddrSet.fromRange(4, src.addr, src.addr),
       dst: dst.addr,
       proto: pkt.protocol,
       port: pkt.dport,

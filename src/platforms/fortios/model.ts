@@ -6,7 +6,8 @@
  *
  * Nothing here throws on odd input: invalid values and unknown references become diagnostics.
  */
-import { type Family, familyBits, type Prefix, parsePrefix } from "../../model/address.js";
+import { type Family, familyBits, hostMask, type Prefix, parsePrefix } from "../../model/address.js";
+import { AddrSet } from "../../model/addrset.js";
 import { deferFill, lazyKeys, settleAll, undeferFill } from "./lazymap.js";
 import {
   type ConfigTree,
@@ -222,6 +223,12 @@ export interface Vip {
   mappedFirst?: bigint;
   /** Why the VIP's mapping cannot be modelled, and the line that says so; absent when it can. */
   unsupported?: { reason: string; loc: Loc };
+  /** `status disable`: the VIP maps nothing (FortiOS 7.0 CLI reference, config firewall vip). */
+  enabled: boolean;
+  /** `src-filter`: only these sources are mapped (empty: every source). */
+  srcFilter: AddrSet | null;
+  /** `srcintf-filter`: only packets arriving on these interfaces are mapped (empty: any). */
+  srcintfFilter: string[];
   loc: Loc;
   fields: FieldLocs;
 }
@@ -893,6 +900,9 @@ function buildVip(ctx: Ctx, e: Entry): Vip {
     mappedip: list(e, "mappedip"),
     portforward: flag(e, "portforward"),
     protocol: first(e, "protocol") ?? "tcp",
+    enabled: first(e, "status") !== "disable",
+    srcFilter: null,
+    srcintfFilter: list(e, "srcintf-filter"),
     loc: e.loc,
     fields: fieldLocs(e),
   };
@@ -920,6 +930,32 @@ function buildVip(ctx: Ctx, e: Entry): Vip {
   }
   if (vip.portforward && !vip.extport && first(e, "extport") === undefined)
     unsupported("portforward", "portforward enable without extport");
+  // src-filter: addresses, ranges and subnets the VIP maps (FortiOS 6.2+ CLI reference).
+  const srcFilter = list(e, "src-filter");
+  if (srcFilter.length > 0) {
+    let set = AddrSet.empty(4);
+    for (const f of srcFilter) {
+      if (f.includes("/")) {
+        try {
+          const p = parsePrefix(f, { allowHostBits: true });
+          if (p.family === 4) {
+            set = set.union(AddrSet.fromPrefix({ ...p, addr: p.addr & ~hostMask(4, p.len) }));
+            continue;
+          }
+        } catch {
+          // reported below
+        }
+      } else {
+        const r = rangeOf(f);
+        if (r.kind === "range" && r.family === 4) {
+          set = set.union(AddrSet.fromRange(4, r.first, r.last));
+          continue;
+        }
+      }
+      unsupported("src-filter", `src-filter '${f}' is not an IPv4 address, range or subnet`, true);
+    }
+    vip.srcFilter = set;
+  }
   if (vip.mappedip.length === 0) unsupported("mappedip", "no mappedip");
   else if (vip.mappedip.length > 1)
     unsupported(

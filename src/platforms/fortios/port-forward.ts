@@ -15,6 +15,7 @@
 import type { RuleRef } from "../../analysis/findings.js";
 import type { PortForwardCheck, PortForwardQuery } from "../../analysis/gateway.js";
 import { formatAddress, parsePrefix } from "../../model/address.js";
+import { AddrSet } from "../../model/addrset.js";
 import { refOf } from "./evaluator.js";
 import { namesHave, servicesHave, type Tri, triAnd, triNot } from "./match.js";
 import type { FortiosModel, Policy, VdomModel } from "./model.js";
@@ -61,6 +62,7 @@ export function checkFortiosPortForward(
   }
   const mapped = vipFor(model, v, {
     ...(q.iif ? { iif: q.iif } : {}),
+    src: AddrSet.fromPrefix(src),
     dst: dst.addr,
     proto: q.proto,
     port: q.port,

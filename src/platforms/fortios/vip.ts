@@ -4,6 +4,7 @@
  * happens before local-in (KB 261055). docs/fortios.md, "VIPs".
  */
 import type { Family } from "../../model/address.js";
+import type { AddrSet } from "../../model/addrset.js";
 import { addrMatchHas } from "./match.js";
 import type { FortiosModel, Policy, VdomModel, Vip } from "./model.js";
 import type { Loc } from "./parse.js";
@@ -56,13 +57,33 @@ export const namesVip = (v: VdomModel, p: Policy, vip: string): boolean =>
 export function vipFor(
   model: FortiosModel,
   v: VdomModel,
-  q: { iif?: string; dst: bigint; proto: number; port: number },
+  q: { iif?: string; dst: bigint; proto: number; port: number; src?: AddrSet },
   /** Central NAT / NGFW policy-based mode: every VIP applies, named in a policy or not (KB 251572). */
   allActive = false,
 ): Mapped | { vip: Vip; unknown: string; loc: Loc } | null {
   for (const vip of v.vips.values()) {
+    if (!vip.enabled) continue; // status disable: maps nothing
     const iifOk = !vip.extintf || vip.extintf === "any" || q.iif === undefined || q.iif === vip.extintf;
     if (!iifOk) continue;
+    // srcintf-filter / src-filter: the VIP maps only packets from these interfaces / sources.
+    let filterUnknown: { reason: string; loc: Loc } | undefined;
+    if (vip.srcintfFilter.length > 0) {
+      if (q.iif !== undefined && !vip.srcintfFilter.includes(q.iif)) continue;
+      if (q.iif === undefined)
+        filterUnknown = {
+          reason: `srcintf-filter ${vip.srcintfFilter.join(" ")} maps only packets from those interfaces, and the incoming interface is not given`,
+          loc: vip.fields["srcintf-filter"] ?? vip.loc,
+        };
+    }
+    if (vip.srcFilter) {
+      const inside = q.src?.intersect(vip.srcFilter);
+      if (inside?.isEmpty()) continue;
+      if (!inside?.equals(q.src!))
+        filterUnknown ??= {
+          reason: `src-filter maps only some sources (${vip.srcFilter.toString()})${q.src ? ", and these sources are partly inside" : ""}`,
+          loc: vip.fields["src-filter"] ?? vip.loc,
+        };
+    }
     const ext = externalMatches(model, vip, 4, q.dst);
     if (ext === false) continue;
     const m = mapThrough(vip, q.dst, q.proto, q.port);
@@ -71,6 +92,7 @@ export function vipFor(
       continue;
     if (typeof ext === "string") return { vip, unknown: ext, loc: vip.fields.extip ?? vip.loc };
     if (vip.unsupported) return { vip, unknown: vip.unsupported.reason, loc: vip.unsupported.loc };
+    if (filterUnknown) return { vip, unknown: filterUnknown.reason, loc: filterUnknown.loc };
     return m;
   }
   return null;
@@ -83,7 +105,7 @@ export function vipFor(
 export function vipBeforeLocalIn(
   model: FortiosModel,
   v: VdomModel,
-  q: { iif?: string; dst: bigint; proto: number; port: number },
+  q: { iif?: string; dst: bigint; proto: number; port: number; src?: AddrSet },
 ): ReturnType<typeof vipFor> {
   if (v.vips.size === 0) return null;
   return vipFor(model, v, q, v.centralNat.value || v.ngfwMode.value === "policy-based");
