@@ -358,6 +358,42 @@ describe("errors", () => {
     expect(messages(parseFortios("edti a\n"))[0]).not.toContain("edti");
   });
 
+  it("warns when a quoted value swallows lines that read like commands (an unbalanced quote), without showing it", () => {
+    const r = parseFortios(
+      lines(
+        "config vpn ipsec phase1-interface",
+        '  edit "p1"',
+        '    set psksecret abc"',
+        "  next",
+        "end",
+        "config firewall local-in-policy",
+        "  edit 1",
+        '    set comments "x',
+        "  next",
+        "end",
+      ),
+      { file: "q.conf" },
+    );
+    const w = messages(r).filter((m) => m.includes("warning"));
+    expect(w[0]).toMatch(
+      /^q\.conf:3:22: warning: a quoted value runs from here to line 8 across lines that read like commands/,
+    );
+    expect(JSON.stringify(r.diagnostics)).not.toContain("abc");
+    // A PEM block or an HTML replacement message spans lines too, without command-like lines: no warning.
+    const pem = parseFortios(
+      lines(
+        "config vpn certificate local",
+        '  edit "c"',
+        '    set private-key "-----BEGIN PRIVATE KEY-----',
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+        '-----END PRIVATE KEY-----"',
+        "  next",
+        "end",
+      ),
+    );
+    expect(messages(pem)).toEqual([]);
+  });
+
   it("throws one typed error with every diagnostic from the strict variant", () => {
     expect(() => parseFortiosStrict("config a\n", { file: "s" })).toThrow(FortiosParseError);
     try {

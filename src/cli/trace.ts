@@ -41,6 +41,10 @@ export async function runTraceCommand(o: TraceFlags, io: Io): Promise<number> {
   // `model.diagnostics` would also build the forward policy table, which a trace never needs.
   const errors = parse.diagnostics.filter((d) => d.severity === "error");
   if (errors.length > 0) throw new UsageError(errors.map(formatDiagnostic).join("\n"));
+  // Parser warnings can change the answer (an unbalanced quote hiding policies): on stderr, so
+  // --format json stays clean.
+  for (const d of parse.diagnostics)
+    if (d.severity === "warning") io.stderr.write(`tunnelcheck: ${formatDiagnostic(d)}\n`);
   if (o.iif === undefined)
     throw new UsageError(
       "--iif is required for a FortiOS trace (local-in policies match the incoming interface)",

@@ -172,6 +172,8 @@ const NL = 10;
 const CR = 13;
 const HASH = 35;
 const DQ = 34;
+/** A line inside a quoted value that reads like a command: the quote was likely unbalanced. */
+const COMMAND_LINE = /\n[ \t]*(?:(?:config|edit|set|unset)[ \t]|(?:next|end)[ \t]*\r?(?:\n|$))/;
 const SQ = 39;
 const BS = 92;
 
@@ -211,6 +213,8 @@ class Lexer {
   // The current comment or error.
   text = "";
   errLine = 0;
+  /** Quoted values that ran across lines that look like commands (an unbalanced quote?). */
+  spans: Array<{ line: number; col: number; to: number }> = [];
   errCol = 0;
 
   constructor(
@@ -360,6 +364,8 @@ class Lexer {
           if (d === NL) this.newline(this.i);
           this.i++;
         }
+        if (closed && this.line !== qLine && COMMAND_LINE.test(s.slice(seg, this.i - 1)))
+          this.spans.push({ line: qLine, col: qCol, to: this.line });
         if (!closed) {
           this.errLine = qLine;
           this.errCol = qCol;
@@ -659,6 +665,17 @@ class Parser {
     while (!this.truncated && lx.i < end) {
       if (this.lazyAt >= 0 && this.stack.length > this.lazyAt + 1 && this.skipPlainSet()) continue;
       const t = lx.next();
+      if (lx.spans.length > 0) {
+        // The value is not shown: it may be a secret (and the lines it swallowed with it).
+        for (const sp of lx.spans)
+          this.report(
+            sp.line,
+            sp.col,
+            `a quoted value runs from here to line ${sp.to} across lines that read like commands (config, edit, set, next, end): an unbalanced quote? Those lines are read as part of the value, not as configuration`,
+            "warning",
+          );
+        lx.spans.length = 0;
+      }
       if (t === EOF) break;
       if (t === LEX_ERROR) {
         this.report(lx.errLine, lx.errCol, lx.text);
