@@ -253,7 +253,7 @@ export function vpnScenarioInput(model: FortiosModel, vpn: FortiosVpn): VpnScena
     notes.push("nattraversal disable: no NAT-T; the tunnel cannot cross NAT (UDP 4500 is not used)");
   else
     unknown.push(
-      "whether NAT is on the path is not in the config (nattraversal enable: FortiOS moves to UDP 4500 when it detects NAT); give the topology's nat if there is one",
+      `whether NAT is on the path is not in the config (nattraversal enable: FortiOS moves to UDP ${input.nattPort ?? 4500} when it detects NAT); give the topology's nat if there is one`,
     );
   return { input, notes, unknown, approximate };
 }
