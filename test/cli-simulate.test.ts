@@ -401,3 +401,41 @@ describe("tunnelcheck simulate with remote-access tunnels (one representative cl
     expect(drop?.msg).toMatch(/edit 1 \([^)]*fgt\.conf:12\)/); // the local-in policy
   });
 });
+
+describe("tunnelcheck simulate never guesses a verdict silently", () => {
+  it("a FortiGate whose incoming interface is unknown: the undecided packets are an anomaly (exit 1), with wan: exact", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tc-sim-unknown-"));
+    dirs.push(dir);
+    const topo = (wan: string) => {
+      const f = join(dir, `t${wan}.yaml`);
+      writeFileSync(
+        f,
+        `gateways:\n  site2: { platform: fortios, config: ${ex("site2.conf")}${wan ? `, wan: ${wan}` : ""} }\ntunnels:\n  - { type: l2tp-ipsec, server: site2, clients: any }\n`,
+      );
+      return f;
+    };
+    const unknown = await cli(["simulate", "--topology", topo(""), "--duration", "10m", "--format", "json"]);
+    expect(unknown.code).toBe(1);
+    const a = JSON.parse(unknown.stdout).anomalies as Array<{
+      type: string;
+      gateway?: string;
+      reason?: string;
+    }>;
+    expect(a.map((x) => x.type)).toEqual(["unknown-verdict"]);
+    expect(a[0]!.gateway).toBe("site2");
+    expect(a[0]!.reason).toMatch(/depends on the incoming interface .* assumed accepted$/);
+    // With the interface given, the local-in deny on port1 decides: the client never gets in.
+    const exact = await cli([
+      "simulate",
+      "--topology",
+      topo("port1"),
+      "--duration",
+      "10m",
+      "--format",
+      "json",
+    ]);
+    expect((JSON.parse(exact.stdout).anomalies as Array<{ type: string }>).map((x) => x.type)).toEqual([
+      "never-established",
+    ]);
+  });
+});

@@ -118,7 +118,15 @@ export interface Transition {
 }
 
 export interface Anomaly {
-  type: "asymmetric" | "outage" | "never-established" | "flapping" | "black-hole" | "spi-mismatch";
+  type:
+    | "asymmetric"
+    | "outage"
+    | "never-established"
+    | "flapping"
+    | "black-hole"
+    | "spi-mismatch"
+    /** A gateway's firewall could not decide some packets: the run assumed their fate (`reason`). */
+    | "unknown-verdict";
   tunnel: string;
   start: number;
   /** null: still present at the end of the run ("needs manual action" unless a timer fixes it later). */

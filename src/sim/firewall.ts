@@ -44,7 +44,8 @@ export interface Decision {
 
 /** The ruleset, without state: the stateful part is the simulator's. */
 export interface StatelessFilter {
-  decide(pkt: SimPacket, state: ConnState, iface: string, hook: Hook): Decision;
+  /** `iface` undefined: the incoming interface is not known (the filter must not guess one). */
+  decide(pkt: SimPacket, state: ConnState, iface: string | undefined, hook: Hook): Decision;
   /**
    * Set when `decide` answers "accept" for every packet, hook and state (see {@link acceptAll}):
    * the device's session table then cannot change any verdict, and is skipped when nothing
@@ -427,8 +428,11 @@ export class SessionTable {
 export interface FirewallSpec {
   platform: Platform;
   filter: StatelessFilter;
-  /** Interface the packets arrive on (passed to the filter). */
-  iface?: string;
+  /**
+   * Interface the packets arrive on (passed to the filter); null: not known, and not guessed
+   * (absent: port1 / eth0, for hand-written scenarios).
+   */
+  iface?: string | null;
   timeouts?: Partial<SessionTimeouts>;
   /**
    * FortiOS `config system settings / set detect-unknown-esp` (default enable): ESP to the
@@ -462,12 +466,20 @@ const ESP_RULE: RuleRef = {
  */
 export class Firewall {
   readonly table: SessionTable;
-  readonly iface: string;
+  readonly iface: string | undefined;
   readonly platform: Platform;
   private readonly filter: StatelessFilter;
   private readonly detectUnknownEsp: boolean;
-  private readonly onUnknown: "accept" | "drop";
+  /** What an undecidable packet's fate is taken to be. */
+  readonly onUnknown: "accept" | "drop";
   counters = { accepted: 0, dropped: 0, unknown: 0 };
+  /**
+   * The first packet the filter could not decide (its fate then followed `onUnknown`): the run's
+   * answer rests on that assumption, so the result reports it.
+   */
+  firstUnknown: { t: number; rule: RuleRef | undefined; packet: SimPacket } | null = null;
+  /** Time of the packet being decided (set by input/output/forward). */
+  private now = 0;
   private readonly res: FwResult = { accept: false, state: "new" };
   /**
    * The filter accepts everything and nobody records sessions: every packet is accepted whatever
@@ -482,7 +494,8 @@ export class Firewall {
   ) {
     this.platform = spec.platform;
     this.filter = spec.filter;
-    this.iface = spec.iface ?? (spec.platform === "fortios" ? "port1" : "eth0");
+    this.iface =
+      spec.iface === null ? undefined : (spec.iface ?? (spec.platform === "fortios" ? "port1" : "eth0"));
     this.detectUnknownEsp = spec.detectUnknownEsp ?? true;
     this.onUnknown = spec.onUnknown ?? "accept";
     this.table = new SessionTable(name, spec.platform, spec.timeouts ?? {}, hooks);
@@ -531,6 +544,7 @@ export class Firewall {
     const d = this.filter.decide(p, state, this.iface, hook);
     if (d.verdict === "unknown") {
       this.counters.unknown++;
+      this.firstUnknown ??= { t: this.now, rule: d.rule, packet: { ...p } };
       return this.result(this.onUnknown === "accept", state, d.rule, session, reply, true);
     }
     return this.result(d.verdict === "accept", state, d.rule, session, reply);
@@ -538,6 +552,7 @@ export class Firewall {
 
   /** A packet addressed to the device itself. */
   input(p: SimPacket, now: number): FwResult {
+    this.now = now;
     if (this.passAll) return this.accepted();
     const t = this.table;
     const s = t.lookup(p, now);
@@ -560,6 +575,7 @@ export class Firewall {
 
   /** A packet the device itself sends: creates or refreshes its session. */
   output(p: SimPacket, now: number): FwResult {
+    this.now = now;
     if (this.passAll) return this.accepted();
     const t = this.table;
     const s = t.lookup(p, now);
@@ -578,6 +594,7 @@ export class Firewall {
 
   /** A packet routed through the device. */
   forward(p: SimPacket, now: number): FwResult {
+    this.now = now;
     if (this.passAll) return this.accepted();
     const t = this.table;
     const s = t.lookup(p, now);

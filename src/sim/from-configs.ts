@@ -25,7 +25,7 @@ const PROTO = { udp: 17, tcp: 6, esp: 50 } as const;
 export function evaluatorFilter(ev: FilterEvaluator): StatelessFilter {
   const cache = new Map<string, Decision>();
   return {
-    decide(pkt: SimPacket, state: ConnState, iface: string, hook: Hook): Decision {
+    decide(pkt: SimPacket, state: ConnState, iface: string | undefined, hook: Hook): Decision {
       if (hook !== "input")
         return {
           verdict: "accept",
@@ -42,7 +42,7 @@ export function evaluatorFilter(ev: FilterEvaluator): StatelessFilter {
         dst: AddrSet.fromPrefix(parsePrefix(pkt.dst)),
         ...(pkt.sport !== undefined ? { sport: pkt.sport } : {}),
         ...(pkt.dport !== undefined ? { dport: pkt.dport } : {}),
-        iif: iface,
+        ...(iface !== undefined ? { iif: iface } : {}),
         state,
         ipsec: false,
       };
@@ -294,7 +294,8 @@ function remoteAccess(
       firewall: {
         platform: fortigate ? "fortios" : "linux",
         filter: evaluatorFilter(server.evaluator),
-        iface: server.input.wan ?? dialup?.scenario.wan ?? "wan",
+        // Not known (no wan:, no phase1 interface): not guessed, the evaluator answers for every one.
+        iface: server.input.wan ?? dialup?.scenario.wan ?? null,
         ...(Object.keys(so.timeouts).length ? { timeouts: so.timeouts } : {}),
       },
       ...(serverNat ? { behind: [serverNat] } : {}),
@@ -389,7 +390,7 @@ export function scenarioFromConfigs(
         firewall: {
           platform,
           filter: evaluatorFilter(g.evaluator),
-          iface: g.input.wan ?? ends.declX?.scenario.wan ?? "wan",
+          iface: g.input.wan ?? ends.declX?.scenario.wan ?? null,
           ...(Object.keys(o.timeouts).length ? { timeouts: o.timeouts } : {}),
         },
         ...(nat ? { behind: [nat] } : {}),

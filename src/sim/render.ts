@@ -66,6 +66,8 @@ export function describeAnomaly(a: Anomaly): string {
       return `black hole ${a.from} → ${a.to} on ${a.tunnel}: ${a.packets} packet(s) sent into an SA that does not deliver ${span}; ${a.reason ?? ""}`;
     case "spi-mismatch":
       return `SPI mismatch on ${a.tunnel}: both sides UP but not on a common SA pair ${span}`;
+    case "unknown-verdict":
+      return `${a.gateway}'s firewall could not decide ${a.packets} packet(s) from t=${fmtT(a.start)} s on (${a.tunnel}): ${a.reason ?? ""} — what this run shows rests on that assumption`;
   }
 }
 
@@ -86,6 +88,8 @@ export function shortAnomaly(a: Anomaly): string {
       return `black hole ${a.from} → ${a.to}: ${a.packets} pkt lost, ${when} (${(a.reason ?? "").slice(0, 60)})`;
     case "spi-mismatch":
       return `SPI mismatch, ${when}`;
+    case "unknown-verdict":
+      return `${a.gateway}: ${a.packets} undecided packet(s) from ${fmtT(a.start)} s (assumed)`;
   }
 }
 
@@ -200,7 +204,9 @@ export function renderMarkdown(r: SimResult, o: TextOptions = {}): string {
           ? `${a.from} → ${a.to}, ${a.packets} pkt; ${a.reason ?? ""}`
           : a.type === "flapping"
             ? `${a.gateway}: ${a.transitions} drops`
-            : (a.reason ?? "");
+            : a.type === "unknown-verdict"
+              ? `${a.gateway}: ${a.packets} pkt; ${a.reason ?? ""}`
+              : (a.reason ?? "");
       out.push(
         `| ${a.type} | ${a.tunnel} | ${a.up ?? ""} | ${a.down ?? ""} | ${fmtT(a.start)} | ${a.end === null ? "**still open** (manual action)" : fmtT(a.end)} | ${human(a.duration)} | ${detail.replace(/\|/g, "\\|")} |`,
       );

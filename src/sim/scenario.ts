@@ -32,7 +32,8 @@ export interface GatewayFirewallSpec {
   /** Default: the gateway vendor's platform (FortiOS → fortios, strongSwan → linux). */
   platform?: Platform;
   filter?: StatelessFilter;
-  iface?: string;
+  /** null: the incoming interface is not known (the filter then answers for every interface). */
+  iface?: string | null;
   timeouts?: Partial<SessionTimeouts>;
   detectUnknownEsp?: boolean;
   onUnknown?: "accept" | "drop";
@@ -183,6 +184,7 @@ export function simulate(sc: Scenario, opts: SimulateOptions = {}): SimResult {
   }
   // One engine per group; the results are reassembled in the scenario's tunnel order.
   const perTunnel = new Map<string, { anomalies: Anomaly[]; result: TunnelResult }>();
+  const undecided: Anomaly[] = [];
   let dropCount = 0;
   let engineEvents = 0;
   let simulatedEvents = 0;
@@ -208,6 +210,7 @@ export function simulate(sc: Scenario, opts: SimulateOptions = {}): SimResult {
       const m = e.monitors.get(t.name)!;
       perTunnel.set(t.name, { anomalies: m.anomalies, result: t });
     }
+    undecided.push(...unknownVerdicts(e, built, sc.duration));
     dropCount += e.rec.dropCount;
     engineEvents += e.eventsRun;
     simulatedEvents += e.eventsRun + e.eventsCollapsed;
@@ -219,6 +222,7 @@ export function simulate(sc: Scenario, opts: SimulateOptions = {}): SimResult {
     anomalies.push(...x.anomalies);
     results.push(x.result);
   }
+  anomalies.push(...undecided);
   const profiles: Record<string, IkeProfile> = {};
   for (const g of sc.gateways) profiles[g.name] = makeProfile(g.vendor, g.ikeVersion, g.overrides ?? {});
   return {
@@ -355,7 +359,7 @@ function build(e: Engine, sc: Scenario, tunnels: NamedTunnel[], single: boolean,
           {
             platform: g.firewall.platform ?? (g.vendor === "fortios" ? "fortios" : "linux"),
             filter: g.firewall.filter ?? acceptAll(),
-            ...(g.firewall.iface ? { iface: g.firewall.iface } : {}),
+            ...(g.firewall.iface !== undefined ? { iface: g.firewall.iface } : {}),
             ...(g.firewall.timeouts ? { timeouts: g.firewall.timeouts } : {}),
             ...(g.firewall.detectUnknownEsp !== undefined
               ? { detectUnknownEsp: g.firewall.detectUnknownEsp }
@@ -570,9 +574,38 @@ function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number):
   }
 }
 
+/**
+ * Gateways whose firewall could not decide some packets: the run assumed their fate, which the
+ * result must say (an "accept" guessed for the very packet that brings a tunnel up is no answer).
+ */
+function unknownVerdicts(e: Engine, b: Built, duration: number): Anomaly[] {
+  const out: Anomaly[] = [];
+  for (const g of e.gateways.values()) {
+    const u = g.fw?.firstUnknown;
+    if (!g.fw || !u) continue;
+    const tunnels = [...b.conns].filter(([, per]) => per.has(g.name)).map(([n]) => n);
+    const p = u.packet;
+    const ep = (a: string, port?: number) => (port === undefined ? a : `${a}:${port}`);
+    const what = `${p.label ?? p.kind} ${ep(p.src, p.sport)} → ${ep(p.dst, p.dport)}`;
+    const start = Math.round(u.t) / 1000;
+    out.push({
+      type: "unknown-verdict",
+      tunnel: tunnels.join(", ") || "-",
+      gateway: g.name,
+      start,
+      end: null,
+      packets: g.fw.counters.unknown,
+      reason: `first ${what}: ${u.rule?.text ?? "undecidable"}; assumed ${g.fw.onUnknown === "accept" ? "accepted" : "dropped"}`,
+      duration: Math.max(0, Math.round((duration - start) * 1000) / 1000),
+    });
+  }
+  return out;
+}
+
 function collect(e: Engine, sc: Scenario, seed: number, b: Built, wallMs: number): SimResult {
   const anomalies: Anomaly[] = [];
   for (const m of e.monitors.values()) anomalies.push(...m.anomalies);
+  anomalies.push(...unknownVerdicts(e, b, sc.duration));
   return {
     duration: sc.duration,
     seed,
