@@ -438,4 +438,21 @@ describe("tunnelcheck simulate never guesses a verdict silently", () => {
       "never-established",
     ]);
   });
+
+  it("an IPv6 remote-access server is an input error (exit 2), not an internal error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tc-sim-v6-"));
+    dirs.push(dir);
+    writeFileSync(
+      join(dir, "r.rules"),
+      "*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp --dport 500 -j ACCEPT\nCOMMIT\n",
+    );
+    const f = join(dir, "t.yaml");
+    writeFileSync(
+      f,
+      'gateways:\n  lx: { platform: iptables, config: r.rules, addresses: ["2001:db8::1"], wan: eth0 }\ntunnels:\n  - { type: ikev2-remote-access, server: lx, clients: any, nat: peer }\n',
+    );
+    const r = await cli(["simulate", "--topology", f, "--duration", "10m"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/2001:db8::1 is IPv6; IPv6 remote access is not simulated yet/);
+  });
 });

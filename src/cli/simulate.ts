@@ -73,7 +73,14 @@ export async function runSimulateCommand(o: SimulateFlags, io: Io): Promise<numb
       throw new UsageError(e.message);
     throw e;
   }
-  const r = simulate(built.scenario);
+  let r: ReturnType<typeof simulate>;
+  try {
+    r = simulate(built.scenario);
+  } catch (e) {
+    // A gateway's rules that cannot answer the run's packets (another address family): input error.
+    if (e instanceof GatewayInputError) throw new UsageError(e.message);
+    throw e;
+  }
   const out =
     o.format === "json"
       ? renderJson(r, { level: o.level, notes: built.notes })

@@ -241,6 +241,11 @@ function remoteAccess(
   const serverAddr = dialup?.local ?? server.input.addresses?.[0] ?? server.ownAddresses[0];
   if (!serverAddr)
     throw new SimulateInputError(`tunnel ${name}: cannot tell ${t.server}'s own address; add \`addresses:\``);
+  // The representative client is IPv4 (any: TEST-NET-1); an IPv6 server would get a query it cannot answer.
+  if (parsePrefix(serverAddr, { allowHostBits: true }).family !== 4)
+    throw new SimulateInputError(
+      `tunnel ${name}: ${t.server}'s address ${serverAddr} is IPv6; IPv6 remote access is not simulated yet (audit it with tunnelcheck audit)`,
+    );
   const clientName = `${name}-client`;
   const rep = representativeClient(name, t.clients);
   const clientsBehindNat = t.nat === "peer" || t.nat === "both";
