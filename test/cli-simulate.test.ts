@@ -272,6 +272,10 @@ describe("tunnelcheck simulate with remote-access tunnels (one representative cl
     const drops = j.events.filter((e) => e.gateway === "fgt" && e.type === "fw-drop");
     expect(drops.length).toBeGreaterThan(0);
     expect(drops[0]!.msg).toMatch(/Main Mode 5\/6.*:4500->203\.0\.113\.1:4500/);
+    // The real reason (the VIP's policy), not "no mapping (expired or never created)".
+    expect(drops[0]!.msg).toMatch(
+      /udp\/4500 to 203\.0\.113\.1 is not forwarded: VIP 'vpn-natt' applies, but no firewall policy/,
+    );
     expect(notes).toMatch(/UDP 4500 to 203\.0\.113\.1 is not forwarded to vpn/);
     expect(notes).toMatch(/one strongSwan client 'vpn-l2tp-ipsec-client' \(IKEv1\)/);
   });

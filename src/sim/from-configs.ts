@@ -157,6 +157,7 @@ function natDevice(
     );
   }
   const forwards: PortForward[] = [];
+  const notForwarded: Array<{ proto: "udp"; port: number; reason: string }> = [];
   if (o.device?.portForward && other.local) {
     for (const port of [500, 4500]) {
       const c = o.device.portForward({
@@ -167,7 +168,10 @@ function natDevice(
         to: local,
       });
       if (c.status === "forwarded") forwards.push({ proto: "udp", port, to: local, toPort: port });
-      else o.notes.push(`${name}: UDP ${port} to ${publicIp} is not forwarded to ${gwName} (${c.reason})`);
+      else {
+        o.notes.push(`${name}: UDP ${port} to ${publicIp} is not forwarded to ${gwName} (${c.reason})`);
+        notForwarded.push({ proto: "udp", port, reason: c.reason });
+      }
     }
   } else if (o.device) {
     o.notes.push(
@@ -184,6 +188,7 @@ function natDevice(
     name,
     publicIp,
     ...(forwards.length ? { forwards } : {}),
+    ...(notForwarded.length ? { notForwarded } : {}),
     ...(Object.keys(ov.timeouts).length ? { timeouts: ov.timeouts } : {}),
   };
 }

@@ -30,6 +30,8 @@ export interface NatSpec {
   timeouts?: Partial<SessionTimeouts>;
   platform?: Platform;
   forwards?: PortForward[];
+  /** Ports the device's real rules do not forward, and why (the drop then says so). */
+  notForwarded?: Array<{ proto: SimPacket["proto"]; port: number; reason: string }>;
   /** Optional ruleset on the NAT box for NEW forwarded packets (default: accept). */
   filter?: StatelessFilter;
 }
@@ -46,6 +48,7 @@ export class NatDevice {
   readonly table: SessionTable;
   readonly publicIp: string;
   private readonly forwards: PortForward[];
+  private readonly notForwarded: NonNullable<NatSpec["notForwarded"]>;
   private readonly filter: StatelessFilter | undefined;
   counters = { translated: 0, dropped: 0 };
 
@@ -56,6 +59,7 @@ export class NatDevice {
   ) {
     this.publicIp = spec.publicIp;
     this.forwards = spec.forwards ?? [];
+    this.notForwarded = spec.notForwarded ?? [];
     this.filter = spec.filter;
     this.table = new SessionTable(name, spec.platform ?? "linux", spec.timeouts ?? {}, hooks);
   }
@@ -123,9 +127,13 @@ export class NatDevice {
     const fw = this.forwards.find((f) => f.proto === p.proto && (f.port === undefined || f.port === p.dport));
     if (!fw) {
       this.counters.dropped++;
+      // A port its real rules do not forward: say why, not "no mapping" (nothing could map it).
+      const why = this.notForwarded.find((n) => n.proto === p.proto && n.port === p.dport);
       return {
         ok: false,
-        reason: `NAT device ${this.name}: no mapping for ${p.proto} ${p.src}:${p.sport ?? ""} → ${p.dst}:${p.dport ?? ""} (expired or never created)`,
+        reason: why
+          ? `NAT device ${this.name}: ${p.proto}/${p.dport} to ${p.dst} is not forwarded: ${why.reason}`
+          : `NAT device ${this.name}: no mapping for ${p.proto} ${p.src}:${p.sport ?? ""} → ${p.dst}:${p.dport ?? ""} (expired or never created)`,
       };
     }
     if (this.filter) {
