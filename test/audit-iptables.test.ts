@@ -4,6 +4,7 @@ import { runAudit } from "../src/analysis/run-audit.js";
 import { loadFortiosGateway } from "../src/platforms/fortios/gateway.js";
 import { loadIptablesGateway, parseIpsetSave } from "../src/platforms/iptables/gateway.js";
 import type { ScenarioInput } from "../src/vpn/scenario.js";
+import { filterRules } from "./helpers/rulesets.js";
 import { seed } from "./kernel/seed000.js";
 
 const LOADERS = { fortios: loadFortiosGateway, iptables: loadIptablesGateway };
@@ -34,16 +35,7 @@ function audit(
   );
 }
 
-const rules = (lines: string[], policy = "DROP") =>
-  [
-    "*filter",
-    `:INPUT ${policy} [0:0]`,
-    ":FORWARD DROP [0:0]",
-    ":OUTPUT ACCEPT [0:0]",
-    ...lines,
-    "COMMIT",
-    "",
-  ].join("\n");
+const rules = filterRules;
 const ids = (r: ReturnType<typeof audit>) => r.findings.map((f) => f.id).sort();
 const errors = (r: ReturnType<typeof audit>) => r.findings.filter((f) => f.severity === "error");
 

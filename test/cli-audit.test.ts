@@ -164,19 +164,9 @@ describe("FortiOS L2TP dial-up", () => {
     const r = await cli(["audit", conf, "--format", "json"]);
     expect(JSON.parse(r.stdout).findings.map((f: { id: string }) => f.id)).not.toContain("l2tp-unprotected");
     const t = await cli([
-      "trace",
-      "--fortios",
+      ..."trace --fortios".split(" "),
       conf,
-      "--src",
-      "198.51.100.7",
-      "--proto",
-      "udp",
-      "--dport",
-      "1701",
-      "--iif",
-      "port1",
-      "--format",
-      "json",
+      ..."--src 198.51.100.7 --proto udp --dport 1701 --iif port1 --format json".split(" "),
     ]);
     expect(JSON.parse(t.stdout)).toMatchObject({ verdict: "drop", rule: { line: 13 } });
   });
@@ -184,20 +174,11 @@ describe("FortiOS L2TP dial-up", () => {
     const conf = resolve("test/fixtures/fortios/l2tp-dialup.conf");
     for (const iif of ["l2tpdial", "port1"]) {
       const t = await cli([
-        "trace",
-        "--fortios",
+        ..."trace --fortios".split(" "),
         conf,
-        "--src",
-        "any",
-        "--proto",
-        "udp",
-        "--dport",
-        "1701",
-        "--iif",
+        ..."--src any --proto udp --dport 1701 --iif".split(" "),
         iif,
-        "--ipsec",
-        "--format",
-        "json",
+        ..."--ipsec --format json".split(" "),
       ]);
       expect(
         JSON.parse(t.stdout).parts.map((p: { verdict: string }) => p.verdict),
@@ -233,17 +214,11 @@ describe("a port forward that takes IKE away from the gateway", () => {
       const f = join(dir, "v.conf");
       writeFileSync(f, base.replace("        set extport 500\n", `        set extport 500\n${extra}`));
       const r = await cli([
-        "trace",
-        "--fortios",
+        ..."trace --fortios".split(" "),
         f,
-        "--src",
+        ..."--src".split(" "),
         src,
-        "--proto",
-        "udp",
-        "--dport",
-        "500",
-        "--iif",
-        "port1",
+        ..."--proto udp --dport 500 --iif port1".split(" "),
       ]);
       return r.stdout;
     };
@@ -264,22 +239,11 @@ describe("a port forward that takes IKE away from the gateway", () => {
       "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -i eth0 -p udp --dport 500 -j DNAT --to-destination 10.0.0.5:500\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp --dport 500 -j ACCEPT\n-A INPUT -p esp -j ACCEPT\nCOMMIT\n",
     );
     const r = await cli([
-      "audit",
-      "--iptables",
+      ..."audit --iptables".split(" "),
       rules,
-      "--vpn",
-      "site-to-site",
-      "--peer",
-      "203.0.113.7",
-      "--local",
-      "198.51.100.1",
-      "--wan",
-      "eth0",
-      "--nat",
-      "none",
-      "--no-mobike",
-      "--format",
-      "json",
+      ..."--vpn site-to-site --peer 203.0.113.7 --local 198.51.100.1 --wan eth0 --nat none --no-mobike --format json".split(
+        " ",
+      ),
     ]);
     const f = (
       JSON.parse(r.stdout).findings as Array<{ id: string; flow: string; message: string; fix?: unknown }>
@@ -313,53 +277,25 @@ describe("multi-VDOM backups: a packet is judged by the VDOM of its interface", 
 });
 
 describe("tunnelcheck trace --fortios", () => {
+  /** Site 1's IKE to site 2, as the seed traces it. */
+  const ikeToSite2 = (...extra: string[]) =>
+    cli([
+      "trace",
+      "--fortios",
+      ex("site2.conf"),
+      ..."--src 10.56.240.208 --proto udp --dport 500".split(" "),
+      ...extra,
+    ]);
+
   it("says so when --iif names no interface of the config (a typo would pass the implicit accept quietly)", async () => {
-    const r = await cli([
-      "trace",
-      "--fortios",
-      ex("site2.conf"),
-      "--src",
-      "10.56.240.208",
-      "--proto",
-      "udp",
-      "--dport",
-      "500",
-      "--iif",
-      "port9",
-    ]);
+    const r = await ikeToSite2("--iif", "port9");
     expect(r.stdout).toMatch(/^note: interface port9 is not defined in the config .*have port1, port2/m);
-    const ok = await cli([
-      "trace",
-      "--fortios",
-      ex("site2.conf"),
-      "--src",
-      "10.56.240.208",
-      "--proto",
-      "udp",
-      "--dport",
-      "500",
-      "--iif",
-      "port1",
-    ]);
+    const ok = await ikeToSite2("--iif", "port1");
     expect(ok.stdout).not.toMatch(/is not defined in the config/);
   });
 
   it("reproduces the seed's verdicts", async () => {
-    const ike = await cli([
-      "trace",
-      "--fortios",
-      ex("site2.conf"),
-      "--src",
-      "10.56.240.208",
-      "--proto",
-      "udp",
-      "--dport",
-      "500",
-      "--iif",
-      "port1",
-      "--format",
-      "json",
-    ]);
+    const ike = await ikeToSite2("--iif", "port1", "--format", "json");
     expect(ike.code).toBe(0);
     expect(JSON.parse(ike.stdout)).toMatchObject({
       verdict: "drop",

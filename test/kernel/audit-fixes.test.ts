@@ -9,6 +9,7 @@ import { runAudit } from "../../src/analysis/run-audit.js";
 import { loadFortiosGateway } from "../../src/platforms/fortios/gateway.js";
 import { loadIptablesGateway } from "../../src/platforms/iptables/gateway.js";
 import type { ScenarioInput } from "../../src/vpn/scenario.js";
+import { filterRules } from "../helpers/rulesets.js";
 import { describeKernel, inNs, run, sweepNamespaces } from "./netns.js";
 
 const LOADERS = { fortios: loadFortiosGateway, iptables: loadIptablesGateway };
@@ -25,16 +26,7 @@ function audit(text: string, scenario: ScenarioInput) {
   );
 }
 
-const ruleset = (lines: string[]) =>
-  [
-    "*filter",
-    ":INPUT DROP [0:0]",
-    ":FORWARD DROP [0:0]",
-    ":OUTPUT ACCEPT [0:0]",
-    ...lines,
-    "COMMIT",
-    "",
-  ].join("\n");
+const ruleset = (lines: string[]) => filterRules(lines);
 
 const CASES: Array<{ name: string; scenario: ScenarioInput; rules: string[]; before: string[] }> = [
   {
