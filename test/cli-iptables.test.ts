@@ -182,3 +182,49 @@ describe("tunnelcheck trace --iptables", () => {
     expect(j.parts[0]).toMatchObject({ verdict: "drop" });
   });
 });
+
+describe("tunnelcheck trace --iptables: ICMP type and TTL / hop limit", () => {
+  const nd = file(
+    "nd.rules",
+    [
+      "*filter",
+      ":INPUT DROP [0:0]",
+      "-A INPUT -p ipv6-icmp --icmpv6-type neighbour-solicitation -m hl --hl-eq 255 -j ACCEPT",
+      "COMMIT",
+      "",
+    ].join("\n"),
+  );
+  const trace = (...extra: string[]) =>
+    cli([
+      "trace",
+      "--iptables",
+      nd,
+      ..."--local 2001:db8::1 --iif eth0 --proto icmpv6 --format json".split(" "),
+      ...extra,
+    ]);
+
+  it("decides neighbour discovery exactly once the type and hop limit are given (unknown without them)", async () => {
+    expect(JSON.parse((await trace("--src", "fe80::1")).stdout).verdict).toBe("unknown");
+    expect(
+      JSON.parse((await trace("--src", "fe80::1", "--icmp-type", "135", "--ttl", "255")).stdout),
+    ).toMatchObject({
+      verdict: "accept",
+      rule: { line: 3 },
+    });
+    const sym = JSON.parse((await trace("--src", "any", "--icmp-type", "135", "--ttl", "64")).stdout);
+    expect(sym.parts.map((p: { verdict: string }) => p.verdict)).toEqual(["drop"]);
+  });
+
+  it("refuses an ICMP type for another protocol and bad values (exit 2)", async () => {
+    const udp = await cli([
+      "trace",
+      "--iptables",
+      nd,
+      ..."--local 2001:db8::1 --proto udp --dport 500 --icmp-type 135".split(" "),
+    ]);
+    expect(udp.code).toBe(2);
+    expect(udp.stderr).toContain("an ICMP type is for icmpv6 (58) only");
+    expect((await trace("--src", "fe80::1", "--icmp-type", "300")).code).toBe(2);
+    expect((await trace("--src", "fe80::1", "--ttl", "x")).code).toBe(2);
+  });
+});

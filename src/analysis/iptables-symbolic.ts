@@ -197,7 +197,7 @@ interface Fin {
 }
 
 const pktKey = (p: Packet): string =>
-  `${p.dst}|${p.dport}|${p.sport}|${p.proto}|${p.mark ?? 0}|${p.ctmark ?? 0}|${p.state}|${p.ctDir}|${p.fragment ? 1 : 0}|${p.iif}|${p.ipsec}|${p.pktType}|${p.ctNat ? `${+p.ctNat.dnat}${+p.ctNat.snat}` : "-"}`;
+  `${p.dst}|${p.dport}|${p.sport}|${p.icmpType}/${p.icmpCode}|${p.ttl}|${p.proto}|${p.mark ?? 0}|${p.ctmark ?? 0}|${p.state}|${p.ctDir}|${p.fragment ? 1 : 0}|${p.iif}|${p.ipsec}|${p.pktType}|${p.ctNat ? `${+p.ctNat.dnat}${+p.ctNat.snat}` : "-"}`;
 
 const ids = new WeakMap<object, number>();
 let nextId = 1;
@@ -751,6 +751,9 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
       proto: q.proto,
       ...(q.sport !== undefined ? { sport: q.sport } : {}),
       ...(q.dport !== undefined ? { dport: q.dport } : {}),
+      ...(q.icmpType !== undefined ? { icmpType: q.icmpType } : {}),
+      ...(q.icmpCode !== undefined ? { icmpCode: q.icmpCode } : {}),
+      ...(q.ttl !== undefined ? { ttl: q.ttl } : {}),
       ...(q.iif !== undefined ? { iif: q.iif } : {}),
       state: q.state,
       ipsec: q.ipsec,

@@ -16,6 +16,11 @@ export interface FlowQuery {
   dport?: number;
   /** Undefined = any source port (a NAT-T peer's port is arbitrary). */
   sport?: number;
+  /** ICMP / ICMPv6 type and code (undefined: any). */
+  icmpType?: number;
+  icmpCode?: number;
+  /** IPv4 TTL / IPv6 hop limit as the packet arrives (undefined: any). */
+  ttl?: number;
   sources: AddrSet;
   /** Undefined = any of the gateway's own addresses. */
   dst?: AddrSet;

@@ -101,6 +101,8 @@ function build(io: Io, setExit: (c: number) => void): Command {
     .option("--proto <proto>", "protocol name or number", "udp")
     .option("--sport <port>", "source port")
     .option("--dport <port>", "destination port")
+    .option("--icmp-type <type[/code]>", "ICMP / ICMPv6 type and optional code (e.g. 135 or 3/4)")
+    .option("--ttl <n>", "IPv4 TTL / IPv6 hop limit as the packet arrives (iptables: -m ttl, -m hl)")
     .option("--iif <iface>", "incoming interface")
     .option("--state <state>", "new | established | related | invalid | untracked (default new)")
     .option("--ipsec", "the packet arrived inside IPsec", false)

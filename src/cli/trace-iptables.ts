@@ -11,7 +11,12 @@ import {
 } from "../platforms/iptables/trace.js";
 import { readInput } from "./files.js";
 import { EXIT, type Io, UsageError } from "./io.js";
-import type { TraceFlags } from "./trace.js";
+import { icmpOf, type TraceFlags } from "./trace.js";
+
+const ttlOf = (v: string): number => {
+  if (!/^\d{1,3}$/.test(v) || Number(v) > 255) throw new UsageError(`invalid --ttl '${v}': expected 0-255`);
+  return Number(v);
+};
 
 const port = (v: string | undefined, what: string): number | undefined => {
   if (v === undefined) return undefined;
@@ -54,6 +59,8 @@ export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {
         proto: o.proto ?? "udp",
         ...(o.sport !== undefined ? { sport: port(o.sport, "sport")! } : {}),
         ...(o.dport !== undefined ? { dport: port(o.dport, "dport")! } : {}),
+        ...icmpOf(o.icmpType),
+        ...(o.ttl !== undefined ? { ttl: ttlOf(o.ttl) } : {}),
         ...(o.iif !== undefined ? { iif: o.iif } : {}),
         state: state as PacketState,
         ipsec: o.ipsec,

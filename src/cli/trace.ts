@@ -14,11 +14,24 @@ export interface TraceFlags {
   proto?: string;
   sport?: string;
   dport?: string;
+  icmpType?: string;
+  ttl?: string;
   iif?: string;
   state?: string;
   ipsec: boolean;
   vdom?: string;
   format: "text" | "json" | "jsonl";
+}
+
+/** `--icmp-type 135` or `3/4`: the type and the optional code, 0-255 each. */
+export function icmpOf(v: string | undefined): { icmpType?: number; icmpCode?: number } {
+  if (v === undefined) return {};
+  const m = /^(\d{1,3})(?:\/(\d{1,3}))?$/.exec(v);
+  if (!m || Number(m[1]) > 255 || (m[2] !== undefined && Number(m[2]) > 255))
+    throw new UsageError(
+      `invalid --icmp-type '${v}': expected TYPE or TYPE/CODE, 0-255 each (e.g. 135 or 3/4)`,
+    );
+  return { icmpType: Number(m[1]), ...(m[2] !== undefined ? { icmpCode: Number(m[2]) } : {}) };
 }
 
 const port = (v: string | undefined, what: string): number | undefined => {
@@ -35,6 +48,10 @@ export async function runTraceCommand(o: TraceFlags, io: Io): Promise<number> {
     return (await import("./trace-iptables.js")).runIptablesTrace(o, io);
   }
   if (o.format === "jsonl") throw new UsageError("--format jsonl goes with --iptables --packets");
+  if (o.ttl !== undefined)
+    throw new UsageError(
+      "--ttl is for iptables traces (-m ttl / -m hl); FortiOS local-in policies do not match it",
+    );
   const { file, text } = await readInput(o.fortios!, io);
   const { parse, model } = loadFortios(text, { file });
   // Errors only come from the parser (the model reports warnings and info); reading
@@ -60,6 +77,7 @@ export async function runTraceCommand(o: TraceFlags, io: Io): Promise<number> {
       proto: o.proto ?? "udp",
       ...(o.sport !== undefined ? { sport: port(o.sport, "sport")! } : {}),
       ...(o.dport !== undefined ? { dport: port(o.dport, "dport")! } : {}),
+      ...icmpOf(o.icmpType),
       iif: o.iif,
       ...(o.state ? { state: o.state as "new" | "established" } : {}),
       ipsec: o.ipsec,

@@ -47,6 +47,11 @@ export interface IptablesTracePacket {
   /** TCP and UDP only. */
   sport?: number;
   dport?: number;
+  /** ICMP / ICMPv6 only. */
+  icmpType?: number;
+  icmpCode?: number;
+  /** IPv4 TTL / IPv6 hop limit as the packet arrives (undefined: unknown). */
+  ttl?: number;
   iif?: string;
   /** Default `new`. */
   state?: PacketState;
@@ -220,6 +225,9 @@ interface Checked {
   proto: number;
   sport?: number;
   dport?: number;
+  icmpType?: number;
+  icmpCode?: number;
+  ttl?: number;
   iif?: string;
   state: PacketState;
   ipsec: boolean;
@@ -240,6 +248,10 @@ function check(rs: Ruleset, p: IptablesTracePacket): Checked {
   const proto = protoOf(p.proto);
   if ((p.sport !== undefined || p.dport !== undefined) && proto !== 6 && proto !== 17)
     throw new IptablesTraceError(`sport/dport are for tcp and udp only (proto ${protoName(proto)})`);
+  if ((p.icmpType !== undefined || p.icmpCode !== undefined) && proto !== (family === 6 ? 58 : 1))
+    throw new IptablesTraceError(
+      `an ICMP type is for ${family === 6 ? "icmpv6 (58)" : "icmp (1)"} only (proto ${protoName(proto)})`,
+    );
   const state = p.state ?? "new";
   if (!PACKET_STATES.includes(state))
     throw new IptablesTraceError(`state '${state}' is not one of ${PACKET_STATES.join(", ")}`);
@@ -254,6 +266,9 @@ function check(rs: Ruleset, p: IptablesTracePacket): Checked {
     proto,
     ...(p.sport !== undefined ? { sport: portOf(p.sport, "sport") } : {}),
     ...(p.dport !== undefined ? { dport: portOf(p.dport, "dport") } : {}),
+    ...(p.icmpType !== undefined ? { icmpType: p.icmpType } : {}),
+    ...(p.icmpCode !== undefined ? { icmpCode: p.icmpCode } : {}),
+    ...(p.ttl !== undefined ? { ttl: p.ttl } : {}),
     ...(p.iif !== undefined ? { iif: p.iif } : {}),
     state,
     ipsec: p.ipsec ?? false,
@@ -318,6 +333,9 @@ function concrete(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
     proto: c.proto,
     ...(c.sport !== undefined ? { sport: c.sport } : {}),
     ...(c.dport !== undefined ? { dport: c.dport } : {}),
+    ...(c.icmpType !== undefined ? { icmpType: c.icmpType } : {}),
+    ...(c.icmpCode !== undefined ? { icmpCode: c.icmpCode } : {}),
+    ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
     ...(c.iif !== undefined ? { iif: c.iif } : {}),
     state: c.state,
     ipsec: c.ipsec,
@@ -350,6 +368,10 @@ function concrete(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
       proto: c.proto,
       ...(c.sport !== undefined ? { sport: c.sport } : {}),
       ...(c.dport !== undefined ? { dport: c.dport } : {}),
+      ...(c.icmpType !== undefined ? { icmpType: c.icmpType } : {}),
+      ...(c.icmpCode !== undefined ? { icmpCode: c.icmpCode } : {}),
+      ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
+      ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
       ...(c.iif !== undefined ? { iif: c.iif } : {}),
       state: c.state,
       ipsec: c.ipsec,
@@ -402,6 +424,9 @@ function symbolic(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
     proto: c.proto,
     ...(c.sport !== undefined ? { sport: c.sport } : {}),
     ...(c.dport !== undefined ? { dport: c.dport } : {}),
+    ...(c.icmpType !== undefined ? { icmpType: c.icmpType } : {}),
+    ...(c.icmpCode !== undefined ? { icmpCode: c.icmpCode } : {}),
+    ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
     sources: c.src.set,
     ...(c.dst ? { dst: c.dst.set } : {}),
     ...(c.iif !== undefined ? { iif: c.iif } : {}),
@@ -409,7 +434,7 @@ function symbolic(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
     ipsec: c.ipsec,
   };
   const setText = (s: AddrSet) => (s.isAll() ? "any" : s.toRangeString());
-  const query = `proto=${protoName(c.proto)}${c.sport !== undefined ? ` sport=${c.sport}` : ""}${c.dport !== undefined ? ` dport=${c.dport}` : ""} from ${setText(c.src.set)} to ${c.dst ? setText(c.dst.set) : host ? `any address of the host (${host.toRangeString()})` : "the host (its addresses are not given)"}${c.iif !== undefined ? ` in ${c.iif}` : ""}${c.ipsec ? " (decapsulated from IPsec)" : ""}, state ${c.state}`;
+  const query = `proto=${protoName(c.proto)}${c.sport !== undefined ? ` sport=${c.sport}` : ""}${c.dport !== undefined ? ` dport=${c.dport}` : ""}${c.icmpType !== undefined ? ` icmp-type=${c.icmpType}${c.icmpCode !== undefined ? `/${c.icmpCode}` : ""}` : ""}${c.ttl !== undefined ? ` ttl=${c.ttl}` : ""} from ${setText(c.src.set)} to ${c.dst ? setText(c.dst.set) : host ? `any address of the host (${host.toRangeString()})` : "the host (its addresses are not given)"}${c.iif !== undefined ? ` in ${c.iif}` : ""}${c.ipsec ? " (decapsulated from IPsec)" : ""}, state ${c.state}`;
   return {
     kind: "symbolic",
     query,
