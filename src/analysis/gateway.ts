@@ -36,6 +36,8 @@ export interface DeclaredVpn {
     keylife: number;
     keylifeseconds?: number;
     autoNegotiate: boolean;
+    /** phase1 `keepalive`: NAT-T keepalive interval, seconds. */
+    natKeepalive?: number;
   };
   notes: string[];
   unknown: string[];

@@ -81,6 +81,9 @@ const PROFILE_KEYS: Record<string, keyof ProfileOverrides> = {
   "start-action": "startAction",
   "close-action": "closeAction",
   mobike: "mobike",
+  // FortiOS phase1 `keepalive`, strongSwan `keep_alive` (charon.keep_alive): NAT-T keepalive interval.
+  keepalive: "natKeepalive",
+  "nat-keepalive": "natKeepalive",
 };
 const TIMEOUT_KEYS: Record<string, (keyof SessionTimeouts)[]> = {
   "udp-session-ttl": ["udp", "udpStream"],
@@ -187,6 +190,8 @@ function natDevice(
     kind: "nat",
     name,
     publicIp,
+    // A FortiGate in front keeps its sessions by FortiOS's timers (UDP 180 s), not conntrack's.
+    ...(o.device?.input.platform === "fortios" ? { platform: "fortios" as const } : {}),
     ...(forwards.length ? { forwards } : {}),
     ...(notForwarded.length ? { notForwarded } : {}),
     ...(Object.keys(ov.timeouts).length ? { timeouts: ov.timeouts } : {}),
@@ -201,6 +206,7 @@ function profileOfTimers(t: NonNullable<DeclaredVpn["timers"]>): ProfileOverride
     dpdRetryCount: t.dpdRetryCount,
     keylife: t.keylife,
     ...(t.keylifeseconds !== undefined ? { keylifeseconds: t.keylifeseconds } : {}),
+    ...(t.natKeepalive !== undefined ? { natKeepalive: t.natKeepalive } : {}),
   };
 }
 

@@ -54,6 +54,7 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
         ...(v.phase2[0] ? { keylifeseconds: v.phase2[0].keylifeseconds } : {}),
         // The simulator's autoNegotiate is phase2's: keep the IPsec SA up without traffic.
         autoNegotiate: v.phase2.some((p) => p.autoNegotiate),
+        natKeepalive: v.keepalive,
       },
       notes: s.notes,
       unknown: s.unknown,
