@@ -460,3 +460,33 @@ describe("tunnelcheck simulate never guesses a verdict silently", () => {
     expect(r.stderr).toMatch(/2001:db8::1 is IPv6; IPv6 remote access is not simulated yet/);
   });
 });
+
+describe("simulate reads the FortiGate's own timers", () => {
+  it("phase1 keepalive is the NAT-T keepalive (the FortiOS default 10 s when not set)", async () => {
+    const { scenarioFromConfigs, defaultLoaders } = await import("../src/index.js");
+    const site = (f: string, edit: (t: string) => string = (t) => t) => ({
+      platform: "fortios" as const,
+      file: f,
+      text: edit(readFileSync(ex(f), "utf8")),
+    });
+    const built = scenarioFromConfigs(
+      {
+        gateways: [
+          {
+            name: "site1",
+            ...site("site1.conf", (t) =>
+              t.replace("set remote-gw", "set keepalive 300\n        set remote-gw"),
+            ),
+          },
+          { name: "site2", ...site("site2.conf") },
+        ],
+        tunnels: [{ kind: "site-to-site", between: ["site1", "site2"] }],
+      },
+      defaultLoaders,
+      { duration: 600, traffic: [] },
+    );
+    const g = (n: string) => built.scenario.gateways.find((x) => x.name === n)!;
+    expect(g("site1").overrides?.natKeepalive).toBe(300);
+    expect(g("site2").overrides?.natKeepalive).toBe(10); // FortiOS default, from the config's phase1
+  });
+});
