@@ -163,16 +163,14 @@ describe("fast paths", () => {
   // Recording at `state` (transitions with their exact times, sessions, drops) but not at `info`:
   // the level the simulator's fast paths treat differently from both `none` and `info`. Gateways
   // without a firewall keep the paths direct while recording.
-  const stateArb = fc
-    .tuple(scenarioArb, fc.constantFrom(undefined, 0.01, 3, 4.5), fc.boolean())
-    .map(
-      ([sc, latency, bare]): Scenario => ({
-        ...sc,
-        ...(latency === undefined ? {} : { latency, duration: Math.min(sc.duration, 1800) }),
-        logLevel: "state",
-        gateways: bare ? sc.gateways.map(({ firewall: _, ...g }) => g) : sc.gateways,
-      }),
-    );
+  const stateArb = fc.tuple(scenarioArb, fc.constantFrom(undefined, 0.01, 3, 4.5), fc.boolean()).map(
+    ([sc, latency, bare]): Scenario => ({
+      ...sc,
+      ...(latency === undefined ? {} : { latency, duration: Math.min(sc.duration, 1800) }),
+      logLevel: "state",
+      gateways: bare ? sc.gateways.map(({ firewall: _, ...g }) => g) : sc.gateways,
+    }),
+  );
 
   fcTest.prop([stateArb], { numRuns: 25 })(
     "recording states only: same transitions, sessions, drops, answers and plain-path events",
