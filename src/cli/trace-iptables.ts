@@ -11,19 +11,7 @@ import {
 } from "../platforms/iptables/trace.js";
 import { readInput } from "./files.js";
 import { EXIT, type Io, UsageError } from "./io.js";
-import { icmpOf, type TraceFlags } from "./trace.js";
-
-const ttlOf = (v: string): number => {
-  if (!/^\d{1,3}$/.test(v) || Number(v) > 255) throw new UsageError(`invalid --ttl '${v}': expected 0-255`);
-  return Number(v);
-};
-
-const port = (v: string | undefined, what: string): number | undefined => {
-  if (v === undefined) return undefined;
-  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535)
-    throw new UsageError(`invalid --${what} '${v}': expected a port 0-65535`);
-  return Number(v);
-};
+import { icmpOf, port, type TraceFlags, ttlOf } from "./trace.js";
 
 /** `tunnelcheck trace --iptables FILE`: one packet, a symbolic source set, or a JSONL batch. */
 export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {

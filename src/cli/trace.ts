@@ -34,10 +34,16 @@ export function icmpOf(v: string | undefined): { icmpType?: number; icmpCode?: n
   return { icmpType: Number(m[1]), ...(m[2] !== undefined ? { icmpCode: Number(m[2]) } : {}) };
 }
 
-const port = (v: string | undefined, what: string): number | undefined => {
+export const port = (v: string | undefined, what: string): number | undefined => {
   if (v === undefined) return undefined;
   if (!/^\d{1,5}$/.test(v) || Number(v) > 65535)
     throw new UsageError(`invalid --${what} '${v}': expected a port 0-65535`);
+  return Number(v);
+};
+
+/** `--ttl N`: IPv4 TTL / IPv6 hop limit, 0-255. */
+export const ttlOf = (v: string): number => {
+  if (!/^\d{1,3}$/.test(v) || Number(v) > 255) throw new UsageError(`invalid --ttl '${v}': expected 0-255`);
   return Number(v);
 };
 

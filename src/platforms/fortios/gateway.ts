@@ -2,7 +2,7 @@ import { type GatewayInput, GatewayInputError, type LoadedGateway } from "../../
 import type { FlowQuery } from "../../analysis/query.js";
 import { formatAddress } from "../../model/address.js";
 import { fortiosEvaluator } from "./evaluator.js";
-import { pickVdom } from "./localin.js";
+import { pickVdom, vdomOfInterface } from "./localin.js";
 import { loadFortios } from "./model.js";
 import { formatDiagnostic } from "./parse.js";
 import { checkFortiosPortForward } from "./port-forward.js";
@@ -23,8 +23,7 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
   // without --vdom, a multi-VDOM backup's queries go to that VDOM's tables, not root's.
   const byVdom = new Map<string, ReturnType<typeof fortiosEvaluator>>();
   const evaluatorFor = (iif: string | undefined) => {
-    const vdom =
-      g.vdom ?? (model.multiVdom && iif !== undefined ? model.interfaces.get(iif)?.vdom : undefined);
+    const vdom = g.vdom ?? vdomOfInterface(model, iif);
     const key = vdom ?? "";
     let ev = byVdom.get(key);
     if (!ev) {
@@ -81,10 +80,6 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
       .map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`),
     // As the NAT device in front of another gateway: its VIPs and firewall policies.
     portForward: (q) =>
-      checkFortiosPortForward(
-        model,
-        pickVdom(model, g.vdom ?? (model.multiVdom && q.iif ? model.interfaces.get(q.iif)?.vdom : undefined)),
-        q,
-      ),
+      checkFortiosPortForward(model, pickVdom(model, g.vdom ?? vdomOfInterface(model, q.iif)), q),
   };
 }

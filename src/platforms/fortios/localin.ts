@@ -99,6 +99,14 @@ function host(v: string, what: string): { family: Family; addr: bigint } {
   throw new LocalInQueryError(`--${what} '${v}' is not a single IP address`);
 }
 
+/**
+ * The VDOM that handles a packet arriving on `iif` (`system interface` `set vdom`), when the
+ * backup has several VDOMs and the interface says; undefined otherwise (pickVdom's default).
+ */
+export function vdomOfInterface(model: FortiosModel, iif: string | undefined): string | undefined {
+  return model.multiVdom && iif !== undefined ? model.interfaces.get(iif)?.vdom : undefined;
+}
+
 export function pickVdom(model: FortiosModel, name?: string): VdomModel {
   if (name !== undefined) {
     const v = model.vdoms.get(name);

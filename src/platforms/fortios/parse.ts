@@ -434,11 +434,6 @@ function editDistance(a: string, b: string, max: number): number {
   return prev[b.length]!;
 }
 
-/**
- * A word found where a command belongs, for an error message. Only a near miss of a command is
- * quoted (`sett`: did you mean 'set'?): anything else may be key material — a PSK or an `ENC`
- * blob wrapped onto a line of its own by a mail client or a terminal — so only its length is said.
- */
 /** Lines that are not FortiOS at all, quoted as they are: they are our constants, not the file's data. */
 const FOREIGN_WORDS: ReadonlySet<string> = new Set([
   "content-type:",
@@ -448,6 +443,11 @@ const FOREIGN_WORDS: ReadonlySet<string> = new Set([
   "#cloud-config",
 ]);
 
+/**
+ * A word found where a command belongs, for an error message. Only a near miss of a command is
+ * quoted (`sett`: did you mean 'set'?): anything else may be key material — a PSK or an `ENC`
+ * blob wrapped onto a line of its own by a mail client or a terminal — so only its length is said.
+ */
 function shown(w: string): string {
   const lower = w.toLowerCase();
   if (FOREIGN_WORDS.has(lower)) return `'${w}'`;

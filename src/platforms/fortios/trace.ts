@@ -18,7 +18,7 @@ import { type Family, formatAddress, parsePrefix } from "../../model/address.js"
 import { AddrSet } from "../../model/addrset.js";
 import { renderPartitionTable } from "../../report/partition-table.js";
 import { DEFAULT_NAMES, type FortiosPart, fortiosEvaluator, policyRef } from "./evaluator.js";
-import { LocalInQueryError, lookupLocalIn, protocolNumber } from "./localin.js";
+import { LocalInQueryError, lookupLocalIn, protocolNumber, vdomOfInterface } from "./localin.js";
 import type { FortiosModel } from "./model.js";
 
 export interface FortiosTracePacket {
@@ -139,8 +139,7 @@ export function traceFortios(
   portOk(packet.dport, "dport");
   const src = parseAddr(packet.src, "src");
   // The packet is handled by the VDOM of its incoming interface; --vdom must agree with it.
-  const ifVdom =
-    model.multiVdom && packet.iif !== undefined ? model.interfaces.get(packet.iif)?.vdom : undefined;
+  const ifVdom = vdomOfInterface(model, packet.iif);
   if (packet.vdom !== undefined && ifVdom !== undefined && ifVdom !== packet.vdom)
     throw new FortiosTraceError(
       `interface ${packet.iif} belongs to VDOM ${ifVdom}, not ${packet.vdom}: a packet arriving there is handled by ${ifVdom}`,

@@ -278,6 +278,15 @@ function check(rs: Ruleset, p: IptablesTracePacket): Checked {
 // ---------------------------------------------------------------------------------------------
 // Tracing
 
+/** The checked packet's optional header fields (ports, ICMP type/code, TTL), as a packet or query has them. */
+const headerFields = (c: Checked) => ({
+  ...(c.sport !== undefined ? { sport: c.sport } : {}),
+  ...(c.dport !== undefined ? { dport: c.dport } : {}),
+  ...(c.icmpType !== undefined ? { icmpType: c.icmpType } : {}),
+  ...(c.icmpCode !== undefined ? { icmpCode: c.icmpCode } : {}),
+  ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
+});
+
 const visit = (s: PathStep | (TraceStep & { hook: string })): TraceVisit => ({
   step: `${s.table}:${s.chain}:${s.type}:${s.num}`,
   hook: s.hook,
@@ -331,11 +340,7 @@ function concrete(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
     src: c.src.set.first()!,
     dst,
     proto: c.proto,
-    ...(c.sport !== undefined ? { sport: c.sport } : {}),
-    ...(c.dport !== undefined ? { dport: c.dport } : {}),
-    ...(c.icmpType !== undefined ? { icmpType: c.icmpType } : {}),
-    ...(c.icmpCode !== undefined ? { icmpCode: c.icmpCode } : {}),
-    ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
+    ...headerFields(c),
     ...(c.iif !== undefined ? { iif: c.iif } : {}),
     state: c.state,
     ipsec: c.ipsec,
@@ -366,12 +371,7 @@ function concrete(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
       src: formatAddress(c.family, p.src),
       dst: formatAddress(c.family, p.dst),
       proto: c.proto,
-      ...(c.sport !== undefined ? { sport: c.sport } : {}),
-      ...(c.dport !== undefined ? { dport: c.dport } : {}),
-      ...(c.icmpType !== undefined ? { icmpType: c.icmpType } : {}),
-      ...(c.icmpCode !== undefined ? { icmpCode: c.icmpCode } : {}),
-      ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
-      ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
+      ...headerFields(c),
       ...(c.iif !== undefined ? { iif: c.iif } : {}),
       state: c.state,
       ipsec: c.ipsec,
@@ -422,11 +422,7 @@ function symbolic(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
   const q: FlowQuery = {
     family: c.family,
     proto: c.proto,
-    ...(c.sport !== undefined ? { sport: c.sport } : {}),
-    ...(c.dport !== undefined ? { dport: c.dport } : {}),
-    ...(c.icmpType !== undefined ? { icmpType: c.icmpType } : {}),
-    ...(c.icmpCode !== undefined ? { icmpCode: c.icmpCode } : {}),
-    ...(c.ttl !== undefined ? { ttl: c.ttl } : {}),
+    ...headerFields(c),
     sources: c.src.set,
     ...(c.dst ? { dst: c.dst.set } : {}),
     ...(c.iif !== undefined ? { iif: c.iif } : {}),
