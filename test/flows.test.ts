@@ -1,5 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { formatPrefix } from "../src/model/address.js";
+import { formatPrefix, prefixContains } from "../src/model/address.js";
 import { planFlows } from "../src/vpn/flows.js";
 import { makeScenario, NAT_MODES, ScenarioError, VPN_TYPES } from "../src/vpn/scenario.js";
 
@@ -121,6 +122,29 @@ describe("scenario peers", () => {
       ],
     });
     expect(s.peers.map((p) => formatPrefix(p))).toEqual(["203.0.113.0/24", "198.51.100.0/29", "192.0.2.1"]);
+  });
+
+  it("keeps exactly the peers no other peer contains (the first of equal ones), in the given order", () => {
+    // A small address space, so that prefixes nest and repeat often.
+    const prefix = fc
+      .tuple(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 26, max: 32 }))
+      .map(([host, len]) => {
+        const a = (host >> (32 - len)) << (32 - len);
+        const text = `198.51.100.${a}`;
+        return len === 32 ? text : `${text}/${len}`;
+      });
+    fc.assert(
+      fc.property(fc.array(prefix, { maxLength: 30 }), (peers) => {
+        const given = makeScenario({ vpn: "site-to-site", peers: ["198.51.100.0/32", ...peers] }).peers;
+        const all = ["198.51.100.0/32", ...peers].map(
+          (t) => makeScenario({ vpn: "site-to-site", peers: [t] }).peers[0]!,
+        );
+        const expected = all.filter(
+          (p, i) => !all.some((q, j) => j !== i && prefixContains(q, p) && (q.len < p.len || j < i)),
+        );
+        expect(given.map((p) => formatPrefix(p))).toEqual(expected.map((p) => formatPrefix(p)));
+      }),
+    );
   });
 });
 

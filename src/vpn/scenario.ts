@@ -91,6 +91,31 @@ function addr(flag: string, value: string, hostOnly: boolean): Prefix {
 
 const WAN_RE = /^[A-Za-z0-9_.:@-]{1,15}\+?$/;
 
+/**
+ * A peer inside another one adds nothing but duplicate rules: the broader prefix is kept (the
+ * first of equal ones), in the given order. Prefixes nest or are disjoint, so in address order
+ * the last kept prefix is the only one that can contain the next (a hub lists thousands of peers).
+ */
+function broadestPeers(given: Prefix[]): Prefix[] {
+  const order = given.map((_, i) => i);
+  order.sort((i, j) => {
+    const a = given[i]!;
+    const b = given[j]!;
+    if (a.family !== b.family) return a.family - b.family;
+    if (a.addr !== b.addr) return a.addr < b.addr ? -1 : 1;
+    return a.len - b.len || i - j;
+  });
+  const keep = new Array<boolean>(given.length).fill(false);
+  let cur: Prefix | undefined;
+  for (const i of order) {
+    const p = given[i]!;
+    if (cur !== undefined && prefixContains(cur, p)) continue;
+    keep[i] = true;
+    cur = p;
+  }
+  return given.filter((_, i) => keep[i]);
+}
+
 /** Validates raw options (CLI flags, topology entries) into a Scenario. */
 export function makeScenario(input: ScenarioInput): Scenario {
   const vpn = oneOf("vpn", input.vpn, VPN_TYPES);
@@ -101,13 +126,7 @@ export function makeScenario(input: ScenarioInput): Scenario {
   if (vpn === "ikev2-remote-access" && ike !== 2)
     throw new ScenarioError("ikev2-remote-access uses IKEv2; drop --ike 1");
   const given = (input.peers ?? []).filter((p) => p !== "any").map((p) => addr("peer", p, false));
-  // A peer inside another one adds nothing but duplicate rules: keep the broader prefix.
-  const peers = given.filter(
-    (p, i) =>
-      !given.some(
-        (q, j) => j !== i && q.family === p.family && prefixContains(q, p) && (q.len < p.len || j < i),
-      ),
-  );
+  const peers = broadestPeers(given);
   const local = input.local === undefined ? undefined : addr("local", input.local, true);
   const publicAddress =
     input.publicAddress === undefined ? undefined : addr("public", input.publicAddress, true);
