@@ -87,6 +87,28 @@ describe("tunnelcheck audit --iptables", () => {
 });
 
 describe("tunnelcheck trace --iptables", () => {
+  it("prints the parser's warnings on stderr, keeping the JSON on stdout clean", async () => {
+    const rules = file(
+      "warn.rules",
+      '*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp -m comment --comment "open -j ACCEPT\nCOMMIT\n',
+    );
+    const r = await cli(["trace", "--iptables", rules, "--src", "192.0.2.1", "--dst", "198.51.100.1"]);
+    expect(r.stderr).toMatch(/warn\.rules:3:\d+: .*unterminated quote/);
+    const j = await cli([
+      "trace",
+      "--iptables",
+      rules,
+      "--src",
+      "192.0.2.1",
+      "--dst",
+      "198.51.100.1",
+      "--format",
+      "json",
+    ]);
+    expect(JSON.parse(j.stdout).verdict).toBe("drop");
+    expect(j.stderr).toContain("unterminated quote");
+  });
+
   it("prints the JSON contract for one packet", async () => {
     const r = await cli([
       "trace",

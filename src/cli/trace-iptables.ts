@@ -16,8 +16,11 @@ import { icmpOf, port, type TraceFlags, ttlOf } from "./trace.js";
 /** `tunnelcheck trace --iptables FILE`: one packet, a symbolic source set, or a JSONL batch. */
 export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {
   const { file, text } = await readInput(o.iptables!, io);
-  const { ruleset, errors } = parseIptables(text, { file });
+  const { ruleset, errors, warnings } = parseIptables(text, { file });
   if (errors.length > 0) throw new UsageError(errors.map(formatDiagnostic).join("\n"));
+  // Warnings can change the answer (an unterminated quote, an unknown target): on stderr, so
+  // JSON output stays clean.
+  for (const d of warnings) io.stderr.write(`tunnelcheck: ${formatDiagnostic(d)}\n`);
   const opts = o.local && o.local.length > 0 ? { hostAddresses: o.local } : {};
   try {
     if (o.packets !== undefined) {
