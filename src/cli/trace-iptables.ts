@@ -11,7 +11,7 @@ import {
 } from "../platforms/iptables/trace.js";
 import { readInput } from "./files.js";
 import { EXIT, type Io, UsageError } from "./io.js";
-import { icmpOf, port, type TraceFlags, ttlOf } from "./trace.js";
+import { icmpOf, port, type TraceFlags, ttlOf } from "./trace-flags.js";
 
 /** `tunnelcheck trace --iptables FILE`: one packet, a symbolic source set, or a JSONL batch. */
 export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {

@@ -3,49 +3,7 @@ import { formatDiagnostic } from "../platforms/fortios/parse.js";
 import { FortiosTraceError, renderTraceText, traceFortios } from "../platforms/fortios/trace.js";
 import { readInput } from "./files.js";
 import { EXIT, type Io, UsageError } from "./io.js";
-
-export interface TraceFlags {
-  packets?: string;
-  local?: string[];
-  fortios?: string;
-  iptables?: string;
-  src?: string;
-  dst?: string;
-  proto?: string;
-  sport?: string;
-  dport?: string;
-  icmpType?: string;
-  ttl?: string;
-  iif?: string;
-  state?: string;
-  ipsec: boolean;
-  vdom?: string;
-  format: "text" | "json" | "jsonl";
-}
-
-/** `--icmp-type 135` or `3/4`: the type and the optional code, 0-255 each. */
-export function icmpOf(v: string | undefined): { icmpType?: number; icmpCode?: number } {
-  if (v === undefined) return {};
-  const m = /^(\d{1,3})(?:\/(\d{1,3}))?$/.exec(v);
-  if (!m || Number(m[1]) > 255 || (m[2] !== undefined && Number(m[2]) > 255))
-    throw new UsageError(
-      `invalid --icmp-type '${v}': expected TYPE or TYPE/CODE, 0-255 each (e.g. 135 or 3/4)`,
-    );
-  return { icmpType: Number(m[1]), ...(m[2] !== undefined ? { icmpCode: Number(m[2]) } : {}) };
-}
-
-export const port = (v: string | undefined, what: string): number | undefined => {
-  if (v === undefined) return undefined;
-  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535)
-    throw new UsageError(`invalid --${what} '${v}': expected a port 0-65535`);
-  return Number(v);
-};
-
-/** `--ttl N`: IPv4 TTL / IPv6 hop limit, 0-255. */
-export const ttlOf = (v: string): number => {
-  if (!/^\d{1,3}$/.test(v) || Number(v) > 255) throw new UsageError(`invalid --ttl '${v}': expected 0-255`);
-  return Number(v);
-};
+import { icmpOf, port, type TraceFlags } from "./trace-flags.js";
 
 export async function runTraceCommand(o: TraceFlags, io: Io): Promise<number> {
   if ((o.fortios === undefined) === (o.iptables === undefined))
