@@ -4,6 +4,8 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parsePrefix, prefixContains } from "../src/model/address.js";
 import * as iptablesModule from "../src/platforms/iptables/generate.js";
+import { parseIptables } from "../src/platforms/iptables/parse.js";
+import { type IptablesTrace, traceIptables } from "../src/platforms/iptables/trace.js";
 import { generateIptables } from "../src/platforms/iptables/generate.js";
 import { defaultGenerateOptions, type GenerateOptions } from "../src/platforms/types.js";
 import { activeFlows, planFlows } from "../src/vpn/flows.js";
@@ -422,6 +424,32 @@ describe("generateIptables: gateway rules", () => {
     const open = new Ruleset().restore(text);
     expect(gatewayVerdict(open, pkt({ dport: 1701 }))).toBe("DROP");
     expect(gatewayVerdict(open, pkt({ dport: 1701, ipsec: true }))).toBe("ACCEPT");
+  });
+
+  it("--default-drop: plain L2TP is dropped even as ESTABLISHED (conntrack carries no IPsec state)", () => {
+    const { text } = gen({ vpn: "l2tp-ipsec", peers: [PEER_NET], wan: "eth0" }, { defaultDrop: true });
+    const rs = new Ruleset().restore(text);
+    expect(gatewayVerdict(rs, pkt({ dport: 1701, ct: "ESTABLISHED" }))).toBe("DROP");
+    expect(gatewayVerdict(rs, pkt({ dport: 1701, ct: "ESTABLISHED", ipsec: true }))).toBe("ACCEPT");
+    expect(gatewayVerdict(rs, pkt({ dport: 1701, ipsec: true }))).toBe("ACCEPT");
+    // The same judged by the engine (checked against the kernel by the differential test).
+    const parsed = parseIptables(text, { file: "gen.rules" });
+    expect(parsed.errors).toEqual([]);
+    const trace = (ipsec: boolean) =>
+      (traceIptables as (...a: Parameters<typeof traceIptables>) => IptablesTrace)(parsed.ruleset, {
+        src: PEER,
+        dst: GW,
+        proto: "udp",
+        sport: 1701,
+        dport: 1701,
+        iif: "eth0",
+        state: "established",
+        ipsec,
+      });
+    expect(trace(false).verdict).toBe("drop");
+    expect(trace(true).verdict).toBe("accept");
+    // The drop is not repeated in TC-IPSEC-IN.
+    expect(ruleLines(text).filter((l) => l.includes("l2tp-plain-in"))).toHaveLength(1);
   });
 
   it("IPv4 fragments: -f from the peer", () => {

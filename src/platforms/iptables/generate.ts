@@ -44,14 +44,19 @@ export function generateIptables(
   const natFlows = flows.filter((f) => f.location === "nat-device");
 
   const gateway: Part = { chains: [], policies: [] };
+  const inbound = gatewayFlows.filter((f) => f.direction === "inbound");
+  // With --default-drop the base chain's ESTABLISHED accept comes first: the drops must precede it.
+  const drops = opts.defaultDrop
+    ? inbound.filter((f) => f.action === "drop" && f.protocol !== "fragment")
+    : [];
   if (opts.defaultDrop) {
-    gateway.chains.push(baseChain(s));
+    gateway.chains.push(baseChain(s, drops));
     gateway.policies.push({ table: "filter", chain: "INPUT", policy: "DROP" });
   }
   gateway.chains.push(
     inboundChain(
       s,
-      gatewayFlows.filter((f) => f.direction === "inbound"),
+      inbound.filter((f) => !drops.includes(f)),
     ),
   );
   if (opts.egress)
@@ -77,8 +82,18 @@ export function generateIptables(
 // ---------------------------------------------------------------------------------------------
 // Chains
 
-function baseChain(s: Scenario): Chain {
-  const items: Item[] = [
+function baseChain(s: Scenario, drops: Flow[]): Chain {
+  const items: Item[] = [];
+  if (drops.length > 0) {
+    items.push({
+      comment: "Plain L2TP before the conntrack accept: a conntrack entry carries no IPsec state, so a",
+    });
+    items.push({
+      comment: "cleartext packet of an L2TP flow that came in over IPsec would pass as ESTABLISHED.",
+    });
+    for (const f of drops) items.push(...flowItems(s, f));
+  }
+  items.push(
     { comment: "Loopback, replies to this host's own traffic and related ICMP come first: with policy DROP" },
     { comment: "nothing else would let them in." },
     { rule: ["-i", "lo", ...tag("base-loopback"), "-j", "ACCEPT"] },
@@ -93,7 +108,7 @@ function baseChain(s: Scenario): Chain {
         "ACCEPT",
       ],
     },
-  ];
+  );
   if (s.family === 6) {
     // Conntrack classifies neighbour discovery as INVALID, so it must be accepted before that drop.
     items.push({
@@ -152,18 +167,24 @@ function inboundChain(s: Scenario, flows: Flow[]): Chain {
     ...frag,
   ];
   for (const f of ordered) {
-    items.push(...flowComments(f));
     if (f.protocol === "fragment") {
-      items.push(...fragmentRules(s, f));
+      items.push(...flowComments(f), ...fragmentRules(s, f));
       continue;
     }
-    for (const src of sources(f.peers)) {
-      items.push({
-        rule: [...addrs(src, s.local, s.wan, "-i"), ...match(s, f, "in"), ...tag(f.id), ...verdict(f)],
-      });
-    }
+    items.push(...flowItems(s, f));
   }
   return { table: "filter", name: CHAIN_IN, from: "INPUT", items };
+}
+
+/** An inbound flow's comments and its rule per source. */
+function flowItems(s: Scenario, f: Flow): Item[] {
+  const items = flowComments(f);
+  for (const src of sources(f.peers)) {
+    items.push({
+      rule: [...addrs(src, s.local, s.wan, "-i"), ...match(s, f, "in"), ...tag(f.id), ...verdict(f)],
+    });
+  }
+  return items;
 }
 
 function fragmentRules(s: Scenario, f: Flow): Item[] {
