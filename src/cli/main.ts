@@ -7,7 +7,7 @@ import { EXIT, type Io, UsageError } from "./io.js";
 import type { runPlan, runRules } from "./plan.js";
 import { withScenarioOptions } from "./scenario-options.js";
 import type { SimulateFlags } from "./simulate.js";
-import type { TraceFlags } from "./trace.js";
+import type { TraceFlags } from "./trace-flags.js";
 import { VERSION } from "./version.js";
 
 // Commands load their implementation on use: a trace should not pay for zod, yaml or the simulator.
@@ -97,7 +97,10 @@ function build(io: Io, setExit: (c: number) => void): Command {
     .option("--fortios <file>", "a FortiOS configuration backup")
     .option("--iptables <file>", "an iptables-save file")
     .option("--src <addr>", "source address, prefix, or any (symbolic)", "any")
-    .option("--dst <addr>", "destination (default: any of the host's addresses)")
+    .option(
+      "--dst <addr>",
+      "destination (default: the host's address; --src any: any of the host's addresses, or the --local ones)",
+    )
     .option("--proto <proto>", "protocol name or number", "udp")
     .option("--sport <port>", "source port")
     .option("--dport <port>", "destination port")

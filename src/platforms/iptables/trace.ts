@@ -325,8 +325,8 @@ function concrete(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
   else
     throw new IptablesTraceError(
       host
-        ? "dst is required: the host has several addresses"
-        : "dst is required (or give the host's address)",
+        ? "--dst is required for one packet: the host has several addresses (--local)"
+        : "--dst is required for one packet (or give the host's address with --local; --src any traces every source to the host)",
     );
   let local = host;
   if (!local) {
