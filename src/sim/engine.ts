@@ -252,6 +252,16 @@ export class TunnelMonitor {
     this.pendingGateway = gateway;
   }
 
+  /**
+   * The other side of the tunnel when a re-evaluation now would change nothing and find both sides
+   * up on a consistent SA pair (the last evaluation saw exactly that, nothing is pending, no black
+   * hole is open), else null. {@link Conn.rekeyDirect} relies on it.
+   */
+  steadyPeer(c: Conn): Conn | null {
+    if (this.pending || !this.up0 || !this.up1 || this.mismatch !== null || this.openHoles !== 0) return null;
+    return c === this.ca ? this.cb : c === this.cb ? this.ca : null;
+  }
+
   /** Runs the deferred re-evaluation. */
   settle(): void {
     if (!this.pending) return;
@@ -821,6 +831,33 @@ export class Engine {
     from.directDst = dst;
     from.directGw = g;
     return g;
+  }
+
+  /**
+   * Nothing but what the current event does itself can happen up to `tEnd` (ms), inclusive: no
+   * recording above state, nothing held back or pending, no live event queued at or before it,
+   * and the run goes on at least that long. A chain of held-back arrivals started now and ending
+   * at `tEnd` would run without interruption ({@link runHeldBack}). With `from`, the arrivals
+   * already held back may be ESP packets from that gateway to `dst` that want no reply: their
+   * receipt only records the delivery and the SA's last inbound time.
+   */
+  quietUntil(tEnd: number, from: Gateway | null, dst: string): boolean {
+    if (
+      !this.collapse ||
+      this.rec.level >= LOG.info ||
+      this.heldN !== 0 ||
+      this.dirtyN !== 0 ||
+      tEnd > this.until ||
+      this.q.liveBefore(tEnd, Number.POSITIVE_INFINITY)
+    )
+      return false;
+    for (let i = this.nextHead; i < this.nextEnd; i++) {
+      const p = this.nextP[i]!;
+      if (from === null || p.from !== from || p.dst !== dst || p.ike !== undefined || p.data === undefined)
+        return false;
+      if (p.kind !== "esp" || p.data.wantReply) return false;
+    }
+    return true;
   }
 
   /** Counts a packet that a collapsed train sent (ids and firewall counters as {@link transmit}). */

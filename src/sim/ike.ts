@@ -80,6 +80,9 @@ function childByOut(sa: IkeSa, spi: number, which: 0 | 1 | 2 | 3): ChildSa | nul
   }
   return null;
 }
+/** The earliest a new CHILD SA's rekey timer can fire after its install (ms; rand time of either sign). */
+const soonestRekey = (p: IkeProfile): number =>
+  Math.min(ms(p.childRekeyTime), ms(p.childRekeyTime - p.childRandTime));
 const kill = (e: SimEvent | null): null => {
   if (e) e.dead = true;
   return null;
@@ -1111,7 +1114,7 @@ export class Conn {
     // The hard lifetime matters only when no rekey gets under way: an IKEv2 rekey either
     // replaces the SA or, unanswered, kills the IKE SA with it. Armed here, not at install:
     // one timer fewer per CHILD SA and hour.
-    if (!this.rekeyChild(c) || this.p.ikeVersion === 1) this.armExpire(c);
+    if (!this.rekeyChild(c, true) || this.p.ikeVersion === 1) this.armExpire(c);
   };
 
   /**
@@ -1214,8 +1217,11 @@ export class Conn {
   // ------------------------------------------------------------------------------------------
   // Rekeying and expiry
 
-  /** Starts a CHILD SA rekey; false if none could start. */
-  rekeyChild(c: ChildSa): boolean {
+  /**
+   * Starts a CHILD SA rekey; false if none could start. `direct`: the caller's event does nothing
+   * after it (the rekey timer), so {@link rekeyDirect} may apply the whole exchange.
+   */
+  rekeyChild(c: ChildSa, direct = false): boolean {
     const sa = c.ike;
     if (c.state !== "installed" || c.rekeyNonce >= 0 || sa.state !== "established") return false;
     if (this.info)
@@ -1226,6 +1232,7 @@ export class Conn {
       this.quickMode(sa, c);
       return true;
     }
+    if (direct && this.rekeyDirect(c, sa)) return true;
     const nonce = this.rng.u32();
     c.rekeyNonce = nonce;
     const newIn = this.daemon.newChildSpi(this.rng);
@@ -1241,6 +1248,133 @@ export class Conn {
     m.childSpi = newIn;
     m.nonce = nonce;
     this.requestThen(sa, m, CHILD_REKEY, c, newIn);
+    return true;
+  }
+
+  /**
+   * An IKEv2 CHILD SA rekey applied in one step when its outcome is certain: the four messages
+   * (CREATE_CHILD_SA and the old SA's DELETE, each answered) would run as one chain of held-back
+   * arrivals on direct paths with nothing else due before the last one, between two sides that
+   * each hold one IKE SA with one CHILD SA, the pair consistent and the monitor steady. The state
+   * changes, random draws, sequence numbers, timers, counters and event count are the plain
+   * path's, in its order; the monitor's four re-evaluations find nothing to change (both sides
+   * stay up on a consistent pair at every step), so one at the end stands for them. False (and
+   * nothing done) when any condition fails.
+   */
+  private rekeyDirect(c: ChildSa, sa: IkeSa): boolean {
+    const e = this.e;
+    const L = e.latencyMs;
+    const t0 = e.now;
+    const tEnd = t0 + 4 * L;
+    const peer = this.monitor.steadyPeer(this);
+    if (peer === null || peer.daemon === this.daemon || !e.quietUntil(tEnd, null, "")) return false;
+    const p = this.p;
+    const q = peer.p;
+    if (p.ikeVersion !== 2 || q.ikeVersion !== 2 || p.childRekeyTime <= 0 || q.childRekeyTime <= 0)
+      return false;
+    // The chain's own timers come after its last arrival: retransmissions (armed at t0 and t0+2L),
+    // the new SAs' rekey timers (at t0+L / t0+2L plus at least rekey − rand time), the old SA's
+    // held hard lifetime.
+    const r0 = ms(p.retransmitSchedule[0] ?? 0);
+    if (r0 <= 2 * L || soonestRekey(p) <= 4 * L || soonestRekey(q) <= 4 * L) return false;
+    if (p.childLifeTime > 0 && c.expireTimer === null && c.installedAt + ms(p.childLifeTime) <= tEnd)
+      return false;
+    if (this.sas.length !== 1 || sa.children.length !== 1 || sa.active !== null || sa.queue.length > 0)
+      return false;
+    if (peer.sas.length !== 1) return false;
+    const rsa = peer.sas[0]!;
+    if (rsa.state !== "established" || rsa.children.length !== 1 || rsa.active !== null) return false;
+    const rc = rsa.children[0]!;
+    if (
+      rc.state !== "installed" ||
+      !rc.outActive ||
+      !c.outActive ||
+      rc.rekeyNonce >= 0 ||
+      rc.outSpi !== c.inSpi ||
+      c.outSpi !== rc.inSpi ||
+      this.daemon.childByIn.get(c.inSpi) !== c ||
+      peer.daemon.childByIn.get(rc.inSpi) !== rc ||
+      !this.isUp() ||
+      !peer.isUp()
+    )
+      return false;
+    // Direct paths both ways, the addresses and ports each side's receipt would set already set.
+    if (
+      sa.remoteIp !== peer.gw.address ||
+      rsa.remoteIp !== this.gw.address ||
+      sa.remotePort !== rsa.localPort ||
+      rsa.remotePort !== sa.localPort ||
+      e.directTo(this.gw, sa.remoteIp) !== peer.gw ||
+      e.directTo(peer.gw, rsa.remoteIp) !== this.gw
+    )
+      return false;
+    // Each message reaches the other side's SA and is taken as a new request / the awaited response.
+    const mid = sa.nextMid;
+    if (rsa.expectMid !== mid || peer.daemon.byLocalSpi.get(sa.initiator ? sa.spiR : sa.spiI) !== rsa)
+      return false;
+    if (this.daemon.byLocalSpi.get(rsa.initiator ? rsa.spiR : rsa.spiI) !== sa) return false;
+    const cached = rsa.cached;
+    if (cached !== null && (cached.mid === mid || cached.mid === mid + 1)) return false;
+
+    // t0, this side: the request (its nonce, the new inbound SPI, the message's own nonce draw),
+    // sent with its retransmission timer.
+    this.rng.u32();
+    const newIn = this.daemon.newChildSpi(this.rng);
+    this.rng.u32();
+    sa.nextMid = mid + 1;
+    sa.lastOut = t0;
+    e.countDirect(this.gw, peer.gw);
+    e.q.reserve(2);
+    // t0+L, the peer: the new SA (outbound once the old one is deleted), the response.
+    let now = t0 + L;
+    e.now = now;
+    rsa.lastIn = now;
+    peer.lastIn = now;
+    rsa.expectMid = mid + 1;
+    const x = peer.daemon.newChildSpi(peer.rng);
+    const nr = peer.install(rsa, x, newIn, false);
+    rc.rekeyTimer = kill(rc.rekeyTimer);
+    rc.replacedBy = nr;
+    peer.rng.u32();
+    rsa.lastOut = now;
+    e.countDirect(peer.gw, this.gw);
+    e.q.reserve(1);
+    // t0+2L, this side: the new SA, the old one rekeyed, its DELETE sent.
+    now += L;
+    e.now = now;
+    sa.lastIn = now;
+    this.lastIn = now;
+    c.rekeyNonce = -1;
+    const nc = this.install(sa, newIn, x, true);
+    this.markRekeyed(c, nc);
+    this.rng.u32();
+    sa.nextMid = mid + 2;
+    sa.lastOut = now;
+    e.countDirect(this.gw, peer.gw);
+    e.q.reserve(2);
+    // t0+3L, the peer: the old SA deleted, the answer cached for a retransmitted DELETE.
+    now += L;
+    e.now = now;
+    rsa.lastIn = now;
+    peer.lastIn = now;
+    rsa.expectMid = mid + 2;
+    peer.removeChild(rc, "DELETE received");
+    const r = peer.msg(rsa, "INFORMATIONAL", 0, true, "INFORMATIONAL response [ D ]", 80);
+    r.delChild = [rc.inSpi];
+    r.mid = mid + 1;
+    rsa.cached = r;
+    rsa.cachedStep = 0;
+    rsa.lastOut = now;
+    e.countDirect(peer.gw, this.gw);
+    e.q.reserve(1);
+    // t0+4L, this side: the DELETE answered, the old SA removed.
+    now += L;
+    e.now = now;
+    sa.lastIn = now;
+    this.lastIn = now;
+    this.removeChild(c, "rekeyed");
+    e.eventsCollapsed += 4;
+    this.changed("CHILD_SA rekeyed");
     return true;
   }
 
@@ -1565,11 +1699,16 @@ export class Conn {
   }
 
   /** FortiOS DPD probe (per phase1 gateway, as in seed 001's "link is idle … seqno=12"). */
-  private startProbe(sa: IkeSa): void {
+  /**
+   * `quietAfter`: the caller's event schedules nothing at or before this time after the call and
+   * reads none of this side's state (-1 when unknown): then {@link probeDirect} may apply.
+   */
+  private startProbe(sa: IkeSa, quietAfter = -1): void {
     const p = this.p;
     if (p.ikeVersion === 2) {
       // IKEv2: an INFORMATIONAL with the fixed retransmission (93 s), not retrycount × interval (TT 294932).
       const seq = ++sa.dpdSeq;
+      if (quietAfter > this.e.now + 2 * this.e.latencyMs && this.probeDirect(sa)) return;
       this.probe = { sa, seq, sentAt: this.e.now, count: 1, timer: null };
       if (this.info) this.log(LOG.info, "dpd-send", () => this.say.dpdSend(sa.ref(), seq), sa, { seq });
       this.requestThen(
@@ -1584,6 +1723,67 @@ export class Conn {
     const seq = ++sa.dpdSeq;
     this.probe = { sa, seq, sentAt: this.e.now, count: 1, timer: null };
     this.sendProbe();
+  }
+
+  /**
+   * A FortiOS IKEv2 DPD probe applied in one step when its answer is certain: the request and
+   * its empty response would run as held-back arrivals on direct paths with nothing else due
+   * before the response (data packets already on their way to the peer aside: their receipt
+   * touches nothing the exchange reads or writes but the last inbound times, set to the same
+   * values), and the caller's event does nothing after it before the answer. The probe is
+   * answered before anything could see it under way, so none is recorded;
+   * random draws, sequence numbers, counters and the event count are the plain path's. False
+   * (and nothing done) when any condition fails.
+   */
+  private probeDirect(sa: IkeSa): boolean {
+    const e = this.e;
+    const L = e.latencyMs;
+    const t0 = e.now;
+    if (this.probe !== null || sa.active !== null || sa.queue.length > 0 || sa.state !== "established")
+      return false;
+    if (ms(this.p.retransmitSchedule[0] ?? 0) <= 2 * L) return false;
+    const peerGw = e.directTo(this.gw, sa.remoteIp);
+    if (peerGw === null || peerGw === this.gw || !e.quietUntil(t0 + 2 * L, this.gw, sa.remoteIp))
+      return false;
+    const rsa = peerGw.daemon.byLocalSpi.get(sa.initiator ? sa.spiR : sa.spiI);
+    if (rsa === undefined || rsa.state !== "established") return false;
+    const peer = rsa.conn;
+    const mid = sa.nextMid;
+    const cached = rsa.cached;
+    if (
+      rsa.expectMid !== mid ||
+      (cached !== null && cached.mid === mid) ||
+      peer.p.ikeVersion !== 2 ||
+      rsa.remoteIp !== this.gw.address ||
+      sa.remotePort !== rsa.localPort ||
+      rsa.remotePort !== sa.localPort ||
+      e.directTo(peerGw, rsa.remoteIp) !== this.gw ||
+      this.daemon.byLocalSpi.get(rsa.initiator ? rsa.spiR : rsa.spiI) !== sa
+    )
+      return false;
+    // t0: the request (its nonce), sent with its retransmission timer.
+    this.rng.u32();
+    sa.nextMid = mid + 1;
+    sa.lastOut = t0;
+    e.countDirect(this.gw, peerGw);
+    e.q.reserve(2);
+    // t0+L, the peer: the empty response, cached for a retransmitted request.
+    const t1 = t0 + L;
+    rsa.lastIn = t1;
+    peer.lastIn = t1;
+    rsa.expectMid = mid + 1;
+    const r = peer.msg(rsa, "INFORMATIONAL", 0, true, "INFORMATIONAL response [ ]", 80);
+    r.mid = mid;
+    rsa.cached = r;
+    rsa.cachedStep = 0;
+    rsa.lastOut = t1;
+    e.countDirect(peerGw, this.gw);
+    e.q.reserve(1);
+    // t0+2L, this side: the answer (the probe is over).
+    sa.lastIn = t0 + 2 * L;
+    this.lastIn = t0 + 2 * L;
+    e.eventsCollapsed += 2;
+    return true;
   }
 
   private sendProbe(): void {
@@ -1690,8 +1890,8 @@ export class Conn {
   // ------------------------------------------------------------------------------------------
   // Data plane
 
-  /** A data packet from this side into the tunnel. */
-  sendData(d: DataMsg): void {
+  /** A data packet from this side into the tunnel (`quietAfter`: see {@link startProbe}). */
+  sendData(d: DataMsg, quietAfter = -1): void {
     const e = this.e;
     const mon = this.monitor;
     const c = this.outboundChild();
@@ -1750,7 +1950,7 @@ export class Conn {
       !this.probe &&
       now - this.lastIn >= ms(this.p.dpdRetryInterval)
     ) {
-      this.startProbe(sa);
+      this.startProbe(sa, quietAfter);
     }
   }
   /**

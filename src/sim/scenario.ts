@@ -493,7 +493,8 @@ class TrainRun {
 
 function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number): void {
   const end = Math.round(Math.min(tr.end ?? duration, duration) * 1000);
-  const packet = (): void => {
+  /** `quietAfter`: nothing else is scheduled by the caller's event up to then (see Conn.startProbe). */
+  const packet = (quietAfter = -1): void => {
     const d: DataMsg = {
       tunnel: c.tunnel,
       from: tr.from,
@@ -501,7 +502,7 @@ function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number):
       wantReply: tr.reply ?? false,
       sentAt: e.now,
     };
-    c.sendData(d);
+    c.sendData(d, quietAfter);
   };
   const reply = tr.reply ?? false;
   const train = (t: number, count: number, spacing: number, inEvent: boolean): void => {
@@ -538,7 +539,7 @@ function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number):
       e.eventsCollapsed += n - 1;
       return;
     }
-    packet();
+    packet(i + 1 < ts.length ? ts[i + 1]! : Number.POSITIVE_INFINITY);
     if (i + 1 < ts.length) {
       run.i = i + 1;
       e.q.pushSeq(ts[i + 1]!, run.base + i + 1, trainStep, run);
@@ -550,7 +551,7 @@ function scheduleTraffic(e: Engine, c: Conn, tr: TrafficSpec, duration: number):
     const step = Math.max(1, Math.round(tr.every * 1000));
     // One recurring timer rather than all packets at once: the queue stays small.
     const tick = (): void => {
-      packet();
+      packet(e.now + step);
       if (e.now + step <= end) e.after(step, tick);
     };
     const first = Math.round((tr.start ?? tr.every) * 1000);
