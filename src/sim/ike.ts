@@ -1346,7 +1346,14 @@ export class Conn {
     this.lastIn = now;
     c.rekeyNonce = -1;
     const nc = this.install(sa, newIn, x, true);
-    this.markRekeyed(c, nc);
+    // markRekeyed, but the old SA's held hard lifetime is cancelled by the DELETE's answer below
+    // before it could be queued: only its sequence number is taken.
+    c.state = "rekeyed";
+    c.outActive = false;
+    this.saChanged();
+    c.replacedBy = nc;
+    c.rekeyTimer = kill(c.rekeyTimer);
+    if (p.childLifeTime > 0 && c.expireTimer === null) e.q.reserve(1);
     this.rng.u32();
     sa.nextMid = mid + 2;
     sa.lastOut = now;
@@ -1736,31 +1743,48 @@ export class Conn {
    * (and nothing done) when any condition fails.
    */
   private probeDirect(sa: IkeSa): boolean {
+    const rsa = this.probePeer(sa);
+    if (rsa === null) return false;
+    this.probeApply(sa, rsa);
+    return true;
+  }
+
+  /** {@link probeDirect}'s conditions: the peer's IKE SA that would answer, or null. */
+  private probePeer(sa: IkeSa): IkeSa | null {
     const e = this.e;
     const L = e.latencyMs;
-    const t0 = e.now;
     if (this.probe !== null || sa.active !== null || sa.queue.length > 0 || sa.state !== "established")
-      return false;
-    if (ms(this.p.retransmitSchedule[0] ?? 0) <= 2 * L) return false;
+      return null;
+    if (this.p.ikeVersion !== 2 || ms(this.p.retransmitSchedule[0] ?? 0) <= 2 * L) return null;
     const peerGw = e.directTo(this.gw, sa.remoteIp);
-    if (peerGw === null || peerGw === this.gw || !e.quietUntil(t0 + 2 * L, this.gw, sa.remoteIp))
-      return false;
+    if (peerGw === null || peerGw === this.gw || !e.quietUntil(e.now + 2 * L, this.gw, sa.remoteIp))
+      return null;
     const rsa = peerGw.daemon.byLocalSpi.get(sa.initiator ? sa.spiR : sa.spiI);
-    if (rsa === undefined || rsa.state !== "established") return false;
-    const peer = rsa.conn;
+    if (rsa === undefined || rsa.state !== "established") return null;
     const mid = sa.nextMid;
     const cached = rsa.cached;
     if (
       rsa.expectMid !== mid ||
       (cached !== null && cached.mid === mid) ||
-      peer.p.ikeVersion !== 2 ||
+      rsa.conn.p.ikeVersion !== 2 ||
       rsa.remoteIp !== this.gw.address ||
       sa.remotePort !== rsa.localPort ||
       rsa.remotePort !== sa.localPort ||
       e.directTo(peerGw, rsa.remoteIp) !== this.gw ||
       this.daemon.byLocalSpi.get(rsa.initiator ? rsa.spiR : rsa.spiI) !== sa
     )
-      return false;
+      return null;
+    return rsa;
+  }
+
+  /** {@link probeDirect}'s effects, the peer's SA `rsa` found by {@link probePeer}. */
+  private probeApply(sa: IkeSa, rsa: IkeSa): void {
+    const e = this.e;
+    const L = e.latencyMs;
+    const t0 = e.now;
+    const peer = rsa.conn;
+    const peerGw = peer.gw;
+    const mid = sa.nextMid;
     // t0: the request (its nonce), sent with its retransmission timer.
     this.rng.u32();
     sa.nextMid = mid + 1;
@@ -1783,7 +1807,6 @@ export class Conn {
     sa.lastIn = t0 + 2 * L;
     this.lastIn = t0 + 2 * L;
     e.eventsCollapsed += 2;
-    return true;
   }
 
   private sendProbe(): void {
@@ -1972,9 +1995,19 @@ export class Conn {
     if (!e.collapse || e.rec.level >= LOG.debug) return 0;
     const n = ts.length;
     // The cheapest check first: a burst's first packet usually starts a DPD probe.
+    let probes = false;
     if (this.p.vendor === "fortios" && this.p.dpd === "on-demand" && !this.probe) {
       const iv = ms(this.p.dpdRetryInterval);
-      for (let j = i; j < n; j++) if (ts[j]! - this.lastIn >= iv) return 0;
+      let lastIn = this.lastIn;
+      if (ts[i]! - lastIn >= iv) {
+        // The first packet starts a probe: the train goes on only if the probe is answered
+        // directly (one way, {@link probeDirect}) before the next packet, which then starts none.
+        const answered = ts[i]! + 2 * e.latencyMs;
+        if (wantReply || (i + 1 < n && ts[i + 1]! <= answered)) return 0;
+        lastIn = answered;
+        probes = true;
+      }
+      for (let j = i + 1; j < n; j++) if (ts[j]! - lastIn >= iv) return 0;
     }
     const c = this.outboundChild();
     if (!c) return 0;
@@ -1986,6 +2019,8 @@ export class Conn {
     if (last > e.until || e.peekLiveTime() <= last) return 0;
     const rc = peerGw.daemon.childByIn.get(c.outSpi);
     const delivered = rc !== undefined && rc.state !== "deleted";
+    const probeTo = probes && delivered ? this.probePeer(sa) : null;
+    if (probes && probeTo === null) return 0;
     const rconn = delivered ? rc.ike.conn : null;
     let rcb: ChildSa | null = null;
     let replyGw: Gateway | null = null;
@@ -2010,6 +2045,11 @@ export class Conn {
       // counters (sends), the receiver's SA (last arrival), the direction's delivered / failed
       // record (arrivals, in order). Interleaving sends and arrivals changes none of them.
       const k = n - i;
+      // The probe's effects first: the train's later sends and arrivals overwrite its times.
+      if (probeTo !== null) {
+        ++sa.dpdSeq;
+        this.probeApply(sa, probeTo);
+      }
       sa.lastOut = ts[n - 1]!;
       for (let j = i; j < n; j++) {
         mon.dataSent(from, to);
