@@ -209,6 +209,44 @@ export function makeProfile(vendor: Vendor, ikeVersion?: 1 | 2, o: ProfileOverri
   return p;
 }
 
+/**
+ * The same profile as one object of one shape (every field, one order): profiles built from
+ * different vendor defaults and overrides have different hidden classes, which makes every
+ * profile read on the simulator's hot paths polymorphic.
+ */
+export function fixedShape(p: IkeProfile): IkeProfile {
+  return {
+    vendor: p.vendor,
+    ikeVersion: p.ikeVersion,
+    retransmitSchedule: p.retransmitSchedule,
+    negotiateTimeout: p.negotiateTimeout,
+    halfOpenTimeout: p.halfOpenTimeout,
+    dpd: p.dpd,
+    dpdDelay: p.dpdDelay,
+    dpdTimeout: p.dpdTimeout,
+    dpdRetryInterval: p.dpdRetryInterval,
+    dpdRetryCount: p.dpdRetryCount,
+    dpdAction: p.dpdAction,
+    deleteOnDpdFailure: p.deleteOnDpdFailure,
+    trafficTriggered: p.trafficTriggered,
+    startAction: p.startAction,
+    closeAction: p.closeAction,
+    autoNegotiate: p.autoNegotiate,
+    keyingTries: p.keyingTries,
+    ikeRekeyTime: p.ikeRekeyTime,
+    ikeRandTime: p.ikeRandTime,
+    ikeOverTime: p.ikeOverTime,
+    reauthTime: p.reauthTime,
+    childRekeyTime: p.childRekeyTime,
+    childRandTime: p.childRandTime,
+    childLifeTime: p.childLifeTime,
+    makeBeforeBreak: p.makeBeforeBreak,
+    natKeepalive: p.natKeepalive,
+    forceEncap: p.forceEncap,
+    mobike: p.mobike,
+  };
+}
+
 /** Total seconds before an unanswered request is given up. */
 export function giveUpAfter(p: IkeProfile): number {
   return p.retransmitSchedule.reduce((a, b) => a + b, 0);

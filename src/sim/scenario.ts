@@ -26,7 +26,7 @@ import {
 } from "./firewall.js";
 import { Conn, Daemon } from "./ike.js";
 import { NatDevice, type NatSpec } from "./nat.js";
-import { type IkeProfile, makeProfile, type ProfileOverrides, type Vendor } from "./profiles.js";
+import { fixedShape, type IkeProfile, makeProfile, type ProfileOverrides, type Vendor } from "./profiles.js";
 
 export interface GatewayFirewallSpec {
   /** Default: the gateway vendor's platform (FortiOS → fortios, strongSwan → linux). */
@@ -405,7 +405,7 @@ function build(e: Engine, sc: Scenario, tunnels: NamedTunnel[], single: boolean,
         name,
         t.connNames?.[self] ?? (single ? self : name),
         t.remote?.[self] ?? peerGw.publicIp,
-        p,
+        fixedShape(p),
       );
       conn.peerName = peer;
       if (p.startAction === "trap") conn.trap = true;
