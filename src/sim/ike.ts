@@ -1257,9 +1257,9 @@ export class Conn {
    * arrivals on direct paths with nothing else due before the last one, between two sides that
    * each hold one IKE SA with one CHILD SA, the pair consistent and the monitor steady. The state
    * changes, random draws, sequence numbers, timers, counters and event count are the plain
-   * path's, in its order; the monitor's four re-evaluations find nothing to change (both sides
-   * stay up on a consistent pair at every step), so one at the end stands for them. False (and
-   * nothing done) when any condition fails.
+   * path's, in its order; the monitor's four re-evaluations would find nothing to change (both
+   * sides stay up on a consistent pair at every step), so none is made. False (and nothing done)
+   * when any condition fails.
    */
   private rekeyDirect(c: ChildSa, sa: IkeSa): boolean {
     const e = this.e;
@@ -1381,7 +1381,6 @@ export class Conn {
     this.lastIn = now;
     this.removeChild(c, "rekeyed");
     e.eventsCollapsed += 4;
-    this.changed("CHILD_SA rekeyed");
     return true;
   }
 
