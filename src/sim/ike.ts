@@ -1322,28 +1322,22 @@ export class Conn {
     const newIn = this.daemon.newChildSpi(this.rng);
     this.rng.u32();
     sa.nextMid = mid + 1;
-    sa.lastOut = t0;
-    e.countDirect(this.gw, peer.gw);
-    e.q.reserve(2);
+    this.sentDirect(sa, peer.gw, t0, 2);
     // t0+L, the peer: the new SA (outbound once the old one is deleted), the response.
     let now = t0 + L;
     e.now = now;
-    rsa.lastIn = now;
-    peer.lastIn = now;
+    peer.receivedDirect(rsa, now);
     rsa.expectMid = mid + 1;
     const x = peer.daemon.newChildSpi(peer.rng);
     const nr = peer.install(rsa, x, newIn, false);
     rc.rekeyTimer = kill(rc.rekeyTimer);
     rc.replacedBy = nr;
     peer.rng.u32();
-    rsa.lastOut = now;
-    e.countDirect(peer.gw, this.gw);
-    e.q.reserve(1);
+    peer.sentDirect(rsa, this.gw, now, 1);
     // t0+2L, this side: the new SA, the old one rekeyed, its DELETE sent.
     now += L;
     e.now = now;
-    sa.lastIn = now;
-    this.lastIn = now;
+    this.receivedDirect(sa, now);
     c.rekeyNonce = -1;
     const nc = this.install(sa, newIn, x, true);
     // markRekeyed, but the old SA's held hard lifetime is cancelled by the DELETE's answer below
@@ -1356,29 +1350,19 @@ export class Conn {
     if (p.childLifeTime > 0 && c.expireTimer === null) e.q.reserve(1);
     this.rng.u32();
     sa.nextMid = mid + 2;
-    sa.lastOut = now;
-    e.countDirect(this.gw, peer.gw);
-    e.q.reserve(2);
+    this.sentDirect(sa, peer.gw, now, 2);
     // t0+3L, the peer: the old SA deleted, the answer cached for a retransmitted DELETE.
     now += L;
     e.now = now;
-    rsa.lastIn = now;
-    peer.lastIn = now;
+    peer.receivedDirect(rsa, now);
     rsa.expectMid = mid + 2;
     peer.removeChild(rc, "DELETE received");
-    const r = peer.msg(rsa, "INFORMATIONAL", 0, true, "INFORMATIONAL response [ D ]", 80);
-    r.delChild = [rc.inSpi];
-    r.mid = mid + 1;
-    rsa.cached = r;
-    rsa.cachedStep = 0;
-    rsa.lastOut = now;
-    e.countDirect(peer.gw, this.gw);
-    e.q.reserve(1);
+    peer.cacheAnswer(rsa, mid + 1, "INFORMATIONAL response [ D ]").delChild = [rc.inSpi];
+    peer.sentDirect(rsa, this.gw, now, 1);
     // t0+4L, this side: the DELETE answered, the old SA removed.
     now += L;
     e.now = now;
-    sa.lastIn = now;
-    this.lastIn = now;
+    this.receivedDirect(sa, now);
     this.removeChild(c, "rekeyed");
     e.eventsCollapsed += 4;
     return true;
@@ -1782,30 +1766,44 @@ export class Conn {
     const L = e.latencyMs;
     const t0 = e.now;
     const peer = rsa.conn;
-    const peerGw = peer.gw;
     const mid = sa.nextMid;
     // t0: the request (its nonce), sent with its retransmission timer.
     this.rng.u32();
     sa.nextMid = mid + 1;
-    sa.lastOut = t0;
-    e.countDirect(this.gw, peerGw);
-    e.q.reserve(2);
+    this.sentDirect(sa, peer.gw, t0, 2);
     // t0+L, the peer: the empty response, cached for a retransmitted request.
     const t1 = t0 + L;
-    rsa.lastIn = t1;
-    peer.lastIn = t1;
+    peer.receivedDirect(rsa, t1);
     rsa.expectMid = mid + 1;
-    const r = peer.msg(rsa, "INFORMATIONAL", 0, true, "INFORMATIONAL response [ ]", 80);
-    r.mid = mid;
-    rsa.cached = r;
-    rsa.cachedStep = 0;
-    rsa.lastOut = t1;
-    e.countDirect(peerGw, this.gw);
-    e.q.reserve(1);
+    peer.cacheAnswer(rsa, mid, "INFORMATIONAL response [ ]");
+    peer.sentDirect(rsa, this.gw, t1, 1);
     // t0+2L, this side: the answer (the probe is over).
-    sa.lastIn = t0 + 2 * L;
-    this.lastIn = t0 + 2 * L;
+    this.receivedDirect(sa, t0 + 2 * L);
     e.eventsCollapsed += 2;
+  }
+
+  // The one-step exchanges' bookkeeping, as the plain path's send and receipt leave it.
+
+  /** A message sent at `t` on a direct path: `slots` queue sequence numbers taken (its timers', its arrival's). */
+  private sentDirect(sa: IkeSa, to: Gateway, t: number, slots: number): void {
+    sa.lastOut = t;
+    this.e.countDirect(this.gw, to);
+    this.e.q.reserve(slots);
+  }
+
+  /** A message received at `t`. */
+  private receivedDirect(sa: IkeSa, t: number): void {
+    sa.lastIn = t;
+    this.lastIn = t;
+  }
+
+  /** The INFORMATIONAL answer to request `mid`, cached for a retransmitted request. */
+  private cacheAnswer(sa: IkeSa, mid: number, what: string): IkeMsg {
+    const r = this.msg(sa, "INFORMATIONAL", 0, true, what, 80);
+    r.mid = mid;
+    sa.cached = r;
+    sa.cachedStep = 0;
+    return r;
   }
 
   private sendProbe(): void {
