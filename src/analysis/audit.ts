@@ -3,7 +3,7 @@ import { AddrSet } from "../model/addrset.js";
 import type { Flow, Plan } from "../vpn/flows.js";
 import { FINDINGS, type Finding, type FindingId, type RuleRef } from "./findings.js";
 import { overlayPartitions } from "./partition.js";
-import type { CtState, FilterEvaluator, FlowQuery, VerdictPart } from "./query.js";
+import type { CtState, FilterEvaluator, FlowQuery, OutboundQuery, VerdictPart } from "./query.js";
 
 export interface GatewayAudit {
   gateway: string;
@@ -44,6 +44,19 @@ const BLOCKED: Partial<Record<Flow["service"], FindingId>> = {
   l2tp: "l2tp-blocked",
 };
 
+const OUT_BLOCKED: Partial<Record<Flow["service"], FindingId>> = {
+  ike: "ike-out-blocked",
+  "nat-t": "natt-out-blocked",
+  esp: "esp-out-blocked",
+  ah: "ah-out-blocked",
+  "ike-tcp": "ike-tcp-out-blocked",
+  l2tp: "l2tp-out-blocked",
+};
+const OUT_REPLY_ONLY: Partial<Record<Flow["service"], FindingId>> = {
+  ike: "ike-out-reply-only",
+  "nat-t": "natt-out-reply-only",
+};
+
 const describe = (f: Flow): string => {
   const proto =
     f.protocol === "fragment" ? "IP fragments" : `${f.protocol.toUpperCase()}${f.port ? ` ${f.port}` : ""}`;
@@ -76,6 +89,30 @@ function queryFor(plan: Plan, f: Flow, sources: AddrSet, state: CtState): FlowQu
     ...(f.condition === "non-first-fragment" ? { fragment: true } : {}),
   };
 }
+
+/** What the gateway sends: from its own port (and address) to the peer's port, when no NAT rewrites it. */
+function outboundQuery(plan: Plan, f: Flow, peers: AddrSet, state: CtState): OutboundQuery {
+  const s = plan.scenario;
+  return {
+    family: s.family,
+    proto: f.protoNumber ?? 17,
+    ...(f.port !== undefined ? { sport: f.port } : {}),
+    ...(f.sport !== undefined ? { dport: f.sport } : {}),
+    peers,
+    ...(s.local ? { src: s.local.addr } : {}),
+    ...(s.wan ? { oif: s.wan } : {}),
+    state,
+    ipsecOut: f.condition === "ipsec",
+  };
+}
+
+/**
+ * Whether the gateway must be able to send the flow as NEW: ESP and AH are connectionless (a
+ * generic conntrack entry lives only while the peer keeps sending), and a site-to-site gateway
+ * initiates IKE itself; a remote-access server's IKE and the L2TP daemon only answer.
+ */
+const sendsNew = (plan: Plan, f: Flow): boolean =>
+  f.service === "esp" || f.service === "ah" || (plan.scenario.vpn === "site-to-site" && f.service !== "l2tp");
 
 const peerSet = (plan: Plan, f: Flow): AddrSet =>
   f.peers.length === 0
@@ -111,6 +148,10 @@ const setBrief = (a: AddrSet): string => {
   const first = AddrSet.fromRanges(shown.family, shown.intervals().slice(0, 8)).toRangeString();
   return `${lead}${first} … and ${shown.intervalCount - 8} more ranges`;
 };
+
+/** `setBrief` for the peers a gateway sends to. */
+const destBrief = (a: AddrSet): string =>
+  a.isAll() ? "any destination" : setBrief(a).replace(/^any source/, "any destination");
 
 /** One part per distinct decision: a 100k-rule ruleset splits 1,000 peers into thousands of parts. */
 function mergeParts(parts: VerdictPart[]): VerdictPart[] {
@@ -188,7 +229,84 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
     findings.push(finding);
   };
 
+  const outbound = (f: Flow) => {
+    const ev = evaluator.evaluateOutbound;
+    if (!ev) return;
+    const peers = peerSet(plan, f);
+    const needNew = sendsNew(plan, f);
+    const nw = mergeParts(ev(outboundQuery(plan, f, peers, "new")));
+    // ESP/AH are judged as new only; the others also as replies (what a responder needs).
+    const est =
+      f.service === "esp" || f.service === "ah"
+        ? []
+        : mergeParts(ev(outboundQuery(plan, f, peers, "established")));
+    verdicts.push(verdictRow(base, f, nw, est, true));
+    if (f.requirement !== "required") return;
+    const rows = est.length ? join(nw, est) : nw.map((n) => ({ sources: n.sources, n, e: undefined }));
+    for (const { sources, n, e } of rows) {
+      if (n.verdict === "accept" || (!needNew && e?.verdict === "accept")) continue;
+      const who = destBrief(sources);
+      const what = `${describe(f)} from ${g.gateway} to ${who}`;
+      const decided = (p: VerdictPart) =>
+        `${p.verdict === "reject" ? "rejected" : "dropped"} by ${
+          p.rule
+            ? `${p.rule.file}:${p.rule.line}`
+            : `${p.defaultName ?? "the default policy"}${p.defaultAt ? ` (${p.defaultAt.file}:${p.defaultAt.line})` : ""}`
+        }`;
+      const refs = (p: VerdictPart) => [...ruleOf(p), ...(p.defaultAt ? [p.defaultAt] : [])];
+      const unknown = needNew ? n : n.verdict === "unknown" && e?.verdict !== "unknown" ? e! : (e ?? n);
+      if (unknown.verdict === "unknown") {
+        add(
+          "verdict-unknown",
+          f,
+          `${what}${needNew ? " as a new connection" : " as a reply"}: unknown — ${unknown.unknown?.reason ?? "unsupported construct"}.`,
+          ruleOf(unknown),
+        );
+        continue;
+      }
+      const replyOnly = OUT_REPLY_ONLY[f.service];
+      if (needNew && e?.verdict === "accept" && replyOnly) {
+        add(
+          replyOnly,
+          f,
+          `${what} is let out only as a reply (${decided(n)} when new${e.rule ? `; replies leave by ${e.rule.file}:${e.rule.line}` : ""}). ${g.gateway} can answer the peer, but never initiate: it cannot bring the tunnel up itself, and once the conntrack entry has expired its rekeys as initiator, DPD probes and DELETE are dropped — the tunnel lives only as long as the peer initiates every time.`,
+          uniqueRules([...refs(n), ...ruleOf(e)]),
+        );
+        continue;
+      }
+      if (needNew && e?.verdict === "unknown") {
+        add(
+          "verdict-unknown",
+          f,
+          `${what} is ${decided(n)} when new; as a reply it is unknown — ${e.unknown?.reason ?? "unsupported construct"}.`,
+          uniqueRules([...refs(n), ...ruleOf(e)]),
+        );
+        continue;
+      }
+      const id = OUT_BLOCKED[f.service];
+      const p = needNew ? n : e!;
+      const how = !needNew
+        ? " even as a reply"
+        : e
+          ? ", new or as a reply"
+          : f.service === "esp" || f.service === "ah"
+            ? " (judged as new: ESP has no connection a reply could belong to)"
+            : "";
+      if (id)
+        add(
+          id,
+          f,
+          `${what} is ${decided(p)}${how}. ${FINDINGS[id].help}`,
+          uniqueRules([...refs(n), ...(e ? refs(e) : [])]),
+        );
+    }
+  };
+
   for (const f of plan.flows) {
+    if (f.location === "gateway" && f.direction === "outbound" && f.requirement !== "not-needed") {
+      outbound(f);
+      continue;
+    }
     if (f.location !== "gateway" || f.direction !== "inbound" || f.requirement === "not-needed") continue;
     const peers = peerSet(plan, f);
     if (f.action === "drop") {
@@ -340,15 +458,18 @@ function verdictRow(
   f: Flow,
   nw: VerdictPart[],
   est: VerdictPart[],
+  outbound = false,
 ): FlowVerdict {
+  // Outbound parts hold the peers the gateway sends to.
+  const text = outbound ? (a: AddrSet) => setText(a).replace(/^any source/, "any destination") : setText;
   const rows: FlowVerdict["parts"] = est.length
     ? join(nw, est).map(({ sources, n, e }) => ({
-        sources: setText(sources),
+        sources: text(sources),
         new: n.verdict,
         established: e.verdict,
         rule: n.rule,
       }))
-    : nw.map((n) => ({ sources: setText(n.sources), new: n.verdict, rule: n.rule }));
+    : nw.map((n) => ({ sources: text(n.sources), new: n.verdict, rule: n.rule }));
   const statusOf = (r: FlowVerdict["parts"][number]): FlowVerdict["status"] => {
     if (f.action === "drop") return r.new === "accept" ? "open" : r.new === "unknown" ? "unknown" : "closed";
     if (r.new === "accept") return "accepted-new";

@@ -60,6 +60,46 @@ export const FINDINGS = {
     title: "UDP 1701 (L2TP) is reachable without IPsec protection",
     help: "L2TP has no encryption; plain 1701 must be dropped (match on the IPsec policy).",
   },
+  "ike-out-blocked": {
+    severity: "error",
+    title: "Outbound IKE (UDP 500) from the gateway to the peer is blocked",
+    help: "The gateway's own IKE packets (requests, answers, DPD, rekeys, DELETE) are dropped on its output path: the tunnel never comes up, or only the half the firewall lets out.",
+  },
+  "ike-out-reply-only": {
+    severity: "error",
+    title: "Outbound IKE from the gateway is sent only as a reply",
+    help: "The output path lets IKE out only on an existing conntrack entry: the gateway answers the peer but can never initiate, nor rekey or probe as initiator once the entry has expired.",
+  },
+  "natt-out-blocked": {
+    severity: "error",
+    title: "Outbound NAT-T (UDP 4500) from the gateway to the peer is blocked",
+    help: "IKE and ESP-in-UDP the gateway sends after NAT detection are dropped on its output path.",
+  },
+  "natt-out-reply-only": {
+    severity: "error",
+    title: "Outbound NAT-T (UDP 4500) from the gateway is sent only as a reply",
+    help: "Same trap as ike-out-reply-only on UDP 4500: the gateway can answer but not initiate, rekey or send NAT keepalives once the conntrack entry has expired.",
+  },
+  "esp-out-blocked": {
+    severity: "error",
+    title: "Outbound ESP from the gateway to the peer is blocked",
+    help: "IKE comes up but the gateway's encrypted traffic never leaves: data black-holed in one direction.",
+  },
+  "ah-out-blocked": {
+    severity: "error",
+    title: "Outbound AH from the gateway to the peer is blocked",
+    help: "AH-protected traffic the gateway sends is dropped on its output path.",
+  },
+  "ike-tcp-out-blocked": {
+    severity: "error",
+    title: "Outbound IKE over TCP 4500 from the gateway is blocked",
+    help: "The gateway's side of RFC 8229 connections is dropped on its output path.",
+  },
+  "l2tp-out-blocked": {
+    severity: "error",
+    title: "L2TP (UDP 1701) from the server, via IPsec, is blocked",
+    help: "The L2TP daemon's replies cross OUTPUT in plaintext before the transport SA encrypts them; dropped there, clients establish IPsec but L2TP never answers.",
+  },
   "ike-open-to-any": {
     severity: "warning",
     title: "IKE is accepted from any source although the peers are known",

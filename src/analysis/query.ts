@@ -52,6 +52,28 @@ export interface VerdictPart {
    * address[:port] before the input filter is looked at; an input accept would change nothing.
    */
   forwardedTo?: string;
+  /** The line that set the deciding default policy (`:OUTPUT DROP`), when `rule` is null and known. */
+  defaultAt?: RuleRef;
+}
+
+/**
+ * A class of packets the gateway itself sends: "UDP from port 500 to these peers, as NEW". The
+ * answer partitions `peers`; a part's `sources` then holds the peers (the remote side), not senders.
+ */
+export interface OutboundQuery {
+  family: Family;
+  proto: number;
+  /** The gateway's own port. */
+  sport?: number;
+  /** The peer's port; undefined = any (a NATed peer's port is arbitrary). */
+  dport?: number;
+  peers: AddrSet;
+  /** The gateway's own address; undefined: the host's first address. */
+  src?: bigint;
+  oif?: string;
+  state: CtState;
+  /** Will leave through an outbound IPsec policy (L2TP inside the transport SA). */
+  ipsecOut: boolean;
 }
 
 export interface StateTimeout {
@@ -66,4 +88,8 @@ export interface FilterEvaluator {
   evaluate(q: FlowQuery): VerdictPart[];
   /** How long the state that lets replies in outlives the last packet (UDP session TTL, conntrack timeout). */
   stateTimeout?(q: FlowQuery): StateTimeout | undefined;
+  /** What the gateway may send (its local-output path); undefined: the platform does not filter it or is not modelled. */
+  evaluateOutbound?(q: OutboundQuery): VerdictPart[];
+  /** Why outbound flows are not evaluated on this platform (said once per gateway as a note). */
+  outboundNote?: string;
 }

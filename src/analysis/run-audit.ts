@@ -154,6 +154,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
     }
   };
 
+  const outboundNoted = new Set<LoadedGateway>();
   const audit = (
     g: LoadedGateway,
     tunnel: string | undefined,
@@ -175,6 +176,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
           text: generateRules({ ...plan, flows: [flow], notes: [] }, target, {
             ...defaultGenerateOptions,
             additive: true,
+            egress: flow.direction === "outbound",
           }),
         };
       } catch {
@@ -204,6 +206,11 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
     if (device !== undefined) portForwards(g, gw(device), tunnel, plan);
     const who = `${g.input.name}${tunnel ? ` (${tunnel})` : ""}`;
     for (const n of notes) report.notes.push(`${who}: ${n}`);
+    const outNote = g.evaluator.outboundNote;
+    if (outNote && !outboundNoted.has(g)) {
+      outboundNoted.add(g);
+      report.notes.push(`${g.input.name}: ${outNote}`);
+    }
     for (const u of unknown) report.warnings.push(`${who}: ${u}`);
   };
 

@@ -8,6 +8,14 @@ import { formatDiagnostic } from "./parse.js";
 import { checkFortiosPortForward } from "./port-forward.js";
 import { discoverVpns, vpnScenarioInput } from "./vpn.js";
 
+/**
+ * Firewall policies filter traffic through the FortiGate and local-in policies traffic to it
+ * (Administration Guide, "Local-in policy"); neither table applies to what the FortiGate itself
+ * sends, so there is nothing in the config to evaluate its outbound IKE/ESP against.
+ */
+const LOCAL_OUT_NOTE =
+  'outbound flows (the FortiGate\'s own IKE, NAT-T and ESP to its peers) are not evaluated: they are local-out traffic, which neither firewall policies (traffic through the FortiGate) nor local-in policies (traffic to it) filter — FortiOS Administration Guide, "Local-in policy"';
+
 /** Loads a FortiGate backup for the audit: evaluator, declared VPNs, parse warnings. */
 export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
   const { parse, model } = loadFortios(g.text, { file: g.file });
@@ -36,6 +44,7 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
     platform: "fortios",
     evaluate: (q: FlowQuery) => evaluatorFor(q.iif).evaluate(q),
     stateTimeout: (q: FlowQuery) => evaluatorFor(q.iif).stateTimeout(q),
+    outboundNote: LOCAL_OUT_NOTE,
   };
   const vpns = discoverVpns(model, g.vdom !== undefined ? { vdom: g.vdom } : {}).map((v) => {
     const s = vpnScenarioInput(model, v);

@@ -10,10 +10,10 @@
 import { type GatewayInput, GatewayInputError, type LoadedGateway } from "../../analysis/gateway.js";
 import { linkBroadcasts } from "../../analysis/iptables-path.js";
 import { iptablesEvaluator } from "../../analysis/iptables-symbolic.js";
-import type { FlowQuery } from "../../analysis/query.js";
 import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
 import { AddrSet } from "../../model/addrset.js";
 import { type Diagnostic, formatDiagnostic } from "../../model/ruleset.js";
+import { evaluateLocalOut } from "./local-out.js";
 import { BUILTIN_CHAINS, type Chain, type Hook, type Rule, type Ruleset, type TableName } from "./model.js";
 import { parseIptables } from "./parse.js";
 import { checkPortForward } from "./port-forward.js";
@@ -67,7 +67,7 @@ export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
     ...(ipsets ? { ipset: ipsets } : {}),
     ...(broadcast.isEmpty() ? {} : { broadcast }),
   });
-  const check = (q: FlowQuery): void => {
+  const check = (q: { family: Family }): void => {
     if (q.family !== family)
       throw new GatewayInputError(
         `${g.file} is an ${family === 6 ? "ip6tables" : "iptables"} (IPv${family}) rule set, but the VPN on gateway ${g.name} is IPv${q.family}: give the ${q.family === 6 ? "ip6tables-save" : "iptables-save"} file`,
@@ -84,6 +84,18 @@ export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
       stateTimeout(q) {
         check(q);
         return ev.stateTimeout(q);
+      },
+      evaluateOutbound(q) {
+        check(q);
+        return evaluateLocalOut(
+          rs,
+          {
+            ...(host ? { hostAddresses: host } : {}),
+            ...(ipsets ? { ipsets } : {}),
+            ...(broadcast.isEmpty() ? {} : { broadcast }),
+          },
+          q,
+        );
       },
     },
     fixTarget: (f: Family) => (f === 6 ? "ip6tables" : "iptables"),

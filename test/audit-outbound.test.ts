@@ -1,0 +1,138 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { runAudit } from "../src/analysis/run-audit.js";
+import { defaultLoaders } from "../src/loaders.js";
+import { generateRules } from "../src/platforms/registry.js";
+import { defaultGenerateOptions } from "../src/platforms/types.js";
+import { planFlows } from "../src/vpn/flows.js";
+import { makeScenario, type ScenarioInput } from "../src/vpn/scenario.js";
+
+const PEER = "203.0.113.7";
+const GW = "198.51.100.1";
+const S2S: ScenarioInput = { vpn: "site-to-site", peers: [PEER], local: GW, wan: "eth0" };
+const L2TP: ScenarioInput = { vpn: "l2tp-ipsec", peers: [], local: GW, wan: "eth0", nat: "peer" };
+
+function audit(text: string, scenario: ScenarioInput = S2S) {
+  return runAudit(
+    {
+      gateways: [{ name: "gw", platform: "iptables", file: "gw.rules", text, addresses: [GW] }],
+      tunnels: [{ kind: "scenario", gateway: "gw", scenario }],
+    },
+    defaultLoaders,
+  );
+}
+const outFindings = (r: ReturnType<typeof audit>) =>
+  r.findings.filter((f) => f.flow?.endsWith("-out")).map((f) => `${f.id}:${f.flow}`);
+const status = (r: ReturnType<typeof audit>, flow: string) => r.verdicts.find((v) => v.flow === flow)?.status;
+
+/** INPUT open (the inbound side is not under test), OUTPUT as given. */
+const output = (policy: string, ...rules: string[]) =>
+  [
+    "*filter",
+    ":INPUT ACCEPT [0:0]",
+    ":FORWARD DROP [0:0]",
+    `:OUTPUT ${policy} [0:0]`,
+    ...rules,
+    "COMMIT",
+    "",
+  ].join("\n");
+
+describe("audit: the gateway's outbound flows (local-output path)", () => {
+  it("OUTPUT policy DROP and nothing else: IKE, NAT-T and ESP out are blocked, pointing at the policy line", () => {
+    const r = audit(output("DROP"));
+    expect(outFindings(r)).toEqual([
+      "ike-out-blocked:ike-out",
+      "natt-out-blocked:natt-out",
+      "esp-out-blocked:esp-out",
+    ]);
+    const ike = r.findings.find((f) => f.id === "ike-out-blocked")!;
+    expect(ike.severity).toBe("error");
+    expect(ike.message).toMatch(
+      /UDP 500 from gw to 203\.0\.113\.7 is dropped by policy DROP of filter OUTPUT \(gw\.rules:4\), new or as a reply/,
+    );
+    expect(ike.rules).toEqual([{ file: "gw.rules", line: 4, text: ":OUTPUT DROP [0:0]" }]);
+    // The fix is the rule generator's outbound accept for that flow.
+    expect(ike.fix?.text).toMatch(
+      /-A TC-IPSEC-OUT -s 198\.51\.100\.1 -d 203\.0\.113\.7 -o eth0 -p udp .*ike-out/,
+    );
+    expect(status(r, "ike-out")).toBe("blocked");
+  });
+
+  it("OUTPUT DROP with only ESTABLISHED accepted on an initiating site-to-site gateway: it can answer, never initiate", () => {
+    const r = audit(output("DROP", "-A OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"));
+    expect(outFindings(r)).toEqual([
+      "ike-out-reply-only:ike-out",
+      "natt-out-reply-only:natt-out",
+      "esp-out-blocked:esp-out",
+    ]);
+    const ike = r.findings.find((f) => f.id === "ike-out-reply-only")!;
+    expect(ike.severity).toBe("error");
+    expect(ike.message).toMatch(/only as a reply .*when new; replies leave by gw\.rules:5/);
+    expect(ike.message).toMatch(/can answer the peer, but never initiate/);
+    expect(ike.rules.map((x) => x.line)).toEqual([4, 5]);
+    expect(status(r, "ike-out")).toBe("reply-only");
+  });
+
+  it("a remote-access server only answers: ESTABLISHED out is enough for IKE and L2TP (via IPsec)", () => {
+    const r = audit(output("DROP", "-A OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"), L2TP);
+    expect(outFindings(r)).toEqual([]);
+    // L2TP out must leave through the IPsec policy: an accept for plain 1701 only does not do.
+    const plain = audit(output("DROP", "-A OUTPUT -p udp -m policy --dir out --pol none -j ACCEPT"), L2TP);
+    expect(outFindings(plain)).toEqual(["l2tp-out-blocked:l2tp-out"]);
+  });
+
+  it("a rule whose result is unknown deciding IKE out → verdict-unknown naming the rule", () => {
+    const r = audit(
+      output("DROP", "-A OUTPUT -p udp -m limit --limit 5/sec -j ACCEPT", "-A OUTPUT -p esp -j ACCEPT"),
+    );
+    const u = r.findings.filter((f) => f.id === "verdict-unknown" && f.flow === "ike-out");
+    expect(u).toHaveLength(1);
+    expect(u[0]!.rules.map((x) => x.line)).toEqual([5]);
+    expect(status(r, "ike-out")).toBe("unknown");
+  });
+
+  for (const s of [
+    S2S,
+    L2TP,
+    { ...S2S, vpn: "ikev2-remote-access", peers: [], nat: "peer" } as ScenarioInput,
+  ]) {
+    it(`the rules tunnelcheck generates (--egress) for ${s.vpn}, under OUTPUT DROP: no outbound finding`, () => {
+      const text = generateRules(planFlows(makeScenario(s)), "iptables-restore", {
+        ...defaultGenerateOptions,
+        egress: true,
+        defaultDrop: true,
+      }).replace(":INPUT DROP [0:0]", ":INPUT DROP [0:0]\n:OUTPUT DROP [0:0]");
+      expect(text).toMatch(/:OUTPUT DROP/);
+      const r = audit(text, s);
+      expect(r.findings.map((f) => f.id)).toEqual([]);
+      const outs = r.verdicts.filter((v) => v.flow.endsWith("-out") && v.requirement === "required");
+      expect(outs.length).toBeGreaterThan(1);
+      for (const v of outs) expect(v.status, v.flow).toBe("accepted-new");
+      // Without the generated OUTPUT accepts the same policy blocks them.
+      expect(outFindings(audit(text.replace(/^-I OUTPUT .*$/m, ""), s)).length).toBeGreaterThan(0);
+    });
+  }
+
+  it("FortiOS: outbound flows are local-out traffic, not filtered by any policy table — a note, no verdict", () => {
+    const dir = "examples/seed001";
+    const r = runAudit(
+      {
+        gateways: ["site1", "site2"].map((n) => ({
+          name: n,
+          platform: "fortios" as const,
+          file: `${dir}/${n}.conf`,
+          text: readFileSync(`${dir}/${n}.conf`, "utf8"),
+        })),
+        tunnels: [{ kind: "site-to-site", between: ["site1", "site2"] }],
+      },
+      defaultLoaders,
+    );
+    expect(r.verdicts.filter((v) => v.flow.endsWith("-out"))).toEqual([]);
+    expect(r.notes.filter((n) => /local-out traffic/.test(n))).toHaveLength(2);
+    // The seed's result is unchanged.
+    expect(r.findings.map((f) => `${f.gateway}:${f.id}`).sort()).toEqual([
+      "site1:ike-open-to-any",
+      "site2:ike-reply-only",
+    ]);
+  });
+});
