@@ -86,6 +86,106 @@ describe("port forwards on a Linux NAT device in front of the gateway", () => {
   });
 });
 
+describe("a Linux port forward judged for the whole client set, not one sample client", () => {
+  const audit = async (name: string, rules: string, clients: string) => {
+    put(name, rules);
+    const f = join(dir, `topo-set-${name}.yaml`);
+    writeFileSync(
+      f,
+      `gateways:
+  vpn:  { platform: iptables, config: vpn.rules, addresses: [192.168.1.10], wan: eth0 }
+  edge: { platform: iptables, config: ${name}, addresses: [203.0.113.1, 192.168.1.1], wan: eth0 }
+tunnels:
+  - { type: l2tp-ipsec, server: vpn, clients: ${clients}, nat: both, public: 203.0.113.1, nat-devices: { vpn: edge } }
+`,
+    );
+    const r = await cli(["audit", "--topology", f, "--format", "json"]);
+    const j = JSON.parse(r.stdout);
+    type V = {
+      gateway: string;
+      flow: string;
+      status: string;
+      parts: Array<{ sources: string; new: string }>;
+    };
+    return {
+      code: r.code,
+      findings: j.findings as Array<{
+        id: string;
+        flow: string;
+        message: string;
+        rules: Array<{ line: number }>;
+      }>,
+      verdict: (flow: string) => (j.verdicts as V[]).find((v) => v.gateway === "edge" && v.flow === flow)!,
+    };
+  };
+  const limited = (extra = "") => `*nat
+:PREROUTING ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -i eth0 -s 198.51.100.0/24 -d 203.0.113.1/32 -p udp -m multiport --dports 500,4500 -j DNAT --to-destination 192.168.1.10
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+${extra}-A FORWARD -m conntrack --ctstate DNAT -j ACCEPT
+COMMIT
+`;
+
+  it("a DNAT limited to -s 198.51.100.0/24 with clients: any → port-forward-missing naming the clients left out", async () => {
+    const r = await audit("edge-src.rules", limited(), "any");
+    expect(r.code).toBe(1);
+    expect(r.findings.map((f) => `${f.id}:${f.flow}`)).toEqual([
+      "port-forward-missing:ike-forward",
+      "port-forward-missing:natt-forward",
+    ]);
+    const m = r.findings[0]!.message;
+    expect(m).toMatch(
+      /from any source except 192\.168\.1\.1, 198\.51\.100\.0\/24, 203\.0\.113\.1\) must reach vpn/,
+    );
+    expect(m).toMatch(/delivers it to itself/);
+    expect(m).toMatch(/forwarded from 198\.51\.100\.0\/24/);
+    // One part per class of sources, in the verdict rows.
+    const v = r.verdict("ike-forward");
+    expect(v.status).toBe("mixed");
+    expect(v.parts).toEqual([
+      {
+        sources: "any source except 192.168.1.1, 198.51.100.0/24, 203.0.113.1",
+        new: "drop",
+        rule: null,
+      },
+      { sources: "198.51.100.0/24", new: "accept", rule: expect.objectContaining({ line: 4 }) },
+    ]);
+  });
+
+  it("the same DNAT is clean for clients inside 198.51.100.0/24, and names only the others in a mixed set", async () => {
+    const ok = await audit("edge-src-ok.rules", limited(), "[198.51.100.0/24]");
+    expect(ok.findings).toEqual([]);
+    expect(ok.verdict("natt-forward").status).toBe("accepted-new");
+    const mixed = await audit("edge-src-mixed.rules", limited(), "[198.51.100.0/24, 192.0.2.0/24]");
+    expect(mixed.findings.map((f) => f.id)).toEqual(["port-forward-missing", "port-forward-missing"]);
+    expect(mixed.findings[0]!.message).toMatch(
+      /^UDP 500 to 203\.0\.113\.1 \(from 192\.0\.2\.0\/24\) must reach/,
+    );
+  });
+
+  it("an undecidable rule on the path → verdict-unknown naming that rule", async () => {
+    const r = await audit(
+      "edge-limit.rules",
+      limited("-A FORWARD -s 198.51.100.128/25 -m limit --limit 5/sec -j DROP\n"),
+      "[198.51.100.0/24]",
+    );
+    expect(r.findings.map((f) => f.id)).toEqual(["verdict-unknown", "verdict-unknown"]);
+    expect(r.findings[0]!.message).toMatch(
+      /from 198\.51\.100\.128\/25\).*edge-limit\.rules:10: -A FORWARD -s 198\.51\.100\.128\/25 -m limit/,
+    );
+    expect(r.findings[0]!.rules.map((x) => x.line)).toEqual([10]);
+    expect(r.verdict("ike-forward").parts.map((p) => `${p.sources}:${p.new}`)).toEqual([
+      "198.51.100.0/25:accept",
+      "198.51.100.128/25:unknown",
+    ]);
+  });
+});
+
 /** A FortiGate in front of the same L2TP/IPsec server: VIPs for UDP 500/4500 and an inbound policy. */
 function fortigate(o: {
   service?: string;
@@ -93,6 +193,8 @@ function fortigate(o: {
   policy?: boolean;
   denyAbove?: "plain" | "match-vip";
   settings?: string;
+  /** The VIP policy's source: an address object for this subnet instead of "all". */
+  srcSubnet?: string;
 }): string {
   const vip = (name: string, ext: string, mapped: string) => `    edit "${name}"
         set extip 203.0.113.1
@@ -122,7 +224,7 @@ ${o.denyAbove === "match-vip" ? "        set match-vip enable\n" : ""}    next
         set name "vpn-in"
         set srcintf "port1"
         set dstintf "port2"
-        set srcaddr "all"
+        set srcaddr "${o.srcSubnet ? "branch" : "all"}"
         set dstaddr "vip-ike" "vip-natt"
         set action accept
         set schedule "always"
@@ -142,7 +244,7 @@ config system interface
         set allowaccess ping https ssh
     next
 end
-config firewall vip
+${o.srcSubnet ? `config firewall address\n    edit "branch"\n        set subnet ${o.srcSubnet}\n    next\nend\n` : ""}config firewall vip
 ${vip("vip-ike", "500", "500")}
 ${vip("vip-natt", o.vip4500 ?? "4500", "4500")}
 end
@@ -208,6 +310,32 @@ tunnels:
     const r = await audit("fgt-cnat.conf", fortigate({ settings: "    set central-nat enable\n" }));
     expect(pf(r.findings)).toEqual([]);
     expect(JSON.stringify(r.findings)).toMatch(/central NAT/);
+  });
+  it("the VIP's policy allows only a source subnet: clients: any → port-forward-missing naming the others", async () => {
+    const r = await audit("fgt-branch.conf", fortigate({ srcSubnet: "198.51.100.0 255.255.255.0" }));
+    expect(pf(r.findings)).toEqual(["fgt:ike-forward", "fgt:natt-forward"]);
+    const m = r.findings[0]!.message;
+    expect(m).toMatch(
+      /from any source except 192\.168\.1\.1, 198\.51\.100\.0\/24, 203\.0\.113\.1\) must reach vpn/,
+    );
+    expect(m).toMatch(/implicit deny \(policy 0\)/);
+    expect(m).toMatch(/forwarded from 198\.51\.100\.0\/24/);
+  });
+  it("the same VIP and policy are clean for clients inside the policy's subnet", async () => {
+    const f = join(dir, "topo-fgt-branch-ok.yaml");
+    put("fgt-branch-ok.conf", fortigate({ srcSubnet: "198.51.100.0 255.255.255.0" }));
+    writeFileSync(
+      f,
+      `gateways:
+  vpn: { platform: iptables, config: vpn.rules, addresses: [192.168.1.10], wan: eth0 }
+  fgt: { platform: fortios, config: fgt-branch-ok.conf }
+tunnels:
+  - { type: l2tp-ipsec, server: vpn, clients: [198.51.100.0/25], nat: both, public: 203.0.113.1, nat-devices: { vpn: fgt } }
+`,
+    );
+    const r = await cli(["audit", "--topology", f, "--format", "json"]);
+    expect(JSON.parse(r.stdout).findings).toEqual([]);
+    expect(r.code).toBe(0);
   });
 });
 

@@ -1,7 +1,9 @@
 import type { Family } from "../model/address.js";
+import type { AddrSet } from "../model/addrset.js";
 import type { Target } from "../platforms/registry.js";
 import type { ScenarioInput } from "../vpn/scenario.js";
 import type { RuleRef } from "./findings.js";
+import type { PortForwardPart, PortForwardSetQuery } from "./port-forward-set.js";
 import type { FilterEvaluator } from "./query.js";
 
 export type PlatformName = "fortios" | "iptables";
@@ -50,6 +52,8 @@ export interface PortForwardQuery {
   port: number;
   /** A source the peer may come from. */
   src: string;
+  /** The class of sources `src` stands for (no condition of the device's config tells them apart). */
+  srcClass?: AddrSet;
   publicAddress: string;
   /** The gateway behind the NAT device. */
   to: string;
@@ -74,6 +78,8 @@ export interface LoadedGateway {
   notes?: string[];
   /** When this box can act as the NAT device in front of a gateway (Linux DNAT). */
   portForward?(q: PortForwardQuery): PortForwardCheck;
+  /** The same for a whole set of clients: one part per class of sources the config tells apart. */
+  portForwardSet?(q: PortForwardSetQuery): PortForwardPart[];
 }
 
 /** Input the user must fix (parse errors, unknown VDOM): printed with positions, exit 2. */

@@ -1,13 +1,15 @@
-import { formatPrefix } from "../model/address.js";
+import { formatAddress, formatPrefix, parsePrefix } from "../model/address.js";
+import { AddrSet } from "../model/addrset.js";
 import { generateRules } from "../platforms/registry.js";
 import { defaultGenerateOptions } from "../platforms/types.js";
 import type { AuditReport } from "../report/audit.js";
 import { type Flow, type Plan, planFlows } from "../vpn/flows.js";
 import { makeScenario, type NatMode, type ScenarioInput } from "../vpn/scenario.js";
-import { auditGateway } from "./audit.js";
+import { auditGateway, setText } from "./audit.js";
 import { FINDINGS } from "./findings.js";
 import type { GatewayInput, GatewayLoader, LoadedGateway, PlatformName } from "./gateway.js";
 import { GatewayInputError } from "./gateway.js";
+import type { PortForwardPart } from "./port-forward-set.js";
 
 /** Scenario options a tunnel definition may set on top of what the configs declare. */
 export type ScenarioOverrides = Partial<
@@ -108,49 +110,93 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
       );
       return;
     }
+    // Packets from the device's own addresses do not arrive from outside.
+    const own = AddrSet.fromPrefixes(
+      s.family,
+      [...(dev.input.addresses ?? []), ...dev.ownAddresses, pub].flatMap((a) => {
+        try {
+          const p = parsePrefix(a, { allowHostBits: true });
+          return p.family === s.family ? [{ ...p, len: s.family === 4 ? 32 : 128 }] : [];
+        } catch {
+          return [];
+        }
+      }),
+    );
     for (const f of plan.flows) {
       if (f.location !== "nat-device" || f.requirement !== "required" || f.port === undefined) continue;
-      // A source the peer may use, and not one of the device's own addresses.
-      const own = new Set([...(dev.input.addresses ?? []), ...dev.ownAddresses, pub]);
-      const candidates =
-        s.family === 4
-          ? ["203.0.113.77", "198.51.100.77", "192.0.2.77"]
-          : ["2001:db8:77::1", "2001:db8:78::1"];
-      const src = f.peers[0]
-        ? formatPrefix({ ...f.peers[0], len: s.family === 4 ? 32 : 128 })
-        : candidates.find((c) => !own.has(c))!;
-      const c = dev.portForward({
+      const clients = (
+        f.peers.length ? AddrSet.fromPrefixes(s.family, f.peers) : AddrSet.all(s.family)
+      ).difference(own);
+      const q = {
         proto: f.protoNumber ?? 17,
         port: f.port,
-        src,
         publicAddress: pub.replace(/\/\d+$/, ""),
         to: formatPrefix(s.local),
         ...(dev.input.wan ? { iif: dev.input.wan } : {}),
-      });
+      };
+      const parts: PortForwardPart[] = dev.portForwardSet
+        ? dev.portForwardSet({ ...q, sources: clients })
+        : clients.isEmpty()
+          ? []
+          : [
+              {
+                ...dev.portForward({
+                  ...q,
+                  src: formatAddress(s.family, clients.first()!),
+                  srcClass: clients,
+                }),
+                sources: clients,
+              },
+            ];
+      const verdictOf = (c: PortForwardPart) =>
+        c.status === "forwarded" ? "accept" : c.status === "unknown" ? "unknown" : "drop";
+      const statuses = new Set(parts.map(verdictOf));
       report.verdicts.push({
         ...base,
         flow: f.id,
         requirement: f.requirement,
-        status: c.status === "forwarded" ? "accepted-new" : c.status === "unknown" ? "unknown" : "blocked",
-        parts: [
-          {
-            sources: src,
-            new: c.status === "forwarded" ? "accept" : c.status === "unknown" ? "unknown" : "drop",
-            rule: c.rules[0] ?? null,
-          },
-        ],
+        status:
+          statuses.size > 1
+            ? "mixed"
+            : statuses.has("accept")
+              ? "accepted-new"
+              : statuses.has("unknown")
+                ? "unknown"
+                : "blocked",
+        parts: parts.map((c) => ({
+          sources: setText(c.sources),
+          new: verdictOf(c),
+          rule: c.rules[0] ?? null,
+        })),
       });
-      if (c.status === "forwarded") continue;
-      const what = `${f.protocol.toUpperCase()} ${f.port} to ${pub} (from ${src})`;
-      const id = c.status === "unknown" ? "verdict-unknown" : "port-forward-missing";
-      report.findings.push({
-        id,
-        severity: FINDINGS[id].severity,
-        ...base,
-        flow: f.id,
-        message: `${what} must reach ${g.input.name} at ${formatPrefix(s.local)}:${f.port}: ${c.reason}.`,
-        rules: c.rules,
-      });
+      const bad = parts.filter((c) => c.status !== "forwarded");
+      if (bad.length === 0) continue;
+      const to = `must reach ${g.input.name} at ${formatPrefix(s.local)}:${f.port}`;
+      const what = `${f.protocol.toUpperCase()} ${f.port} to ${pub}`;
+      const ok = parts.filter((c) => c.status === "forwarded");
+      const fine = ok.length
+        ? ` (forwarded from ${setText(
+            AddrSet.fromRanges(
+              s.family,
+              ok.flatMap((c) => c.sources.intervals()),
+            ),
+          )})`
+        : "";
+      for (const id of ["port-forward-missing", "verdict-unknown"] as const) {
+        const mine = bad.filter((c) => (c.status === "unknown") === (id === "verdict-unknown"));
+        if (mine.length === 0) continue;
+        const rules = mine.flatMap((c) => c.rules);
+        report.findings.push({
+          id,
+          severity: FINDINGS[id].severity,
+          ...base,
+          flow: f.id,
+          message: mine
+            .map((c) => `${what} (from ${setText(c.sources)}) ${to}: ${c.reason}${fine}.`)
+            .join("\n"),
+          rules: rules.filter((r, i) => rules.findIndex((x) => x.file === r.file && x.line === r.line) === i),
+        });
+      }
     }
   };
 

@@ -5,7 +5,7 @@ import { fortiosEvaluator } from "./evaluator.js";
 import { pickVdom, vdomOfInterface } from "./localin.js";
 import { loadFortios } from "./model.js";
 import { formatDiagnostic } from "./parse.js";
-import { checkFortiosPortForward } from "./port-forward.js";
+import { checkFortiosPortForward, checkFortiosPortForwardSet } from "./port-forward.js";
 import { discoverVpns, vpnScenarioInput } from "./vpn.js";
 
 /**
@@ -90,5 +90,7 @@ export function loadFortiosGateway(g: GatewayInput): LoadedGateway {
     // As the NAT device in front of another gateway: its VIPs and firewall policies.
     portForward: (q) =>
       checkFortiosPortForward(model, pickVdom(model, g.vdom ?? vdomOfInterface(model, q.iif)), q),
+    portForwardSet: (q) =>
+      checkFortiosPortForwardSet(model, pickVdom(model, g.vdom ?? vdomOfInterface(model, q.iif)), q),
   };
 }

@@ -14,10 +14,15 @@
  */
 import type { RuleRef } from "../../analysis/findings.js";
 import type { PortForwardCheck, PortForwardQuery } from "../../analysis/gateway.js";
+import {
+  type PortForwardPart,
+  type PortForwardSetQuery,
+  portForwardBySource,
+} from "../../analysis/port-forward-set.js";
 import { formatAddress, parsePrefix } from "../../model/address.js";
 import { AddrSet } from "../../model/addrset.js";
 import { refOf } from "./evaluator.js";
-import { namesHave, servicesHave, type Tri, triAnd, triNot } from "./match.js";
+import { type AddrExpr, expandAddress, namesHave, servicesHave, type Tri, triAnd, triNot } from "./match.js";
 import type { FortiosModel, Policy, VdomModel } from "./model.js";
 import { namesVip, PROTO_NAMES, vipFor } from "./vip.js";
 
@@ -62,7 +67,7 @@ export function checkFortiosPortForward(
   }
   const mapped = vipFor(model, v, {
     ...(q.iif ? { iif: q.iif } : {}),
-    src: AddrSet.fromPrefix(src),
+    src: q.srcClass ?? AddrSet.fromPrefix(src),
     dst: dst.addr,
     proto: q.proto,
     port: q.port,
@@ -141,4 +146,49 @@ export function checkFortiosPortForward(
     reason: `VIP '${mapped.vip.name}' applies, but no firewall policy allows ${proto}/${mapped.port} to ${q.to}${oif ? ` on ${oif}` : ""}: implicit deny (policy 0)`,
     rules: [vipRef],
   };
+}
+
+/** An address (group) as the address sets its membership can change across; wildcards are listed apart. */
+function exprCuts(e: AddrExpr, cuts: AddrSet[], wildcards: string[]): void {
+  if (e.kind === "group") {
+    for (const m of [...e.members, ...e.excluded]) exprCuts(m, cuts, wildcards);
+    return;
+  }
+  if (e.kind !== "address") return; // missing or cyclic: unknown for every source alike
+  const m = e.address.match;
+  if (m.kind === "prefix" && m.prefix.family === 4) cuts.push(AddrSet.fromPrefix(m.prefix));
+  else if (m.kind === "range" && m.family === 4) cuts.push(AddrSet.fromRange(4, m.first, m.last));
+  else if (m.kind === "wildcard") wildcards.push(e.address.name);
+}
+
+/**
+ * The forward for a whole set of clients. The classes are those the config itself distinguishes:
+ * the VIPs' `src-filter` and the source addresses of the policies that can take VIP traffic (they
+ * name a VIP, or deny with `match-vip`).
+ */
+export function checkFortiosPortForwardSet(
+  model: FortiosModel,
+  v: VdomModel,
+  q: PortForwardSetQuery,
+): PortForwardPart[] {
+  const cuts: AddrSet[] = [];
+  const wildcards: string[] = [];
+  for (const vip of v.vips.values()) if (vip.srcFilter) cuts.push(vip.srcFilter);
+  for (const p of v.policies) {
+    const vipPolicy =
+      (p.action.value === "deny" && p.matchVip) || p.dstaddr.some((n) => v.vips.has(n) || v.vipgrps.has(n));
+    if (!vipPolicy || p.status.value !== "enable") continue;
+    for (const n of p.srcaddr) exprCuts(expandAddress(v, 4, n), cuts, wildcards);
+  }
+  if (wildcards.length > 0 && q.sources.family === 4) {
+    return [
+      {
+        sources: q.sources,
+        status: "unknown",
+        reason: `source address '${wildcards[0]}' is a wildcard (non-contiguous mask), whose members are not evaluated as a set`,
+        rules: [],
+      },
+    ];
+  }
+  return portForwardBySource(q, cuts, (one) => checkFortiosPortForward(model, v, one));
 }

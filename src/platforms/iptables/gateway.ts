@@ -16,7 +16,7 @@ import { type Diagnostic, formatDiagnostic } from "../../model/ruleset.js";
 import { evaluateLocalOut } from "./local-out.js";
 import { BUILTIN_CHAINS, type Chain, type Hook, type Rule, type Ruleset, type TableName } from "./model.js";
 import { parseIptables } from "./parse.js";
-import { checkPortForward } from "./port-forward.js";
+import { checkPortForward, checkPortForwardSet } from "./port-forward.js";
 
 /** Loads an iptables rule set for the audit. */
 export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
@@ -62,6 +62,10 @@ export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
   }
   warnings.push(...inputPathWarnings(rs, ipsets));
 
+  const pathOpts = {
+    ...(ipsets ? { ipsets } : {}),
+    ...(broadcast.isEmpty() ? {} : { broadcast }),
+  };
   const ev = iptablesEvaluator(rs, {
     ...(host ? { hostAddresses: host } : {}),
     ...(ipsets ? { ipset: ipsets } : {}),
@@ -102,7 +106,8 @@ export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
     vpns: [],
     ownAddresses: own,
     warnings,
-    portForward: (q) => checkPortForward(rs, host, q),
+    portForward: (q) => checkPortForward(rs, host, q, pathOpts),
+    portForwardSet: (q) => checkPortForwardSet(rs, host, q, pathOpts),
   };
 }
 

@@ -11,37 +11,14 @@ import { decisionName, evaluatePath, type PathResult } from "../../analysis/ipta
 import { ruleRef } from "../../analysis/iptables-symbolic.js";
 import { refineAtoms } from "../../analysis/partition.js";
 import type { OutboundQuery, VerdictPart } from "../../analysis/query.js";
-import { AddrSet } from "../../model/addrset.js";
-import { type Ruleset, specToAddrSet } from "./model.js";
+import type { AddrSet } from "../../model/addrset.js";
+import { addressCuts } from "./address-cuts.js";
+import type { Ruleset } from "./model.js";
 
 export interface LocalOutOptions {
   hostAddresses?: AddrSet;
   ipsets?: ReadonlyMap<string, AddrSet>;
   broadcast?: AddrSet;
-}
-
-/** Destination-address boundaries of every rule (a superset of those on the output path). */
-export function destinationCuts(rs: Ruleset, ipsets?: ReadonlyMap<string, AddrSet>): AddrSet[] {
-  const family = rs.family;
-  const cuts: AddrSet[] = [];
-  for (const t of rs.tables.values())
-    for (const c of t.chains.values())
-      for (const r of c.rules) {
-        const d = r.dst && specToAddrSet(r.dst.spec, family);
-        if (d) cuts.push(d);
-        for (const m of r.matches) {
-          if (m.kind === "iprange" && m.dst)
-            cuts.push(AddrSet.fromRange(family, m.dst.range.lo, m.dst.range.hi));
-          else if (m.kind === "set" && m.flags.includes("dst") && ipsets?.has(m.name))
-            cuts.push(ipsets.get(m.name)!);
-          else if (m.kind === "conntrack")
-            for (const n of [m.origSrc, m.origDst, m.replSrc, m.replDst]) {
-              const s = n && specToAddrSet(n.net, family);
-              if (s) cuts.push(s);
-            }
-        }
-      }
-  return cuts;
 }
 
 const MAX_CLASSES = 256;
@@ -91,14 +68,7 @@ export function evaluateLocalOut(rs: Ruleset, opts: LocalOutOptions, q: Outbound
       "the gateway's own address is not given (--local or addresses:), so rules on the source cannot be told";
     return [{ sources: q.peers, verdict: "unknown", rule: null, unknown: { reason } }];
   }
-  const special = [
-    family === 4
-      ? AddrSet.fromPrefix({ family, addr: 0xe0000000n, len: 4 })
-      : AddrSet.fromPrefix({ family, addr: 0xffn << 120n, len: 8 }),
-    ...(opts.hostAddresses ? [opts.hostAddresses] : []),
-    ...(opts.broadcast ? [opts.broadcast] : []),
-  ];
-  const atoms = refineAtoms(q.peers, [...special, ...destinationCuts(rs, opts.ipsets)], MAX_CLASSES);
+  const atoms = refineAtoms(q.peers, addressCuts(rs, "dst", opts), MAX_CLASSES);
   if (atoms === null) {
     const reason = `too many destination classes to evaluate (more than ${MAX_CLASSES})`;
     return [{ sources: q.peers, verdict: "unknown", rule: null, unknown: { reason } }];

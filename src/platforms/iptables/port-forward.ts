@@ -5,14 +5,21 @@
 import type { PortForwardCheck, PortForwardQuery } from "../../analysis/gateway.js";
 import { decisionName, evaluatePath } from "../../analysis/iptables-path.js";
 import { ruleRef } from "../../analysis/iptables-symbolic.js";
+import {
+  type PortForwardPart,
+  type PortForwardSetQuery,
+  portForwardBySource,
+} from "../../analysis/port-forward-set.js";
 import { parsePrefix } from "../../model/address.js";
 import type { AddrSet } from "../../model/addrset.js";
+import { addressCuts } from "./address-cuts.js";
 import type { Ruleset } from "./model.js";
 
 export function checkPortForward(
   rs: Ruleset,
   local: AddrSet | undefined,
   q: PortForwardQuery,
+  opts: { ipsets?: ReadonlyMap<string, AddrSet>; broadcast?: AddrSet } = {},
 ): PortForwardCheck {
   const src = parsePrefix(q.src);
   const dst = parsePrefix(q.publicAddress);
@@ -31,14 +38,23 @@ export function checkPortForward(
       state: "new",
       ipsec: false,
     },
-    local ? { local } : {},
+    {
+      ...(local ? { local } : {}),
+      ...(opts.ipsets ? { ipsets: opts.ipsets } : {}),
+      ...(opts.broadcast ? { broadcast: opts.broadcast } : {}),
+    },
   );
   if (r.verdict === "unknown") {
-    return {
-      status: "unknown",
-      reason: r.reason ?? "the path depends on something the ruleset does not say",
-      rules: [],
-    };
+    // Name the construct: the undecidable rule an outcome had to assume, else the deciding one.
+    const o = r.outcomes.find((x) => x.verdict === "unknown") ?? r.outcomes[0];
+    const assumed = r.outcomes.flatMap((x) => x.assumed).find((a) => a.rule);
+    const rule = assumed?.rule ?? o?.decision?.rule ?? null;
+    const why =
+      o?.reason ??
+      assumed?.why ??
+      (r.truncated ? "too many undecidable rules on the path" : "the outcomes on the path disagree");
+    const at = rule ? ` (${rule.prov.file}:${rule.prov.line}: ${rule.prov.text})` : "";
+    return { status: "unknown", reason: `${why}${at}`, rules: rule ? [ruleRef(rule)] : [] };
   }
   const o = r.outcomes[0]!;
   const rules = [
@@ -74,4 +90,15 @@ export function checkPortForward(
       rules,
     };
   return { status: "forwarded", reason: `forwarded (${by})`, rules };
+}
+
+/** The forward for a whole set of clients, one part per class of sources the rule set tells apart. */
+export function checkPortForwardSet(
+  rs: Ruleset,
+  local: AddrSet | undefined,
+  q: PortForwardSetQuery,
+  opts: { ipsets?: ReadonlyMap<string, AddrSet>; broadcast?: AddrSet } = {},
+): PortForwardPart[] {
+  const cuts = addressCuts(rs, "src", { ...(local ? { hostAddresses: local } : {}), ...opts });
+  return portForwardBySource(q, cuts, (one) => checkPortForward(rs, local, one, opts));
 }

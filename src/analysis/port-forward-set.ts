@@ -1,0 +1,47 @@
+/**
+ * A port forward judged for a whole set of clients: the set is cut into the classes no source
+ * condition of the NAT device's config tells apart (the platform gives the boundaries), and one
+ * representative of each class is checked with the platform's own concrete evaluation — every
+ * client of a class gets the same answer, by construction.
+ */
+import { formatAddress } from "../model/address.js";
+import type { AddrSet } from "../model/addrset.js";
+import type { PortForwardCheck, PortForwardQuery } from "./gateway.js";
+import { refineAtoms } from "./partition.js";
+
+export interface PortForwardSetQuery extends Omit<PortForwardQuery, "src" | "srcClass"> {
+  sources: AddrSet;
+}
+
+export type PortForwardPart = PortForwardCheck & { sources: AddrSet };
+
+const MAX_CLASSES = 256;
+
+export function portForwardBySource(
+  q: PortForwardSetQuery,
+  cuts: Iterable<AddrSet>,
+  check: (q: PortForwardQuery) => PortForwardCheck,
+): PortForwardPart[] {
+  if (q.sources.isEmpty()) return [];
+  const atoms = refineAtoms(q.sources, cuts, MAX_CLASSES);
+  if (atoms === null) {
+    return [
+      {
+        sources: q.sources,
+        status: "unknown",
+        reason: `the config tells more than ${MAX_CLASSES} classes of sources apart; not evaluated one by one`,
+        rules: [],
+      },
+    ];
+  }
+  const { sources: _s, ...rest } = q;
+  const by = new Map<string, PortForwardPart>();
+  for (const atom of atoms) {
+    const c = check({ ...rest, src: formatAddress(atom.family, atom.first()!), srcClass: atom });
+    const key = `${c.status}|${c.reason}|${c.rules.map((r) => `${r.file}:${r.line}`).join(",")}`;
+    const prev = by.get(key);
+    if (prev) prev.sources = prev.sources.union(atom);
+    else by.set(key, { ...c, sources: atom });
+  }
+  return [...by.values()].sort((a, b) => (a.sources.first()! < b.sources.first()! ? -1 : 1));
+}
