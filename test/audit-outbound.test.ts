@@ -91,6 +91,22 @@ describe("audit: the gateway's outbound flows (local-output path)", () => {
     expect(status(r, "ike-out")).toBe("unknown");
   });
 
+  it("only the output path's rules cut the peers into classes: 300 INPUT networks leave remote access decided", () => {
+    const input = Array.from(
+      { length: 300 },
+      (_, i) => `-A INPUT -s 10.${i >> 8}.${i & 255}.0/24 -d 10.${i >> 8}.${i & 255}.0/24 -j DROP`,
+    );
+    const text = output(
+      "DROP",
+      "-A OUTPUT -s 198.51.100.1 -p udp -m multiport --sports 500,4500 -j ACCEPT",
+      "-A OUTPUT -d 10.0.0.0/8 -j DROP",
+    ).replace(":OUTPUT DROP [0:0]", `:OUTPUT DROP [0:0]\n${input.join("\n")}`);
+    const r = audit(text, { ...L2TP, vpn: "ikev2-remote-access" });
+    expect(outFindings(r)).toEqual([]);
+    expect(status(r, "ike-out")).toBe("accepted-new");
+    expect(r.verdicts.find((v) => v.flow === "ike-out")!.parts).toHaveLength(1);
+  });
+
   for (const s of [
     S2S,
     L2TP,

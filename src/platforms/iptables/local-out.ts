@@ -12,7 +12,7 @@ import { ruleRef } from "../../analysis/iptables-symbolic.js";
 import { refineAtoms } from "../../analysis/partition.js";
 import type { OutboundQuery, VerdictPart } from "../../analysis/query.js";
 import type { AddrSet } from "../../model/addrset.js";
-import { addressCuts } from "./address-cuts.js";
+import { addressCuts, PATHS } from "./address-cuts.js";
 import type { Ruleset } from "./model.js";
 
 export interface LocalOutOptions {
@@ -68,7 +68,7 @@ export function evaluateLocalOut(rs: Ruleset, opts: LocalOutOptions, q: Outbound
       "the gateway's own address is not given (--local or addresses:), so rules on the source cannot be told";
     return [{ sources: q.peers, verdict: "unknown", rule: null, unknown: { reason } }];
   }
-  const atoms = refineAtoms(q.peers, addressCuts(rs, "dst", opts), MAX_CLASSES);
+  const atoms = refineAtoms(q.peers, addressCuts(rs, "dst", PATHS.localOut, opts), MAX_CLASSES);
   if (atoms === null) {
     const reason = `too many destination classes to evaluate (more than ${MAX_CLASSES})`;
     return [{ sources: q.peers, verdict: "unknown", rule: null, unknown: { reason } }];

@@ -12,7 +12,7 @@ import {
 } from "../../analysis/port-forward-set.js";
 import { parsePrefix } from "../../model/address.js";
 import type { AddrSet } from "../../model/addrset.js";
-import { addressCuts } from "./address-cuts.js";
+import { addressCuts, PATHS } from "./address-cuts.js";
 import type { Ruleset } from "./model.js";
 
 export function checkPortForward(
@@ -99,6 +99,9 @@ export function checkPortForwardSet(
   q: PortForwardSetQuery,
   opts: { ipsets?: ReadonlyMap<string, AddrSet>; broadcast?: AddrSet } = {},
 ): PortForwardPart[] {
-  const cuts = addressCuts(rs, "src", { ...(local ? { hostAddresses: local } : {}), ...opts });
+  const cuts = addressCuts(rs, "src", PATHS.forwarded, {
+    ...(local ? { hostAddresses: local } : {}),
+    ...opts,
+  });
   return portForwardBySource(q, cuts, (one) => checkPortForward(rs, local, one, opts));
 }
