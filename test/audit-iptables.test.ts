@@ -95,6 +95,38 @@ describe("audit on Linux: real iptables semantics", () => {
     expect(f.rules[0]!.line).toBe(9);
   });
 
+  it("`-m policy --proto esp --mode transport` on the 1701 rule is judged against L2TP's transport-mode SA", () => {
+    const with_ = (opts: string) =>
+      seedRules("6.1", (l) =>
+        l.replace(" -m policy --dir in --pol ipsec", ` -m policy --dir in --pol ipsec ${opts}`),
+      );
+    const espOnly = { ...seed("6.1").scenario, ah: false };
+    const l2tpIds = (r: ReturnType<typeof audit>) =>
+      ids(r).filter((id) => id.startsWith("l2tp") || id === "verdict-unknown");
+    // What L2TP/IPsec guides write: accepted, exactly, no "unknown".
+    for (const opts of [
+      "--proto esp",
+      "--mode transport",
+      "--proto esp --mode transport",
+      "--strict --proto esp --mode transport",
+    ])
+      expect([opts, ...l2tpIds(audit(with_(opts), espOnly))]).toEqual([opts]);
+    // A rule for another SA does not let L2TP in.
+    for (const opts of ["--mode tunnel", "--proto ah", "! --proto esp"])
+      expect([opts, ...l2tpIds(audit(with_(opts), espOnly))]).toEqual([opts, "l2tp-blocked"]);
+    // What the scenario cannot know stays unknown, with the reason: the reqid, and with AH in use
+    // whether an AH SA is bundled around the ESP one.
+    const reqid = audit(with_("--reqid 7"), espOnly);
+    expect(reqid.findings.find((f) => f.id === "verdict-unknown")!.message).toMatch(
+      /IPsec SA details unknown/,
+    );
+    const ah = seed("6.1").scenario;
+    expect(ah.ah).toBe(true);
+    expect(l2tpIds(audit(with_("--proto esp"), ah))).toEqual([]);
+    expect(l2tpIds(audit(with_("--proto ah"), ah))).toEqual(["verdict-unknown"]);
+    expect(l2tpIds(audit(with_("--strict --proto esp"), ah))).toEqual(["verdict-unknown"]);
+  });
+
   it("a user chain that RETURNs for non-peers: the peer is accepted, nobody else", () => {
     const chain = (peer: string) =>
       [

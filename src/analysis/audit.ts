@@ -3,7 +3,14 @@ import { AddrSet } from "../model/addrset.js";
 import type { Flow, Plan } from "../vpn/flows.js";
 import { FINDINGS, type Finding, type FindingId, type RuleRef } from "./findings.js";
 import { overlayPartitions } from "./partition.js";
-import type { CtState, FilterEvaluator, FlowQuery, OutboundQuery, VerdictPart } from "./query.js";
+import type {
+  CtState,
+  FilterEvaluator,
+  FlowQuery,
+  IpsecSaFacts,
+  OutboundQuery,
+  VerdictPart,
+} from "./query.js";
 
 export interface GatewayAudit {
   gateway: string;
@@ -86,6 +93,7 @@ function queryFor(plan: Plan, f: Flow, sources: AddrSet, state: CtState): FlowQu
     ...(s.wan ? { iif: s.wan } : {}),
     state,
     ipsec: f.condition === "ipsec",
+    ...saFacts(plan, f),
     ...(f.condition === "non-first-fragment" ? { fragment: true } : {}),
   };
 }
@@ -103,7 +111,18 @@ function outboundQuery(plan: Plan, f: Flow, peers: AddrSet, state: CtState): Out
     ...(s.wan ? { oif: s.wan } : {}),
     state,
     ipsecOut: f.condition === "ipsec",
+    ...saFacts(plan, f),
   };
+}
+
+/**
+ * The SAs an L2TP flow is carried in: transport mode (RFC 3193 §2), ESP (the plan requires it);
+ * with AH in the scenario an AH SA may be bundled outside it — whether is the daemon's configuration.
+ */
+function saFacts(plan: Plan, f: Flow): { ipsecSa?: IpsecSaFacts[] } {
+  if (f.condition !== "ipsec" || f.service !== "l2tp") return {};
+  const esp: IpsecSaFacts = { proto: "esp", mode: "transport" };
+  return { ipsecSa: plan.scenario.ah ? [{ mode: "transport" }, esp] : [esp] };
 }
 
 /**

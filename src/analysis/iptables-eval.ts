@@ -40,8 +40,9 @@ export type PacketState = "new" | "established" | "related" | "invalid" | "untra
 
 /** One IPsec SA of the packet's security path (inbound) or transform bundle (outbound). */
 export interface SaInfo {
-  proto: "esp" | "ah" | "ipcomp";
-  mode: "tunnel" | "transport";
+  /** Undefined: an SA the bundle may or may not hold (AH beside ESP), of unknown protocol. */
+  proto?: "esp" | "ah" | "ipcomp";
+  mode?: "tunnel" | "transport";
   reqid?: number;
   spi?: number;
   /** Outer addresses, tunnel mode only. */
@@ -312,6 +313,7 @@ function policyMatch(m: Extract<Match, { kind: "policy" }>, p: Packet): MatchRes
     return maybe("the packet's IPsec SAs are not known");
   }
   if (m.strict) {
+    if (sas.some((sa) => sa.proto === undefined)) return maybe("the SA bundle's exact make-up is not known");
     if (sas.length !== elements.length) return NO;
     let r: Tri = "yes";
     for (let i = 0; i < sas.length; i++) r = and(r, saMatches(sas[i]!, elements[i]!));

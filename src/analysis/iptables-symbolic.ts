@@ -757,6 +757,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
       ...(q.iif !== undefined ? { iif: q.iif } : {}),
       state: q.state,
       ipsec: q.ipsec,
+      ...(q.ipsec && q.ipsecSa ? { ipsecSas: q.ipsecSa } : {}),
       ...(q.fragment ? { fragment: true } : {}),
       ...(dst === null ? { pktType: "unicast" as const } : {}),
     };

@@ -28,6 +28,8 @@ export interface FlowQuery {
   state: CtState;
   /** Arrived inside IPsec (decapsulated from an inbound SA). */
   ipsec: boolean;
+  /** What is known of its SA bundle, outermost first (`-m policy --proto/--mode`); undefined: nothing. */
+  ipsecSa?: IpsecSaFacts[];
   /**
    * A non-first IP fragment (no transport header). `dport`/`sport` then are the ports of the
    * datagram it belongs to: a platform that reassembles before its rules judges the datagram by
@@ -74,6 +76,18 @@ export interface OutboundQuery {
   state: CtState;
   /** Will leave through an outbound IPsec policy (L2TP inside the transport SA). */
   ipsecOut: boolean;
+  /** What is known of its SA bundle, outermost first; undefined: nothing. */
+  ipsecSa?: IpsecSaFacts[];
+}
+
+/**
+ * An IPsec SA a flow travels in, as far as the scenario fixes it. L2TP/IPsec runs in transport-mode
+ * SAs (RFC 3193 §2); reqid and SPI are the daemon's choice and stay unknown. `proto` undefined: an SA
+ * the bundle may or may not hold.
+ */
+export interface IpsecSaFacts {
+  proto?: "esp" | "ah";
+  mode: "transport" | "tunnel";
 }
 
 export interface StateTimeout {

@@ -88,6 +88,7 @@ export function evaluateLocalOut(rs: Ruleset, opts: LocalOutOptions, q: Outbound
       ctDir: q.state === "new" ? "ORIGINAL" : "REPLY",
       ipsec: false,
       ipsecOut: q.ipsecOut,
+      ...(q.ipsecOut && q.ipsecSa ? { ipsecOutSas: q.ipsecSa } : {}),
     };
     const r = evaluatePath(rs, pkt, {
       origin: "local",
