@@ -127,6 +127,21 @@ describe("audit on Linux: real iptables semantics", () => {
     expect(l2tpIds(audit(with_("--strict --proto esp"), ah))).toEqual(["verdict-unknown"]);
   });
 
+  it("ike-open-to-any names the sources as prefixes when tidy, as address ranges when not", () => {
+    const open = (drop: string) =>
+      audit(
+        rules([
+          `-A INPUT ${drop} -p udp --dport 500 -j DROP`,
+          "-A INPUT -p udp --dport 500 -j ACCEPT",
+          "-A INPUT -p esp -j ACCEPT",
+        ]),
+      ).findings.find((f) => f.id === "ike-open-to-any")!.message;
+    expect(open("-s 10.0.0.0/8")).toMatch(/any source except 10\.0\.0\.0\/8, 203\.0\.113\.7\)/);
+    expect(open("-m iprange --src-range 10.0.0.5-10.0.0.9")).toMatch(
+      /any source except 10\.0\.0\.5-10\.0\.0\.9, 203\.0\.113\.7\)/,
+    );
+  });
+
   it("a user chain that RETURNs for non-peers: the peer is accepted, nobody else", () => {
     const chain = (peer: string) =>
       [

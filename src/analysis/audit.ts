@@ -157,13 +157,17 @@ const brief = (items: readonly string[], max = 8): string =>
  * `setText` for the sentences of a finding: a long set is cut short (the full sets are in the
  * verdict rows), and a set that is everything but a few hundred addresses is said that way.
  */
+/** Prefixes when each range is one (`10.0.0.0/8, 192.0.2.1`), else ranges: a range cut out of the space is 30 prefixes. */
+const readable = (a: AddrSet): string =>
+  a.toPrefixes().length <= a.intervalCount ? a.toString() : a.toRangeString();
+
 const setBrief = (a: AddrSet): string => {
   if (a.isAll()) return "any source";
   const rest = a.complement();
-  if (rest.intervalCount <= 3 && a.toPrefixes().length > 4) return `any source except ${rest.toString()}`;
+  if (rest.intervalCount <= 3 && a.toPrefixes().length > 4) return `any source except ${readable(rest)}`;
   // Name the smaller side: "any source except" a hub's peers, not the four billion others.
   const [shown, lead] = rest.size() < a.size() ? [rest, "any source except "] : [a, ""];
-  if (shown.intervalCount <= 10) return `${lead}${shown.toString()}`;
+  if (shown.intervalCount <= 10) return `${lead}${readable(shown)}`;
   const first = AddrSet.fromRanges(shown.family, shown.intervals().slice(0, 8)).toRangeString();
   return `${lead}${first} … and ${shown.intervalCount - 8} more ranges`;
 };
