@@ -2,12 +2,15 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { auditGateway } from "../src/analysis/audit.js";
+import { runAudit } from "../src/analysis/run-audit.js";
 import { AddrSet } from "../src/model/addrset.js";
 import { fortiosEvaluator } from "../src/platforms/fortios/evaluator.js";
+import { loadFortiosGateway } from "../src/platforms/fortios/gateway.js";
 import { buildModel, type FortiosModel, loadFortios } from "../src/platforms/fortios/model.js";
 import { formatDiagnostic, parseFortios } from "../src/platforms/fortios/parse.js";
 import { renderTraceText, traceFortios } from "../src/platforms/fortios/trace.js";
 import { discoverVpns, vpnScenarioInput } from "../src/platforms/fortios/vpn.js";
+import { loadIptablesGateway } from "../src/platforms/iptables/gateway.js";
 import { planFlows } from "../src/vpn/flows.js";
 import { makeScenario } from "../src/vpn/scenario.js";
 
@@ -407,5 +410,58 @@ describe("no secret in any output of the engine", () => {
       const all = JSON.stringify(outputs);
       for (const s of secrets) expect(all.includes(s), `${f}: ${s.slice(0, 12)}…`).toBe(false);
     }
+  });
+});
+
+describe("dial-up servers in the zero-config audit", () => {
+  const run = (lines: string[]) =>
+    runAudit(
+      {
+        gateways: [{ name: "fgt", platform: "fortios", file: "t.conf", text: lines.join("\n") }],
+        tunnels: [],
+      },
+      { fortios: loadFortiosGateway, iptables: loadIptablesGateway },
+    );
+  const localIn = [
+    "config firewall local-in-policy",
+    "  edit 1",
+    '    set intf "wan1"',
+    '    set srcaddr "all"',
+    '    set dstaddr "all"',
+    '    set service "IKE"',
+    '    set schedule "always"',
+    "    set action accept",
+    "  next",
+    "  edit 2",
+    '    set intf "wan1"',
+    '    set srcaddr "all"',
+    '    set dstaddr "all"',
+    '    set service "ALL"',
+    '    set schedule "always"',
+    "  next",
+    "end",
+  ];
+  const dialup = phase1("fct", "set type dynamic", 'set interface "wan1"', "set ike-version 1");
+  const s2s = phase1("s2s", 'set interface "wan1"', "set remote-gw 203.0.113.7", "set ike-version 2");
+
+  it("ESP denied by local-in (detect-unknown-esp disable) on a dial-up server: esp-blocked, not unknown", () => {
+    const settings = ["config system settings", "  set detect-unknown-esp disable", "end"];
+    const r = run([...IFACES, ...settings, ...dialup, ...localIn]);
+    const esp = r.findings.filter((f) => f.flow === "esp-in");
+    expect(esp.map((f) => f.id)).toEqual(["esp-blocked"]);
+    // The clients start it, so whether a reply would pass does not matter, and is said.
+    expect(esp[0]!.message).toMatch(
+      /whether it would pass as a reply is unknown.*the clients always start it/,
+    );
+    expect(esp[0]!.rules.map((x) => x.line)).toHaveLength(1);
+  });
+
+  it("a static phase1 sharing its interface with a dial-up phase1: IKE from any source is expected there", () => {
+    const shared = run([...IFACES, ...s2s, ...dialup]);
+    expect(shared.findings.filter((f) => f.id === "ike-open-to-any")).toEqual([]);
+    expect(shared.notes.join("\n")).toMatch(/dial-up phase1 "fct" serves its clients there/);
+    // Without the dial-up, the same static phase1 is over-exposed.
+    const alone = run([...IFACES, ...s2s]);
+    expect(alone.findings.filter((f) => f.id === "ike-open-to-any").map((f) => f.tunnel)).toEqual(["s2s"]);
   });
 });

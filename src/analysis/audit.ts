@@ -19,6 +19,8 @@ export interface GatewayAudit {
   evaluator: FilterEvaluator;
   /** Renders ready rules for one flow on this gateway's platform (the fix). */
   fixFor?: (flow: Flow) => { target: string; text: string } | undefined;
+  /** IKE must be open to any source on this address anyway (a dial-up VPN shares it): no ike-open-to-any. */
+  ikeOpenToAnyExpected?: boolean;
 }
 
 /** Per-flow evaluation, kept for reports ("what did the audit see"). */
@@ -131,7 +133,9 @@ function saFacts(plan: Plan, f: Flow): { ipsecSa?: IpsecSaFacts[] } {
  * initiates IKE itself; a remote-access server's IKE and the L2TP daemon only answer.
  */
 const sendsNew = (plan: Plan, f: Flow): boolean =>
-  f.service === "esp" || f.service === "ah" || (plan.scenario.vpn === "site-to-site" && f.service !== "l2tp");
+  f.service === "esp" ||
+  f.service === "ah" ||
+  (plan.scenario.vpn === "site-to-site" && !plan.scenario.responder && f.service !== "l2tp");
 
 const peerSet = (plan: Plan, f: Flow): AddrSet =>
   f.peers.length === 0
@@ -404,7 +408,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
           [...ruleOf(n), ...ruleOf(e)],
           !away,
         );
-      } else if (e.verdict === "unknown") {
+      } else if (e.verdict === "unknown" && f.initiator !== "peer") {
         add(
           "verdict-unknown",
           f,
@@ -416,9 +420,14 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
         const id = BLOCKED[f.service];
         // Accepted as a reply, but only the peer ever starts this flow (a remote-access server):
         // no client packet is a reply, so the clients can never connect.
-        const neverReply = e.verdict === "accept" && f.initiator === "peer";
+        // (Whether it would pass as a reply may be unknown: it does not matter then.)
+        const neverReply = e.verdict !== "drop" && e.verdict !== "reject" && f.initiator === "peer";
+        const asReply =
+          e.verdict === "unknown"
+            ? `whether it would pass as a reply is unknown (${e.unknown?.reason ?? "unsupported construct"})`
+            : `it would pass only as a reply${e.rule ? ` (${e.rule.file}:${e.rule.line})` : ""}`;
         const tail = neverReply
-          ? ` when new; it would pass only as a reply${e.rule ? ` (${e.rule.file}:${e.rule.line})` : ""}, but ${who === "any source" ? "the clients" : who} always start it and ${g.gateway} never sends first, so ${f.service === "ike" || f.service === "nat-t" || f.service === "ike-tcp" ? "the tunnel is never set up" : "it never gets through"}`
+          ? ` when new; ${asReply}, but ${who === "any source" ? "the clients" : who} always start it and ${g.gateway} never sends first, so ${f.service === "ike" || f.service === "nat-t" || f.service === "ike-tcp" ? "the tunnel is never set up" : "it never gets through"}`
           : e.verdict === "accept"
             ? ""
             : ", new or not";
@@ -427,7 +436,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
             id,
             f,
             `${describe(f)} from ${who} is ${by}${tail}.${advice}`,
-            [...ruleOf(n), ...(neverReply ? ruleOf(e) : [])],
+            uniqueRules([...ruleOf(n), ...(neverReply ? ruleOf(e) : [])]),
             !away,
           );
       }
@@ -436,7 +445,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
 
   // Over-exposure: IKE from non-peers on a site-to-site gateway, ESP when nothing sends raw ESP.
   const ike = plan.flows.find((f) => f.id === "ike-in");
-  if (ike && plan.scenario.vpn === "site-to-site" && ike.peers.length > 0) {
+  if (ike && plan.scenario.vpn === "site-to-site" && ike.peers.length > 0 && !g.ikeOpenToAnyExpected) {
     const others = peerSet(plan, ike).complement();
     // One sentence for every non-peer source let in, whichever rules let them in (a 100k-rule ruleset
     // splits a hub's non-peers into hundreds of parts).

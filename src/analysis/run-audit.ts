@@ -7,7 +7,7 @@ import { type Flow, type Plan, planFlows } from "../vpn/flows.js";
 import { makeScenario, type NatMode, type ScenarioInput } from "../vpn/scenario.js";
 import { auditGateway, setText } from "./audit.js";
 import { FINDINGS } from "./findings.js";
-import type { GatewayInput, GatewayLoader, LoadedGateway, PlatformName } from "./gateway.js";
+import type { DeclaredVpn, GatewayInput, GatewayLoader, LoadedGateway, PlatformName } from "./gateway.js";
 import { GatewayInputError } from "./gateway.js";
 import type { PortForwardPart } from "./port-forward-set.js";
 
@@ -208,6 +208,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
     notes: string[] = [],
     unknown: string[] = [],
     device?: string,
+    ikeOpenToAnyExpected = false,
   ) => {
     const scenario = makeScenario(input);
     const plan = planFlows(scenario);
@@ -240,6 +241,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
       plan,
       evaluator: g.evaluator,
       fixFor,
+      ...(ikeOpenToAnyExpected ? { ikeOpenToAnyExpected } : {}),
     });
     report.findings.push(...r.findings);
     report.verdicts.push(...r.verdicts);
@@ -267,7 +269,18 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
           `${g.input.name}: ${g.input.file} declares no VPN (no phase1-interface); give the scenario (--vpn, --peer) or a topology`,
         );
       }
-      for (const v of g.vpns) audit(g, v.name, v.scenario, v.notes, v.unknown);
+      for (const v of g.vpns) {
+        // A dial-up phase1 on the same address needs IKE from any source: not an over-exposure there.
+        const dialup =
+          v.peer !== null ? g.vpns.find((w) => w.peer === null && sharesAddress(v, w)) : undefined;
+        const notes = dialup
+          ? [
+              ...v.notes,
+              `IKE from any source is expected on ${v.local ?? v.scenario.wan}: dial-up phase1 "${dialup.name}" serves its clients there, so ike-open-to-any is not reported; who may connect is decided by the dial-up's peer IDs and credentials`,
+            ]
+          : v.notes;
+        audit(g, v.name, v.scenario, notes, v.unknown, undefined, dialup !== undefined);
+      }
     }
     return report;
   }
@@ -327,4 +340,10 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
     }
   }
   return report;
+}
+
+/** Two declared VPNs terminate on the same address (or, without one, the same interface). */
+function sharesAddress(a: DeclaredVpn, b: DeclaredVpn): boolean {
+  if (a.local !== null && b.local !== null) return a.local === b.local;
+  return a.scenario.wan !== undefined && a.scenario.wan === b.scenario.wan;
 }

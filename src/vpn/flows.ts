@@ -70,7 +70,7 @@ export function planFlows(s: Scenario): Plan {
   const peerNatted = s.nat === "peer" || s.nat === "both";
   const ikeRfc = s.ike === 2 ? RFC.ikev2 : RFC.ikev1;
   const who = ra ? "clients" : "the peer";
-  const inInit: Initiator = ra ? "peer" : "either";
+  const inInit: Initiator = ra || s.responder ? "peer" : "either";
   const flows: Flow[] = [];
   const notes: string[] = [];
   const peers = s.peers;

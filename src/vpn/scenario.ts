@@ -39,6 +39,8 @@ export interface Scenario {
   ikePort?: number;
   /** The UDP port of NAT-T (IKE and ESP-in-UDP after NAT detection), when not 4500 (FortiOS `ike-natt-port`). */
   nattPort?: number;
+  /** This gateway never initiates (a dial-up server of any VPN type). */
+  responder?: boolean;
 }
 
 export class ScenarioError extends Error {}
@@ -59,6 +61,8 @@ export interface ScenarioInput {
   ikeFragmentation?: boolean;
   ikePort?: number;
   nattPort?: number;
+  /** This gateway never initiates (a dial-up server): every inbound flow is started by the peers. */
+  responder?: boolean;
 }
 
 function oneOf<T extends string>(
@@ -176,6 +180,7 @@ export function makeScenario(input: ScenarioInput): Scenario {
     ikeFragmentation: input.ikeFragmentation ?? true,
     ...(input.ikePort !== undefined && input.ikePort !== 500 ? { ikePort: input.ikePort } : {}),
     ...(input.nattPort !== undefined && input.nattPort !== 4500 ? { nattPort: input.nattPort } : {}),
+    ...(input.responder ? { responder: true } : {}),
   };
 }
 

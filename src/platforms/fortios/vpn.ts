@@ -233,9 +233,10 @@ export function vpnScenarioInput(model: FortiosModel, vpn: FortiosVpn): VpnScena
     } else {
       // IKEv1 dial-up without L2TP (FortiClient / XAuth): none of tunnelcheck's types is exact.
       input.vpn = "site-to-site";
+      input.responder = true; // a dial-up phase1 never initiates
       approximate = true;
       notes.push(
-        `phase1 "${vpn.name}" (${at}) is an IKEv1 dial-up server without L2TP (config vpn l2tp ${l2tp ? "disabled" : "absent"}): not one of tunnelcheck's VPN types; audited as a VPN with IKEv1 peers from any address (the flows — UDP 500, UDP 4500, ESP — are those of IKEv1 remote access; only the initiator differs)`,
+        `phase1 "${vpn.name}" (${at}) is an IKEv1 dial-up server without L2TP (config vpn l2tp ${l2tp ? "disabled" : "absent"}): not one of tunnelcheck's VPN types; audited as a VPN with IKEv1 peers from any address that only answers (the flows — UDP 500, UDP 4500, ESP — are those of IKEv1 remote access)`,
       );
     }
   } else {
