@@ -168,6 +168,36 @@ COMMIT
     );
   });
 
+  it("INPUT rules (fail2ban: 300 -s … -j REJECT behind -p tcp --dport 22) do not cut the forwarded clients", async () => {
+    const f2b = Array.from(
+      { length: 300 },
+      (_, i) => `-A f2b-sshd -s 10.${i >> 8}.${i & 255}.1/32 -j REJECT\n`,
+    );
+    const rules = (jump: string) =>
+      limited(`${jump}\n-A FORWARD -p tcp -s 10.9.9.0/24 -j DROP\n`).replace(
+        ":OUTPUT ACCEPT [0:0]\n",
+        `:OUTPUT ACCEPT [0:0]\n:f2b-sshd - [0:0]\n${f2b.join("")}`,
+      );
+    // Before: ">256 classes", unknown for every client; now the DNAT's own cut is all there is.
+    const expectForwarded = async (name: string, jump: string) => {
+      const r = await audit(name, rules(jump), "any");
+      expect(r.findings.map((f) => f.id)).toEqual(["port-forward-missing", "port-forward-missing"]);
+      for (const flow of ["ike-forward", "natt-forward"])
+        expect(r.verdict(flow).parts.map((p) => `${p.sources}:${p.new}`)).toContain("198.51.100.0/24:accept");
+    };
+    await expectForwarded("edge-f2b.rules", "-A INPUT -p tcp --dport 22 -j f2b-sshd");
+    // On the forwarded path itself, rules that cannot match UDP 500/4500 do not cut either.
+    await expectForwarded("edge-f2b-fwd.rules", "-A FORWARD -p tcp --dport 22 -j f2b-sshd");
+    await expectForwarded("edge-f2b-udp.rules", "-A FORWARD -p udp ! --dport 500:4500 -j f2b-sshd");
+    // A rule that may match still cuts: UDP from any port to 500:4500 → the 300 sources → unknown.
+    const r = await audit(
+      "edge-f2b-may.rules",
+      rules("-A FORWARD -p udp --dport 500:4500 -j f2b-sshd"),
+      "any",
+    );
+    expect(r.findings.map((f) => f.id)).toContain("verdict-unknown");
+  });
+
   it("an undecidable rule on the path → verdict-unknown naming that rule", async () => {
     const r = await audit(
       "edge-limit.rules",

@@ -63,10 +63,12 @@ export function checkPortForward(
   ];
   const by = o.decision ? decisionName(o.decision) : "the path";
   if (o.route === "local") {
+    // Not what the device's own input filter then does with it: that is not on the forwarded path,
+    // whose rules alone cut the client set (address-cuts.ts).
     return {
       status: "missing",
-      reason: `not forwarded: no DNAT matches, so the NAT device delivers it to itself (${by})`,
-      rules,
+      reason: "not forwarded: no DNAT matches, so the NAT device delivers it to itself",
+      rules: o.nat.map((n) => ruleRef(n.rule)),
     };
   }
   if (o.packet.dst !== to.addr || o.packet.dport !== q.port) {
@@ -99,9 +101,13 @@ export function checkPortForwardSet(
   q: PortForwardSetQuery,
   opts: { ipsets?: ReadonlyMap<string, AddrSet>; broadcast?: AddrSet } = {},
 ): PortForwardPart[] {
-  const cuts = addressCuts(rs, "src", PATHS.forwarded, {
-    ...(local ? { hostAddresses: local } : {}),
-    ...opts,
-  });
+  // The source port is a client's choice: only the protocol and the forwarded port rule out rules.
+  const cuts = addressCuts(
+    rs,
+    "src",
+    PATHS.forwarded,
+    { ...(local ? { hostAddresses: local } : {}), ...opts },
+    { proto: q.proto, dport: q.port },
+  );
   return portForwardBySource(q, cuts, (one) => checkPortForward(rs, local, one, opts));
 }
