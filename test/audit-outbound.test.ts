@@ -107,6 +107,60 @@ describe("audit: the gateway's outbound flows (local-output path)", () => {
     expect(r.verdicts.find((v) => v.flow === "ike-out")!.parts).toHaveLength(1);
   });
 
+  describe("the gateway's own address when --local is not given", () => {
+    const auditHost = (text: string, addresses: string[]) =>
+      runAudit(
+        {
+          gateways: [{ name: "gw", platform: "iptables", file: "gw.rules", text, addresses }],
+          tunnels: [
+            {
+              kind: "scenario",
+              gateway: "gw",
+              scenario: { vpn: "site-to-site", peers: [PEER], wan: "eth0" },
+            },
+          ],
+        },
+        defaultLoaders,
+      );
+    it("no rule on the output path looks at the source: evaluated all the same (OUTPUT ACCEPT → clean)", () => {
+      for (const addrs of [[], [GW], [GW, "192.0.2.1"]]) {
+        const r = auditHost(output("ACCEPT"), addrs);
+        expect(outFindings(r), addrs.join()).toEqual([]);
+        expect(status(r, "ike-out")).toBe("accepted-new");
+      }
+      // Rules on the destination and ports only: still no source needed.
+      const r = auditHost(output("DROP", `-A OUTPUT -d ${PEER} -j ACCEPT`), []);
+      expect(outFindings(r)).toEqual([]);
+    });
+    it("a rule on the source and no host address → unknown, saying why", () => {
+      const r = auditHost(output("DROP", `-A OUTPUT -s ${GW} -j ACCEPT`), []);
+      expect(outFindings(r)).toEqual([
+        "verdict-unknown:ike-out",
+        "verdict-unknown:natt-out",
+        "verdict-unknown:esp-out",
+      ]);
+      expect(r.findings[0]!.message).toMatch(/own address is not given.*look at the source/);
+    });
+    it("several host addresses: each is evaluated; the same answer is kept, different ones are unknown", () => {
+      const same = auditHost(
+        output("DROP", `-A OUTPUT -s ${GW} -j ACCEPT`, "-A OUTPUT -s 192.0.2.1 -j ACCEPT"),
+        [GW, "192.0.2.1"],
+      );
+      expect(outFindings(same)).toEqual([]);
+      const differ = auditHost(output("DROP", `-A OUTPUT -s ${GW} -j ACCEPT`), [GW, "192.0.2.1"]);
+      expect(outFindings(differ)).toEqual([
+        "verdict-unknown:ike-out",
+        "verdict-unknown:natt-out",
+        "verdict-unknown:esp-out",
+      ]);
+      expect(differ.findings[0]!.message).toMatch(
+        /depends on which of the host's addresses the route picks.*--local/,
+      );
+      // Not silently the lowest address (192.0.2.1, which is dropped) either.
+      expect(differ.findings.map((f) => f.id)).not.toContain("ike-out-blocked");
+    });
+  });
+
   for (const s of [
     S2S,
     L2TP,
@@ -128,6 +182,19 @@ describe("audit: the gateway's outbound flows (local-output path)", () => {
       expect(outFindings(audit(text.replace(/^-I OUTPUT .*$/m, ""), s)).length).toBeGreaterThan(0);
     });
   }
+
+  it("a hub with a rule per peer (the generated --egress rules, 300 peers) stays decided, not >256 classes", () => {
+    const peers = Array.from({ length: 300 }, (_, i) => `10.${i >> 8}.${i & 255}.1`);
+    const s: ScenarioInput = { ...S2S, peers };
+    const text = generateRules(planFlows(makeScenario(s)), "iptables-restore", {
+      ...defaultGenerateOptions,
+      egress: true,
+      defaultDrop: true,
+    }).replace(":INPUT DROP [0:0]", ":INPUT DROP [0:0]\n:OUTPUT DROP [0:0]");
+    const r = audit(text, s);
+    expect(outFindings(r)).toEqual([]);
+    for (const f of ["ike-out", "natt-out", "esp-out"]) expect(status(r, f), f).toBe("accepted-new");
+  });
 
   it("FortiOS: outbound flows are local-out traffic, not filtered by any policy table — a note, no verdict", () => {
     const dir = "examples/seed001";
