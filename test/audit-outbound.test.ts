@@ -183,6 +183,31 @@ describe("audit: the gateway's outbound flows (local-output path)", () => {
     });
   }
 
+  it("IKE over TCP out as NEW is a connection to the peer's port 4500 from any port (RFC 8229), a reply leaves from 4500", () => {
+    const s: ScenarioInput = { ...S2S, ikeTcp: true };
+    const rest = ["-A OUTPUT -p udp -j ACCEPT", "-A OUTPUT -p esp -j ACCEPT"];
+    const right = audit(
+      output(
+        "DROP",
+        ...rest,
+        "-A OUTPUT -p tcp --dport 4500 -j ACCEPT",
+        "-A OUTPUT -p tcp --sport 4500 -m conntrack --ctstate ESTABLISHED -j ACCEPT",
+      ),
+      s,
+    );
+    expect(outFindings(right)).toEqual([]);
+    expect(status(right, "ike-tcp-out")).toBe("accepted-new");
+    // Replies from 4500 only: the gateway can answer, but not open a connection to the peer.
+    const wrong = audit(
+      output("DROP", ...rest, "-A OUTPUT -p tcp --sport 4500 -m conntrack --ctstate ESTABLISHED -j ACCEPT"),
+      s,
+    );
+    expect(outFindings(wrong)).toEqual(["ike-tcp-out-blocked:ike-tcp-out"]);
+    // Which ephemeral port the gateway opens from is not known: a rule on it is not guessed.
+    const eph = audit(output("DROP", ...rest, "-A OUTPUT -p tcp --sport 4500 -j ACCEPT"), s);
+    expect(outFindings(eph)).toEqual(["verdict-unknown:ike-tcp-out"]);
+  });
+
   it("a hub with a rule per peer (the generated --egress rules, 300 peers) stays decided, not >256 classes", () => {
     const peers = Array.from({ length: 300 }, (_, i) => `10.${i >> 8}.${i & 255}.1`);
     const s: ScenarioInput = { ...S2S, peers };

@@ -103,11 +103,14 @@ function queryFor(plan: Plan, f: Flow, sources: AddrSet, state: CtState): FlowQu
 /** What the gateway sends: from its own port (and address) to the peer's port, when no NAT rewrites it. */
 function outboundQuery(plan: Plan, f: Flow, peers: AddrSet, state: CtState): OutboundQuery {
   const s = plan.scenario;
+  // IKE over TCP (RFC 8229 §3): the initiator connects to the responder's port 4500 from an
+  // ephemeral port. As NEW the gateway opens it (to the peer's 4500); as a reply it answers from 4500.
+  const tcpNew = f.service === "ike-tcp" && state === "new";
   return {
     family: s.family,
     proto: f.protoNumber ?? 17,
-    ...(f.port !== undefined ? { sport: f.port } : {}),
-    ...(f.sport !== undefined ? { dport: f.sport } : {}),
+    ...(f.port !== undefined ? (tcpNew ? { dport: f.port } : { sport: f.port }) : {}),
+    ...(f.sport !== undefined && !tcpNew ? { dport: f.sport } : {}),
     peers,
     ...(s.local ? { src: s.local.addr } : {}),
     ...(s.wan ? { oif: s.wan } : {}),
