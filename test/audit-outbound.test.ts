@@ -208,6 +208,23 @@ describe("audit: the gateway's outbound flows (local-output path)", () => {
     expect(outFindings(eph)).toEqual(["verdict-unknown:ike-tcp-out"]);
   });
 
+  it("without --wan, a packet to the peer never leaves by lo: -o lo / ! -o lo are decided, other -o stay unknown", () => {
+    const s: ScenarioInput = { vpn: "site-to-site", peers: [PEER], local: GW };
+    const lo = audit(output("DROP", "-A OUTPUT -o lo -j ACCEPT"), s);
+    expect(outFindings(lo)).toEqual([
+      "ike-out-blocked:ike-out",
+      "natt-out-blocked:natt-out",
+      "esp-out-blocked:esp-out",
+    ]);
+    expect(lo.findings[0]!.message).toMatch(/policy DROP of filter OUTPUT/);
+    const notLo = audit(output("DROP", "-A OUTPUT -o lo -j ACCEPT", "-A OUTPUT ! -o lo -j ACCEPT"), s);
+    expect(outFindings(notLo)).toEqual([]);
+    expect(status(notLo, "ike-out")).toBe("accepted-new");
+    // Which other interface it is stays unknown.
+    const eth = audit(output("DROP", "-A OUTPUT -o eth0 -j ACCEPT"), s);
+    expect(outFindings(eth)).toContain("verdict-unknown:ike-out");
+  });
+
   it("a hub with a rule per peer (the generated --egress rules, 300 peers) stays decided, not >256 classes", () => {
     const peers = Array.from({ length: 300 }, (_, i) => `10.${i >> 8}.${i & 255}.1`);
     const s: ScenarioInput = { ...S2S, peers };

@@ -12,7 +12,7 @@ import { ruleRef } from "../../analysis/iptables-symbolic.js";
 import type { OutboundQuery, VerdictPart } from "../../analysis/query.js";
 import { AddrSet } from "../../model/addrset.js";
 import { cutsOf, PATHS, type PacketShape, rulesOn } from "./address-cuts.js";
-import type { Ruleset } from "./model.js";
+import type { Chain, Rule, Ruleset, Table, TableName } from "./model.js";
 
 export interface LocalOutOptions {
   hostAddresses?: AddrSet;
@@ -122,10 +122,52 @@ function cutsFor(rs: Ruleset, opts: LocalOutOptions, q: OutboundQuery): Cuts {
   let c = byShape.get(key);
   if (!c) {
     const rules = rulesOn(rs, PATHS.localOut, shape);
-    c = { dst: cutsOf(rs, "dst", rules, opts, true), src: cutsOf(rs, "src", rules, opts, false) };
+    c = {
+      dst: [loopback(rs.family), ...cutsOf(rs, "dst", rules, opts, true)],
+      src: cutsOf(rs, "src", rules, opts, false),
+    };
     byShape.set(key, c);
   }
   return c;
+}
+
+/** Where a locally generated packet leaves through `lo`: loopback (the host's own addresses aside). */
+const loopback = (family: 4 | 6): AddrSet =>
+  family === 4
+    ? AddrSet.fromPrefix({ family, addr: 0x7f000000n, len: 8 })
+    : AddrSet.fromPrefix({ family, addr: 1n, len: 128 });
+
+const notLoCache = new WeakMap<Ruleset, Ruleset>();
+
+/**
+ * The rule set as a packet sees it that leaves by some interface other than `lo` (which one is not
+ * known): `-o lo` cannot match it and `! -o lo` always does. The engine's unknown interface would
+ * leave both undecided.
+ */
+function leavingNotLo(rs: Ruleset): Ruleset {
+  const done = notLoCache.get(rs);
+  if (done) return done;
+  const isLo = (r: Rule) => r.oif !== null && !r.oif.wildcard && r.oif.name === "lo";
+  let changed = false;
+  const tables = new Map<TableName, Table>();
+  for (const [name, t] of rs.tables) {
+    const chains = new Map<string, Chain>();
+    for (const [cn, c] of t.chains) {
+      if (!c.rules.some(isLo)) {
+        chains.set(cn, c);
+        continue;
+      }
+      changed = true;
+      const rules = c.rules
+        .filter((r) => !isLo(r) || r.oif!.invert)
+        .map((r) => (isLo(r) ? { ...r, oif: null } : r));
+      chains.set(cn, { ...c, rules });
+    }
+    tables.set(name, { ...t, chains });
+  }
+  const out = changed ? { ...rs, tables } : rs;
+  notLoCache.set(rs, out);
+  return out;
 }
 
 /** An address of the family for a source nothing on the path looks at (any gives the same answer). */
@@ -215,7 +257,10 @@ function evaluateOne(
     ipsecOut: q.ipsecOut,
     ...(q.ipsecOut && q.ipsecSa ? { ipsecOutSas: q.ipsecSa } : {}),
   };
-  const r = evaluatePath(rs, pkt, {
+  // No --wan: the outgoing interface is unknown, but it is not lo unless the peer is the host itself.
+  const own = opts.hostAddresses ? loopback(rs.family).union(opts.hostAddresses) : loopback(rs.family);
+  const view = q.oif === undefined && !atom.overlaps(own) ? leavingNotLo(rs) : rs;
+  const r = evaluatePath(view, pkt, {
     origin: "local",
     ...(opts.hostAddresses ? { local: opts.hostAddresses } : {}),
     ...(opts.ipsets ? { ipsets: opts.ipsets } : {}),
