@@ -4,6 +4,7 @@ import { runAudit } from "../src/analysis/run-audit.js";
 import { defaultLoaders } from "../src/loaders.js";
 import { generateRules } from "../src/platforms/registry.js";
 import { defaultGenerateOptions } from "../src/platforms/types.js";
+import { auditText } from "../src/report/audit.js";
 import { planFlows } from "../src/vpn/flows.js";
 import { makeScenario, type ScenarioInput } from "../src/vpn/scenario.js";
 
@@ -223,6 +224,24 @@ describe("audit: the gateway's outbound flows (local-output path)", () => {
     // Which other interface it is stays unknown.
     const eth = audit(output("DROP", "-A OUTPUT -o eth0 -j ACCEPT"), s);
     expect(outFindings(eth)).toContain("verdict-unknown:ike-out");
+  });
+
+  it("a responder's flow let out as a reply is all it needs: accepted-reply with ✓, not reply-only / unknown with ✗", () => {
+    const est = "-A OUTPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT";
+    for (const text of [
+      output("DROP", est),
+      // New undecidable, replies accepted: no finding, so no unknown status either.
+      output("DROP", est, "-A OUTPUT -p udp -m limit --limit 5/sec -j ACCEPT"),
+    ]) {
+      const r = audit(text, L2TP);
+      expect(outFindings(r)).toEqual([]);
+      for (const f of ["ike-out", "l2tp-out"]) expect(status(r, f), f).toBe("accepted-reply");
+      const summary = auditText(r);
+      expect(summary).not.toMatch(/✗ (ike|l2tp)-out/);
+      expect(summary).toMatch(/✓ ike-out +accepted as a reply/);
+    }
+    // An initiator still needs new: the same rules are reply-only there.
+    expect(status(audit(output("DROP", est)), "ike-out")).toBe("reply-only");
   });
 
   it("a hub with a rule per peer (the generated --egress rules, 300 peers) stays decided, not >256 classes", () => {

@@ -29,8 +29,19 @@ export interface FlowVerdict {
   tunnel?: string;
   flow: string;
   requirement: Flow["requirement"];
-  /** accepted-new | reply-only | blocked | unknown | mixed, over the flow's peers. */
-  status: "accepted-new" | "reply-only" | "blocked" | "unknown" | "mixed" | "open" | "closed";
+  /**
+   * accepted-new | reply-only | blocked | unknown | mixed, over the flow's peers; accepted-reply: an
+   * outbound flow the gateway only answers, let out as a reply (all it needs).
+   */
+  status:
+    | "accepted-new"
+    | "accepted-reply"
+    | "reply-only"
+    | "blocked"
+    | "unknown"
+    | "mixed"
+    | "open"
+    | "closed";
   parts: Array<{
     sources: string;
     new: VerdictPart["verdict"];
@@ -270,7 +281,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
       f.service === "esp" || f.service === "ah"
         ? []
         : mergeParts(ev(outboundQuery(plan, f, peers, "established")));
-    verdicts.push(verdictRow(base, f, nw, est, true));
+    verdicts.push(verdictRow(base, f, nw, est, { needNew }));
     if (f.requirement !== "required") return;
     const rows = est.length ? join(nw, est) : nw.map((n) => ({ sources: n.sources, n, e: undefined }));
     for (const { sources, n, e } of rows) {
@@ -493,7 +504,8 @@ function verdictRow(
   f: Flow,
   nw: VerdictPart[],
   est: VerdictPart[],
-  outbound = false,
+  /** Outbound rows: whether the gateway must send the flow as new (else replies are all it needs). */
+  outbound?: { needNew: boolean },
 ): FlowVerdict {
   // Outbound parts hold the peers the gateway sends to.
   const text = outbound ? (a: AddrSet) => setText(a).replace(/^any source/, "any destination") : setText;
@@ -508,6 +520,14 @@ function verdictRow(
   const statusOf = (r: FlowVerdict["parts"][number]): FlowVerdict["status"] => {
     if (f.action === "drop") return r.new === "accept" ? "open" : r.new === "unknown" ? "unknown" : "closed";
     if (r.new === "accept") return "accepted-new";
+    // A responder only answers (remote-access IKE, L2TP): a reply let out is all it needs; the
+    // status follows what the findings judge (sendsNew).
+    if (outbound && !outbound.needNew)
+      return r.established === "accept"
+        ? "accepted-reply"
+        : r.established === "unknown"
+          ? "unknown"
+          : "blocked";
     if (r.new === "unknown" || r.established === "unknown") return "unknown";
     // Only the peer ever starts this flow (remote access): nothing is a reply to let in.
     return r.established === "accept" && f.initiator !== "peer" ? "reply-only" : "blocked";

@@ -37,6 +37,7 @@ const sevColor = (c: Colors, s: Severity) => (s === "error" ? c.red : s === "war
 
 const STATUS_TEXT: Record<FlowVerdict["status"], string> = {
   "accepted-new": "accepted as new",
+  "accepted-reply": "accepted as a reply (only answers)",
   "reply-only": "reply only",
   blocked: "blocked",
   unknown: "unknown",
@@ -60,7 +61,7 @@ export function auditText(r: AuditReport, c: Colors = noColors): string {
     out.push(c.bold(title));
     const vs = r.verdicts.filter((v) => groupKey(v) === key && v.requirement !== "not-needed");
     for (const v of vs) {
-      const ok = v.status === "accepted-new" || v.status === "closed";
+      const ok = v.status === "accepted-new" || v.status === "accepted-reply" || v.status === "closed";
       const mark = ok ? c.green("✓") : v.requirement === "optional" ? c.dim("·") : c.red("✗");
       out.push(
         `  ${mark} ${v.flow.padEnd(18)} ${STATUS_TEXT[v.status]}${v.requirement === "optional" ? c.dim(" (optional)") : ""}`,
