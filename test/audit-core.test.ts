@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { auditGateway } from "../src/analysis/audit.js";
+import { auditGateway, setBrief, setText } from "../src/analysis/audit.js";
 import type { CtState, FilterEvaluator, FlowQuery, VerdictPart } from "../src/analysis/query.js";
 import { parsePrefix } from "../src/model/address.js";
 import { AddrSet } from "../src/model/addrset.js";
@@ -136,5 +136,22 @@ describe("audit classification", () => {
         nat,
       ),
     ).toEqual(["esp-open-unneeded"]);
+  });
+});
+
+describe("address sets in messages", () => {
+  const set = (...ps: string[]) =>
+    AddrSet.fromPrefixes(
+      4,
+      ps.map((p) => parsePrefix(p)),
+    );
+  it("'any source except' only when the left-out side is the smaller one", () => {
+    // Two small blocks: named as they are, not as everything else.
+    const fwd = set("198.51.100.0/25", "192.0.2.10/31", "192.0.2.12/30", "192.0.2.16/30", "192.0.2.20/32");
+    for (const f of [setText, setBrief]) expect(f(fwd)).toBe("192.0.2.10-192.0.2.20, 198.51.100.0/25");
+    // Everything but a range and a peer: named by what is left out, as a range, not 30 prefixes.
+    const open = set("10.0.0.5/32", "10.0.0.6/31", "10.0.0.8/31", "203.0.113.7/32").complement();
+    for (const f of [setText, setBrief])
+      expect(f(open)).toBe("any source except 10.0.0.5-10.0.0.9, 203.0.113.7");
   });
 });

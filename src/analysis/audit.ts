@@ -160,9 +160,9 @@ const peerSet = (plan: Plan, f: Flow): AddrSet =>
 export const setText = (a: AddrSet): string => {
   if (a.isAll()) return "any source";
   const rest = a.complement();
-  return rest.intervalCount <= 3 && a.toPrefixes().length > 4
-    ? `any source except ${rest.toString()}`
-    : a.toString();
+  return rest.intervalCount <= 3 && a.toPrefixes().length > 4 && rest.size() < a.size()
+    ? `any source except ${readable(rest)}`
+    : readable(a);
 };
 
 /** At most `max` items of a list, then how many more: messages stay readable on a 1,000-peer hub. */
@@ -175,14 +175,24 @@ const brief = (items: readonly string[], max = 8): string =>
  * `setText` for the sentences of a finding: a long set is cut short (the full sets are in the
  * verdict rows), and a set that is everything but a few hundred addresses is said that way.
  */
-/** Prefixes when each range is one (`10.0.0.0/8, 192.0.2.1`), else ranges: a range cut out of the space is 30 prefixes. */
-const readable = (a: AddrSet): string =>
-  a.toPrefixes().length <= a.intervalCount ? a.toString() : a.toRangeString();
+/** Each range as a prefix when it is one (`10.0.0.0/8`), else as a range: a range cut out of the space is 30 prefixes. */
+const readable = (a: AddrSet): string => {
+  if (a.isEmpty()) return a.toString();
+  return a
+    .intervals()
+    .map(([lo, hi]) => {
+      const one = AddrSet.fromRanges(a.family, [[lo, hi]]);
+      return one.toPrefixes().length === 1 ? one.toString() : one.toRangeString();
+    })
+    .join(", ");
+};
 
-const setBrief = (a: AddrSet): string => {
+export const setBrief = (a: AddrSet): string => {
   if (a.isAll()) return "any source";
   const rest = a.complement();
-  if (rest.intervalCount <= 3 && a.toPrefixes().length > 4) return `any source except ${readable(rest)}`;
+  // "Except" only when what is left out is the smaller side (else it reads as the opposite).
+  if (rest.intervalCount <= 3 && a.toPrefixes().length > 4 && rest.size() < a.size())
+    return `any source except ${readable(rest)}`;
   // Name the smaller side: "any source except" a hub's peers, not the four billion others.
   const [shown, lead] = rest.size() < a.size() ? [rest, "any source except "] : [a, ""];
   if (shown.intervalCount <= 10) return `${lead}${readable(shown)}`;

@@ -5,7 +5,7 @@ import { defaultGenerateOptions } from "../platforms/types.js";
 import type { AuditReport } from "../report/audit.js";
 import { type Flow, type Plan, planFlows } from "../vpn/flows.js";
 import { makeScenario, type NatMode, type ScenarioInput } from "../vpn/scenario.js";
-import { auditGateway, setText } from "./audit.js";
+import { auditGateway, setBrief, setText } from "./audit.js";
 import { FINDINGS } from "./findings.js";
 import type { DeclaredVpn, GatewayInput, GatewayLoader, LoadedGateway, PlatformName } from "./gateway.js";
 import { GatewayInputError } from "./gateway.js";
@@ -175,7 +175,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
       const what = `${f.protocol.toUpperCase()} ${f.port} to ${pub}`;
       const ok = parts.filter((c) => c.status === "forwarded");
       const fine = ok.length
-        ? ` (forwarded from ${setText(
+        ? ` (forwarded from ${setBrief(
             AddrSet.fromRanges(
               s.family,
               ok.flatMap((c) => c.sources.intervals()),
@@ -192,7 +192,7 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
           ...base,
           flow: f.id,
           message: mine
-            .map((c) => `${what} (from ${setText(c.sources)}) ${to}: ${c.reason}${fine}.`)
+            .map((c) => `${what} (from ${setBrief(c.sources)}) ${to}: ${c.reason}${fine}.`)
             .join("\n"),
           rules: rules.filter((r, i) => rules.findIndex((x) => x.file === r.file && x.line === r.line) === i),
         });
