@@ -14,6 +14,7 @@ import {
   specToAddrSet,
   type TableName,
 } from "./model.js";
+import { forEachReachableRule } from "./walk.js";
 
 /** Paths of a packet, as the built-in chains it may cross (the user chains they reach are added). */
 export const PATHS: Record<"localOut" | "forwarded", Array<[TableName, Hook]>> = {
@@ -106,21 +107,11 @@ export function rulesOn(rs: Ruleset, path: Array<[TableName, Hook]>, shape?: Pac
       continue;
     }
     seen.add(start);
-    const stack = [start];
-    while (stack.length > 0) {
-      for (const r of stack.pop()!.rules) {
-        if (cannotMatch(r, sh)) continue;
-        out.push(r);
-        const tg = r.target;
-        if (tg !== null && (tg.kind === "jump" || tg.kind === "goto")) {
-          const to = t.chains.get(tg.chain);
-          if (to !== undefined && !seen.has(to)) {
-            seen.add(to);
-            stack.push(to);
-          }
-        }
-      }
-    }
+    forEachReachableRule(t, start, seen, (r) => {
+      if (cannotMatch(r, sh)) return false;
+      out.push(r);
+      return true;
+    });
     after();
   }
   return out;

@@ -17,6 +17,7 @@ import { evaluateLocalOut } from "./local-out.js";
 import { BUILTIN_CHAINS, type Chain, type Hook, type Rule, type Ruleset, type TableName } from "./model.js";
 import { parseIptables } from "./parse.js";
 import { checkPortForward, checkPortForwardSet } from "./port-forward.js";
+import { forEachReachableRule } from "./walk.js";
 
 /** Loads an iptables rule set for the audit. */
 export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
@@ -135,23 +136,10 @@ export function inputPathRules(rs: Ruleset, keep?: (r: Rule) => boolean): Rule[]
     const t = rs.tables.get(table);
     const start = t?.chains.get(hook);
     if (!t || !start || !(BUILTIN_CHAINS[table] as readonly string[]).includes(hook)) continue;
-    const seen = new Set<Chain>([start]);
-    const stack = [start];
-    while (stack.length > 0) {
-      const rules = stack.pop()!.rules;
-      for (let i = 0; i < rules.length; i++) {
-        const r = rules[i]!;
-        if (keep === undefined || keep(r)) out.push(r);
-        const tg = r.target;
-        if (tg !== null && (tg.kind === "jump" || tg.kind === "goto")) {
-          const to = t.chains.get(tg.chain);
-          if (to !== undefined && !seen.has(to)) {
-            seen.add(to);
-            stack.push(to);
-          }
-        }
-      }
-    }
+    forEachReachableRule(t, start, new Set<Chain>([start]), (r) => {
+      if (keep === undefined || keep(r)) out.push(r);
+      return true;
+    });
   }
   return out.sort((a, b) => a.prov.line - b.prov.line);
 }
