@@ -84,6 +84,8 @@ export interface Packet {
   /** Will be transformed by an outbound policy (for `-m policy --dir out`). */
   ipsecOut?: boolean;
   ipsecOutSas?: SaInfo[];
+  /** The outgoing interface is unknown but not `lo` (a locally sent packet to another host): `-o lo` is exact. */
+  oifNotLo?: boolean;
   /**
    * The connection's NAT status (conntrack's virtual SNAT/DNAT states) when the path knows it: for
    * a connection's first packet, after nat PREROUTING/OUTPUT ran (SNAT is only bound at POSTROUTING).
@@ -641,7 +643,9 @@ export function evalRule(r: Rule, p: Packet, hook: Hook, opts: EvalOptions = {})
   }
   if (r.oif) {
     const name = HOOK_HAS_OIF[hook] ? p.oif : "";
-    if (name === undefined) out = combine(out, maybe("outgoing interface unknown"));
+    if (name === undefined && p.oifNotLo && !r.oif.wildcard && r.oif.name === "lo") {
+      if (!r.oif.invert) return NO;
+    } else if (name === undefined) out = combine(out, maybe("outgoing interface unknown"));
     else if (inv(tri(ifaceMatches(r.oif, name)), r.oif.invert) === "no") return NO;
   }
   if (r.proto && inv(tri(p.proto === r.proto.num), r.proto.invert) === "no") return NO;

@@ -1,4 +1,4 @@
-import type { AddrSet } from "../model/addrset.js";
+import { AddrSet } from "../model/addrset.js";
 
 /**
  * Overlays partitions of the same source set (one per destination, state, …): every non-empty
@@ -40,6 +40,45 @@ export function refineAtoms(universe: AddrSet, cuts: Iterable<AddrSet>, max: num
     if (atoms.length > max) return null;
   }
   return atoms;
+}
+
+/**
+ * `refineAtoms`' classes by one sweep over the cuts' sorted bounds: an address
+ * range between two consecutive bounds lies wholly inside or outside every cut, and ranges inside
+ * the same cuts form one class. Null when there are more than `max` classes.
+ */
+export function sweepAtoms(universe: AddrSet, cuts: readonly AddrSet[], max: number): AddrSet[] | null {
+  const family = universe.family;
+  const ev: Array<{ x: bigint; k: number; start: boolean }> = [];
+  for (const [lo, hi] of universe.intervals())
+    ev.push({ x: lo, k: -1, start: true }, { x: hi + 1n, k: -1, start: false });
+  cuts.forEach((c, k) => {
+    if (c.family !== family || !c.overlaps(universe) || universe.isSubsetOf(c)) return;
+    for (const [lo, hi] of c.intervals()) ev.push({ x: lo, k, start: true }, { x: hi + 1n, k, start: false });
+  });
+  ev.sort((a, b) => (a.x < b.x ? -1 : a.x > b.x ? 1 : 0));
+  const active = new Set<number>();
+  let inUniverse = 0;
+  const classes = new Map<string, Array<[bigint, bigint]>>();
+  for (let i = 0; i < ev.length; ) {
+    const x = ev[i]!.x;
+    for (; i < ev.length && ev[i]!.x === x; i++) {
+      const e = ev[i]!;
+      if (e.k < 0) inUniverse += e.start ? 1 : -1;
+      else if (e.start) active.add(e.k);
+      else active.delete(e.k);
+    }
+    if (inUniverse === 0 || i >= ev.length) continue;
+    const end = ev[i]!.x - 1n;
+    const key = [...active].sort((a, b) => a - b).join(",");
+    const ranges = classes.get(key);
+    if (ranges) ranges.push([x, end]);
+    else {
+      if (classes.size >= max) return null;
+      classes.set(key, [[x, end]]);
+    }
+  }
+  return [...classes.values()].map((r) => AddrSet.fromRanges(family, r));
 }
 
 /** "label: explanation; …" for the first few runs of a region, as the combined parts explain it. */

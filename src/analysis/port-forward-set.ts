@@ -7,7 +7,7 @@
 import { formatAddress } from "../model/address.js";
 import type { AddrSet } from "../model/addrset.js";
 import type { PortForwardCheck, PortForwardQuery } from "./gateway.js";
-import { refineAtoms } from "./partition.js";
+import { mergeParts, sweepAtoms } from "./partition.js";
 
 export interface PortForwardSetQuery extends Omit<PortForwardQuery, "src" | "srcClass"> {
   sources: AddrSet;
@@ -23,7 +23,7 @@ export function portForwardBySource(
   check: (q: PortForwardQuery) => PortForwardCheck,
 ): PortForwardPart[] {
   if (q.sources.isEmpty()) return [];
-  const atoms = refineAtoms(q.sources, cuts, MAX_CLASSES);
+  const atoms = sweepAtoms(q.sources, [...cuts], MAX_CLASSES);
   if (atoms === null) {
     return [
       {
@@ -35,13 +35,11 @@ export function portForwardBySource(
     ];
   }
   const { sources: _s, ...rest } = q;
-  const by = new Map<string, PortForwardPart>();
-  for (const atom of atoms) {
-    const c = check({ ...rest, src: formatAddress(atom.family, atom.first()!), srcClass: atom });
-    const key = `${c.status}|${c.reason}|${c.rules.map((r) => `${r.file}:${r.line}`).join(",")}`;
-    const prev = by.get(key);
-    if (prev) prev.sources = prev.sources.union(atom);
-    else by.set(key, { ...c, sources: atom });
-  }
-  return [...by.values()].sort((a, b) => (a.sources.first()! < b.sources.first()! ? -1 : 1));
+  const parts = atoms.map((atom) => ({
+    ...check({ ...rest, src: formatAddress(atom.family, atom.first()!), srcClass: atom }),
+    sources: atom,
+  }));
+  const key = (c: PortForwardPart) =>
+    `${c.status}|${c.reason}|${c.rules.map((r) => `${r.file}:${r.line}`).join(",")}`;
+  return mergeParts(parts, key).sort((a, b) => (a.sources.first()! < b.sources.first()! ? -1 : 1));
 }

@@ -1,7 +1,7 @@
 /**
  * The address sets a rule set's conditions on one side of the packet (source or destination) can
  * change across: any set of addresses inside one region of them is judged alike by every rule, so
- * one representative per region answers for all (../../analysis/partition.ts, refineAtoms).
+ * one representative per region answers for all (../../analysis/partition.ts, sweepAtoms).
  */
 import { AddrSet } from "../../model/addrset.js";
 import {

@@ -9,10 +9,11 @@ import type { RuleRef } from "../../analysis/findings.js";
 import type { Packet } from "../../analysis/iptables-eval.js";
 import { decisionName, evaluatePath, type PathResult } from "../../analysis/iptables-path.js";
 import { ruleRef } from "../../analysis/iptables-symbolic.js";
+import { mergeParts, sweepAtoms } from "../../analysis/partition.js";
 import type { OutboundQuery, VerdictPart } from "../../analysis/query.js";
 import { AddrSet } from "../../model/addrset.js";
 import { cutsOf, PATHS, type PacketShape, rulesOn } from "./address-cuts.js";
-import type { Chain, Rule, Ruleset, Table, TableName } from "./model.js";
+import type { Ruleset } from "./model.js";
 
 export interface LocalOutOptions {
   hostAddresses?: AddrSet;
@@ -58,45 +59,6 @@ function partOf(rs: Ruleset, r: PathResult, peers: AddrSet): VerdictPart {
   };
 }
 
-/**
- * The classes of `universe` no cut tells apart, by one sweep over the cuts' sorted bounds: an address
- * range between two consecutive bounds lies wholly inside or outside every cut, and ranges inside
- * the same cuts form one class. Null when there are more than `max` classes.
- */
-export function sweepAtoms(universe: AddrSet, cuts: readonly AddrSet[], max: number): AddrSet[] | null {
-  const family = universe.family;
-  const ev: Array<{ x: bigint; k: number; start: boolean }> = [];
-  for (const [lo, hi] of universe.intervals())
-    ev.push({ x: lo, k: -1, start: true }, { x: hi + 1n, k: -1, start: false });
-  cuts.forEach((c, k) => {
-    if (c.family !== family || !c.overlaps(universe) || universe.isSubsetOf(c)) return;
-    for (const [lo, hi] of c.intervals()) ev.push({ x: lo, k, start: true }, { x: hi + 1n, k, start: false });
-  });
-  ev.sort((a, b) => (a.x < b.x ? -1 : a.x > b.x ? 1 : 0));
-  const active = new Set<number>();
-  let inUniverse = 0;
-  const classes = new Map<string, Array<[bigint, bigint]>>();
-  for (let i = 0; i < ev.length; ) {
-    const x = ev[i]!.x;
-    for (; i < ev.length && ev[i]!.x === x; i++) {
-      const e = ev[i]!;
-      if (e.k < 0) inUniverse += e.start ? 1 : -1;
-      else if (e.start) active.add(e.k);
-      else active.delete(e.k);
-    }
-    if (inUniverse === 0 || i >= ev.length) continue;
-    const end = ev[i]!.x - 1n;
-    const key = [...active].sort((a, b) => a - b).join(",");
-    const ranges = classes.get(key);
-    if (ranges) ranges.push([x, end]);
-    else {
-      if (classes.size >= max) return null;
-      classes.set(key, [[x, end]]);
-    }
-  }
-  return [...classes.values()].map((r) => AddrSet.fromRanges(family, r));
-}
-
 interface Cuts {
   /** Of the peers (destination side). */
   dst: AddrSet[];
@@ -136,39 +98,6 @@ const loopback = (family: 4 | 6): AddrSet =>
   family === 4
     ? AddrSet.fromPrefix({ family, addr: 0x7f000000n, len: 8 })
     : AddrSet.fromPrefix({ family, addr: 1n, len: 128 });
-
-const notLoCache = new WeakMap<Ruleset, Ruleset>();
-
-/**
- * The rule set as a packet sees it that leaves by some interface other than `lo` (which one is not
- * known): `-o lo` cannot match it and `! -o lo` always does. The engine's unknown interface would
- * leave both undecided.
- */
-function leavingNotLo(rs: Ruleset): Ruleset {
-  const done = notLoCache.get(rs);
-  if (done) return done;
-  const isLo = (r: Rule) => r.oif !== null && !r.oif.wildcard && r.oif.name === "lo";
-  let changed = false;
-  const tables = new Map<TableName, Table>();
-  for (const [name, t] of rs.tables) {
-    const chains = new Map<string, Chain>();
-    for (const [cn, c] of t.chains) {
-      if (!c.rules.some(isLo)) {
-        chains.set(cn, c);
-        continue;
-      }
-      changed = true;
-      const rules = c.rules
-        .filter((r) => !isLo(r) || r.oif!.invert)
-        .map((r) => (isLo(r) ? { ...r, oif: null } : r));
-      chains.set(cn, { ...c, rules });
-    }
-    tables.set(name, { ...t, chains });
-  }
-  const out = changed ? { ...rs, tables } : rs;
-  notLoCache.set(rs, out);
-  return out;
-}
 
 /** An address of the family for a source nothing on the path looks at (any gives the same answer). */
 const anySource = (family: 4 | 6): bigint => (family === 4 ? 0xc0000201n : (0x20010db8n << 96n) | 1n);
@@ -225,14 +154,7 @@ export function evaluateLocalOut(rs: Ruleset, opts: LocalOutOptions, q: Outbound
       });
   }
   // One part per distinct outcome, by address.
-  const by = new Map<string, VerdictPart>();
-  for (const p of parts) {
-    const k = partKey(p);
-    const prev = by.get(k);
-    if (prev) prev.sources = prev.sources.union(p.sources);
-    else by.set(k, { ...p });
-  }
-  return [...by.values()].sort((a, b) => (a.sources.first()! < b.sources.first()! ? -1 : 1));
+  return mergeParts(parts, partKey).sort((a, b) => (a.sources.first()! < b.sources.first()! ? -1 : 1));
 }
 
 function evaluateOne(
@@ -242,6 +164,7 @@ function evaluateOne(
   src: bigint,
   atom: AddrSet,
 ): VerdictPart {
+  const own = opts.hostAddresses ? loopback(rs.family).union(opts.hostAddresses) : loopback(rs.family);
   const pkt: Packet = {
     family: rs.family,
     src,
@@ -256,11 +179,10 @@ function evaluateOne(
     ipsec: false,
     ipsecOut: q.ipsecOut,
     ...(q.ipsecOut && q.ipsecSa ? { ipsecOutSas: q.ipsecSa } : {}),
+    // No --wan: the outgoing interface is unknown, but it is not lo unless the peer is the host itself.
+    ...(q.oif === undefined && !atom.overlaps(own) ? { oifNotLo: true } : {}),
   };
-  // No --wan: the outgoing interface is unknown, but it is not lo unless the peer is the host itself.
-  const own = opts.hostAddresses ? loopback(rs.family).union(opts.hostAddresses) : loopback(rs.family);
-  const view = q.oif === undefined && !atom.overlaps(own) ? leavingNotLo(rs) : rs;
-  const r = evaluatePath(view, pkt, {
+  const r = evaluatePath(rs, pkt, {
     origin: "local",
     ...(opts.hostAddresses ? { local: opts.hostAddresses } : {}),
     ...(opts.ipsets ? { ipsets: opts.ipsets } : {}),
