@@ -881,3 +881,20 @@ describe("the evaluator itself", () => {
     expect(gatewayVerdict(rs, pkt({ proto: "tcp", dport: 54 }))).toBe("DROP");
   });
 });
+
+describe("generateIptables: a plan of outbound flows only (an outbound finding's fix)", () => {
+  it("holds only TC-IPSEC-OUT and its OUTPUT jump: no empty TC-IPSEC-IN, no INPUT jump", () => {
+    const plan = planFlows(
+      makeScenario({ vpn: "site-to-site", peers: ["203.0.113.7"], local: "198.51.100.1" }),
+    );
+    const flow = plan.flows.find((f) => f.id === "ike-out")!;
+    for (const format of ["commands", "restore"] as const) {
+      const text = generateIptables(
+        { ...plan, flows: [flow], notes: [] },
+        { ...defaultGenerateOptions, additive: true, egress: true, format },
+      );
+      expect(text, format).toMatch(/TC-IPSEC-OUT/);
+      expect(text, format).not.toMatch(/TC-IPSEC-IN|INPUT/);
+    }
+  });
+});

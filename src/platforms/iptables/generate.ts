@@ -35,8 +35,17 @@ interface Part {
 /** Renders the plan as iptables / ip6tables commands or as an `iptables-restore --noflush` file. */
 export function generateIptables(
   plan: Plan,
-  opts: GenerateOptions & { format: "commands" | "restore" },
+  opts: GenerateOptions & {
+    format: "commands" | "restore";
+    /** A fix for the plan's one outbound flow, stopped at these places (the audit's FixSite). */
+    outboundSites?: OutboundFixSite[];
+  },
 ): string {
+  const only = plan.flows[0];
+  if (opts.outboundSites && plan.flows.length === 1 && only?.direction === "outbound") {
+    const { outboundSites, ...rest } = opts;
+    return outboundFix(plan, only, outboundSites, rest);
+  }
   const s = plan.scenario;
   const flows = activeFlows(plan, { requiredOnly: opts.requiredOnly });
   const bin = s.family === 6 ? "ip6tables" : "iptables";
@@ -53,12 +62,13 @@ export function generateIptables(
     gateway.chains.push(baseChain(s, drops));
     gateway.policies.push({ table: "filter", chain: "INPUT", policy: "DROP" });
   }
-  gateway.chains.push(
-    inboundChain(
-      s,
-      inbound.filter((f) => !drops.includes(f)),
-    ),
+  const inChain = inboundChain(
+    s,
+    inbound.filter((f) => !drops.includes(f)),
   );
+  // An outbound-only fix has no inbound flow: no empty TC-IPSEC-IN and no jump to it.
+  const withInbound = inbound.length > 0 || opts.defaultDrop;
+  if (withInbound) gateway.chains.push(inChain);
   if (opts.egress)
     gateway.chains.push(
       outboundChain(
@@ -68,7 +78,7 @@ export function generateIptables(
     );
 
   const out: string[] = [];
-  out.push(...header(plan, opts, bin));
+  out.push(...header(plan, opts, bin, withInbound));
   out.push(...skipped(plan, flows, "gateway"));
   out.push(...render(gateway, opts.format, bin, opts.additive === true), "");
 
@@ -424,7 +434,12 @@ function wrap(text: string): string[] {
   return lines;
 }
 
-function header(plan: Plan, opts: GenerateOptions & { format: Format }, bin: string): string[] {
+function header(
+  plan: Plan,
+  opts: GenerateOptions & { format: Format },
+  bin: string,
+  withInbound = true,
+): string[] {
   const s = plan.scenario;
   const peers = s.peers.length > 0 ? s.peers.map((p) => formatPrefix(p)).join(", ") : "any";
   const lines = [
@@ -434,6 +449,14 @@ function header(plan: Plan, opts: GenerateOptions & { format: Format }, bin: str
     `# peers: ${peers}; local: ${s.local ? formatPrefix(s.local) : "(any)"}; wan: ${s.wan ?? "(any)"}` +
       `${s.publicAddress ? `; NAT device public address: ${formatPrefix(s.publicAddress)}` : ""}`,
   ];
+  if (!withInbound) {
+    lines.push(
+      `# Outbound only: these rules add to ${CHAIN_OUT}, jumped to from the top of OUTPUT; a rule or jump`,
+      "#   already there is not added again. Packets they do not match return to OUTPUT unchanged.",
+      "",
+    );
+    return lines;
+  }
   if (opts.format === "restore") {
     lines.push(
       `# PART 1: apply on the VPN gateway with: ${bin}-restore --noflush < THIS_FILE`,
@@ -525,4 +548,89 @@ function renderCommands(part: Part, bin: string, additive: boolean): string[] {
       out.push(`${ipt} -P ${p.chain} ${p.policy}`);
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbound fixes where the packet is stopped
+
+/** Where an outbound packet is stopped (../../analysis/findings.ts FixSite). */
+export interface OutboundFixSite {
+  table: string;
+  chain: string;
+  at: number | null;
+  before: { file: string; line: number; text: string } | null;
+  cannot?: string;
+}
+
+/**
+ * The fix for one outbound flow stopped outside the filter table (raw, mangle, nat, security
+ * OUTPUT; POSTROUTING): an ACCEPT inserted before the stopping rule in its own table and chain
+ * (it ends only that table's walk; the packet goes on to the next table), or, where an inserted
+ * rule cannot help, the rule to remove or narrow. A stop in filter gets the usual TC-IPSEC-OUT
+ * accepts, and nothing inbound.
+ */
+function outboundFix(
+  plan: Plan,
+  flow: Flow,
+  sites: OutboundFixSite[],
+  opts: GenerateOptions & { format: Format },
+): string {
+  const s = plan.scenario;
+  const bin = s.family === 6 ? "ip6tables" : "iptables";
+  const one: Plan = { ...plan, flows: [flow], notes: [] };
+  const filter = sites.some((x) => x.table === "filter");
+  const out: string[] = [];
+  if (filter) out.push(generateIptables(one, { ...opts, egress: true }).replace(/\n+$/, ""), "");
+  else {
+    out.push(
+      `# tunnelcheck: ${bin} fix for ${flow.id} (${s.vpn}, IPv${s.family})`,
+      `# peers: ${s.peers.length > 0 ? s.peers.map((p) => formatPrefix(p)).join(", ") : "any"}; local: ${s.local ? formatPrefix(s.local) : "(any)"}; wan: ${s.wan ?? "(any)"}`,
+    );
+  }
+  const rules = sources(flow.peers).map((dst) => [
+    ...outAddrs(dst, s.local, s.wan),
+    ...match(s, flow, "out"),
+    ...tag(flow.id),
+    "-j",
+    "ACCEPT",
+  ]);
+  // Later positions first: an insert does not shift a position still to come in the same chain.
+  const here = sites
+    .filter((x) => x.table !== "filter")
+    .sort((a, b) =>
+      a.table !== b.table
+        ? a.table.localeCompare(b.table)
+        : a.chain !== b.chain
+          ? a.chain.localeCompare(b.chain)
+          : (b.at ?? Number.MAX_SAFE_INTEGER) - (a.at ?? Number.MAX_SAFE_INTEGER),
+    );
+  const restore: Map<string, string[]> = new Map();
+  for (const x of here) {
+    const where = x.before ? `${x.before.file}:${x.before.line}` : `the end of ${x.table} ${x.chain}`;
+    if (x.cannot) {
+      out.push(
+        ...wrap(
+          `${flow.id} is stopped in ${x.table} ${x.chain} by ${where}${x.before ? ` (${x.before.text})` : ""}; no inserted rule can help: ${x.cannot}. Remove or narrow that rule so it no longer matches ${flow.id}.`,
+        ),
+      );
+      continue;
+    }
+    out.push(
+      ...wrap(
+        `${flow.id} is stopped in ${x.table} ${x.chain} ${x.before ? `by ${where}` : "by its policy"}, where the filter table's accepts do not act: accept it there first (an ACCEPT ends only the ${x.table} table's walk; the packet goes on to the next table).`,
+      ),
+    );
+    const ipt = `${bin} -t ${x.table}`;
+    for (const r of rules) {
+      const spec = r.join(" ");
+      const put = x.at === null ? `-A ${x.chain}` : `-I ${x.chain} ${x.at}`;
+      if (opts.format === "restore") {
+        const l = restore.get(x.table) ?? [];
+        l.push(`${put} ${spec}`);
+        restore.set(x.table, l);
+      } else out.push(`${ipt} -C ${x.chain} ${spec} 2>/dev/null || ${ipt} ${put} ${spec}`);
+    }
+  }
+  for (const [table, lines] of restore) out.push(`*${table}`, ...lines, "COMMIT");
+  return `${out.join("\n").replace(/\n+$/, "")}\n`;
 }
