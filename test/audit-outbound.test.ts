@@ -280,3 +280,212 @@ describe("audit: the gateway's outbound flows (local-output path)", () => {
     ]);
   });
 });
+
+/** Applies a fix's commands (or restore lines) to an iptables-save text, the way iptables would. */
+function applyFix(text: string, fix: string): string {
+  const tables = new Map<string, { decl: string[]; rules: Map<string, string[]> }>();
+  let cur: { decl: string[]; rules: Map<string, string[]> } | undefined;
+  const table = (t: string) => {
+    let x = tables.get(t);
+    if (!x) {
+      x = { decl: [], rules: new Map() };
+      tables.set(t, x);
+    }
+    return x;
+  };
+  const chain = (x: { decl: string[]; rules: Map<string, string[]> }, c: string) => {
+    if (!x.rules.has(c)) {
+      x.rules.set(c, []);
+      if (!x.decl.some((d) => d.startsWith(`:${c} `)))
+        x.decl.push(/^[A-Z]+$/.test(c) ? `:${c} ACCEPT [0:0]` : `:${c} - [0:0]`);
+    }
+    return x.rules.get(c)!;
+  };
+  for (const l of text.split("\n")) {
+    if (l.startsWith("*")) cur = table(l.slice(1));
+    else if (l.startsWith(":") && cur) {
+      cur.decl.push(l);
+      chain(cur, l.slice(1).split(" ")[0]!);
+    } else if (l.startsWith("-A ") && cur) {
+      const [, c, ...spec] = l.split(" ");
+      chain(cur, c!).push(spec.join(" "));
+    }
+  }
+  for (const raw of fix.split("\n")) {
+    const l = raw.includes("|| ") ? raw.slice(raw.lastIndexOf("|| ") + 3) : raw;
+    const tok = l.split(" ");
+    if (!/^ip6?tables$/.test(tok[0]!)) continue;
+    let i = 1;
+    let t = "filter";
+    if (tok[i] === "-t") {
+      t = tok[i + 1]!;
+      i += 2;
+    }
+    const op = tok[i]!;
+    const c = tok[i + 1]!;
+    const x = table(t);
+    if (op === "-N") chain(x, c);
+    else if (op === "-A") chain(x, c).push(tok.slice(i + 2).join(" "));
+    else if (op === "-I") {
+      const at = /^\d+$/.test(tok[i + 2]!) ? Number(tok[i + 2]) : 1;
+      const spec = tok.slice(/^\d+$/.test(tok[i + 2]!) ? i + 3 : i + 2).join(" ");
+      chain(x, c).splice(at - 1, 0, spec);
+    }
+  }
+  const out: string[] = [];
+  for (const [t, x] of tables) {
+    out.push(`*${t}`, ...x.decl);
+    for (const [c, rules] of x.rules) for (const r of rules) out.push(`-A ${c} ${r}`);
+    out.push("COMMIT");
+  }
+  return `${out.join("\n")}\n`;
+}
+
+const table = (name: string, chains: string[], ...rules: string[]) => [
+  `*${name}`,
+  ...chains,
+  ...rules,
+  "COMMIT",
+];
+
+describe("audit outbound: the fix acts where the packet is stopped", () => {
+  /** Every outbound finding's fix applied, then audited again. */
+  const fixed = (text: string, s: ScenarioInput = S2S) => {
+    let t = text;
+    for (const f of audit(text, s).findings.filter((x) => x.flow?.endsWith("-out")))
+      t = applyFix(t, f.fix?.text ?? "");
+    return audit(t, s);
+  };
+
+  it("a drop in mangle OUTPUT: an ACCEPT inserted before it in mangle OUTPUT, not filter rules; applied, the findings are gone", () => {
+    const text = [
+      ...table(
+        "mangle",
+        [":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"],
+        "-A OUTPUT -p udp -j MARK --set-mark 1",
+        "-A OUTPUT -p udp -j DROP",
+      ),
+      "",
+    ].join("\n");
+    const r = audit(text);
+    expect(outFindings(r)).toEqual(["ike-out-blocked:ike-out", "natt-out-blocked:natt-out"]);
+    const ike = r.findings.find((f) => f.id === "ike-out-blocked")!;
+    expect(ike.message).toMatch(/dropped by gw\.rules:5 in mangle OUTPUT/);
+    expect(ike.fix?.text).toMatch(
+      /iptables -t mangle -I OUTPUT 2 -s 198\.51\.100\.1 -d 203\.0\.113\.7 .*ike-out.*-j ACCEPT/,
+    );
+    expect(ike.fix?.text).not.toMatch(/TC-IPSEC-OUT|TC-IPSEC-IN|^iptables -[ACI] OUTPUT/m);
+    expect(outFindings(fixed(text))).toEqual([]);
+  });
+
+  it("raw OUTPUT policy DROP, nat OUTPUT and mangle POSTROUTING drops, then filter OUTPUT DROP: every stop gets its accept", () => {
+    const text = [
+      ...table("raw", [":PREROUTING ACCEPT [0:0]", ":OUTPUT DROP [0:0]"], "-A OUTPUT -p tcp -j ACCEPT"),
+      ...table("nat", [":OUTPUT DROP [0:0]", ":POSTROUTING ACCEPT [0:0]"]),
+      ...table(
+        "mangle",
+        [":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]"],
+        "-A POSTROUTING -p esp -j DROP",
+      ),
+      ...output("DROP").trimEnd().split("\n"),
+      "",
+    ].join("\n");
+    const r = audit(text);
+    expect(outFindings(r)).toEqual([
+      "ike-out-blocked:ike-out",
+      "natt-out-blocked:natt-out",
+      "esp-out-blocked:esp-out",
+    ]);
+    const esp = r.findings.find((f) => f.id === "esp-out-blocked")!;
+    expect(esp.fix?.text).toMatch(
+      /-t raw -C OUTPUT .* \|\| iptables -t raw -A OUTPUT -s 198\.51\.100\.1 -d 203\.0\.113\.7 -o eth0 -p esp/,
+    );
+    expect(esp.fix?.text).toMatch(/-t nat -A OUTPUT .*-p esp/);
+    expect(esp.fix?.text).toMatch(/-t mangle -I POSTROUTING 1 .*-p esp/);
+    expect(esp.fix?.text).toMatch(/-A TC-IPSEC-OUT .*-p esp/);
+    expect(esp.fix?.text).not.toMatch(/TC-IPSEC-IN/);
+    expect(outFindings(fixed(text))).toEqual([]);
+  });
+
+  it("a goto'd chain falling off its end before mangle OUTPUT's DROP policy: the accept goes at that chain's end", () => {
+    const text = [
+      ...table(
+        "mangle",
+        [":OUTPUT DROP [0:0]", ":X - [0:0]"],
+        "-A OUTPUT -p udp -g X",
+        "-A OUTPUT -j ACCEPT",
+        "-A X -p tcp -j DROP",
+      ),
+      "",
+    ].join("\n");
+    const r = audit(text);
+    const ike = r.findings.find((f) => f.id === "ike-out-blocked")!;
+    expect(ike.fix?.text).toMatch(/iptables -t mangle -A X .*ike-out.*-j ACCEPT/);
+    expect(outFindings(fixed(text))).toEqual([]);
+  });
+
+  it("a drop in a mangle chain also reached from PREROUTING: no rule inserted there, the fix names the rule to narrow", () => {
+    const text = [
+      ...table(
+        "mangle",
+        [":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":X - [0:0]"],
+        "-A PREROUTING -j X",
+        "-A OUTPUT -j X",
+        "-A X -p udp -j DROP",
+      ),
+      "",
+    ].join("\n");
+    const ike = audit(text).findings.find((f) => f.id === "ike-out-blocked")!;
+    const said = ike.fix?.text.replace(/\n#\s+/g, " ");
+    expect(said).toMatch(/no inserted rule can help: chain X is also reached from mangle PREROUTING/);
+    expect(said).toMatch(/Remove or narrow that rule/);
+    expect(said).toMatch(/gw\.rules:7 \(-A X -p udp -j DROP\)/);
+    expect(ike.fix?.text).not.toMatch(/^ip6?tables /m);
+  });
+
+  it("DNAT in nat OUTPUT sends the packet elsewhere: the message names the rule and the new destination; the fix undoes it there", () => {
+    const text = [
+      ...table("nat", [":OUTPUT ACCEPT [0:0]"], "-A OUTPUT -p esp -j DNAT --to-destination 192.0.2.9"),
+      "",
+    ].join("\n");
+    const r = audit(text);
+    expect(outFindings(r)).toEqual(["esp-out-blocked:esp-out"]);
+    const esp = r.findings[0]!;
+    expect(esp.message).toMatch(
+      /ESP from gw to 203\.0\.113\.7 is rewritten by gw\.rules:3 \(nat OUTPUT\) and sent to 192\.0\.2\.9 instead/,
+    );
+    expect(esp.rules.map((x) => x.line)).toEqual([3]);
+    expect(status(r, "esp-out")).toBe("blocked");
+    expect(esp.fix?.text).toMatch(/-t nat -I OUTPUT 1 .*-p esp/);
+    expect(outFindings(fixed(text))).toEqual([]);
+  });
+
+  it("an outbound fix in the filter table holds only the outbound chain: no TC-IPSEC-IN, no INPUT jump", () => {
+    const ike = audit(output("DROP")).findings.find((f) => f.id === "ike-out-blocked")!;
+    expect(ike.fix?.text).toMatch(/TC-IPSEC-OUT/);
+    expect(ike.fix?.text).not.toMatch(/TC-IPSEC-IN|INPUT/);
+    expect(outFindings(fixed(output("DROP")))).toEqual([]);
+  });
+
+  it("-m policy --mode tunnel on the L2TP rule out never matches its transport-mode SA (RFC 3193): decided, not unknown", () => {
+    const ike = ["-A OUTPUT -p udp -m multiport --sports 500,4500 -j ACCEPT"];
+    const tunnel = audit(
+      output(
+        "DROP",
+        ...ike,
+        "-A OUTPUT -p udp --sport 1701 -m policy --dir out --pol ipsec --mode tunnel -j ACCEPT",
+      ),
+      L2TP,
+    );
+    expect(outFindings(tunnel)).toEqual(["l2tp-out-blocked:l2tp-out"]);
+    const transport = audit(
+      output(
+        "DROP",
+        ...ike,
+        "-A OUTPUT -p udp --sport 1701 -m policy --dir out --pol ipsec --mode transport -j ACCEPT",
+      ),
+      L2TP,
+    );
+    expect(outFindings(transport)).toEqual([]);
+  });
+});

@@ -1,7 +1,14 @@
 import { formatPrefix } from "../model/address.js";
 import { AddrSet } from "../model/addrset.js";
 import type { Flow, Plan } from "../vpn/flows.js";
-import { FINDINGS, type Finding, type FindingId, type RuleRef } from "./findings.js";
+import {
+  FINDINGS,
+  type Finding,
+  type FindingId,
+  type FixSite,
+  type OutboundPart,
+  type RuleRef,
+} from "./findings.js";
 import { overlayPartitions } from "./partition.js";
 import type {
   CtState,
@@ -17,8 +24,11 @@ export interface GatewayAudit {
   tunnel?: string;
   plan: Plan;
   evaluator: FilterEvaluator;
-  /** Renders ready rules for one flow on this gateway's platform (the fix). */
-  fixFor?: (flow: Flow) => { target: string; text: string } | undefined;
+  /**
+   * Renders ready rules for one flow on this gateway's platform (the fix); `sites`: where an
+   * outbound flow is stopped (a table other than filter), so the fix acts there.
+   */
+  fixFor?: (flow: Flow, sites?: FixSite[]) => { target: string; text: string } | undefined;
   /** IKE must be open to any source on this address anyway (a dial-up VPN shares it): no ike-open-to-any. */
   ikeOpenToAnyExpected?: boolean;
 }
@@ -204,9 +214,20 @@ export const setBrief = (a: AddrSet): string => {
 const destBrief = (a: AddrSet): string =>
   a.isAll() ? "any destination" : setBrief(a).replace(/^any source/, "any destination");
 
+const siteKey = (x: FixSite) =>
+  `${x.table}|${x.chain}|${x.at}|${x.before?.file}:${x.before?.line}|${x.cannot}`;
+
+/** The places the failing parts are stopped at, each once. */
+const sitesOf = (parts: OutboundPart[]): FixSite[] => [
+  ...new Map(parts.flatMap((p) => p.fixSites ?? []).map((x) => [siteKey(x), x])).values(),
+];
+
 /** One part per distinct decision: a 100k-rule ruleset splits 1,000 peers into thousands of parts. */
-function mergeParts(parts: VerdictPart[]): VerdictPart[] {
-  const groups = new Map<string, { part: VerdictPart; ranges: Array<[bigint, bigint]> }>();
+function mergeParts(parts: OutboundPart[]): OutboundPart[] {
+  const groups = new Map<
+    string,
+    { part: OutboundPart; ranges: Array<[bigint, bigint]>; all: OutboundPart[] }
+  >();
   for (const p of parts) {
     const key = [
       p.verdict,
@@ -217,13 +238,19 @@ function mergeParts(parts: VerdictPart[]): VerdictPart[] {
       p.unknown?.rule?.line,
     ].join("\u0000");
     const g = groups.get(key);
-    if (g) g.ranges.push(...p.sources.intervals());
-    else groups.set(key, { part: p, ranges: p.sources.intervals() });
+    if (g) {
+      g.ranges.push(...p.sources.intervals());
+      g.all.push(p);
+    } else groups.set(key, { part: p, ranges: p.sources.intervals(), all: [p] });
   }
-  return [...groups.values()].map(({ part, ranges }) => ({
-    ...part,
-    sources: AddrSet.fromRanges(part.sources.family, ranges),
-  }));
+  return [...groups.values()].map(({ part, ranges, all }) => {
+    const sites = sitesOf(all);
+    return {
+      ...part,
+      sources: AddrSet.fromRanges(part.sources.family, ranges),
+      ...(sites.length ? { fixSites: sites } : {}),
+    };
+  });
 }
 
 /** Intersects two partitions: for each source, the verdict as NEW and as ESTABLISHED. */
@@ -246,7 +273,14 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
   const base = { gateway: g.gateway, ...(g.tunnel ? { tunnel: g.tunnel } : {}) };
   const byKey = new Map<string, Finding>();
   const seenRules = new Map<Finding, Set<string>>();
-  const add = (id: FindingId, f: Flow, message: string, rules: RuleRef[], withFix = true) => {
+  const add = (
+    id: FindingId,
+    f: Flow,
+    message: string,
+    rules: RuleRef[],
+    withFix = true,
+    sites?: FixSite[],
+  ) => {
     const key = `${id}|${f.id}`;
     const prev = byKey.get(key);
     if (prev) {
@@ -266,7 +300,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
       }
       return;
     }
-    const fix = withFix ? g.fixFor?.(f) : undefined;
+    const fix = withFix ? g.fixFor?.(f, sites?.length ? sites : undefined) : undefined;
     const finding: Finding = {
       id,
       severity: FINDINGS[id].severity,
@@ -293,17 +327,25 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
         : mergeParts(ev(outboundQuery(plan, f, peers, "established")));
     verdicts.push(verdictRow(base, f, nw, est, { needNew }));
     if (f.requirement !== "required") return;
-    const rows = est.length ? join(nw, est) : nw.map((n) => ({ sources: n.sources, n, e: undefined }));
-    for (const { sources, n, e } of rows) {
-      if (n.verdict === "accept" || (!needNew && e?.verdict === "accept")) continue;
+    const rows: Array<{ sources: AddrSet; n: OutboundPart; e: OutboundPart | undefined }> = est.length
+      ? join(nw, est)
+      : nw.map((n) => ({ sources: n.sources, n, e: undefined }));
+    const failing = rows.filter(
+      ({ n, e }) => !(n.verdict === "accept" || (!needNew && e?.verdict === "accept")),
+    );
+    // Where the packets are stopped: the fix acts there (all of them; one fix per flow).
+    const sites = sitesOf(failing.map(({ n, e }) => (needNew ? n : (e ?? n))));
+    for (const { sources, n, e } of failing) {
       const who = destBrief(sources);
       const what = `${describe(f)} from ${g.gateway} to ${who}`;
-      const decided = (p: VerdictPart) =>
-        `${p.verdict === "reject" ? "rejected" : "dropped"} by ${
-          p.rule
-            ? `${p.rule.file}:${p.rule.line}`
-            : `${p.defaultName ?? "the default policy"}${p.defaultAt ? ` (${p.defaultAt.file}:${p.defaultAt.line})` : ""}`
-        }`;
+      const decided = (p: OutboundPart) =>
+        p.forwardedTo !== undefined && p.rule
+          ? `rewritten by ${p.rule.file}:${p.rule.line}${p.stoppedIn ? ` (${p.stoppedIn})` : ""} and sent to ${p.forwardedTo} instead`
+          : `${p.verdict === "reject" ? "rejected" : "dropped"} by ${
+              p.rule
+                ? `${p.rule.file}:${p.rule.line}${p.stoppedIn ? ` in ${p.stoppedIn}` : ""}`
+                : `${p.defaultName ?? "the default policy"}${p.defaultAt ? ` (${p.defaultAt.file}:${p.defaultAt.line})` : ""}`
+            }`;
       const refs = (p: VerdictPart) => [...ruleOf(p), ...(p.defaultAt ? [p.defaultAt] : [])];
       const unknown = needNew ? n : n.verdict === "unknown" && e?.verdict !== "unknown" ? e! : (e ?? n);
       if (unknown.verdict === "unknown") {
@@ -312,6 +354,8 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
           f,
           `${what}${needNew ? " as a new connection" : " as a reply"}: unknown — ${unknown.unknown?.reason ?? "unsupported construct"}.`,
           ruleOf(unknown),
+          true,
+          sites,
         );
         continue;
       }
@@ -322,6 +366,8 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
           f,
           `${what} is let out only as a reply (${decided(n)} when new${e.rule ? `; replies leave by ${e.rule.file}:${e.rule.line}` : ""}). ${g.gateway} can answer the peer, but never initiate: it cannot bring the tunnel up itself, and once the conntrack entry has expired its rekeys as initiator, DPD probes and DELETE are dropped — the tunnel lives only as long as the peer initiates every time.`,
           uniqueRules([...refs(n), ...ruleOf(e)]),
+          true,
+          sites,
         );
         continue;
       }
@@ -331,6 +377,8 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
           f,
           `${what} is ${decided(n)} when new; as a reply it is unknown — ${e.unknown?.reason ?? "unsupported construct"}.`,
           uniqueRules([...refs(n), ...ruleOf(e)]),
+          true,
+          sites,
         );
         continue;
       }
@@ -349,6 +397,8 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
           f,
           `${what} is ${decided(p)}${how}. ${FINDINGS[id].help}`,
           uniqueRules([...refs(n), ...(e ? refs(e) : [])]),
+          true,
+          sites,
         );
     }
   };

@@ -1,3 +1,5 @@
+import type { VerdictPart } from "./query.js";
+
 /** Where a responsible rule or policy stands in the user's config. */
 export interface RuleRef {
   file: string;
@@ -139,3 +141,25 @@ export interface Finding {
 
 const ORDER: Record<Severity, number> = { error: 0, warning: 1, note: 2 };
 export const severityAtLeast = (s: Severity, min: Severity): boolean => ORDER[s] <= ORDER[min];
+
+/**
+ * Where an outbound packet is stopped, so that its fix acts there: a drop in raw, mangle or nat
+ * OUTPUT (or POSTROUTING) happens before or after the filter table, where the usual accepts go.
+ */
+export interface FixSite {
+  table: string;
+  chain: string;
+  /** 1-based position to insert an accept at (before `before`); null: append (the walk falls off the chain's end). */
+  at: number | null;
+  /** The rule the accept goes before (the dropping or rewriting rule); null for a policy. */
+  before: RuleRef | null;
+  /** Why no inserted rule can help here: remove or narrow `before` instead. */
+  cannot?: string;
+}
+
+/** An outbound verdict part, with where the packet is stopped (iptables) for the fix. */
+export type OutboundPart = VerdictPart & {
+  fixSites?: FixSite[];
+  /** The table and chain that stop it (`mangle OUTPUT`), when not the filter table. */
+  stoppedIn?: string;
+};

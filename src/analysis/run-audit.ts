@@ -1,12 +1,13 @@
 import { formatAddress, formatPrefix, parsePrefix } from "../model/address.js";
 import { AddrSet } from "../model/addrset.js";
+import { generateIptables } from "../platforms/iptables/generate.js";
 import { generateRules } from "../platforms/registry.js";
 import { defaultGenerateOptions } from "../platforms/types.js";
 import type { AuditReport } from "../report/audit.js";
 import { type Flow, type Plan, planFlows } from "../vpn/flows.js";
 import { makeScenario, type NatMode, type ScenarioInput } from "../vpn/scenario.js";
 import { auditGateway, setBrief, setText } from "./audit.js";
-import { FINDINGS } from "./findings.js";
+import { FINDINGS, type FixSite } from "./findings.js";
 import type { DeclaredVpn, GatewayInput, GatewayLoader, LoadedGateway, PlatformName } from "./gateway.js";
 import { GatewayInputError } from "./gateway.js";
 import type { PortForwardPart } from "./port-forward-set.js";
@@ -214,9 +215,23 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
     const plan = planFlows(scenario);
     const target = g.fixTarget(scenario.family);
     // One rendering per flow (several findings of a flow share its fix; 1,000 peers make it long).
-    const fixes = new Map<Flow, { target: string; text: string } | undefined>();
-    const render = (flow: Flow) => {
+    const fixes = new Map<string, { target: string; text: string } | undefined>();
+    const render = (flow: Flow, sites: FixSite[] | undefined) => {
       try {
+        // An outbound flow stopped in a given table and chain: the fix acts there.
+        if (sites && flow.direction === "outbound" && /^ip6?tables/.test(target))
+          return {
+            target,
+            text: generateIptables(
+              { ...plan, flows: [flow], notes: [] },
+              {
+                ...defaultGenerateOptions,
+                additive: true,
+                format: target.endsWith("-restore") ? "restore" : "commands",
+                outboundSites: sites,
+              },
+            ),
+          };
         return {
           target,
           // Additive: an engineer pastes the fixes of several findings one after another.
@@ -230,9 +245,10 @@ export function runAudit(req: AuditRequest, loaders: Record<PlatformName, Gatewa
         return undefined; // the target cannot express it for this scenario; the message still stands
       }
     };
-    const fixFor = (flow: Flow) => {
-      if (!fixes.has(flow)) fixes.set(flow, render(flow));
-      const fix = fixes.get(flow);
+    const fixFor = (flow: Flow, sites?: FixSite[]) => {
+      const key = `${flow.id}|${JSON.stringify(sites ?? null)}`;
+      if (!fixes.has(key)) fixes.set(key, render(flow, sites));
+      const fix = fixes.get(key);
       return fix && { ...fix };
     };
     const r = auditGateway({
