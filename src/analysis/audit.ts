@@ -8,6 +8,7 @@ import {
   type FixSite,
   type OutboundPart,
   type RuleRef,
+  siteKey,
 } from "./findings.js";
 import { overlayPartitions } from "./partition.js";
 import type {
@@ -213,9 +214,6 @@ export const setBrief = (a: AddrSet): string => {
 /** `setBrief` for the peers a gateway sends to. */
 const destBrief = (a: AddrSet): string =>
   a.isAll() ? "any destination" : setBrief(a).replace(/^any source/, "any destination");
-
-const siteKey = (x: FixSite) =>
-  `${x.table}|${x.chain}|${x.at}|${x.before?.file}:${x.before?.line}|${x.cannot}`;
 
 /** The places the failing parts are stopped at, each once. */
 const sitesOf = (parts: OutboundPart[]): FixSite[] => [

@@ -153,9 +153,20 @@ export interface FixSite {
   at: number | null;
   /** The rule the accept goes before (the dropping or rewriting rule); null for a policy. */
   before: RuleRef | null;
+  /**
+   * `at` counted without the rules tunnelcheck itself added (tagged `tunnelcheck: …`): the
+   * stopping rule's place in the chain the way the fixes of other findings leave it too.
+   */
+  nth?: number;
   /** Why no inserted rule can help here: remove or narrow `before` instead. */
   cannot?: string;
+  /** The stop is a DNAT/REDIRECT in nat OUTPUT sending the packet here (not a drop). */
+  rewrite?: string;
 }
+
+/** One key per place (the file included: two gateways' files may share line numbers). */
+export const siteKey = (x: FixSite): string =>
+  `${x.table}|${x.chain}|${x.at}|${x.before?.file}:${x.before?.line}|${x.cannot ?? ""}|${x.rewrite ?? ""}`;
 
 /** An outbound verdict part, with where the packet is stopped (iptables) for the fix. */
 export type OutboundPart = VerdictPart & {

@@ -1,3 +1,4 @@
+import type { FixSite } from "../../analysis/findings.js";
 import { formatPrefix, type Prefix } from "../../model/address.js";
 import { activeFlows, type Flow, type Plan } from "../../vpn/flows.js";
 import type { Scenario } from "../../vpn/scenario.js";
@@ -38,7 +39,7 @@ export function generateIptables(
   opts: GenerateOptions & {
     format: "commands" | "restore";
     /** A fix for the plan's one outbound flow, stopped at these places (the audit's FixSite). */
-    outboundSites?: OutboundFixSite[];
+    outboundSites?: FixSite[];
   },
 ): string {
   const only = plan.flows[0];
@@ -553,26 +554,24 @@ function renderCommands(part: Part, bin: string, additive: boolean): string[] {
 // ---------------------------------------------------------------------------------------------
 // Outbound fixes where the packet is stopped
 
-/** Where an outbound packet is stopped (../../analysis/findings.ts FixSite). */
-export interface OutboundFixSite {
-  table: string;
-  chain: string;
-  at: number | null;
-  before: { file: string; line: number; text: string } | null;
-  cannot?: string;
-}
-
 /**
  * The fix for one outbound flow stopped outside the filter table (raw, mangle, nat, security
  * OUTPUT; POSTROUTING): an ACCEPT inserted before the stopping rule in its own table and chain
  * (it ends only that table's walk; the packet goes on to the next table), or, where an inserted
  * rule cannot help, the rule to remove or narrow. A stop in filter gets the usual TC-IPSEC-OUT
  * accepts, and nothing inbound.
+ *
+ * Commands: each site's accept carries its own comment (so `-C` checks that site, not another
+ * site's same accept), and its position is looked up when the command runs: just before the
+ * stopping rule, counted among the rules tunnelcheck did not add (FixSite.nth). The fixes of
+ * several findings, applied one after another in any order, or again, then all land where they
+ * were meant to. Restore lines cannot look anything up: their positions are those of the ruleset
+ * as audited, later positions first.
  */
 function outboundFix(
   plan: Plan,
   flow: Flow,
-  sites: OutboundFixSite[],
+  sites: FixSite[],
   opts: GenerateOptions & { format: Format },
 ): string {
   const s = plan.scenario;
@@ -587,50 +586,108 @@ function outboundFix(
       `# peers: ${s.peers.length > 0 ? s.peers.map((p) => formatPrefix(p)).join(", ") : "any"}; local: ${s.local ? formatPrefix(s.local) : "(any)"}; wan: ${s.wan ?? "(any)"}`,
     );
   }
-  const rules = sources(flow.peers).map((dst) => [
-    ...outAddrs(dst, s.local, s.wan),
-    ...match(s, flow, "out"),
-    ...tag(flow.id),
-    "-j",
-    "ACCEPT",
-  ]);
-  // Later positions first: an insert does not shift a position still to come in the same chain.
-  const here = sites
-    .filter((x) => x.table !== "filter")
-    .sort((a, b) =>
-      a.table !== b.table
-        ? a.table.localeCompare(b.table)
-        : a.chain !== b.chain
-          ? a.chain.localeCompare(b.chain)
-          : (b.at ?? Number.MAX_SAFE_INTEGER) - (a.at ?? Number.MAX_SAFE_INTEGER),
+  const here = sites.filter((x) => x.table !== "filter");
+  if (here.some((x) => !x.cannot && x.at !== null))
+    out.push(
+      ...wrap(
+        opts.format === "restore"
+          ? `Insert positions are those of the ruleset as audited (later positions first): load this file into that ruleset as it was, not after another fix that inserts into the same chains; the ${bin} commands form looks each position up when it runs.`
+          : `Each ACCEPT goes just before the stopping rule: its position is looked up when the command runs, counting the chain's rules without those tunnelcheck added, so the fixes of several findings can be applied one after another in any order (or again). If the chain no longer has that rule, nothing is inserted and a message says so: audit again.`,
+      ),
     );
+  const rules = (x: FixSite) =>
+    sources(flow.peers).map((dst) => [
+      ...outAddrs(dst, s.local, s.wan),
+      ...match(s, flow, "out"),
+      ...tag(
+        `${flow.id} ${x.at === null ? "at the end of" : `before rule ${x.nth ?? x.at} of`} ${x.table} ${x.chain}`,
+      ),
+      "-j",
+      "ACCEPT",
+    ]);
+  // Later positions first: in restore lines an insert must not shift a position still to come.
+  here.sort((a, b) =>
+    a.table !== b.table
+      ? a.table.localeCompare(b.table)
+      : a.chain !== b.chain
+        ? a.chain.localeCompare(b.chain)
+        : (b.at ?? Number.MAX_SAFE_INTEGER) - (a.at ?? Number.MAX_SAFE_INTEGER),
+  );
   const restore: Map<string, string[]> = new Map();
+  const conntrack: string[] = [];
   for (const x of here) {
     const where = x.before ? `${x.before.file}:${x.before.line}` : `the end of ${x.table} ${x.chain}`;
     if (x.cannot) {
       out.push(
         ...wrap(
-          `${flow.id} is stopped in ${x.table} ${x.chain} by ${where}${x.before ? ` (${x.before.text})` : ""}; no inserted rule can help: ${x.cannot}. Remove or narrow that rule so it no longer matches ${flow.id}.`,
+          `${flow.id} is stopped in ${x.table} ${x.chain} by ${where}${x.before ? ` (${x.before.text})` : ""}; no inserted rule can help: ${x.cannot}. Remove or narrow that rule so it no longer matches ${flow.id}. Further stops may follow on the path (not evaluated past this one): audit again once it is changed.`,
         ),
       );
       continue;
     }
-    out.push(
-      ...wrap(
-        `${flow.id} is stopped in ${x.table} ${x.chain} ${x.before ? `by ${where}` : "by its policy"}, where the filter table's accepts do not act: accept it there first (an ACCEPT ends only the ${x.table} table's walk; the packet goes on to the next table).`,
-      ),
-    );
+    if (x.rewrite !== undefined) {
+      out.push(
+        ...wrap(
+          `${flow.id} is rewritten by ${where}${x.before ? ` (${x.before.text})` : ""} in ${x.table} ${x.chain} and sent to ${x.rewrite} instead of the peer: accept it there first, before that rule (an ACCEPT in nat OUTPUT ends the nat walk, so the packet keeps its destination).`,
+        ),
+      );
+      conntrack.push(...conntrackDelete(s, flow));
+    } else
+      out.push(
+        ...wrap(
+          `${flow.id} is stopped in ${x.table} ${x.chain} ${x.before ? `by ${where}` : "by its policy"}, where the filter table's accepts do not act: accept it there first (an ACCEPT ends only the ${x.table} table's walk; the packet goes on to the next table).`,
+        ),
+      );
     const ipt = `${bin} -t ${x.table}`;
-    for (const r of rules) {
+    for (const r of rules(x)) {
       const spec = r.join(" ");
-      const put = x.at === null ? `-A ${x.chain}` : `-I ${x.chain} ${x.at}`;
       if (opts.format === "restore") {
         const l = restore.get(x.table) ?? [];
-        l.push(`${put} ${spec}`);
+        l.push(`${x.at === null ? `-A ${x.chain}` : `-I ${x.chain} ${x.at}`} ${spec}`);
         restore.set(x.table, l);
-      } else out.push(`${ipt} -C ${x.chain} ${spec} 2>/dev/null || ${ipt} ${put} ${spec}`);
+      } else if (x.at === null)
+        out.push(`${ipt} -C ${x.chain} ${spec} 2>/dev/null || ${ipt} -A ${x.chain} ${spec}`);
+      else {
+        const k = x.nth ?? x.at;
+        // `-S CHAIN`: its policy (or -N) line, then one line per rule, in order.
+        const pos = `${ipt} -S ${x.chain} | awk -v k=${k} 'NR > 1 && !/tunnelcheck: / && ++c == k { print NR - 1; f = 1; exit } END { exit !f }'`;
+        out.push(
+          `${ipt} -C ${x.chain} ${spec} 2>/dev/null || { n=$(${pos}) && ${ipt} -I ${x.chain} "$n" ${spec}; } || echo "tunnelcheck: ${x.table} ${x.chain} has no rule ${k} (${where}) any more: ${flow.id} not inserted; audit again" >&2`,
+        );
+      }
     }
   }
   for (const [table, lines] of restore) out.push(`*${table}`, ...lines, "COMMIT");
+  if (conntrack.length) {
+    out.push(
+      ...wrap(
+        `nat sees only a connection's first packet: a connection already rewritten keeps its DNAT binding, and ${flow.id}'s conntrack entries are refreshed by every packet, so they never expire. Once the ACCEPT is in, delete them (conntrack-tools), and the next packet is NAT-evaluated afresh:`,
+      ),
+      ...[...new Set(conntrack)].map((c) => `${c} || true`),
+    );
+  }
   return `${out.join("\n").replace(/\n+$/, "")}\n`;
 }
+
+/** `conntrack -D` for the flow's connections to its peers (what a DNAT in nat OUTPUT bound). */
+function conntrackDelete(s: Scenario, flow: Flow): string[] {
+  const proto =
+    flow.protocol === "udp" || flow.protocol === "tcp" || flow.protocol === "esp" || flow.protocol === "ah"
+      ? flow.protocol
+      : undefined;
+  if (!proto) return [];
+  return sources(flow.peers).map((dst) =>
+    [
+      "conntrack -D",
+      ...(s.family === 6 ? ["-f ipv6"] : []),
+      `-p ${proto}`,
+      ...(s.local && isHost(s.local) ? [`--orig-src ${formatPrefix(s.local)}`] : []),
+      ...(dst ? [`--orig-dst ${formatPrefix(dst)}`] : []),
+      ...(flow.port !== undefined && (proto === "udp" || proto === "tcp")
+        ? [`--orig-port-dst ${flow.port}`]
+        : []),
+    ].join(" "),
+  );
+}
+
+const isHost = (p: Prefix): boolean => p.len === (p.family === 4 ? 32 : 128);

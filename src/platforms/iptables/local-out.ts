@@ -5,7 +5,7 @@
  * the rule set tells apart, and one representative of each is evaluated concretely: every peer of
  * a class gets the same verdict, by construction.
  */
-import type { FixSite, OutboundPart, RuleRef } from "../../analysis/findings.js";
+import { type FixSite, type OutboundPart, type RuleRef, siteKey } from "../../analysis/findings.js";
 import type { Packet } from "../../analysis/iptables-eval.js";
 import {
   decisionName,
@@ -21,6 +21,7 @@ import { formatAddress } from "../../model/address.js";
 import { AddrSet } from "../../model/addrset.js";
 import { cutsOf, PATHS, type PacketShape, rulesOn } from "./address-cuts.js";
 import { BUILTIN_CHAINS, type Chain, type Hook, type Rule, type Ruleset, type TableName } from "./model.js";
+import { protoName } from "./names.js";
 import { parseIptables } from "./parse.js";
 
 export interface LocalOutOptions {
@@ -40,7 +41,7 @@ function policyLine(rs: Ruleset, r: PathResult): RuleRef | undefined {
   return prov ? { file: prov.file, line: prov.line, text: prov.text } : undefined;
 }
 
-function partOf(rs: Ruleset, r: PathResult, peers: AddrSet): OutboundPart {
+function partOf(rs: Ruleset, r: PathResult, peers: AddrSet, pkt: Packet): OutboundPart {
   if (r.verdict === "unknown") {
     const o = r.outcomes.find((x) => x.verdict === "unknown") ?? r.outcomes[0];
     const undecided = o?.assumed.find((a) => a.rule)?.rule ?? o?.decision?.rule ?? null;
@@ -58,7 +59,7 @@ function partOf(rs: Ruleset, r: PathResult, peers: AddrSet): OutboundPart {
   }
   const d = r.decision;
   const policy = policyLine(rs, r);
-  const away = r.verdict === "accept" ? rewrite(rs.family, r) : null;
+  const away = r.verdict === "accept" ? rewrite(rs.family, r, pkt) : null;
   if (away === "mixed") {
     const rule = r.outcomes.flatMap((o) => o.nat).find((n) => n.hook === "OUTPUT")?.rule;
     return {
@@ -91,19 +92,43 @@ function partOf(rs: Ruleset, r: PathResult, peers: AddrSet): OutboundPart {
   };
 }
 
-/** A DNAT/REDIRECT in nat OUTPUT that sends the packet elsewhere: in every outcome, none, or some ("mixed"). */
-function rewrite(family: 4 | 6, r: PathResult): { rule: Rule; to: string } | "mixed" | null {
+/**
+ * A DNAT/REDIRECT in nat OUTPUT that sends the packet elsewhere: in every outcome, none, or some
+ * ("mixed"). A DNAT to the packet's own destination and port changes nothing: none. A DNAT that
+ * changes only the port does send it elsewhere (the peer's other port). REDIRECT on the local
+ * output hook sends to the loopback address (nf_nat_redirect_ipv4/ipv6: 127.0.0.1, ::1), not to
+ * one of the host's addresses.
+ */
+function rewrite(family: 4 | 6, r: PathResult, orig: Packet): { rule: Rule; to: string } | "mixed" | null {
   const each = r.outcomes.map((o) => {
     const n = o.nat.find((x) => x.hook === "OUTPUT" && (x.kind === "DNAT" || x.kind === "REDIRECT"));
-    return n ? { rule: n.rule, o } : null;
+    if (!n) return null;
+    const p = o.packet;
+    if (n.kind === "DNAT" && p.dst === orig.dst && p.dport === orig.dport) return null;
+    return { rule: n.rule, o, redirect: n.kind === "REDIRECT" };
   });
   const first = each[0];
   if (each.some((x) => (x === null) !== (first === null) || (x && x.rule !== first?.rule))) return "mixed";
   if (!first) return null;
   const p = first.o.packet;
+  if (first.redirect) {
+    const t = first.rule.target;
+    const port = t?.kind === "REDIRECT" && t.ports ? t.ports.lo : orig.dport;
+    const lo = family === 4 ? "127.0.0.1" : "::1";
+    return {
+      rule: first.rule,
+      to: `${family === 4 ? lo : `[${lo}]`}${port !== undefined ? `:${port}` : ""} (the host itself: REDIRECT in nat OUTPUT sends to the loopback address)`,
+    };
+  }
+  const addr = formatAddress(family, p.dst);
+  if (p.dst === orig.dst)
+    return {
+      rule: first.rule,
+      to: `port ${p.dport} of ${addr} (the same address; the port changed from ${orig.dport})`,
+    };
   return {
     rule: first.rule,
-    to: `${formatAddress(family, p.dst)}${p.dport !== undefined ? `:${p.dport}` : ""}`,
+    to: `${family === 6 && p.dport !== undefined ? `[${addr}]` : addr}${p.dport !== undefined ? `:${p.dport}` : ""}`,
   };
 }
 
@@ -181,19 +206,34 @@ function siteOf(rs: Ruleset, o: PathOutcome, stopRule: Rule | null, table: Table
 }
 
 /** The stop of one outcome: the deciding rule of a drop, or the rewriting rule of a DNAT away; null when it passes. */
-function stopOf(family: 4 | 6, r: PathResult): { rule: Rule | null; table: TableName; hook: Hook } | null {
+function stopOf(
+  family: 4 | 6,
+  r: PathResult,
+  pkt: Packet,
+): { rule: Rule | null; table: TableName; hook: Hook; rewrite?: string } | null {
   const o = r.outcomes[0];
   if (!o) return null;
   if (r.verdict === "accept") {
-    const away = rewrite(family, r);
-    return away && away !== "mixed" ? { rule: away.rule, table: "nat", hook: "OUTPUT" } : null;
+    const away = rewrite(family, r, pkt);
+    return away && away !== "mixed"
+      ? { rule: away.rule, table: "nat", hook: "OUTPUT", rewrite: away.to }
+      : null;
   }
   const d = o.decision;
   if ((o.verdict !== "drop" && o.verdict !== "reject") || !d) return null;
   return { rule: d.rule, table: d.table, hook: d.hook };
 }
 
-const PROTO_NAME: Record<number, string> = { 6: "tcp", 17: "udp", 50: "esp", 51: "ah" };
+/** A rule tunnelcheck added (a fix's accept): tagged with a `tunnelcheck: …` comment. */
+const ours = (rule: Rule): boolean =>
+  rule.matches.some((m) => m.kind === "comment" && m.text.startsWith("tunnelcheck: "));
+
+/** `site.at` counted without the rules tunnelcheck added (FixSite.nth). */
+function nthOf(rs: Ruleset, site: FixSite): { nth?: number } {
+  if (site.at === null) return {};
+  const rules = rs.tables.get(site.table as TableName)?.chains.get(site.chain)?.rules ?? [];
+  return { nth: rules.slice(0, site.at - 1).filter((x) => !ours(x)).length + 1 };
+}
 
 /** The rule set with an accept for `spec` inserted at `site` (a copy: the original and its caches stay). */
 function withAccept(rs: Ruleset, site: FixSite, spec: string): Ruleset | null {
@@ -230,7 +270,7 @@ function fixSites(
   first: PathResult,
 ): FixSite[] {
   const port = q.sport ?? q.dport;
-  const name = PROTO_NAME[q.proto] ?? String(q.proto);
+  const name = protoName(q.proto);
   // What the generator's outbound accept matches, for this one packet.
   const spec = [
     ...(q.src !== undefined ? ["-s", formatAddress(rs.family, pkt.src)] : []),
@@ -243,15 +283,18 @@ function fixSites(
     ...(port !== undefined && (q.proto === 6 || q.proto === 17)
       ? ["-m", "multiport", "--ports", String(port)]
       : []),
+    // Tagged as the generated accept is: not counted in a later site's FixSite.nth.
+    ...["-m", "comment", "--comment", '"tunnelcheck: fix"'],
   ].join(" ");
   const sites: FixSite[] = [];
   let cur = rs;
   let r = first;
   for (let i = 0; i < 8; i++) {
-    const stop = stopOf(rs.family, r);
+    const stop = stopOf(rs.family, r, pkt);
     if (!stop) break;
     const o = r.outcomes[0]!;
-    const site = siteOf(cur, o, stop.rule, stop.table, stop.hook);
+    const at = siteOf(cur, o, stop.rule, stop.table, stop.hook);
+    const site = { ...at, ...nthOf(cur, at), ...(stop.rewrite ? { rewrite: stop.rewrite } : {}) };
     if (sites.some((x) => x.table === site.table && x.chain === site.chain)) break;
     sites.push(site);
     if (site.cannot) break;
@@ -306,8 +349,6 @@ const loopback = (family: 4 | 6): AddrSet =>
 
 /** An address of the family for a source nothing on the path looks at (any gives the same answer). */
 const anySource = (family: 4 | 6): bigint => (family === 4 ? 0xc0000201n : (0x20010db8n << 96n) | 1n);
-
-const siteKey = (s: FixSite) => `${s.table} ${s.chain} ${s.at} ${s.before?.line} ${s.cannot ?? ""}`;
 
 const partKey = (p: OutboundPart) =>
   `${p.verdict}|${p.rule?.line}|${p.defaultName}|${p.unknown?.reason}|${p.unknown?.rule?.line}|${p.forwardedTo}|${p.fixSites?.map(siteKey).join(";")}`;
@@ -398,7 +439,7 @@ function evaluateOne(
     ...(opts.broadcast ? { broadcast: opts.broadcast } : {}),
   };
   const r = evaluatePath(rs, pkt, pathOpts);
-  const part = partOf(rs, r, atom);
+  const part = partOf(rs, r, atom, pkt);
   if (part.verdict !== "drop" && part.verdict !== "reject") return part;
   const sites = fixSites(rs, pkt, q, pathOpts, r);
   return sites.length ? { ...part, fixSites: sites } : part;
