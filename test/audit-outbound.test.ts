@@ -1,7 +1,11 @@
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runAudit } from "../src/analysis/run-audit.js";
 import { defaultLoaders } from "../src/loaders.js";
+import { generateIptables } from "../src/platforms/iptables/generate.js";
 import { generateRules } from "../src/platforms/registry.js";
 import { defaultGenerateOptions } from "../src/platforms/types.js";
 import { auditText } from "../src/report/audit.js";
@@ -281,64 +285,126 @@ describe("audit: the gateway's outbound flows (local-output path)", () => {
   });
 });
 
-/** Applies a fix's commands (or restore lines) to an iptables-save text, the way iptables would. */
+/**
+ * Applies fixes (iptables commands, or iptables-restore --noflush lines) one after another to an
+ * iptables-save text, the way iptables would: the commands run in bash (their `-C … ||` guards and
+ * `$(… -S … | awk …)` look-ups included), with `iptables` a shell function over an in-memory
+ * ruleset: `-C` compares with the chain's current rules, `-I N` past the end fails ("Index of
+ * insertion too big"), an unknown chain or jump target fails, `-P` only takes a table's own
+ * built-in chains (not any all-uppercase name). `conntrack` is recorded, not run. Every iptables
+ * error is returned: a fix that runs into one fails the test instead of a rule silently skipped.
+ */
+const EMULATOR = String.raw`
+declare -A R P T; CH=(); TO=(); ERR=()
+tc_builtin() { case "$1" in raw) echo "PREROUTING OUTPUT";; mangle) echo "PREROUTING INPUT FORWARD OUTPUT POSTROUTING";; nat) echo "PREROUTING INPUT OUTPUT POSTROUTING";; filter|security) echo "INPUT FORWARD OUTPUT";; *) return 1;; esac; }
+tc_table() { local b c; [[ -n "\${T[$1]-}" ]] && return 0; b=$(tc_builtin "$1") || return 1; T[$1]=1; TO+=("$1"); for c in $b; do P["$1 $c"]=ACCEPT; R["$1 $c"]=""; CH+=("$1 $c"); done; }
+tc_err() { echo "$*" >&2; ERR+=("$*"); echo "$*" >> "$TC_ERRS"; }
+TARGETS=" ACCEPT DROP RETURN REJECT LOG MARK CONNMARK DNAT SNAT MASQUERADE REDIRECT CT NOTRACK TCPMSS "
+tc_ipt() {
+  local bin=$1; shift; local t=filter
+  if [[ "$1" == -t ]]; then t=$2; shift 2; fi
+  tc_table "$t" || { tc_err "$bin: can't initialize $bin table '$t'"; return 3; }
+  local op=$1 c=$2; shift 2; local k="$t $c"
+  case $op in
+    -N) if [[ -v P[$k] ]]; then echo "$bin: Chain already exists." >&2; return 1; fi; P[$k]=-; R[$k]=""; CH+=("$k"); return 0;;
+    -P) if [[ "\${P[$k]-}" != ACCEPT && "\${P[$k]-}" != DROP ]]; then tc_err "$bin: Bad built-in chain name."; return 1; fi
+        if [[ "$1" != ACCEPT && "$1" != DROP ]]; then tc_err "$bin: Bad policy name."; return 1; fi; P[$k]=$1; return 0;;
+  esac
+  if [[ ! -v P[$k] ]]; then tc_err "$bin: No chain/target/match by that name ($t $c)."; return 1; fi
+  local -a rules=(); readarray -t rules < <(printf '%s' "\${R[$k]}")
+  if [[ $op == -S ]]; then
+    if [[ "\${P[$k]}" == - ]]; then echo "-N $c"; else echo "-P $c \${P[$k]}"; fi
+    local r; for r in "\${rules[@]}"; do echo "-A $c $r"; done; return 0
+  fi
+  local at=""; if [[ $op == -I && "$1" =~ ^-?[0-9]+$ ]]; then at=$1; shift; fi
+  local spec="" a prev=""
+  for a in "$@"; do
+    if [[ $prev == -j || $prev == -g ]] && [[ $TARGETS != *" $a "* ]] && [[ ! -v P["$t $a"] ]]; then tc_err "$bin: Couldn't load target '$a'"; return 2; fi
+    prev=$a; [[ "$a" == *" "* ]] && a="\"$a\""; spec+="\${spec:+ }$a"
+  done
+  case $op in
+    -C) local r; for r in "\${rules[@]}"; do [[ "$r" == "$spec" ]] && return 0; done; echo "$bin: Bad rule (does a matching rule exist in that chain?)." >&2; return 1;;
+    -A) rules+=("$spec");;
+    -I) at=\${at:-1}
+        if (( at < 1 )); then tc_err "$bin: Invalid rule number '$at'"; return 2; fi
+        if (( at > \${#rules[@]} + 1 )); then tc_err "$bin: Index of insertion too big."; return 1; fi
+        rules=("\${rules[@]:0:at-1}" "$spec" "\${rules[@]:at-1}");;
+    *) tc_err "$bin: option $op not emulated"; return 2;;
+  esac
+  R[$k]=$(printf '%s\n' "\${rules[@]}")
+}
+iptables() { tc_ipt iptables "$@"; }
+ip6tables() { tc_ipt ip6tables "$@"; }
+conntrack() { echo "conntrack $*" >> "$TC_CT"; return 1; }
+tc_load() {
+  local l cur="" c pol
+  while IFS= read -r l; do
+    case "$l" in
+      \**) cur=\${l#\*}; tc_table "$cur" || tc_err "no table $cur";;
+      :*) c=\${l#:}; c=\${c%% *}; pol=\${l#:"$c" }; pol=\${pol%% *}
+          if [[ -v P["$cur $c"] ]]; then P["$cur $c"]=$pol; else P["$cur $c"]=-; R["$cur $c"]=""; CH+=("$cur $c"); fi;;
+      -A\ *) l=\${l#-A }; c=\${l%% *}; R["$cur $c"]+="\${R["$cur $c"]:+$'\n'}\${l#"$c" }";;
+    esac
+  done
+}
+tc_dump() {
+  local t k
+  for t in "\${TO[@]}"; do
+    echo "*$t"
+    for k in "\${CH[@]}"; do [[ "\${k%% *}" == "$t" ]] && echo ":\${k#* } \${P[$k]} [0:0]"; done
+    for k in "\${CH[@]}"; do [[ "\${k%% *}" == "$t" && -n "\${R[$k]}" ]] && printf '%s\n' "\${R[$k]}" | sed "s/^/-A \${k#* } /"; done
+    echo COMMIT
+  done
+}
+`.replaceAll("\\${", "${");
+
+/** Restore lines (`*nat`, `-I OUTPUT 1 …`, `COMMIT`) as the commands iptables-restore --noflush runs. */
+const asCommands = (fix: string): string => {
+  let table = "filter";
+  return fix
+    .split("\n")
+    .map((l) => {
+      if (l.startsWith("*")) {
+        table = l.slice(1);
+        return "";
+      }
+      if (l === "COMMIT") return "";
+      return /^-[AIPN] /.test(l) ? `iptables -t ${table} ${l}` : l;
+    })
+    .join("\n");
+};
+
+function applyFixes(text: string, fixes: string[]): { text: string; errors: string[]; conntrack: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), "tc-fix-"));
+  try {
+    const errs = join(dir, "errs");
+    const ct = join(dir, "ct");
+    writeFileSync(errs, "");
+    writeFileSync(ct, "");
+    writeFileSync(join(dir, "rules"), text);
+    const script = [
+      EMULATOR,
+      `tc_load < ${join(dir, "rules")}`,
+      ...fixes.map((f) => `(exit 0)\n${asCommands(f)}`),
+      "tc_dump",
+    ].join("\n");
+    const out = execFileSync("bash", ["-c", script], {
+      encoding: "utf8",
+      env: { ...process.env, TC_ERRS: errs, TC_CT: ct },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const lines = (f: string) => readFileSync(f, "utf8").split("\n").filter(Boolean);
+    return { text: out, errors: lines(errs), conntrack: lines(ct) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One fix applied; its errors fail the test. */
 function applyFix(text: string, fix: string): string {
-  const tables = new Map<string, { decl: string[]; rules: Map<string, string[]> }>();
-  let cur: { decl: string[]; rules: Map<string, string[]> } | undefined;
-  const table = (t: string) => {
-    let x = tables.get(t);
-    if (!x) {
-      x = { decl: [], rules: new Map() };
-      tables.set(t, x);
-    }
-    return x;
-  };
-  const chain = (x: { decl: string[]; rules: Map<string, string[]> }, c: string) => {
-    if (!x.rules.has(c)) {
-      x.rules.set(c, []);
-      if (!x.decl.some((d) => d.startsWith(`:${c} `)))
-        x.decl.push(/^[A-Z]+$/.test(c) ? `:${c} ACCEPT [0:0]` : `:${c} - [0:0]`);
-    }
-    return x.rules.get(c)!;
-  };
-  for (const l of text.split("\n")) {
-    if (l.startsWith("*")) cur = table(l.slice(1));
-    else if (l.startsWith(":") && cur) {
-      cur.decl.push(l);
-      chain(cur, l.slice(1).split(" ")[0]!);
-    } else if (l.startsWith("-A ") && cur) {
-      const [, c, ...spec] = l.split(" ");
-      chain(cur, c!).push(spec.join(" "));
-    }
-  }
-  for (const raw of fix.split("\n")) {
-    const l = raw.includes("|| ") ? raw.slice(raw.lastIndexOf("|| ") + 3) : raw;
-    const tok = l.split(" ");
-    if (!/^ip6?tables$/.test(tok[0]!)) continue;
-    let i = 1;
-    let t = "filter";
-    if (tok[i] === "-t") {
-      t = tok[i + 1]!;
-      i += 2;
-    }
-    const op = tok[i]!;
-    const c = tok[i + 1]!;
-    const x = table(t);
-    if (op === "-N") chain(x, c);
-    else if (op === "-A") chain(x, c).push(tok.slice(i + 2).join(" "));
-    else if (op === "-I") {
-      const at = /^\d+$/.test(tok[i + 2]!) ? Number(tok[i + 2]) : 1;
-      const spec = tok.slice(/^\d+$/.test(tok[i + 2]!) ? i + 3 : i + 2).join(" ");
-      chain(x, c).splice(at - 1, 0, spec);
-    }
-  }
-  const out: string[] = [];
-  for (const [t, x] of tables) {
-    out.push(`*${t}`, ...x.decl);
-    for (const [c, rules] of x.rules) for (const r of rules) out.push(`-A ${c} ${r}`);
-    out.push("COMMIT");
-  }
-  return `${out.join("\n")}\n`;
+  const r = applyFixes(text, [fix]);
+  expect(r.errors).toEqual([]);
+  return r.text;
 }
 
 const table = (name: string, chains: string[], ...rules: string[]) => [
@@ -372,7 +438,7 @@ describe("audit outbound: the fix acts where the packet is stopped", () => {
     const ike = r.findings.find((f) => f.id === "ike-out-blocked")!;
     expect(ike.message).toMatch(/dropped by gw\.rules:5 in mangle OUTPUT/);
     expect(ike.fix?.text).toMatch(
-      /iptables -t mangle -I OUTPUT 2 -s 198\.51\.100\.1 -d 203\.0\.113\.7 .*ike-out.*-j ACCEPT/,
+      /iptables -t mangle -S OUTPUT \| awk -v k=2 .*iptables -t mangle -I OUTPUT "\$n" -s 198\.51\.100\.1 -d 203\.0\.113\.7 .*ike-out.*-j ACCEPT/,
     );
     expect(ike.fix?.text).not.toMatch(/TC-IPSEC-OUT|TC-IPSEC-IN|^iptables -[ACI] OUTPUT/m);
     expect(outFindings(fixed(text))).toEqual([]);
@@ -401,7 +467,7 @@ describe("audit outbound: the fix acts where the packet is stopped", () => {
       /-t raw -C OUTPUT .* \|\| iptables -t raw -A OUTPUT -s 198\.51\.100\.1 -d 203\.0\.113\.7 -o eth0 -p esp/,
     );
     expect(esp.fix?.text).toMatch(/-t nat -A OUTPUT .*-p esp/);
-    expect(esp.fix?.text).toMatch(/-t mangle -I POSTROUTING 1 .*-p esp/);
+    expect(esp.fix?.text).toMatch(/-t mangle -S POSTROUTING \| awk -v k=1 .*-I POSTROUTING "\$n" .*-p esp/);
     expect(esp.fix?.text).toMatch(/-A TC-IPSEC-OUT .*-p esp/);
     expect(esp.fix?.text).not.toMatch(/TC-IPSEC-IN/);
     expect(outFindings(fixed(text))).toEqual([]);
@@ -456,7 +522,7 @@ describe("audit outbound: the fix acts where the packet is stopped", () => {
     );
     expect(esp.rules.map((x) => x.line)).toEqual([3]);
     expect(status(r, "esp-out")).toBe("blocked");
-    expect(esp.fix?.text).toMatch(/-t nat -I OUTPUT 1 .*-p esp/);
+    expect(esp.fix?.text).toMatch(/-t nat -S OUTPUT \| awk -v k=1 .*-I OUTPUT "\$n" .*-p esp/);
     expect(outFindings(fixed(text))).toEqual([]);
   });
 
@@ -488,4 +554,227 @@ describe("audit outbound: the fix acts where the packet is stopped", () => {
     );
     expect(outFindings(transport)).toEqual([]);
   });
+});
+
+describe("audit outbound fixes, applied the way iptables applies them", () => {
+  const TWO: ScenarioInput = { ...S2S, peers: [PEER, "203.0.113.8"] };
+  /** The reviewer's two.rules: two drops in raw OUTPUT, one per peer, a rule apart. */
+  const two = [
+    ...table(
+      "raw",
+      [":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"],
+      "-A OUTPUT -d 203.0.113.8 -p udp -j DROP",
+      "-A OUTPUT -p tcp -j ACCEPT",
+      "-A OUTPUT -d 203.0.113.7 -p udp -j DROP",
+    ),
+    "",
+  ].join("\n");
+  /** The reviewer's mark.rules: IKE dropped before a MARK, NAT-T after it; filter accepts the mark. */
+  const mark = [
+    ...table(
+      "mangle",
+      [":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]"],
+      "-A OUTPUT -p udp --dport 500 -j DROP",
+      "-A OUTPUT -p udp -j MARK --set-xmark 0x10/0xffffffff",
+      "-A OUTPUT -p udp --dport 4500 -j DROP",
+    ),
+    ...table(
+      "filter",
+      [":INPUT ACCEPT [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT DROP [0:0]"],
+      "-A OUTPUT -p esp -j ACCEPT",
+      "-A OUTPUT -m mark --mark 0x10 -j ACCEPT",
+      "-A OUTPUT -p udp --dport 500 -j ACCEPT",
+    ),
+    "",
+  ].join("\n");
+  const outFixes = (text: string, s: ScenarioInput) =>
+    audit(text, s)
+      .findings.filter((x) => x.flow?.endsWith("-out"))
+      .map((f) => f.fix?.text ?? "");
+
+  it("the emulated iptables: -I past the end, an unknown chain or target, -P on a user chain are errors; -C is checked", () => {
+    const base = [
+      ...table("filter", [":OUTPUT ACCEPT [0:0]", ":LOGDROP - [0:0]"], "-A OUTPUT -p tcp -j ACCEPT"),
+      "",
+    ].join("\n");
+    expect(applyFixes(base, ["iptables -I OUTPUT 3 -p udp -j ACCEPT"]).errors).toEqual([
+      "iptables: Index of insertion too big.",
+    ]);
+    expect(applyFixes(base, ["iptables -P LOGDROP DROP"]).errors).toEqual([
+      "iptables: Bad built-in chain name.",
+    ]);
+    expect(applyFixes(base, ["iptables -A OUTPUT -j NOPE"]).errors).toHaveLength(1);
+    expect(applyFixes(base, ["iptables -t mangle -A X -j ACCEPT"]).errors).toHaveLength(1);
+    const guarded =
+      "iptables -C OUTPUT -p tcp -j ACCEPT 2>/dev/null || iptables -I OUTPUT 1 -p udp -j ACCEPT";
+    expect(applyFixes(base, [guarded]).text).not.toMatch(/-p udp/);
+    expect(applyFixes(base, ["iptables -P OUTPUT DROP"]).text).toMatch(/^:OUTPUT DROP/m);
+  });
+
+  it("two stops in one chain (two.rules): every site's accept is inserted, not skipped by another site's -C; applied twice, nothing changes", () => {
+    const fixes = outFixes(two, TWO);
+    expect(fixes).toHaveLength(2);
+    const once = applyFixes(two, fixes);
+    expect(once.errors).toEqual([]);
+    for (const flow of ["ike-out", "natt-out"])
+      for (const n of [1, 3])
+        expect(once.text).toMatch(new RegExp(`tunnelcheck: ${flow} before rule ${n} of raw OUTPUT`));
+    expect(outFindings(audit(once.text, TWO))).toEqual([]);
+    const twice = applyFixes(once.text, fixes);
+    expect(twice.errors).toEqual([]);
+    expect(twice.text).toBe(once.text);
+  });
+
+  it("several findings' fixes in one chain (mark.rules) compose applied one after another, in either order: each accept lands just before its stopping rule", () => {
+    const fixes = outFixes(mark, S2S);
+    expect(fixes).toHaveLength(2);
+    for (const order of [fixes, [...fixes].reverse()]) {
+      const r = applyFixes(mark, order);
+      expect(r.errors).toEqual([]);
+      expect(outFindings(audit(r.text, S2S))).toEqual([]);
+      // NAT-T's accept is after the MARK the filter table needs, not before it.
+      const rules = r.text.split("\n").filter((l) => l.startsWith("-A OUTPUT") && l.includes("udp"));
+      expect(rules.findIndex((l) => l.includes("natt-out"))).toBeGreaterThan(
+        rules.findIndex((l) => l.includes("MARK")),
+      );
+    }
+  });
+
+  it("restore lines: positions of the ruleset as audited, later ones first, and said so", () => {
+    const plan = planFlows(makeScenario({ ...TWO, peers: [PEER] } as ScenarioInput));
+    const flow = plan.flows.find((f) => f.id === "ike-out")!;
+    const at = (n: number) => ({
+      table: "raw",
+      chain: "OUTPUT",
+      at: n,
+      nth: n,
+      before: { file: "gw.rules", line: n + 3, text: "-A OUTPUT -p udp -j DROP" },
+    });
+    const text = generateIptables(
+      { ...plan, flows: [flow], notes: [] },
+      { ...defaultGenerateOptions, additive: true, format: "restore", outboundSites: [at(1), at(3)] },
+    );
+    expect(text.replace(/\n#\s+/g, " ")).toMatch(/positions are those of the ruleset as audited/);
+    const lines = text.split("\n").filter((l) => l.startsWith("-I OUTPUT"));
+    expect(lines.map((l) => l.split(" ")[2])).toEqual(["3", "1"]);
+    const r = applyFixes(two, [text]);
+    expect(r.errors).toEqual([]);
+  });
+
+  it("DNAT in nat OUTPUT: the fix accepts before it and deletes the conntrack entries it bound (IKE's never expire); said as a rewrite, not a stop", () => {
+    const text = [
+      ...table(
+        "nat",
+        [":OUTPUT ACCEPT [0:0]"],
+        "-A OUTPUT -p udp --dport 500 -j DNAT --to-destination 192.0.2.9",
+      ),
+      "",
+    ].join("\n");
+    const r = audit(text);
+    expect(outFindings(r)).toEqual(["ike-out-reply-only:ike-out"]);
+    // A reply to the peer's own connection is not rewritten: IKE can answer, never initiate.
+    expect(status(r, "ike-out")).toBe("reply-only");
+    const fix = r.findings[0]!.fix!.text;
+    const said = fix.replace(/\n#\s+/g, " ");
+    expect(said).toMatch(/rewritten by gw\.rules:3 .* and sent to 192\.0\.2\.9:500 instead of the peer/);
+    expect(said).not.toMatch(/where the filter table's accepts do not act/);
+    expect(said).toMatch(/nat sees only a connection's first packet/);
+    const applied = applyFixes(text, [fix]);
+    expect(applied.errors).toEqual([]);
+    expect(applied.conntrack).toEqual([
+      "conntrack -D -p udp --orig-src 198.51.100.1 --orig-dst 203.0.113.7 --orig-port-dst 500",
+    ]);
+    expect(outFindings(audit(applied.text))).toEqual([]);
+  });
+
+  it("a DNAT to the peer's own address (and port) changes nothing: no finding; one changing only the port is a rewrite, said as such", () => {
+    for (const to of [PEER, `${PEER}:500`]) {
+      const text = [
+        ...table(
+          "nat",
+          [":OUTPUT ACCEPT [0:0]"],
+          `-A OUTPUT -p udp --dport 500 -j DNAT --to-destination ${to}`,
+        ),
+        "",
+      ].join("\n");
+      expect(outFindings(audit(text)), to).toEqual([]);
+    }
+    const port = [
+      ...table(
+        "nat",
+        [":OUTPUT ACCEPT [0:0]"],
+        `-A OUTPUT -p udp --dport 500 -j DNAT --to-destination ${PEER}:4501`,
+      ),
+      "",
+    ].join("\n");
+    const r = audit(port);
+    expect(outFindings(r)).toEqual(["ike-out-reply-only:ike-out"]);
+    expect(r.findings[0]!.message).toMatch(
+      /sent to port 4501 of 203\.0\.113\.7 \(the same address; the port changed from 500\) instead/,
+    );
+  });
+
+  it("REDIRECT in nat OUTPUT sends to the loopback address (the local output hook), not the host's --address", () => {
+    const text = [...table("nat", [":OUTPUT ACCEPT [0:0]"], "-A OUTPUT -p esp -j REDIRECT"), ""].join("\n");
+    const esp = audit(text).findings.find((f) => f.id === "esp-out-blocked")!;
+    expect(esp.message).toMatch(/sent to 127\.0\.0\.1 \(the host itself/);
+    expect(esp.message).not.toMatch(/sent to 198\.51\.100\.1/);
+  });
+
+  it("a stop no inserted rule can help: later stops on the path are not evaluated, and the fix says further stops may follow", () => {
+    const text = [
+      ...table(
+        "mangle",
+        [":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":X - [0:0]"],
+        "-A PREROUTING -j X",
+        "-A OUTPUT -j X",
+        "-A X -p udp -j DROP",
+      ),
+      ...output("DROP").trimEnd().split("\n"),
+      "",
+    ].join("\n");
+    const ike = audit(text).findings.find((f) => f.id === "ike-out-blocked")!;
+    expect(ike.fix?.text.replace(/\n#\s+/g, " ")).toMatch(/Further stops may follow on the path/);
+  });
+
+  const root = process.getuid?.() === 0;
+  const tools = (() => {
+    try {
+      execFileSync("iptables-restore", ["--version"], { stdio: "ignore" });
+      execFileSync("ip", ["-V"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  const why = !root ? "not root" : !tools ? "no iptables-restore / ip" : "";
+  it.skipIf(why !== "")(
+    `on a real kernel, in a network namespace of its own${why ? ` (skipped: ${why})` : ""}: two.rules and mark.rules, every fix applied in turn, iptables-save'd, audited again: clean`,
+    () => {
+      const ns = `tc-of-${process.pid}-${Date.now() % 100000}`;
+      const inNs = (args: string[], input?: string) =>
+        execFileSync("ip", ["netns", "exec", ns, ...args], {
+          encoding: "utf8",
+          ...(input !== undefined ? { input } : {}),
+          stdio: ["pipe", "pipe", "pipe"],
+        });
+      execFileSync("ip", ["netns", "add", ns]);
+      try {
+        for (const [text, s] of [
+          [two, TWO],
+          [mark, S2S],
+        ] as const) {
+          inNs(["iptables-restore"], text);
+          for (const fix of outFixes(text, s)) inNs(["bash", "-c", `conntrack() { :; }\n${fix}`]);
+          const saved = inNs(["iptables-save"]);
+          expect(outFindings(audit(saved, s))).toEqual([]);
+          // Again: nothing is added twice.
+          for (const fix of outFixes(text, s)) inNs(["bash", "-c", `conntrack() { :; }\n${fix}`]);
+          expect(inNs(["iptables-save"]).replace(/^#.*\n/gm, "")).toBe(saved.replace(/^#.*\n/gm, ""));
+        }
+      } finally {
+        execFileSync("ip", ["netns", "del", ns]);
+      }
+    },
+  );
 });
