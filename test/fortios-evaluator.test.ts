@@ -446,6 +446,164 @@ describe("interfaces, destinations, IPsec", () => {
   });
 });
 
+describe("trace: the interface a decapsulated packet is evaluated on (ingress)", () => {
+  const https = (intf: string, action: "accept" | "deny"): string[] => [
+    `set intf "${intf}"`,
+    'set srcaddr "all"',
+    'set dstaddr "all"',
+    `set action ${action}`,
+    'set service "HTTPS"',
+    'set schedule "always"',
+  ];
+  /** BASE with a second phase1-interface, s2sb, on port1 next to s2s. */
+  const twoOnPort1 = (policies: string[][]): FortiosModel => {
+    const end = BASE.lastIndexOf("end");
+    return inline(
+      [
+        ...BASE.slice(0, end),
+        '  edit "s2sb"',
+        '    set interface "port1"',
+        "    set remote-gw 198.51.100.8",
+        "  next",
+        ...BASE.slice(end),
+        "config firewall local-in-policy",
+        ...policies.flatMap((p, i) => [`  edit ${i + 1}`, ...p.map((l) => `    ${l}`), "  next"]),
+        "end",
+        "",
+      ].join("\n"),
+    );
+  };
+  const pkt = { src: "198.51.100.7", proto: "tcp", dport: 443, iif: "port1", ipsec: true } as const;
+  const walk = (visited: readonly { policy: string; result: string }[]) =>
+    visited.map((v) => `${v.policy} ${v.result}`);
+
+  it("one phase1 on iif: walked on its tunnel interface, and the result says so", () => {
+    const m = withPolicies([https("s2s", "accept"), https("port1", "deny")]);
+    const t = traceFortios(m, pkt);
+    expect(t.kind).toBe("packet");
+    if (t.kind !== "packet") return;
+    expect(t.ingress).toEqual({
+      given: "port1",
+      ipsec: true,
+      evaluatedOn: "s2s",
+      phase1: "s2s",
+      candidates: ["s2s"],
+      reason: "arrived via IPsec: evaluated as entering on tunnel interface s2s (phase1 s2s), not port1",
+    });
+    expect([t.verdict, walk(t.visited)]).toEqual(["accept", ["1 match"]]);
+    expect(renderTraceText(t).split("\n").slice(0, 3)).toEqual([
+      "vd-root received a packet(proto=6, 198.51.100.7->203.0.113.1:443) from port1 (decapsulated from IPsec), state new.",
+      "arrived via IPsec: evaluated as entering on tunnel interface s2s (phase1 s2s), not port1.",
+      "  local-in policy 1 (t.conf:49): match: intf s2s, srcaddr all, dstaddr all, service HTTPS",
+    ]);
+    // The tunnel named as iif: as given. Without ipsec: iif itself, and nothing added to the text.
+    const own = traceFortios(m, { ...pkt, iif: "s2s" });
+    expect(own.ingress).toMatchObject({ evaluatedOn: "s2s", phase1: "s2s", candidates: ["s2s"] });
+    expect(own.ingress.reason).toMatch(/\(phase1 s2s, bound to port1\), as given$/);
+    const plain = traceFortios(m, { ...pkt, ipsec: false });
+    expect(plain.ingress).toEqual({
+      given: "port1",
+      ipsec: false,
+      evaluatedOn: "port1",
+      phase1: null,
+      candidates: [],
+      reason: "as given (--iif)",
+    });
+    expect(plain.kind === "packet" && [plain.verdict, walk(plain.visited)]).toEqual([
+      "drop",
+      ["1 no match", "2 match"],
+    ]);
+    expect(renderTraceText(plain)).not.toMatch(/arrived via IPsec/);
+  });
+
+  it("no phase1 on iif: nothing is walked (not even on iif itself), and the result says why", () => {
+    const m = withPolicies([https("port3", "deny")]);
+    const t = traceFortios(m, { ...pkt, iif: "port3", dst: "10.9.9.9" });
+    expect(t.kind === "packet" && [t.verdict, t.visited]).toEqual(["drop", []]);
+    expect(t.ingress).toEqual({
+      given: "port3",
+      ipsec: true,
+      evaluatedOn: null,
+      phase1: null,
+      candidates: [],
+      reason:
+        "arrived via IPsec: no tunnel interface to evaluate it on — no phase1-interface in VDOM root is bound to port3",
+    });
+    // An unknown verdict (a session of the FortiGate's own?) used to be walked on port3 itself.
+    const icmp = traceFortios(m, {
+      src: "198.51.100.7",
+      dst: "10.9.9.9",
+      proto: "icmp",
+      icmpType: 8,
+      iif: "port3",
+      state: "established",
+      ipsec: true,
+    });
+    expect(icmp.kind === "packet" && [icmp.verdict, icmp.visited]).toEqual(["unknown", []]);
+    expect(icmp.ingress.evaluatedOn).toBeNull();
+  });
+
+  it("several phase1s on iif: no walk is the packet's, each tunnel's is given, the verdict only where all agree", () => {
+    const m = twoOnPort1([https("s2s", "accept"), https("s2sb", "deny")]);
+    const t = traceFortios(m, pkt);
+    expect(t.kind).toBe("packet");
+    if (t.kind !== "packet") return;
+    expect(t.verdict).toBe("unknown");
+    expect(t.unknown?.reason).toMatch(/^depends on the IPsec tunnel it arrives through — /);
+    expect(t.visited).toEqual([]);
+    expect(t.notes).toEqual(["destination: 203.0.113.1, the address of port1 (first of several)"]);
+    const { walks, ...ingress } = t.ingress;
+    expect(ingress).toEqual({
+      given: "port1",
+      ipsec: true,
+      evaluatedOn: null,
+      phase1: null,
+      candidates: ["s2s", "s2sb"],
+      reason:
+        "arrived via IPsec: the tunnel interface cannot be determined — phase1-interfaces s2s, s2sb are all bound to port1; the verdict is for each of them (unknown where they differ), and each one's local-in walk follows",
+    });
+    expect(walks?.map((w) => [w.interface, w.verdict, walk(w.visited)])).toEqual([
+      ["s2s", "accept", ["1 match"]],
+      ["s2sb", "drop", ["1 no match", "2 match"]],
+    ]);
+    const text = renderTraceText(t);
+    expect(text).toMatch(
+      /^ {2}on tunnel interface s2s:\n {4}local-in policy 1 .*: match: .*\n {4}accepted by local-in policy 1/m,
+    );
+    expect(text).toMatch(
+      /^ {2}on tunnel interface s2sb:\n {4}local-in policy 1 .*: no match: .*\n {4}local-in policy 2 .*: match: .*\n {4}denied by local-in policy 2/m,
+    );
+    expect(text).not.toMatch(/^ {2}local-in policy/m);
+
+    // Where every tunnel agrees the verdict stands; the walks still show each one.
+    const agree = traceFortios(twoOnPort1([https("s2s", "accept"), https("s2sb", "accept")]), pkt);
+    expect(agree.kind === "packet" && [agree.verdict, agree.visited]).toEqual(["accept", []]);
+    expect(agree.ingress.walks?.map((w) => [w.interface, w.verdict])).toEqual([
+      ["s2s", "accept"],
+      ["s2sb", "accept"],
+    ]);
+  });
+
+  it("symbolic sources: the ingress is part of the result too (without walks)", () => {
+    const one = traceFortios(withPolicies([https("s2s", "accept")]), { ...pkt, src: "any" });
+    expect(one.kind).toBe("symbolic");
+    expect(one.ingress).toMatchObject({ evaluatedOn: "s2s", phase1: "s2s", candidates: ["s2s"] });
+    expect(renderTraceText(one).split("\n")[1]).toBe(
+      "arrived via IPsec: evaluated as entering on tunnel interface s2s (phase1 s2s), not port1.",
+    );
+    const none = traceFortios(withPolicies([]), { ...pkt, src: "any", iif: "port3" });
+    expect(none.ingress).toMatchObject({ evaluatedOn: null, candidates: [] });
+    const several = traceFortios(twoOnPort1([https("s2s", "accept"), https("s2sb", "deny")]), {
+      ...pkt,
+      src: "10.0.0.0/8",
+    });
+    expect(several.kind === "symbolic" && several.parts.map((p) => p.verdict)).toEqual(["unknown"]);
+    expect(several.ingress).toMatchObject({ evaluatedOn: null, candidates: ["s2s", "s2sb"] });
+    expect(several.ingress.walks).toBeUndefined();
+    expect(several.ingress.reason).toMatch(/\(unknown where they differ\)$/);
+  });
+});
+
 describe("IPv6", () => {
   it("local-in-policy6 decides IPv6 queries; the interface's ip6-address is the destination", () => {
     const m = inline(

@@ -11,6 +11,13 @@
  * The verdict comes from the symbolic evaluator (evaluator.ts) queried with that one address, so
  * trace and audit can never disagree; `visited` lists the local-in policies in evaluation order
  * up to the deciding one, with why each did or did not match (localin.ts `lookupLocalIn`).
+ *
+ * `ingress` says which interface the policies were matched against. A packet decapsulated from
+ * IPsec enters local-in on the tunnel interface of its phase1-interface, so with `ipsec` the walk
+ * is on the tunnel of the one phase1 bound to `iif` (or `iif` itself when it names a phase1). When
+ * several are bound there, which one delivered the packet is not known: the verdict is the
+ * evaluator's combination of all of them (unknown where they differ), `visited` stays empty and
+ * `ingress.walks` holds each tunnel's walk; with none, there is no walk to show.
  */
 import type { RuleRef } from "../../analysis/findings.js";
 import type { FlowQuery, Verdict } from "../../analysis/query.js";
@@ -19,7 +26,7 @@ import { AddrSet } from "../../model/addrset.js";
 import { renderPartitionTable } from "../../report/partition-table.js";
 import { DEFAULT_NAMES, type FortiosPart, fortiosEvaluator, policyRef } from "./evaluator.js";
 import { LocalInQueryError, lookupLocalIn, protocolNumber, vdomOfInterface } from "./localin.js";
-import type { FortiosModel } from "./model.js";
+import type { FortiosModel, VdomModel } from "./model.js";
 
 export interface FortiosTracePacket {
   /** A single address (concrete trace), a prefix, or `any` / `any6` (symbolic). */
@@ -54,6 +61,36 @@ export interface TraceVisit extends TraceRule {
   why: string;
 }
 
+/** One tunnel's local-in walk, when the tunnel a decapsulated packet came through is not known. */
+export interface TunnelWalk {
+  interface: string;
+  verdict: Verdict;
+  explanation: string;
+  visited: TraceVisit[];
+  notes: string[];
+}
+
+/**
+ * Which interface the local-in policies were matched against. FortiOS hands a decapsulated packet
+ * to local-in as entering on the tunnel interface of its phase1-interface (named like the
+ * phase1), not on the physical interface (`iif`) the ESP arrived on.
+ */
+export interface TraceIngress {
+  /** `iif` as given. */
+  given: string;
+  ipsec: boolean;
+  /** The interface the policies were evaluated on; null when it cannot be determined. */
+  evaluatedOn: string | null;
+  /** The phase1-interface whose tunnel that is (ipsec only). */
+  phase1: string | null;
+  /** ipsec: the phase1-interfaces the packet may have come through (bound to `iif`, or `iif` itself). */
+  candidates: string[];
+  /** In words, as the text output says it. */
+  reason: string;
+  /** Several candidates (single source only): each tunnel's walk; `visited` is then empty. */
+  walks?: TunnelWalk[];
+}
+
 /** The concrete trace: the JSON contract. */
 export interface FortiosTrace {
   kind: "packet";
@@ -78,6 +115,7 @@ export interface FortiosTrace {
     state: "new" | "established";
     ipsec: boolean;
   };
+  ingress: TraceIngress;
 }
 
 export interface SymbolicTracePart {
@@ -95,6 +133,7 @@ export interface FortiosSymbolicTrace {
   kind: "symbolic";
   query: string;
   parts: SymbolicTracePart[];
+  ingress: TraceIngress;
 }
 
 export class FortiosTraceError extends Error {}
@@ -176,6 +215,13 @@ export function traceFortios(
     ...(packet.dport !== undefined ? { dport: packet.dport } : {}),
   };
   const parts = ev.partition(q);
+  // "no phase1 in VDOM x": the symbolic form has said "VDOM of the trace" since df824ef.
+  const ingress = ingressOf(
+    ev.vdom,
+    packet.iif,
+    ipsec,
+    src.single ? `VDOM ${ev.vdom.name}` : "VDOM of the trace",
+  );
   const describe = `proto=${proto}${packet.dport !== undefined ? ` dport=${packet.dport}` : ""} from ${packet.src} to ${packet.dst ?? `${packet.iif}'s address`} on ${packet.iif}${ipsec ? " (decapsulated)" : ""}, state ${state}`;
   if (!src.single) {
     return {
@@ -189,6 +235,7 @@ export function traceFortios(
         ...(p.unknown ? { unknown: unknownOf(p) } : {}),
         explanation: p.explanation,
       })),
+      ingress,
     };
   }
   const part = parts[0]!;
@@ -215,14 +262,14 @@ export function traceFortios(
     part.rule !== null ||
     part.verdict === "unknown" ||
     part.defaultName?.startsWith(DEFAULT_NAMES.implicitAccept);
-  if (dstAddr !== undefined && walked) {
+  if (dstAddr !== undefined && walked && ingress.evaluatedOn !== null) {
     try {
       const d = lookupLocalIn(model, {
         ...(vdom !== undefined ? { vdom } : {}),
         src: srcAddr,
         dst: dstAddr,
         protocol: proto,
-        iif: ipsec ? (tunnelFor(ev, packet.iif) ?? packet.iif) : packet.iif,
+        iif: ingress.evaluatedOn,
         ...(packet.sport !== undefined ? { sport: packet.sport } : {}),
         ...(packet.dport !== undefined ? { dport: packet.dport } : {}),
         ...(packet.icmpType !== undefined ? { icmpType: packet.icmpType } : {}),
@@ -238,6 +285,19 @@ export function traceFortios(
     } catch (e) {
       if (!(e instanceof LocalInQueryError)) throw e;
       notes.push(e.message);
+    }
+  } else if (dstAddr !== undefined && walked && ingress.candidates.length > 1) {
+    // Several tunnels on iif: no walk is the packet's; each tunnel's is walked as if the packet
+    // had come through it (the verdict above already combines them, unknown where they differ).
+    const walks = ingress.candidates.map((tunnel) =>
+      walkOn(model, { ...packet, iif: tunnel, dst: dstAddr, vdom: ev.vdom.name }),
+    );
+    if (walks.some((w) => w.visited.length > 0)) {
+      ingress.reason += ", and each one's local-in walk follows";
+      ingress.walks = walks;
+    } else {
+      // Nothing to show per tunnel (no policy, ESP, a VIP): their notes, each said once.
+      for (const n of walks.flatMap((w) => w.notes)) if (!notes.includes(n)) notes.push(n);
     }
   }
   return {
@@ -260,12 +320,80 @@ export function traceFortios(
       state,
       ipsec,
     },
+    ingress,
   };
 }
 
-function tunnelFor(ev: ReturnType<typeof fortiosEvaluator>, iif: string): string | undefined {
-  if (ev.vdom.phase1.has(iif)) return iif; // the tunnel interface itself
-  return [...ev.vdom.phase1.values()].find((p) => p.interface === iif)?.name;
+/** The trace of a packet that came through one given tunnel interface, as a walk. */
+function walkOn(model: FortiosModel, packet: FortiosTracePacket): TunnelWalk {
+  let w: FortiosTrace | FortiosSymbolicTrace;
+  try {
+    w = traceFortios(model, packet);
+  } catch (e) {
+    if (!(e instanceof FortiosTraceError)) throw e;
+    return { interface: packet.iif, verdict: "unknown", explanation: e.message, visited: [], notes: [] };
+  }
+  // A single destination and source: always a packet trace.
+  if (w.kind !== "packet") throw new Error("unreachable: a tunnel's walk is a packet trace");
+  return {
+    interface: packet.iif,
+    verdict: w.verdict,
+    explanation: w.explanation,
+    visited: w.visited,
+    notes: w.notes,
+  };
+}
+
+/**
+ * Which interface the policies are matched against: `iif` itself, or for a decapsulated packet the
+ * tunnel of the phase1-interface bound to it (`iif` when it names one). No guess: with no or several
+ * such phase1s it is null (the caller adds the walks).
+ */
+function ingressOf(v: VdomModel, given: string, ipsec: boolean, vdomName: string): TraceIngress {
+  if (!ipsec)
+    return {
+      given,
+      ipsec: false,
+      evaluatedOn: given,
+      phase1: null,
+      candidates: [],
+      reason: "as given (--iif)",
+    };
+  const own = v.phase1.get(given);
+  if (own) {
+    return {
+      given,
+      ipsec: true,
+      evaluatedOn: given,
+      phase1: given,
+      candidates: [given],
+      reason: `arrived via IPsec: evaluated as entering on tunnel interface ${given} (phase1 ${given}${own.interface ? `, bound to ${own.interface}` : ""}), as given`,
+    };
+  }
+  // The same tunnels the evaluator combines (evaluator.ts, newPartition).
+  const candidates = [...v.phase1.values()].filter((p) => p.interface === given).map((p) => p.name);
+  if (candidates.length === 1) {
+    const tunnel = candidates[0]!;
+    return {
+      given,
+      ipsec: true,
+      evaluatedOn: tunnel,
+      phase1: tunnel,
+      candidates,
+      reason: `arrived via IPsec: evaluated as entering on tunnel interface ${tunnel} (phase1 ${tunnel}), not ${given}`,
+    };
+  }
+  return {
+    given,
+    ipsec: true,
+    evaluatedOn: null,
+    phase1: null,
+    candidates,
+    reason:
+      candidates.length === 0
+        ? `arrived via IPsec: no tunnel interface to evaluate it on — no phase1-interface in ${vdomName} is bound to ${given}`
+        : `arrived via IPsec: the tunnel interface cannot be determined — phase1-interfaces ${candidates.join(", ")} are all bound to ${given}; the verdict is for each of them (unknown where they differ)`,
+  };
 }
 
 function unknownOf(p: FortiosPart): { reason: string; rule?: TraceRule } {
@@ -279,16 +407,21 @@ function unknownOf(p: FortiosPart): { reason: string; rule?: TraceRule } {
 const endpoint = (addr: string, port: number | undefined): string =>
   port === undefined ? addr : addr.includes(":") ? `[${addr}]:${port}` : `${addr}:${port}`;
 
-/** The trace as text, in the order and words of `diagnose debug flow`. */
+/**
+ * The trace as text, in the order and words of `diagnose debug flow`; for a decapsulated packet
+ * the ingress follows the first line (and each tunnel's walk, when there are several).
+ */
 export function renderTraceText(t: FortiosTrace | FortiosSymbolicTrace): string {
-  if (t.kind === "symbolic") return renderSymbolic(t);
+  if (t.kind === "symbolic") {
+    const [head, ...rest] = renderPartitionTable(t.query, t.parts).split("\n");
+    return [head, ...ingressLines(t.ingress), ...rest].join("\n");
+  }
   const p = t.packet;
   const lines: string[] = [
     `vd-${p.vdom} received a packet(proto=${p.proto}, ${endpoint(p.src, p.sport)}->${endpoint(p.dst, p.dport)}) from ${p.iif}${p.ipsec ? " (decapsulated from IPsec)" : ""}, state ${p.state}.`,
+    ...ingressLines(t.ingress),
   ];
-  for (const v of t.visited) {
-    lines.push(`  local-in policy ${v.policy} (${v.file}:${v.line}): ${v.result}: ${v.why}`);
-  }
+  for (const v of t.visited) lines.push(visitLine("  ", v));
   lines.push(t.explanation);
   if (t.unknown?.rule)
     lines.push(`  see ${t.unknown.rule.file}:${t.unknown.rule.line}: ${t.unknown.rule.text}`);
@@ -296,4 +429,18 @@ export function renderTraceText(t: FortiosTrace | FortiosSymbolicTrace): string 
   return `${lines.join("\n")}\n`;
 }
 
-const renderSymbolic = (t: FortiosSymbolicTrace): string => renderPartitionTable(t.query, t.parts);
+const visitLine = (indent: string, v: TraceVisit): string =>
+  `${indent}local-in policy ${v.policy} (${v.file}:${v.line}): ${v.result}: ${v.why}`;
+
+/** Nothing without IPsec (the interface is --iif as given); else the reason and the walks. */
+function ingressLines(ingress: TraceIngress): string[] {
+  if (!ingress.ipsec) return [];
+  const out = [`${ingress.reason}.`];
+  for (const w of ingress.walks ?? []) {
+    out.push(`  on tunnel interface ${w.interface}:`);
+    for (const v of w.visited) out.push(visitLine("    ", v));
+    out.push(`    ${w.explanation}`);
+    for (const n of w.notes) out.push(`    note: ${n}`);
+  }
+  return out;
+}
