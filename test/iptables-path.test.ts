@@ -198,6 +198,28 @@ describe("the kernel's path through every table", () => {
     expect(path(rs, { ...tcp }).verdict).toBe("unknown"); // TTL unknown: -m ttl may match
   });
 
+  it("REDIRECT in nat OUTPUT sends to the loopback address (NF_INET_LOCAL_OUT), whatever the host's addresses", () => {
+    const rs4 = load(
+      "*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p udp --dport 500 -j REDIRECT --to-ports 4501\nCOMMIT\n*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -d 127.0.0.1/32 -p udp --dport 4501 -j DROP\nCOMMIT\n",
+    );
+    const out = pkt({ src: A("192.0.2.1"), dst: A("198.51.100.7"), iif: "", oif: "eth0" });
+    for (const local of [LOCAL, LOCAL.union(AddrSet.fromPrefix(parsePrefix("192.0.2.2"))), undefined]) {
+      const r = evaluatePath(rs4, out, { ...(local ? { local } : {}), origin: "local" });
+      expect([r.verdict, decided(r)]).toEqual(["drop", "t.rules:7"]);
+      expect(r.outcomes[0]!.packet).toMatchObject({ dst: A("127.0.0.1"), dport: 4501 });
+    }
+    const rs6 = load(
+      "*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p udp --dport 500 -j REDIRECT\nCOMMIT\n*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -d ::1/128 -j DROP\nCOMMIT\n",
+      6,
+    );
+    const r6 = evaluatePath(
+      rs6,
+      pkt({ family: 6, src: A("2001:db8::1"), dst: A("2001:db8::7"), iif: "", oif: "eth0" }),
+      { local: AddrSet.fromPrefix(parsePrefix("2001:db8::1")), origin: "local" },
+    );
+    expect([r6.verdict, decided(r6)]).toEqual(["drop", "t.rules:7"]);
+  });
+
   it("DNAT to a range or REDIRECT without a single host address: the kernel chooses at run time", () => {
     const nat = load(
       "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp --dport 500 -j DNAT --to-destination 10.0.0.2-10.0.0.3\n-A PREROUTING -p udp --dport 4500 -j REDIRECT --to-ports 4501\nCOMMIT\n",

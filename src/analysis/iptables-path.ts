@@ -228,7 +228,11 @@ export function linkBroadcasts(prefixes: Iterable<{ family: Family; addr: bigint
 }
 
 /** A DNAT/REDIRECT that changes the packet in a way the rule set alone does not determine. */
-export function natAmbiguity(rule: Rule, local: AddrSet | undefined): string | undefined {
+export function natAmbiguity(
+  rule: Rule,
+  local: AddrSet | undefined,
+  hook: Hook = "PREROUTING",
+): string | undefined {
   const t = rule.target;
   if (!t) return undefined;
   if (t.kind === "DNAT") {
@@ -244,17 +248,27 @@ export function natAmbiguity(rule: Rule, local: AddrSet | undefined): string | u
   if (t.kind === "REDIRECT") {
     if (t.ports && t.ports.lo !== t.ports.hi)
       return "REDIRECT to a port range: the kernel picks the port at run time";
-    if (local?.size() !== 1n)
+    if (hook !== "OUTPUT" && local?.size() !== 1n)
       return "REDIRECT: the new destination is the primary address of the incoming interface, which the host's addresses do not determine";
   }
   return undefined;
 }
 
-/** The packet after a REDIRECT: the host's (single) address, and the port. */
-export function applyRedirect(p: Packet, rule: Rule, local: AddrSet | undefined): void {
+/**
+ * The packet after a REDIRECT: in nat OUTPUT the loopback address (127.0.0.1 / ::1, as
+ * nf_nat_redirect_ipv4/ipv6 do for NF_INET_LOCAL_OUT), elsewhere the host's (single) address;
+ * and the port.
+ */
+export function applyRedirect(
+  p: Packet,
+  rule: Rule,
+  local: AddrSet | undefined,
+  hook: Hook = "PREROUTING",
+): void {
   const t = rule.target;
   if (t?.kind !== "REDIRECT") return;
-  if (local && local.size() === 1n) p.dst = local.first()!;
+  if (hook === "OUTPUT") p.dst = p.family === 4 ? 0x7f000001n : 1n;
+  else if (local && local.size() === 1n) p.dst = local.first()!;
   if (t.ports) p.dport = t.ports.lo;
 }
 
@@ -673,13 +687,13 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
           return;
         }
         if (o.nat) {
-          const amb = natAmbiguity(o.nat.rule, local);
+          const amb = natAmbiguity(o.nat.rule, local, hook);
           next.nat = [...b.nat, { ...o.nat, hook }];
           if (amb) {
             finish(next, "unknown", { table, hook, rule: o.nat.rule, policy: null }, amb, trace);
             return;
           }
-          if (o.nat.kind === "REDIRECT") applyRedirect(packet, o.nat.rule, local);
+          if (o.nat.kind === "REDIRECT") applyRedirect(packet, o.nat.rule, local, hook);
         }
         if (table === "filter" && hook === filterHook) next.filter = decisionOf(table, hook, o, chain);
         out.push(next);
@@ -709,7 +723,7 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
       );
       return [];
     }
-    const amb = natAmbiguity(n.rule, local);
+    const amb = natAmbiguity(n.rule, local, hook);
     if (amb) {
       finish(b, "unknown", decision, amb);
       return [];
@@ -719,7 +733,7 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
       dst: dnat.packet.dst,
       ...(dnat.packet.dport !== undefined ? { dport: dnat.packet.dport } : {}),
     };
-    if (n.kind === "REDIRECT") applyRedirect(packet, n.rule, local);
+    if (n.kind === "REDIRECT") applyRedirect(packet, n.rule, local, hook);
     return [
       {
         ...b,
