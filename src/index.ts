@@ -12,6 +12,16 @@ export { AddrSet } from "./model/addrset.js";
 export { fortiosEvaluator } from "./platforms/fortios/evaluator.js";
 export { loadFortiosGateway } from "./platforms/fortios/gateway.js";
 export { loadFortios } from "./platforms/fortios/model.js";
+export type {
+  FortiosSymbolicTrace,
+  FortiosTrace,
+  FortiosTracePacket,
+  SymbolicTracePart as FortiosSymbolicTracePart,
+  TraceIngress as FortiosTraceIngress,
+  TraceRule as FortiosTraceRule,
+  TraceVisit as FortiosTraceVisit,
+  TunnelWalk as FortiosTunnelWalk,
+} from "./platforms/fortios/trace.js";
 export { renderTraceText as renderFortiosTrace, traceFortios } from "./platforms/fortios/trace.js";
 export { loadIptablesGateway, parseIpsetSave } from "./platforms/iptables/gateway.js";
 export { parseIptables, parseIptablesOrThrow } from "./platforms/iptables/parse.js";
