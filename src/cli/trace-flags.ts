@@ -41,6 +41,26 @@ export const port = (v: string | undefined, what: string): number | undefined =>
   return Number(v);
 };
 
+/** The packet fields both traces take the same way: addresses, protocol, ports, ICMP type. */
+export function packetFields(o: TraceFlags): {
+  src: string;
+  dst?: string;
+  proto: string;
+  sport?: number;
+  dport?: number;
+  icmpType?: number;
+  icmpCode?: number;
+} {
+  return {
+    src: o.src ?? "any",
+    ...(o.dst !== undefined ? { dst: o.dst } : {}),
+    proto: o.proto ?? "udp",
+    ...(o.sport !== undefined ? { sport: port(o.sport, "sport")! } : {}),
+    ...(o.dport !== undefined ? { dport: port(o.dport, "dport")! } : {}),
+    ...icmpOf(o.icmpType),
+  };
+}
+
 /** `--ttl N`: IPv4 TTL / IPv6 hop limit, 0-255. */
 export const ttlOf = (v: string): number => {
   if (!/^\d{1,3}$/.test(v) || Number(v) > 255) throw new UsageError(`invalid --ttl '${v}': expected 0-255`);

@@ -11,7 +11,7 @@ import {
 } from "../platforms/iptables/trace.js";
 import { readInput } from "./files.js";
 import { EXIT, type Io, UsageError } from "./io.js";
-import { icmpOf, port, type TraceFlags, ttlOf } from "./trace-flags.js";
+import { packetFields, type TraceFlags, ttlOf } from "./trace-flags.js";
 
 /** `tunnelcheck trace --iptables FILE`: one packet, a symbolic source set, or a JSONL batch. */
 export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {
@@ -45,12 +45,7 @@ export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {
     const t = traceIptables(
       ruleset,
       {
-        src: o.src ?? "any",
-        ...(o.dst !== undefined ? { dst: o.dst } : {}),
-        proto: o.proto ?? "udp",
-        ...(o.sport !== undefined ? { sport: port(o.sport, "sport")! } : {}),
-        ...(o.dport !== undefined ? { dport: port(o.dport, "dport")! } : {}),
-        ...icmpOf(o.icmpType),
+        ...packetFields(o),
         ...(o.ttl !== undefined ? { ttl: ttlOf(o.ttl) } : {}),
         ...(o.iif !== undefined ? { iif: o.iif } : {}),
         state: state as PacketState,

@@ -8,7 +8,7 @@ import {
 } from "../platforms/fortios/trace.js";
 import { readInput } from "./files.js";
 import { EXIT, type Io, UsageError } from "./io.js";
-import { icmpOf, port, type TraceFlags } from "./trace-flags.js";
+import { packetFields, type TraceFlags } from "./trace-flags.js";
 
 export async function runTraceCommand(o: TraceFlags, io: Io): Promise<number> {
   if ((o.fortios === undefined) === (o.iptables === undefined))
@@ -39,12 +39,7 @@ export async function runTraceCommand(o: TraceFlags, io: Io): Promise<number> {
     throw new UsageError(`invalid --state '${o.state}' for FortiOS; allowed: new, established`);
   }
   const packet: FortiosTracePacket = {
-    src: o.src ?? "any",
-    ...(o.dst !== undefined ? { dst: o.dst } : {}),
-    proto: o.proto ?? "udp",
-    ...(o.sport !== undefined ? { sport: port(o.sport, "sport")! } : {}),
-    ...(o.dport !== undefined ? { dport: port(o.dport, "dport")! } : {}),
-    ...icmpOf(o.icmpType),
+    ...packetFields(o),
     iif: o.iif,
     ...(o.state ? { state: o.state as "new" | "established" } : {}),
     ipsec: o.ipsec,
