@@ -29,7 +29,7 @@ import { listOutcomes, mergeParts, overlayPartitions, refineAtoms } from "../../
 import type { FilterEvaluator, FlowQuery, StateTimeout, VerdictPart } from "../../analysis/query.js";
 import { type Family, formatAddress, parsePrefix } from "../../model/address.js";
 import { AddrSet } from "../../model/addrset.js";
-import { pickVdom } from "./localin.js";
+import { decapTunnels, pickVdom } from "./localin.js";
 import { namesHave, type Packet, servicesHave, type Tri } from "./match.js";
 import type {
   AddrMatch,
@@ -619,8 +619,7 @@ export function fortiosEvaluator(model: FortiosModel, opts: FortiosEvaluatorOpti
     let iifWhy = "";
     if (q.ipsec) {
       // --iif may name the physical interface the SA arrives on, or the tunnel interface itself.
-      const tunnels =
-        q.iif !== undefined && v.phase1.has(q.iif) ? [q.iif] : phase1On(q.iif).map((p) => p.name);
+      const tunnels = decapTunnels(v, q.iif);
       if (tunnels.length === 0) {
         return [
           {

@@ -107,6 +107,15 @@ export function vdomOfInterface(model: FortiosModel, iif: string | undefined): s
   return model.multiVdom && iif !== undefined ? model.interfaces.get(iif)?.vdom : undefined;
 }
 
+/**
+ * The phase1-interfaces whose tunnel a decapsulated packet on `iif` may have come through: `iif`
+ * itself when it names one, else those bound to it (every one when no interface is given).
+ */
+export function decapTunnels(v: VdomModel, iif: string | undefined): string[] {
+  if (iif !== undefined && v.phase1.has(iif)) return [iif];
+  return [...v.phase1.values()].filter((p) => iif === undefined || p.interface === iif).map((p) => p.name);
+}
+
 export function pickVdom(model: FortiosModel, name?: string): VdomModel {
   if (name !== undefined) {
     const v = model.vdoms.get(name);

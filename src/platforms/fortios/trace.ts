@@ -25,7 +25,13 @@ import { type Family, formatAddress, parsePrefix } from "../../model/address.js"
 import { AddrSet } from "../../model/addrset.js";
 import { renderPartitionTable } from "../../report/partition-table.js";
 import { DEFAULT_NAMES, type FortiosPart, fortiosEvaluator, policyRef } from "./evaluator.js";
-import { LocalInQueryError, lookupLocalIn, protocolNumber, vdomOfInterface } from "./localin.js";
+import {
+  decapTunnels,
+  LocalInQueryError,
+  lookupLocalIn,
+  protocolNumber,
+  vdomOfInterface,
+} from "./localin.js";
 import type { FortiosModel, VdomModel } from "./model.js";
 
 export interface FortiosTracePacket {
@@ -370,8 +376,8 @@ function ingressOf(v: VdomModel, given: string, ipsec: boolean, vdomName: string
       reason: `arrived via IPsec: evaluated as entering on tunnel interface ${given} (phase1 ${given}${own.interface ? `, bound to ${own.interface}` : ""}), as given`,
     };
   }
-  // The same tunnels the evaluator combines (evaluator.ts, newPartition).
-  const candidates = [...v.phase1.values()].filter((p) => p.interface === given).map((p) => p.name);
+  // The same tunnels the evaluator combines.
+  const candidates = decapTunnels(v, given);
   if (candidates.length === 1) {
     const tunnel = candidates[0]!;
     return {
