@@ -44,7 +44,14 @@ import {
   optionLookup,
 } from "./modules.js";
 import { protoNumber } from "./names.js";
-import { checkOpaqueTarget, findTarget, isTargetName, STANDARD_TARGETS, type TargetDef } from "./targets.js";
+import {
+  checkOpaqueTarget,
+  findTarget,
+  isTargetName,
+  isVerdict,
+  STANDARD_TARGETS,
+  type TargetDef,
+} from "./targets.js";
 import { type Token, tokenize } from "./tokenize.js";
 import { parseNet } from "./values.js";
 
@@ -2469,11 +2476,6 @@ export function detectFamily(text: string, file: string): Family {
  * a quoted token's start stored as -(start) - 1, its column being start): plain or whole-word
  * quoted tokens without escapes. The number of tokens, or -1 for any other line.
  */
-/** STANDARD_TARGETS by comparison: no hashing of a fresh slice. */
-function isVerdict(name: string): boolean {
-  return name === "ACCEPT" || name === "DROP" || name === "RETURN" || name === "QUEUE";
-}
-
 function fastTokens(line: string, spacesOnly: boolean): number {
   const n = line.length;
   if (n < 4 || line.charCodeAt(0) !== 45 || line.charCodeAt(1) !== 65 || line.charCodeAt(2) !== 32) return -1;

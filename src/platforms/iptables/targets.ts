@@ -591,6 +591,11 @@ const BY_NAME = new Map(DEFS.map((d) => [d.name, d]));
 /** Verdicts built into x_tables (no extension, no options). */
 export const STANDARD_TARGETS = new Set(["ACCEPT", "DROP", "RETURN", "QUEUE"]);
 
+/** STANDARD_TARGETS.has by comparison: the parser's hot path does not hash a fresh slice. */
+export function isVerdict(name: string): boolean {
+  return name === "ACCEPT" || name === "DROP" || name === "RETURN" || name === "QUEUE";
+}
+
 export function findTarget(name: string, family: Family): TargetDef | undefined {
   const d = BY_NAME.get(name);
   return d && (d.family === undefined || d.family === family) ? d : undefined;
