@@ -95,9 +95,8 @@ function partOf(rs: Ruleset, r: PathResult, peers: AddrSet, pkt: Packet): Outbou
 /**
  * A DNAT/REDIRECT in nat OUTPUT that sends the packet elsewhere: in every outcome, none, or some
  * ("mixed"). A DNAT to the packet's own destination and port changes nothing: none. A DNAT that
- * changes only the port does send it elsewhere (the peer's other port). REDIRECT on the local
- * output hook sends to the loopback address (nf_nat_redirect_ipv4/ipv6: 127.0.0.1, ::1), not to
- * one of the host's addresses.
+ * changes only the port does send it elsewhere (the peer's other port); a REDIRECT sends it to
+ * the host itself.
  */
 function rewrite(family: 4 | 6, r: PathResult, orig: Packet): { rule: Rule; to: string } | "mixed" | null {
   const each = r.outcomes.map((o) => {
@@ -110,17 +109,14 @@ function rewrite(family: 4 | 6, r: PathResult, orig: Packet): { rule: Rule; to: 
   const first = each[0];
   if (each.some((x) => (x === null) !== (first === null) || (x && x.rule !== first?.rule))) return "mixed";
   if (!first) return null;
+  // The engine has applied the rewrite (a REDIRECT here: 127.0.0.1 / ::1, iptables-path.ts applyRedirect).
   const p = first.o.packet;
-  if (first.redirect) {
-    const t = first.rule.target;
-    const port = t?.kind === "REDIRECT" && t.ports ? t.ports.lo : orig.dport;
-    const lo = family === 4 ? "127.0.0.1" : "::1";
+  const addr = formatAddress(family, p.dst);
+  if (first.redirect)
     return {
       rule: first.rule,
-      to: `${family === 4 ? lo : `[${lo}]`}${port !== undefined ? `:${port}` : ""} (the host itself: REDIRECT in nat OUTPUT sends to the loopback address)`,
+      to: `${family === 4 ? addr : `[${addr}]`}${p.dport !== undefined ? `:${p.dport}` : ""} (the host itself: REDIRECT in nat OUTPUT sends to the loopback address)`,
     };
-  }
-  const addr = formatAddress(family, p.dst);
   if (p.dst === orig.dst)
     return {
       rule: first.rule,
