@@ -435,6 +435,10 @@ function wrap(text: string): string[] {
   return lines;
 }
 
+/** `# peers: …; local: …; wan: …`, the second line of every header. */
+const endpointsLine = (s: Scenario): string =>
+  `# peers: ${s.peers.length > 0 ? s.peers.map((p) => formatPrefix(p)).join(", ") : "any"}; local: ${s.local ? formatPrefix(s.local) : "(any)"}; wan: ${s.wan ?? "(any)"}`;
+
 function header(
   plan: Plan,
   opts: GenerateOptions & { format: Format },
@@ -442,13 +446,11 @@ function header(
   withInbound = true,
 ): string[] {
   const s = plan.scenario;
-  const peers = s.peers.length > 0 ? s.peers.map((p) => formatPrefix(p)).join(", ") : "any";
   const lines = [
     `# tunnelcheck: ${bin} rules for ${s.vpn}, IKEv${s.ike}, NAT ${s.nat}, IPv${s.family}` +
       `${s.ah ? ", AH" : ""}${s.encap ? ", forced UDP encapsulation" : ""}${s.mobike ? ", MOBIKE" : ""}` +
       `${s.ikeTcp ? ", IKE over TCP" : ""}`,
-    `# peers: ${peers}; local: ${s.local ? formatPrefix(s.local) : "(any)"}; wan: ${s.wan ?? "(any)"}` +
-      `${s.publicAddress ? `; NAT device public address: ${formatPrefix(s.publicAddress)}` : ""}`,
+    `${endpointsLine(s)}${s.publicAddress ? `; NAT device public address: ${formatPrefix(s.publicAddress)}` : ""}`,
   ];
   if (!withInbound) {
     lines.push(
@@ -581,10 +583,7 @@ function outboundFix(
   const out: string[] = [];
   if (filter) out.push(generateIptables(one, { ...opts, egress: true }).replace(/\n+$/, ""), "");
   else {
-    out.push(
-      `# tunnelcheck: ${bin} fix for ${flow.id} (${s.vpn}, IPv${s.family})`,
-      `# peers: ${s.peers.length > 0 ? s.peers.map((p) => formatPrefix(p)).join(", ") : "any"}; local: ${s.local ? formatPrefix(s.local) : "(any)"}; wan: ${s.wan ?? "(any)"}`,
-    );
+    out.push(`# tunnelcheck: ${bin} fix for ${flow.id} (${s.vpn}, IPv${s.family})`, endpointsLine(s));
   }
   const here = sites.filter((x) => x.table !== "filter");
   if (here.some((x) => !x.cannot && x.at !== null))
