@@ -196,7 +196,18 @@ interface Fin {
   notes: string[];
 }
 
-const pktKey = (p: Packet): string =>
+// Packets are never changed once a class holds them (targets copy first), and the classes of a
+// partition share theirs: one key per packet object, not one per class and merge.
+const pktKeys = new WeakMap<Packet, string>();
+const pktKey = (p: Packet): string => {
+  let k = pktKeys.get(p);
+  if (k === undefined) {
+    k = pktKeyOf(p);
+    pktKeys.set(p, k);
+  }
+  return k;
+};
+const pktKeyOf = (p: Packet): string =>
   `${p.dst}|${p.dport}|${p.sport}|${p.icmpType}/${p.icmpCode}|${p.ttl}|${p.proto}|${p.mark ?? 0}|${p.ctmark ?? 0}|${p.state}|${p.ctDir}|${p.fragment ? 1 : 0}|${p.iif}|${p.ipsec}|${p.pktType}|${p.ctNat ? `${+p.ctNat.dnat}${+p.ctNat.snat}` : "-"}`;
 
 const ids = new WeakMap<object, number>();
