@@ -3,7 +3,12 @@ import { GatewayInputError } from "../src/analysis/gateway.js";
 import { runAudit } from "../src/analysis/run-audit.js";
 import { loadFortiosGateway } from "../src/platforms/fortios/gateway.js";
 import { loadIptablesGateway, parseIpsetSave } from "../src/platforms/iptables/gateway.js";
+import { generateIptables } from "../src/platforms/iptables/generate.js";
+import { parseIptables } from "../src/platforms/iptables/parse.js";
+import { defaultGenerateOptions } from "../src/platforms/types.js";
+import { planFlows } from "../src/vpn/flows.js";
 import type { ScenarioInput } from "../src/vpn/scenario.js";
+import { makeScenario } from "../src/vpn/scenario.js";
 import { filterRules } from "./helpers/rulesets.js";
 import { seed } from "./kernel/seed000.js";
 
@@ -277,6 +282,63 @@ describe("audit on Linux: real iptables semantics", () => {
       ]),
     );
     expect(row(open, "ike-fragments-in")).toBe("accepted-new");
+  });
+
+  it("IPv6: our own -m frag rules are judged exactly (non-first fragments meet them one by one), not unknown", () => {
+    const scenario: ScenarioInput = {
+      vpn: "site-to-site",
+      ike: 2,
+      peers: ["2001:db8::7"],
+      local: "2001:db8:1::1",
+      wan: "eth0",
+    };
+    const generated = generateIptables(planFlows(makeScenario(scenario)), {
+      ...defaultGenerateOptions,
+      format: "restore",
+    }).split("\n");
+    const own = generated.filter((l) => l.startsWith("-A TC-IPSEC-IN"));
+    expect(own.some((l) => l.includes("-m frag --fragfirst"))).toBe(true);
+    const ruleset = (conntrack: boolean) =>
+      [
+        "*filter",
+        ":INPUT DROP [0:0]",
+        ":TC-IPSEC-IN - [0:0]",
+        ...(conntrack ? ["-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"] : []),
+        "-A INPUT -j TC-IPSEC-IN",
+        ...own,
+        "COMMIT",
+        "",
+      ].join("\n");
+    for (const conntrack of [false, true]) {
+      const r = audit(ruleset(conntrack), scenario, { addresses: ["2001:db8:1::1"] });
+      expect(
+        r.warnings.filter((w) => w.includes("frag")),
+        `conntrack ${conntrack}`,
+      ).toEqual([]);
+      const row = r.verdicts.find((v) => v.flow === "ike-fragments-in");
+      expect(row?.status, `conntrack ${conntrack}`).toBe("accepted-new");
+      // Without conntrack the fragment meets the frag accept; with it, nf_defrag_ipv6 reassembles first
+      // and the port rule of the datagram decides (IKE_AUTH, on UDP 4500 once MOBIKE has floated).
+      const line = row?.parts[0]?.rule?.text ?? "";
+      if (conntrack) expect(line).toMatch(/--dport 4500/);
+      else expect(line).toMatch(/-m frag -m comment/);
+      expect(errors(r)).toEqual([]);
+    }
+  });
+
+  it("-m frag --fraglen is loaded and ignored by the kernel: a warning, not an unknown", () => {
+    const parsed = parseIptables(
+      "*filter\n:INPUT DROP [0:0]\n-A INPUT -m frag --fraglen 8 -j ACCEPT\nCOMMIT\n",
+      {
+        file: "f.rules",
+        family: 6,
+      },
+    );
+    expect(parsed.errors).toEqual([]);
+    expect(parsed.warnings.map((w) => w.message)).toEqual([
+      "--fraglen has no effect: the kernel's frag match does not read it",
+    ]);
+    expect(parsed.ruleset.tables.get("filter")!.chains.get("INPUT")!.rules[0]!.unknown).toEqual([]);
   });
 
   it("strongSwan's textbook --sport 500 --dport 500: exact without NAT at the peer, unknown behind it", () => {

@@ -101,6 +101,16 @@ export interface Packet {
   spi?: number;
   /** A non-first fragment (no transport header). */
   fragment?: boolean;
+  /**
+   * IPv6: the first fragment of a fragmented datagram (offset 0; its transport header is there, so
+   * port matches work as for a whole packet). With `fragment`, the packet carries a Fragment
+   * header, which `-m frag` looks for.
+   */
+  fragFirst?: boolean;
+  /** IPv6 Fragment header: the M flag (more fragments follow); undefined for a non-first fragment: unknown. */
+  fragMore?: boolean;
+  /** IPv6 Fragment header: the identification; undefined: unknown. */
+  fragId?: number;
   /** Bridge ports (`-m physdev`); undefined: not a bridged packet. */
   physIn?: string;
   physOut?: string;
@@ -363,6 +373,36 @@ function addrTypeOf(types: readonly string[], a: bigint, p: Packet, opts: EvalOp
 }
 
 /** One match module against the packet. */
+/**
+ * `-m frag` as ip6t_frag.c decides it: the packet must carry a Fragment header (a fragment that
+ * nf_defrag_ipv6 has not reassembled), then the id range, `--fragfirst` (offset 0), `--fragmore`
+ * (M flag set) and `--fraglast` (M flag clear). `--fragres` holds for a well-formed fragment and the
+ * kernel never reads `--fraglen` (both checked on this kernel: test/kernel/frag.test.ts).
+ */
+function fragMatch(m: Extract<Match, { kind: "frag" }>, p: Packet): MatchResult {
+  if (!p.fragment && !p.fragFirst) return NO;
+  if (m.first && !p.fragFirst) return NO;
+  let r = YES;
+  if (m.id) {
+    const all = m.id.lo === 0 && m.id.hi === 0xffffffff;
+    if (all || p.fragId !== undefined) {
+      const hit = all || (p.fragId! >= m.id.lo && p.fragId! <= m.id.hi);
+      if (inv(tri(hit), m.id.invert) === "no") return NO;
+    } else r = maybe("the fragment's identification is not known");
+  }
+  if (m.more || m.last) {
+    // A first fragment always has more to follow (an atomic fragment would say fragMore: false).
+    const more = p.fragFirst ? (p.fragMore ?? true) : p.fragMore;
+    if (more === undefined)
+      r = combine(
+        r,
+        maybe("whether more fragments follow is not known: every fragment but the last has the M flag"),
+      );
+    else if ((m.more && !more) || (m.last && more)) return NO;
+  }
+  return r;
+}
+
 export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchResult {
   switch (m.kind) {
     case "tcp":
@@ -616,7 +656,7 @@ export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchRes
     case "pkttype":
       return tri(pktType(p) === m.type) === (m.invert ? "no" : "yes") ? YES : NO;
     case "frag":
-      return maybe("IPv6 fragment headers are not modelled");
+      return fragMatch(m, p);
     case "opaque":
       return maybe(`-m ${m.module}: ${m.reason}`);
     case "unknown-option":

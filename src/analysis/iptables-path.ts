@@ -170,6 +170,12 @@ export function conntrackInUse(rs: Ruleset): boolean {
 }
 
 /** Protocols whose header carries ports (what `--sport`/`--dport` read). */
+/** The datagram reassembled: no fragment and no Fragment header left (nf_defrag_ipv6 removes it). */
+export function unfragmented(p: Packet): Packet {
+  const { fragFirst: _f, fragMore: _m, fragId: _i, ...rest } = p;
+  return { ...rest, fragment: false };
+}
+
 export const hasPorts = (proto: number): boolean =>
   proto === 6 || proto === 17 || proto === 136 || proto === 132 || proto === 33;
 
@@ -759,7 +765,7 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
   const reassemble = (b: Branch, where: string): Branch | null => {
     if (!b.pkt.fragment) return b;
     const note = `reassembled ${where}: the rules see the whole datagram, not the fragment`;
-    const next = { ...b, pkt: { ...b.pkt, fragment: false }, notes: [...b.notes, note] };
+    const next = { ...b, pkt: unfragmented(b.pkt), notes: [...b.notes, note] };
     if (hasPorts(b.pkt.proto) && b.pkt.dport === undefined) {
       finish(next, "accept", null, `${note}; ${REASSEMBLED_UNKNOWN_PORTS}`);
       return null;

@@ -43,6 +43,7 @@ import {
   natWalked,
   routeReceived,
   ruleIndex,
+  unfragmented,
 } from "./iptables-path.js";
 import { listOutcomes, mergeParts, overlayPartitions, refineAtoms } from "./partition.js";
 import type { FilterEvaluator, FlowQuery, StateTimeout, VerdictPart } from "./query.js";
@@ -208,7 +209,7 @@ const pktKey = (p: Packet): string => {
   return k;
 };
 const pktKeyOf = (p: Packet): string =>
-  `${p.dst}|${p.dport}|${p.sport}|${p.icmpType}/${p.icmpCode}|${p.ttl}|${p.proto}|${p.mark ?? 0}|${p.ctmark ?? 0}|${p.state}|${p.ctDir}|${p.fragment ? 1 : 0}|${p.iif}|${p.ipsec}|${p.pktType}|${p.ctNat ? `${+p.ctNat.dnat}${+p.ctNat.snat}` : "-"}`;
+  `${p.dst}|${p.dport}|${p.sport}|${p.icmpType}/${p.icmpCode}|${p.ttl}|${p.proto}|${p.mark ?? 0}|${p.ctmark ?? 0}|${p.state}|${p.ctDir}|${p.fragment ? 1 : 0}${p.fragFirst ? 1 : 0}/${p.fragMore ?? "-"}/${p.fragId ?? "-"}|${p.iif}|${p.ipsec}|${p.pktType}|${p.ctNat ? `${+p.ctNat.dnat}${+p.ctNat.snat}` : "-"}`;
 
 const ids = new WeakMap<object, number>();
 let nextId = 1;
@@ -781,7 +782,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
           continue;
         }
         const note = `reassembled ${where}: the rules see the whole datagram, not the fragment`;
-        const next = { ...c, pkt: { ...c.pkt, fragment: false }, notes: [...c.notes, note] };
+        const next = { ...c, pkt: unfragmented(c.pkt), notes: [...c.notes, note] };
         if (hasPorts(c.pkt.proto) && c.pkt.dport === undefined) {
           fin(run, next, { verdict: "accept", decision: null, reason: IPT_DEFAULTS.reassembled });
         } else out.push(next);

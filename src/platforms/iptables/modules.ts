@@ -935,13 +935,16 @@ const DEFS: ModuleDef[] = [
         } else if (o.name === "--fraglen") {
           const v = parseCUint(o.args[0]!, 0xffffffff);
           if (v === undefined) ctx.error(o.argCol, `--fraglen: expected a number, got '${o.args[0]}'`);
-          else r.len = { value: v, invert: o.invert };
+          else {
+            r.len = { value: v, invert: o.invert };
+            // ip6t_frag.c stores the length but never compares it (checked on this kernel).
+            ctx.warn(o.col, "--fraglen has no effect: the kernel's frag match does not read it");
+          }
         } else if (o.name === "--fragres") r.res = true;
         else if (o.name === "--fragfirst") r.first = true;
         else if (o.name === "--fragmore") r.more = true;
         else r.last = true;
       }
-      ctx.unknown(m.col, "-m frag", "IPv6 fragment headers are not modelled");
       return r;
     },
   },
