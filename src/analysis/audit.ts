@@ -1,4 +1,4 @@
-import { formatPrefix } from "../model/address.js";
+import { type Family, familyBits, formatAddress, formatPrefix } from "../model/address.js";
 import { AddrSet } from "../model/addrset.js";
 import type { Flow, Plan } from "../vpn/flows.js";
 import {
@@ -191,12 +191,17 @@ const readable = (a: AddrSet): string => {
   if (a.isEmpty()) return a.toString();
   return a
     .intervals()
-    .map(([lo, hi]) => {
-      const one = AddrSet.fromRanges(a.family, [[lo, hi]]);
-      return one.toPrefixes().length === 1 ? one.toString() : one.toRangeString();
-    })
+    .map(([lo, hi]) => intervalText(a.family, lo, hi))
     .join(", ");
 };
+
+/** An interval is one prefix when its size is a power of two and its start is aligned to it. */
+function intervalText(family: Family, lo: bigint, hi: bigint): string {
+  const size = hi - lo + 1n;
+  if ((size & (size - 1n)) === 0n && (lo & (size - 1n)) === 0n)
+    return formatPrefix({ family, addr: lo, len: familyBits(family) - (size.toString(2).length - 1) });
+  return `${formatAddress(family, lo)}-${formatAddress(family, hi)}`;
+}
 
 export const setBrief = (a: AddrSet): string => {
   if (a.isAll()) return "any source";
