@@ -339,6 +339,14 @@ describe("audit on Linux: real iptables semantics", () => {
       "--fraglen has no effect: the kernel's frag match does not read it",
     ]);
     expect(parsed.ruleset.tables.get("filter")!.chains.get("INPUT")!.rules[0]!.unknown).toEqual([]);
+    // ip6tables refuses --fragmore with --fraglast (M set and clear); so does the parser.
+    const both = parseIptables("*filter\n-A INPUT -m frag --fragmore --fraglast -j DROP\nCOMMIT\n", {
+      file: "g.rules",
+      family: 6,
+    });
+    expect(both.errors.map((e) => `${e.line}:${e.col} ${e.message}`)).toEqual([
+      "2:29 --fraglast: cannot be used together with --fragmore",
+    ]);
   });
 
   it("strongSwan's textbook --sport 500 --dport 500: exact without NAT at the peer, unknown behind it", () => {

@@ -372,7 +372,6 @@ function addrTypeOf(types: readonly string[], a: bigint, p: Packet, opts: EvalOp
   return out;
 }
 
-/** One match module against the packet. */
 /**
  * `-m frag` as ip6t_frag.c decides it: the packet must carry a Fragment header (a fragment that
  * nf_defrag_ipv6 has not reassembled), then the id range, `--fragfirst` (offset 0), `--fragmore`
@@ -381,7 +380,10 @@ function addrTypeOf(types: readonly string[], a: bigint, p: Packet, opts: EvalOp
  */
 function fragMatch(m: Extract<Match, { kind: "frag" }>, p: Packet): MatchResult {
   if (!p.fragment && !p.fragFirst) return NO;
-  if (m.first && !p.fragFirst) return NO;
+  // `fragment` is a later fragment (offset > 0) whatever else the packet says.
+  if (m.first && (!p.fragFirst || p.fragment)) return NO;
+  // ip6tables refuses the pair; a rule built otherwise could never match (M set and clear).
+  if (m.more && m.last) return NO;
   let r = YES;
   if (m.id) {
     const all = m.id.lo === 0 && m.id.hi === 0xffffffff;
@@ -403,6 +405,7 @@ function fragMatch(m: Extract<Match, { kind: "frag" }>, p: Packet): MatchResult 
   return r;
 }
 
+/** One match module against the packet. */
 export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchResult {
   switch (m.kind) {
     case "tcp":

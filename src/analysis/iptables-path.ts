@@ -169,13 +169,16 @@ export function conntrackInUse(rs: Ruleset): boolean {
   return used;
 }
 
-/** Protocols whose header carries ports (what `--sport`/`--dport` read). */
+/** A fragment of a datagram, first or later: what reassembly holds back (nf_defrag_ipv6 holds both). */
+export const isFragment = (p: Packet): boolean => p.fragment === true || p.fragFirst === true;
+
 /** The datagram reassembled: no fragment and no Fragment header left (nf_defrag_ipv6 removes it). */
 export function unfragmented(p: Packet): Packet {
   const { fragFirst: _f, fragMore: _m, fragId: _i, ...rest } = p;
   return { ...rest, fragment: false };
 }
 
+/** Protocols whose header carries ports (what `--sport`/`--dport` read). */
 export const hasPorts = (proto: number): boolean =>
   proto === 6 || proto === 17 || proto === 136 || proto === 132 || proto === 33;
 
@@ -761,9 +764,9 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
     notes: [],
   };
   const defrag = conntrackInUse(rs);
-  /** A non-first fragment reassembled: the whole datagram goes on, or stops when its ports are unknown. */
+  /** A fragment reassembled: the whole datagram goes on, or stops when its ports are unknown. */
   const reassemble = (b: Branch, where: string): Branch | null => {
-    if (!b.pkt.fragment) return b;
+    if (!isFragment(b.pkt)) return b;
     const note = `reassembled ${where}: the rules see the whole datagram, not the fragment`;
     const next = { ...b, pkt: unfragmented(b.pkt), notes: [...b.notes, note] };
     if (hasPorts(b.pkt.proto) && b.pkt.dport === undefined) {
@@ -774,7 +777,7 @@ export function evaluatePath(rs: Ruleset, pkt: Packet, opts: PathOptions = {}): 
   };
 
   let live: Branch[] = [start];
-  if (defrag && pkt.fragment) {
+  if (defrag && isFragment(pkt)) {
     const r = reassemble(start, "by nf_defrag before the first table (the rule set uses conntrack)");
     live = r ? [r] : [];
   }

@@ -39,6 +39,7 @@ import {
   type Decision,
   decisionName,
   hasPorts,
+  isFragment,
   natAmbiguity,
   natWalked,
   routeReceived,
@@ -777,7 +778,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
     const reassemble = (list: Cls[], where: string): Cls[] => {
       const out: Cls[] = [];
       for (const c of list) {
-        if (!c.pkt.fragment) {
+        if (!isFragment(c.pkt)) {
           out.push(c);
           continue;
         }

@@ -944,6 +944,11 @@ const DEFS: ModuleDef[] = [
         else if (o.name === "--fragfirst") r.first = true;
         else if (o.name === "--fragmore") r.more = true;
         else r.last = true;
+        if (r.more && r.last && (o.name === "--fragmore" || o.name === "--fraglast"))
+          ctx.error(
+            o.col,
+            `${o.name}: cannot be used together with ${o.name === "--fragmore" ? "--fraglast" : "--fragmore"}`,
+          );
       }
       return r;
     },
