@@ -414,6 +414,15 @@ const table = (name: string, chains: string[], ...rules: string[]) => [
   "COMMIT",
 ];
 
+/** A mangle chain reached from PREROUTING and OUTPUT that drops UDP: no insert there can help. */
+const sharedMangleDrop = table(
+  "mangle",
+  [":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":X - [0:0]"],
+  "-A PREROUTING -j X",
+  "-A OUTPUT -j X",
+  "-A X -p udp -j DROP",
+);
+
 describe("audit outbound: the fix acts where the packet is stopped", () => {
   /** Every outbound finding's fix applied, then audited again. */
   const fixed = (text: string, s: ScenarioInput = S2S) => {
@@ -491,16 +500,7 @@ describe("audit outbound: the fix acts where the packet is stopped", () => {
   });
 
   it("a drop in a mangle chain also reached from PREROUTING: no rule inserted there, the fix names the rule to narrow", () => {
-    const text = [
-      ...table(
-        "mangle",
-        [":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":X - [0:0]"],
-        "-A PREROUTING -j X",
-        "-A OUTPUT -j X",
-        "-A X -p udp -j DROP",
-      ),
-      "",
-    ].join("\n");
+    const text = [...sharedMangleDrop, ""].join("\n");
     const ike = audit(text).findings.find((f) => f.id === "ike-out-blocked")!;
     const said = ike.fix?.text.replace(/\n#\s+/g, " ");
     expect(said).toMatch(/no inserted rule can help: chain X is also reached from mangle PREROUTING/);
@@ -722,17 +722,7 @@ describe("audit outbound fixes, applied the way iptables applies them", () => {
   });
 
   it("a stop no inserted rule can help: later stops on the path are not evaluated, and the fix says further stops may follow", () => {
-    const text = [
-      ...table(
-        "mangle",
-        [":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":X - [0:0]"],
-        "-A PREROUTING -j X",
-        "-A OUTPUT -j X",
-        "-A X -p udp -j DROP",
-      ),
-      ...output("DROP").trimEnd().split("\n"),
-      "",
-    ].join("\n");
+    const text = [...sharedMangleDrop, ...output("DROP").trimEnd().split("\n"), ""].join("\n");
     const ike = audit(text).findings.find((f) => f.id === "ike-out-blocked")!;
     expect(ike.fix?.text.replace(/\n#\s+/g, " ")).toMatch(/Further stops may follow on the path/);
   });

@@ -67,6 +67,7 @@ export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
     ...(ipsets ? { ipsets } : {}),
     ...(broadcast.isEmpty() ? {} : { broadcast }),
   };
+  const localOutOpts = { ...(host ? { hostAddresses: host } : {}), ...pathOpts };
   const ev = iptablesEvaluator(rs, {
     ...(host ? { hostAddresses: host } : {}),
     ...(ipsets ? { ipset: ipsets } : {}),
@@ -92,15 +93,7 @@ export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
       },
       evaluateOutbound(q) {
         check(q);
-        return evaluateLocalOut(
-          rs,
-          {
-            ...(host ? { hostAddresses: host } : {}),
-            ...(ipsets ? { ipsets } : {}),
-            ...(broadcast.isEmpty() ? {} : { broadcast }),
-          },
-          q,
-        );
+        return evaluateLocalOut(rs, localOutOpts, q);
       },
     },
     fixTarget: (f: Family) => (f === 6 ? "ip6tables" : "iptables"),
