@@ -816,6 +816,23 @@ describe("targets", () => {
     ]);
     expect(errorsOf("-A PREROUTING -j DROP", "nat")[0]).toMatch(/^the nat table does not support DROP/);
     expect(errorsOf("-A PREROUTING -j DNAT", "nat")).toEqual(["DNAT: needs --to-destination"]);
+    // The port part as iptables 1.8.9 reads it (test/kernel/nat-ports.test.ts compares with the binary).
+    const dnat = (p: string) => `-A PREROUTING -p tcp -j DNAT --to-destination 10.0.0.1:${p}`;
+    expect(errorsOf(dnat("80-90-100"), "nat")).toEqual([
+      "--to-destination: expected port[-port] after ':', got '80-90-100' ('-100' after the port range)",
+    ]);
+    expect(errorsOf(dnat("80/100"), "nat")).toEqual([
+      "--to-destination: expected port[-port] after ':', got '80/100' ('/100' after the port)",
+    ]);
+    expect(errorsOf(dnat("80-http"), "nat")[0]).toMatch(/the upper port must be a number/);
+    expect(target(rule(dnat("80-90/100x"), "nat"), "DNAT").ranges[0]).toMatchObject({
+      portLo: 80,
+      portHi: 90,
+      basePort: 100,
+    });
+    expect(target(rule(dnat("0x50"), "nat"), "DNAT").ranges[0]).toMatchObject({ portLo: 80, portHi: 80 });
+    expect(errorsOf("-A PREROUTING -p tcp -j REDIRECT --to-ports 80:90", "nat")[0]).toMatch(/with a dash/);
+    expect(errorsOf("-A PREROUTING -p tcp -j REDIRECT --to-ports 80-90/5", "nat")[0]).toMatch(/no '\/base'/);
     expect(errorsOf("-A POSTROUTING -j MASQUERADE --to-ports 1000", "nat")[0]).toMatch(
       /^MASQUERADE: --to-ports needs '-p tcp'/,
     );

@@ -5,8 +5,8 @@
 import type { Family } from "../../model/address.js";
 import type { Hook, NatRange, PortRange, RawOption, TableName, Target } from "./model.js";
 import { type BuildCtx, checkValues, type OptSpec, type ValueCheck } from "./modules.js";
-import { defaultRejectWith, LOG_LEVELS, rejectWith } from "./names.js";
-import { parseAddr, parseCUint, parseMarkMask, parsePort } from "./values.js";
+import { defaultRejectWith, LOG_LEVELS, rejectWith, servicePort } from "./names.js";
+import { parseAddr, parseCUint, parseMarkMask } from "./values.js";
 
 export interface TargetInstance {
   name: string;
@@ -101,16 +101,69 @@ function canonicalOrder(opts: RawOption[], order: readonly string[]): RawOption[
   return [...opts].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
 }
 
-/** `--to-ports 1000[-2000]` (also `:` as separator, as libxt accepts). */
-function portsArg(o: RawOption, ctx: BuildCtx): PortRange | null {
-  const [a, b] = o.args[0]!.split(/[-:]/);
-  const lo = parsePort(a ?? "");
-  const hi = b === undefined ? lo : parsePort(b);
-  if (!lo.ok || !hi.ok || lo.value > hi.value) {
-    ctx.error(o.argCol, `${o.name}: expected port[-port], got '${o.args[0]}'`);
+/**
+ * `--to-ports 1000[-2000]`, read as libxt_MASQUERADE/REDIRECT 1.8.9 read it (the DNAT port syntax):
+ * MASQUERADE takes and drops a `/base` (saved as `/0`), REDIRECT refuses it.
+ */
+function portsArg(o: RawOption, ctx: BuildCtx, target: "MASQUERADE" | "REDIRECT"): PortRange | null {
+  const text = o.args[0]!;
+  const p = /^\d+:\d+$/.test(text) ? "port-port with a dash (iptables refuses 'port:port')" : natPorts(text);
+  if (typeof p === "string" || (p.base !== null && target === "REDIRECT")) {
+    const why = typeof p === "string" ? p : "no '/base' (REDIRECT has no shifted port ranges)";
+    ctx.error(o.argCol, `${o.name}: expected ${why}`);
     return null;
   }
-  return { lo: lo.value, hi: hi.value };
+  return { lo: p.lo, hi: p.hi };
+}
+
+/**
+ * strtoumax(text + at, &end, 0) as xtables_strtoui reads a port: leading blanks, '+', octal `010`,
+ * hex `0x50`; the number and where it stopped, or null when no digit was read or it exceeds 65535.
+ */
+function strtouiPort(text: string, at: number): { value: number; end: number } | null {
+  let i = at;
+  while (i < text.length && " \t\n\v\f\r".includes(text[i]!)) i++;
+  if (text[i] === "+") i++;
+  let radix = 10;
+  if (text[i] === "0") {
+    radix = 8;
+    if ((text[i + 1] === "x" || text[i + 1] === "X") && /[0-9a-fA-F]/.test(text[i + 2] ?? "")) {
+      radix = 16;
+      i += 2;
+    }
+  }
+  const digit = radix === 16 ? /[0-9a-fA-F]/ : radix === 8 ? /[0-7]/ : /[0-9]/;
+  const from = i;
+  while (i < text.length && digit.test(text[i]!)) i++;
+  if (i === from) return null;
+  const value = Number.parseInt(text.slice(from, i), radix);
+  return value <= 65535 ? { value, end: i } : null;
+}
+
+/**
+ * The ports after ':' in --to-destination/--to-source, as iptables 1.8.9 reads them (libxt_DNAT
+ * parse_ports, checked against the binary): `port`, a service name, `port-port`, or
+ * `port-port/base`. The upper port is a number only; the base port may be a service name, and
+ * anything after its digits is ignored; a base port after a single port is refused.
+ */
+function natPorts(text: string): { lo: number; hi: number; base: number | null } | string {
+  const bad = (why: string) => `port[-port] after ':', got '${text}' (${why})`;
+  const first = strtouiPort(text, 0);
+  if (first === null) {
+    const p = servicePort(text);
+    return p === undefined ? bad("not a port number or service name") : { lo: p, hi: p, base: null };
+  }
+  if (first.end === text.length) return { lo: first.value, hi: first.value, base: null };
+  if (text[first.end] !== "-") return bad(`'${text.slice(first.end)}' after the port`);
+  const second = strtouiPort(text, first.end + 1);
+  if (second === null) return bad("the upper port must be a number 0..65535");
+  if (second.value < first.value) return bad("the range must have min <= max");
+  if (second.end === text.length) return { lo: first.value, hi: second.value, base: null };
+  if (text[second.end] !== "/") return bad(`'${text.slice(second.end)}' after the port range`);
+  const baseText = text.slice(second.end + 1);
+  const base = strtouiPort(baseText, 0)?.value ?? servicePort(baseText);
+  if (base === undefined) return `a base port after '/', got '${baseText}'`;
+  return { lo: first.value, hi: second.value, base };
 }
 
 /** `[ipaddr[-ipaddr]][:port[-port[/base]]]`; IPv6 addresses in brackets when a port follows. */
@@ -146,18 +199,11 @@ export function parseNatRange(text: string, family: Family): NatRange | string {
     r.addrHi = hi.value;
   }
   if (portPart !== undefined) {
-    const [range, base] = portPart.split("/");
-    const [a, b] = (range ?? "").split("-");
-    const lo = parsePort(a ?? "");
-    const hi = b === undefined ? lo : parsePort(b);
-    if (!lo.ok || !hi.ok || lo.value > hi.value) return `port[-port] after ':', got '${portPart}'`;
-    r.portLo = lo.value;
-    r.portHi = hi.value;
-    if (base !== undefined) {
-      const bp = parsePort(base);
-      if (!bp.ok) return `a base port after '/', got '${base}'`;
-      r.basePort = bp.value;
-    }
+    const ports = natPorts(portPart);
+    if (typeof ports === "string") return ports;
+    r.portLo = ports.lo;
+    r.portHi = ports.hi;
+    r.basePort = ports.base;
   }
   if (r.addrLo === null && r.portLo === null) return `an address and/or :port, got '${text}'`;
   return r;
@@ -394,7 +440,7 @@ const DEFS: TargetDef[] = [
       build(t, ctx) {
         const opts = single(t, ctx);
         const p = opts.get("--to-ports");
-        const ports = p ? portsArg(p, ctx) : null;
+        const ports = p ? portsArg(p, ctx, name) : null;
         const proto = ctx.proto;
         const portful = [6, 17, 132, 33, 136];
         if (p && (!proto || proto.invert || !portful.includes(proto.num))) {
