@@ -179,7 +179,7 @@ describe("batch (JSONL)", () => {
       "3: accept 7",
       "4: error: sport/dport are for tcp and udp only (proto esp)",
       expect.stringMatching(/^5: error: not JSON: /),
-      "6: error: unknown field 'dprot'; allowed: src, dst, proto, sport, dport, iif, state, ipsec",
+      "6: error: unknown field 'dprot'; allowed: src, dst, proto, sport, dport, iif, state, ipsec, fragment, fragId",
       "7: error: src '198.51.100.0/24' must be a single address in a batch",
       "8: error: src is required: an IP address (string)",
       "9: accept 9",

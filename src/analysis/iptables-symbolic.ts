@@ -772,6 +772,9 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
       ipsec: q.ipsec,
       ...(q.ipsec && q.ipsecSa ? { ipsecSas: q.ipsecSa } : {}),
       ...(q.fragment ? { fragment: true } : {}),
+      ...(q.fragFirst ? { fragFirst: true } : {}),
+      ...(q.fragMore !== undefined ? { fragMore: q.fragMore } : {}),
+      ...(q.fragId !== undefined ? { fragId: q.fragId } : {}),
       ...(dst === null ? { pktType: "unicast" as const } : {}),
     };
     let classes: Cls[] = [{ set: q.sources, pkt, plain: true, notes: [] }];
@@ -790,7 +793,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
       }
       return out;
     };
-    if (q.fragment && conntrackInUse(rs))
+    if (isFragment(pkt) && conntrackInUse(rs))
       classes = reassemble(classes, "by nf_defrag before the first table (the rule set uses conntrack)");
     classes = walkRaw(run, "PREROUTING", classes);
     classes = walkTable(run, "mangle", "PREROUTING", classes);

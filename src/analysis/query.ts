@@ -36,6 +36,11 @@ export interface FlowQuery {
    * them; the fragment itself shows none.
    */
   fragment?: boolean;
+  /** The first fragment of a fragmented datagram (offset 0, ports present; IPv6: a Fragment header). */
+  fragFirst?: boolean;
+  /** IPv6 Fragment header: the M flag and the identification (undefined: unknown). */
+  fragMore?: boolean;
+  fragId?: number;
 }
 
 export type Verdict = "accept" | "drop" | "reject" | "unknown";

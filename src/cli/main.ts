@@ -109,6 +109,11 @@ function build(io: Io, setExit: (c: number) => void): Command {
     .option("--iif <iface>", "incoming interface")
     .option("--state <state>", "new | established | related | invalid | untracked (default new)")
     .option("--ipsec", "the packet arrived inside IPsec", false)
+    .option(
+      "--fragment <which>",
+      "a fragment of a larger datagram: first | later | last (iptables; ports are the datagram's)",
+    )
+    .option("--frag-id <n>", "IPv6 Fragment header identification, with --fragment (-m frag --fragid)")
     .option("--vdom <name>", "FortiOS VDOM")
     .option(
       "--local <addr>",

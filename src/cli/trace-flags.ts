@@ -19,6 +19,8 @@ export interface TraceFlags {
   iif?: string;
   state?: string;
   ipsec: boolean;
+  fragment?: string;
+  fragId?: string;
   vdom?: string;
   format: "text" | "json" | "jsonl";
 }

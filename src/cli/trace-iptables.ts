@@ -2,6 +2,8 @@ import type { PacketState } from "../analysis/iptables-eval.js";
 import { formatDiagnostic } from "../model/ruleset.js";
 import { parseIptables } from "../platforms/iptables/parse.js";
 import {
+  FRAGMENT_KINDS,
+  type FragmentKind,
   IptablesTraceError,
   PACKET_STATES,
   renderBatchJsonl,
@@ -50,6 +52,7 @@ export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {
         ...(o.iif !== undefined ? { iif: o.iif } : {}),
         state: state as PacketState,
         ipsec: o.ipsec,
+        ...fragmentOf(o),
       },
       opts,
     );
@@ -59,4 +62,20 @@ export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {
     if (e instanceof IptablesTraceError) throw new UsageError(e.message);
     throw e;
   }
+}
+
+/** `--fragment first|later|last` and `--frag-id N` (IPv6 Fragment header identification). */
+export function fragmentOf(o: TraceFlags): { fragment?: FragmentKind; fragId?: number } {
+  if (o.fragment === undefined) {
+    if (o.fragId !== undefined) throw new UsageError("--frag-id goes with --fragment first|later|last");
+    return {};
+  }
+  if (!(FRAGMENT_KINDS as readonly string[]).includes(o.fragment))
+    throw new UsageError(`invalid --fragment '${o.fragment}'; allowed: ${FRAGMENT_KINDS.join(", ")}`);
+  if (o.fragId !== undefined && (!/^\d{1,10}$/.test(o.fragId) || Number(o.fragId) > 0xffffffff))
+    throw new UsageError(`invalid --frag-id '${o.fragId}': expected 0-4294967295`);
+  return {
+    fragment: o.fragment as FragmentKind,
+    ...(o.fragId !== undefined ? { fragId: Number(o.fragId) } : {}),
+  };
 }

@@ -21,6 +21,10 @@ export async function runTraceCommand(o: TraceFlags, io: Io): Promise<number> {
     throw new UsageError(
       "--ttl is for iptables traces (-m ttl / -m hl); FortiOS local-in policies do not match it",
     );
+  if (o.fragment !== undefined || o.fragId !== undefined)
+    throw new UsageError(
+      "--fragment and --frag-id are for iptables traces; a FortiOS trace decides whole packets",
+    );
   const { file, text } = await readInput(o.fortios!, io);
   const { parse, model } = loadFortios(text, { file });
   // Errors only come from the parser (the model reports warnings and info); reading

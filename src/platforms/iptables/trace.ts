@@ -57,7 +57,18 @@ export interface IptablesTracePacket {
   state?: PacketState;
   /** Decapsulated from an inbound IPsec SA (`-m policy --dir in --pol ipsec`). Default false. */
   ipsec?: boolean;
+  /**
+   * A fragment of a larger datagram: the `first` (offset 0, transport header present), a `later`
+   * one with more to follow, or the `last`. Ports then are the datagram's: only the first fragment
+   * carries them, and reassembly (conntrack loaded) gives them back to the rules. Omitted: whole.
+   */
+  fragment?: FragmentKind;
+  /** IPv6 Fragment header identification (`-m frag --fragid`); omitted: unknown. */
+  fragId?: number;
 }
+
+export const FRAGMENT_KINDS = ["first", "later", "last"] as const;
+export type FragmentKind = (typeof FRAGMENT_KINDS)[number];
 
 export interface IptablesTraceOptions {
   /** The host's own addresses (`--local`). Concrete trace without them: the destination is taken as the host's. */
@@ -114,6 +125,8 @@ export interface IptablesTrace {
     iif?: string;
     state: PacketState;
     ipsec: boolean;
+    fragment?: FragmentKind;
+    fragId?: number;
   };
 }
 
@@ -231,6 +244,8 @@ interface Checked {
   iif?: string;
   state: PacketState;
   ipsec: boolean;
+  fragment?: FragmentKind;
+  fragId?: number;
 }
 
 function check(rs: Ruleset, p: IptablesTracePacket): Checked {
@@ -259,6 +274,18 @@ function check(rs: Ruleset, p: IptablesTracePacket): Checked {
     throw new IptablesTraceError(`ipsec must be true or false, got ${JSON.stringify(p.ipsec)}`);
   if (p.iif !== undefined && (typeof p.iif !== "string" || !/^[A-Za-z0-9_.:@-]{1,15}$/.test(p.iif)))
     throw new IptablesTraceError(`iif ${JSON.stringify(p.iif)} is not an interface name`);
+  if (p.fragment !== undefined && !(FRAGMENT_KINDS as readonly unknown[]).includes(p.fragment))
+    throw new IptablesTraceError(
+      `fragment ${JSON.stringify(p.fragment)} is not one of ${FRAGMENT_KINDS.join(", ")}`,
+    );
+  if (p.fragId !== undefined) {
+    if (family !== 6)
+      throw new IptablesTraceError("fragId is the IPv6 Fragment header's identification (IPv6 only)");
+    if (p.fragment === undefined)
+      throw new IptablesTraceError("fragId goes with fragment (first, later or last)");
+    if (!Number.isInteger(p.fragId) || p.fragId < 0 || p.fragId > 0xffffffff)
+      throw new IptablesTraceError(`fragId must be 0..4294967295, got ${JSON.stringify(p.fragId)}`);
+  }
   return {
     family,
     src,
@@ -272,8 +299,26 @@ function check(rs: Ruleset, p: IptablesTracePacket): Checked {
     ...(p.iif !== undefined ? { iif: p.iif } : {}),
     state,
     ipsec: p.ipsec ?? false,
+    ...(p.fragment !== undefined ? { fragment: p.fragment } : {}),
+    ...(p.fragId !== undefined ? { fragId: p.fragId } : {}),
   };
 }
+
+/** The fragment as the engine's packet has it (IPv4 `-f` and IPv6 `-m frag` read these fields). */
+const fragmentFields = (c: Checked) =>
+  c.fragment === undefined
+    ? {}
+    : {
+        ...(c.fragment === "first" ? { fragFirst: true } : { fragment: true }),
+        fragMore: c.fragment !== "last",
+        ...(c.fragId !== undefined ? { fragId: c.fragId } : {}),
+      };
+
+/** The fragment as the output's packet and query show it. */
+const fragmentShown = (c: Checked) => ({
+  ...(c.fragment !== undefined ? { fragment: c.fragment } : {}),
+  ...(c.fragId !== undefined ? { fragId: c.fragId } : {}),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Tracing
@@ -344,6 +389,7 @@ function concrete(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
     ...(c.iif !== undefined ? { iif: c.iif } : {}),
     state: c.state,
     ipsec: c.ipsec,
+    ...fragmentFields(c),
   };
   const r = evaluatePath(rs, p, {
     local,
@@ -375,6 +421,7 @@ function concrete(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
       ...(c.iif !== undefined ? { iif: c.iif } : {}),
       state: c.state,
       ipsec: c.ipsec,
+      ...fragmentShown(c),
     },
   };
   if (r.outcomes.length > 1) {
@@ -428,9 +475,10 @@ function symbolic(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
     ...(c.iif !== undefined ? { iif: c.iif } : {}),
     state: c.state,
     ipsec: c.ipsec,
+    ...fragmentFields(c),
   };
   const setText = (s: AddrSet) => (s.isAll() ? "any" : s.toRangeString());
-  const query = `proto=${protoName(c.proto)}${c.sport !== undefined ? ` sport=${c.sport}` : ""}${c.dport !== undefined ? ` dport=${c.dport}` : ""}${c.icmpType !== undefined ? ` icmp-type=${c.icmpType}${c.icmpCode !== undefined ? `/${c.icmpCode}` : ""}` : ""}${c.ttl !== undefined ? ` ttl=${c.ttl}` : ""} from ${setText(c.src.set)} to ${c.dst ? setText(c.dst.set) : host ? `any address of the host (${host.toRangeString()})` : "the host (its addresses are not given)"}${c.iif !== undefined ? ` in ${c.iif}` : ""}${c.ipsec ? " (decapsulated from IPsec)" : ""}, state ${c.state}`;
+  const query = `proto=${protoName(c.proto)}${c.sport !== undefined ? ` sport=${c.sport}` : ""}${c.dport !== undefined ? ` dport=${c.dport}` : ""}${c.icmpType !== undefined ? ` icmp-type=${c.icmpType}${c.icmpCode !== undefined ? `/${c.icmpCode}` : ""}` : ""}${c.ttl !== undefined ? ` ttl=${c.ttl}` : ""} from ${setText(c.src.set)} to ${c.dst ? setText(c.dst.set) : host ? `any address of the host (${host.toRangeString()})` : "the host (its addresses are not given)"}${c.iif !== undefined ? ` in ${c.iif}` : ""}${c.ipsec ? " (decapsulated from IPsec)" : ""}${fragmentText(c)}, state ${c.state}`;
   return {
     kind: "symbolic",
     query,
@@ -454,7 +502,23 @@ function symbolic(rs: Ruleset, c: Checked, hi: HostInfo, opts: IptablesTraceOpti
 // ---------------------------------------------------------------------------------------------
 // Batch (JSONL)
 
-const FIELDS = new Set(["src", "dst", "proto", "sport", "dport", "iif", "state", "ipsec"]);
+const FIELDS = new Set([
+  "src",
+  "dst",
+  "proto",
+  "sport",
+  "dport",
+  "iif",
+  "state",
+  "ipsec",
+  "fragment",
+  "fragId",
+]);
+
+const fragmentText = (c: { fragment?: FragmentKind; fragId?: number }): string =>
+  c.fragment === undefined
+    ? ""
+    : `, ${c.fragment === "first" ? "first fragment" : c.fragment === "last" ? "last fragment" : "a later fragment (more follow)"}${c.fragId !== undefined ? ` id ${c.fragId}` : ""}`;
 
 /**
  * Traces one packet per JSONL line (`{"src","dst","proto","sport","dport","iif","state","ipsec"}`),
@@ -542,7 +606,7 @@ export function renderTraceText(t: IptablesTrace | IptablesSymbolicTrace): strin
   if (t.kind === "symbolic") return renderSymbolic(t);
   const p = t.packet;
   const lines = [
-    `packet ${protoName(p.proto).toUpperCase()} ${endpoint(p.src, p.sport)} -> ${endpoint(p.dst, p.dport)}${p.iif !== undefined ? ` IN=${p.iif}` : ""} state ${p.state.toUpperCase()}${p.ipsec ? " (decapsulated from IPsec)" : ""}`,
+    `packet ${protoName(p.proto).toUpperCase()} ${endpoint(p.src, p.sport)} -> ${endpoint(p.dst, p.dport)}${p.iif !== undefined ? ` IN=${p.iif}` : ""} state ${p.state.toUpperCase()}${p.ipsec ? " (decapsulated from IPsec)" : ""}${fragmentText(p)}`,
   ];
   const w = Math.max(0, ...t.visited.map((v) => v.step.length));
   for (const v of t.visited) {
