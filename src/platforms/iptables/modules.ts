@@ -29,6 +29,7 @@ import { IPPROTO, type PortSyntax, parseIcmpType, protoNumber, type ServiceProto
 import {
   parseAddrRange,
   parseCUint,
+  parseHostmask4,
   parseMarkMask,
   parseMultiport,
   parseNet,
@@ -178,18 +179,23 @@ function portCond(o: RawOption, ctx: BuildCtx, strict: boolean, syntax: PortSynt
 
 /**
  * An address[/mask] of conntrack's `--ctorig*`/`--ctrepl*` and policy's `--tunnel-*` (XTTYPE_HOSTMASK).
- * Unlike `-s`/`-d`, a non-contiguous dotted mask is not kept: iptables loads the bare address as a host.
+ * Unlike `-s`/`-d`, a non-contiguous mask is not kept: iptables loads the bare address as a host; and
+ * an IPv4 address goes through getaddrinfo (`parseHostmask4`).
  */
 function netArg(o: RawOption, ctx: BuildCtx): { net: Net; invert: boolean } | null {
   const text = o.args[0]!;
+  if (ctx.family === 4) {
+    const r = take(parseHostmask4(text), o, ctx);
+    if (!r) return null;
+    if (r.host)
+      ctx.warn(o.argCol, `${o.name} ${text}: iptables reads a non-contiguous mask here as a host (/32)`);
+    return { net: r.net, invert: o.invert };
+  }
   const parsed = parseNet(text, ctx.family, { allowName: false });
   if (parsed.ok && parsed.value.kind === "net" && parsed.value.len === null) {
     const host = take(parseNet(text.slice(0, text.indexOf("/")), ctx.family, { allowName: false }), o, ctx);
     if (host?.kind !== "net") return null;
-    ctx.warn(
-      o.argCol,
-      `${o.name} ${text}: iptables reads a non-contiguous mask here as a host (/${ctx.family === 4 ? 32 : 128})`,
-    );
+    ctx.warn(o.argCol, `${o.name} ${text}: iptables reads a non-contiguous mask here as a host (/128)`);
     return { net: host, invert: o.invert };
   }
   const r = take(parsed, o, ctx);
@@ -654,11 +660,15 @@ const DEFS: ModuleDef[] = [
         return null;
       }
       if (m.opts.length > 1) ctx.error(m.opts[1]!.col, "comment: only one --comment allowed");
-      // The kernel struct holds 256 bytes including the terminating NUL.
+      // The kernel struct holds 256 bytes including the terminating NUL; iptables 1.8.9 loads a
+      // longer comment cut to 255 bytes (checked against both backends).
       // (UTF-8 takes at most 3 bytes per UTF-16 unit: short comments need no byte count.)
-      const text = o.args[0]!;
-      if (text.length > 85 && Buffer.byteLength(text) > 255) ctx.error(o.col, "comment: at most 255 bytes");
-      return { kind: "comment", col: m.col, text: o.args[0]! };
+      let text = o.args[0]!;
+      if (text.length > 85 && Buffer.byteLength(text) > 255) {
+        ctx.warn(o.col, "comment: longer than 255 bytes; iptables keeps the first 255");
+        text = Buffer.from(text).subarray(0, 255).toString();
+      }
+      return { kind: "comment", col: m.col, text };
     },
   },
   {

@@ -3,6 +3,7 @@
  * /etc/protocols), services (Debian netbase's /etc/services, per protocol), ICMP type names
  * and REJECT types. Built in, so a parse does not depend on the machine it runs on.
  */
+import { strtouiFull } from "./cnum.js";
 import { SERVICES_TEXT } from "./services.js";
 
 /** Name → number. iptables' own table comes first and wins; then netbase's /etc/protocols. */
@@ -307,14 +308,17 @@ export function parseIcmpType(text: string, v6: boolean): IcmpSpec | undefined {
     const [n, type, codeLo, codeHi] = hits[0]!;
     return { any: n === "any", type, codeLo, codeHi };
   }
-  const m = /^(\d{1,3})(?:\/(\d{1,3}))?$/.exec(text);
-  if (!m) return undefined;
-  const type = Number(m[1]);
-  if (type > 255) return undefined;
-  if (m[2] === undefined) return { any: false, type, codeLo: 0, codeHi: 255 };
-  const code = Number(m[2]);
-  if (code > 255) return undefined;
-  return { any: false, type, codeLo: code, codeHi: code };
+  // Numbers in C notation (`010` is 8, `0x8` is 8, `08` is refused), as libxt_icmp reads them.
+  const slash = text.indexOf("/");
+  const type = strtouiFull(slash < 0 ? text : text.slice(0, slash), 255);
+  if (type === undefined) return undefined;
+  const code = slash < 0 ? undefined : strtouiFull(text.slice(slash + 1), 255);
+  if (slash >= 0 && code === undefined) return undefined;
+  // IPv4 type 255 is the kernel's wildcard (icmp_type_code_match: any type, any code); not ICMPv6's.
+  if (type === 255 && !v6) return { any: true, type: 255, codeLo: 0, codeHi: 255 };
+  return code === undefined
+    ? { any: false, type, codeLo: 0, codeHi: 255 }
+    : { any: false, type, codeLo: code, codeHi: code };
 }
 
 /** As iptables-save prints an ICMP match: numbers (`8`, `3/4`), except `any`. */

@@ -3,6 +3,7 @@
  * continue), where the kernel allows them, and builders to typed targets.
  */
 import type { Family } from "../../model/address.js";
+import { strtoui } from "./cnum.js";
 import type { Hook, NatRange, PortRange, RawOption, TableName, Target } from "./model.js";
 import { type BuildCtx, checkValues, type OptSpec, type ValueCheck } from "./modules.js";
 import { defaultRejectWith, LOG_LEVELS, rejectWith, servicePort } from "./names.js";
@@ -117,30 +118,6 @@ function portsArg(o: RawOption, ctx: BuildCtx, target: "MASQUERADE" | "REDIRECT"
 }
 
 /**
- * strtoumax(text + at, &end, 0) as xtables_strtoui reads a port: leading blanks, '+', octal `010`,
- * hex `0x50`; the number and where it stopped, or null when no digit was read or it exceeds 65535.
- */
-function strtouiPort(text: string, at: number): { value: number; end: number } | null {
-  let i = at;
-  while (i < text.length && " \t\n\v\f\r".includes(text[i]!)) i++;
-  if (text[i] === "+") i++;
-  let radix = 10;
-  if (text[i] === "0") {
-    radix = 8;
-    if ((text[i + 1] === "x" || text[i + 1] === "X") && /[0-9a-fA-F]/.test(text[i + 2] ?? "")) {
-      radix = 16;
-      i += 2;
-    }
-  }
-  const digit = radix === 16 ? /[0-9a-fA-F]/ : radix === 8 ? /[0-7]/ : /[0-9]/;
-  const from = i;
-  while (i < text.length && digit.test(text[i]!)) i++;
-  if (i === from) return null;
-  const value = Number.parseInt(text.slice(from, i), radix);
-  return value <= 65535 ? { value, end: i } : null;
-}
-
-/**
  * The ports after ':' in --to-destination/--to-source, as iptables 1.8.9 reads them (libxt_DNAT
  * parse_ports, checked against the binary): `port`, a service name, `port-port`, or
  * `port-port/base`. The upper port is a number only; the base port may be a service name, and
@@ -148,20 +125,20 @@ function strtouiPort(text: string, at: number): { value: number; end: number } |
  */
 function natPorts(text: string): { lo: number; hi: number; base: number | null } | string {
   const bad = (why: string) => `port[-port] after ':', got '${text}' (${why})`;
-  const first = strtouiPort(text, 0);
+  const first = strtoui(text, 0, 65535);
   if (first === null) {
     const p = servicePort(text);
     return p === undefined ? bad("not a port number or service name") : { lo: p, hi: p, base: null };
   }
   if (first.end === text.length) return { lo: first.value, hi: first.value, base: null };
   if (text[first.end] !== "-") return bad(`'${text.slice(first.end)}' after the port`);
-  const second = strtouiPort(text, first.end + 1);
+  const second = strtoui(text, first.end + 1, 65535);
   if (second === null) return bad("the upper port must be a number 0..65535");
   if (second.value < first.value) return bad("the range must have min <= max");
   if (second.end === text.length) return { lo: first.value, hi: second.value, base: null };
   if (text[second.end] !== "/") return bad(`'${text.slice(second.end)}' after the port range`);
   const baseText = text.slice(second.end + 1);
-  const base = strtouiPort(baseText, 0)?.value ?? servicePort(baseText);
+  const base = strtoui(baseText, 0, 65535)?.value ?? servicePort(baseText);
   if (base === undefined) return `a base port after '/', got '${baseText}'`;
   return { lo: first.value, hi: second.value, base };
 }

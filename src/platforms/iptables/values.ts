@@ -8,6 +8,7 @@
 
 import { type Family, formatAddress } from "../../model/address.js";
 import { ipaddr } from "../../model/ipaddr.js";
+import { strtouiFull } from "./cnum.js";
 import type { AddrRange, AddrSpec, Net, PortRange } from "./model.js";
 import { type PortSyntax, type ServiceProto, serviceByName, servicePort, XTABLES_ANY } from "./names.js";
 
@@ -117,6 +118,36 @@ function inetAton(s: string): bigint | undefined {
     v = last ? (v << BigInt(8 * (4 - i))) | BigInt(n) : (v << 8n) | BigInt(n);
   }
   return v;
+}
+
+/**
+ * An IPv4 `addr[/mask]` of XTTYPE_HOSTMASK options (conntrack `--ctorig*`/`--ctrepl*`, policy
+ * `--tunnel-*`), as iptables 1.8.9 loads it (checked against the binary): the address through
+ * getaddrinfo, i.e. `inet_aton` (`10.1` is 10.0.0.1); the mask a prefix length 0..32 in C notation,
+ * else an address read the same way (`4278190080` is /8). `host`: a non-contiguous mask, which
+ * iptables drops, loading the address as a host.
+ */
+export function parseHostmask4(text: string): Result<{ net: Net; host: boolean }> {
+  const slash = text.indexOf("/");
+  const a = slash < 0 ? text : text.slice(0, slash);
+  const addr = inetAton(a);
+  if (addr === undefined) return fail(`an IPv4 address, got '${a}'`);
+  let len = 32;
+  let host = false;
+  if (slash >= 0) {
+    const m = text.slice(slash + 1);
+    const n = strtouiFull(m, 32);
+    if (n !== undefined) len = n;
+    else {
+      const mask = inetAton(m);
+      if (mask === undefined) return fail(`a prefix length 0..32 or a netmask after '/', got '${m}'`);
+      const l = maskLen(4, mask);
+      if (l === null) host = true;
+      else len = l;
+    }
+  }
+  const mask = lenMask(4, len);
+  return ok({ net: { kind: "net", family: 4, addr: addr & mask, mask, len }, host });
 }
 
 // Host names as resolvers accept them (letters, digits, '-', '_', dots); must contain a non-digit.
