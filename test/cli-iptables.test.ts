@@ -366,5 +366,14 @@ describe("tunnelcheck trace --iptables: fragments", () => {
     ]);
     expect(v4.code).toBe(2);
     expect(v4.stderr).toContain("IPv6 only");
+    // Without the datagram's port, reassembly would leave the answer to a guess.
+    const noPort = await cli([
+      "trace",
+      "--iptables",
+      stateless,
+      ..."--src 2001:db8::7 --dst 2001:db8:1::1 --proto udp --fragment later".split(" "),
+    ]);
+    expect(noPort.code).toBe(2);
+    expect(noPort.stderr).toContain("a fragment needs its datagram's dport");
   });
 });

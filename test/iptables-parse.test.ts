@@ -823,10 +823,10 @@ describe("targets", () => {
     // The port part as iptables 1.8.9 reads it (test/kernel/nat-ports.test.ts compares with the binary).
     const dnat = (p: string) => `-A PREROUTING -p tcp -j DNAT --to-destination 10.0.0.1:${p}`;
     expect(errorsOf(dnat("80-90-100"), "nat")).toEqual([
-      "--to-destination: expected port[-port] after ':', got '80-90-100' ('-100' after the port range)",
+      "--to-destination: expected port[-port], got '80-90-100' ('-100' after the port range)",
     ]);
     expect(errorsOf(dnat("80/100"), "nat")).toEqual([
-      "--to-destination: expected port[-port] after ':', got '80/100' ('/100' after the port)",
+      "--to-destination: expected port[-port], got '80/100' ('/100' after the port)",
     ]);
     expect(errorsOf(dnat("80-http"), "nat")[0]).toMatch(/the upper port must be a number/);
     expect(target(rule(dnat("80-90/100x"), "nat"), "DNAT").ranges[0]).toMatchObject({

@@ -32,7 +32,21 @@ const PORTS = [
   "80-90/70000",
   "80-90/",
   "70000",
+  "80-90/0",
+  "80-90/08",
+  ":80",
 ];
+
+/**
+ * iptables-save writes a SNAT/MASQUERADE base port as `/0` (the kernel ignores it there), and
+ * iptables-restore 1.8.9 refuses its own output: the parser takes it, with a warning.
+ */
+const KNOWN = new Set([
+  "SNAT --to-source 10.0.0.1:80-90/0",
+  "SNAT --to-source 10.0.0.1:80-90/08",
+  "MASQUERADE --to-ports 80-90/0",
+  "MASQUERADE --to-ports 80-90/08",
+]);
 
 const TARGETS = [
   { chain: "PREROUTING", target: (p: string) => `DNAT --to-destination 10.0.0.1:${p}` },
@@ -74,13 +88,15 @@ describeKernel("NAT target ports against iptables-restore", () => {
         const text = file(chain, target(p));
         const ours = parseIptables(text, { file: "t.rules" });
         const kernel = await inNs(ns, ["iptables-restore"], { input: text, check: false });
-        if ((ours.errors.length === 0) !== (kernel.code === 0)) {
+        if ((ours.errors.length === 0) !== (kernel.code === 0) && !KNOWN.has(target(p))) {
           disagreements.push(
             `${target(p)}: iptables ${kernel.code === 0 ? "loads it" : `refuses it (${kernel.stderr.trim()})`}, the parser ${ours.errors.length ? `refuses it (${ours.errors[0]!.message})` : "takes it"}`,
           );
           continue;
         }
         if (kernel.code !== 0) {
+          if (KNOWN.has(target(p)))
+            expect(ours.warnings.map((w) => w.message).join()).toContain("base port 0");
           refused++;
           continue;
         }

@@ -6,7 +6,7 @@ import type { Family } from "../../model/address.js";
 import { strtoui } from "./cnum.js";
 import type { Hook, NatRange, PortRange, RawOption, TableName, Target } from "./model.js";
 import { type BuildCtx, checkValues, type OptSpec, type ValueCheck } from "./modules.js";
-import { defaultRejectWith, LOG_LEVELS, rejectWith, servicePort } from "./names.js";
+import { defaultRejectWith, LOG_LEVELS, rejectWith, serviceByName, servicePort } from "./names.js";
 import { parseAddr, parseCUint, parseMarkMask } from "./values.js";
 
 export interface TargetInstance {
@@ -114,8 +114,12 @@ function portsArg(o: RawOption, ctx: BuildCtx, target: "MASQUERADE" | "REDIRECT"
     ctx.error(o.argCol, `${o.name}: expected ${why}`);
     return null;
   }
+  if (p.base === 0) ctx.warn(o.argCol, BASE_ZERO);
   return { lo: p.lo, hi: p.hi };
 }
+
+const BASE_ZERO =
+  "base port 0: iptables-save writes '/0' for SNAT and MASQUERADE (the kernel ignores the base there), but iptables-restore 1.8.9 refuses it";
 
 /**
  * The ports after ':' in --to-destination/--to-source, as iptables 1.8.9 reads them (libxt_DNAT
@@ -124,7 +128,7 @@ function portsArg(o: RawOption, ctx: BuildCtx, target: "MASQUERADE" | "REDIRECT"
  * anything after its digits is ignored; a base port after a single port is refused.
  */
 function natPorts(text: string): { lo: number; hi: number; base: number | null } | string {
-  const bad = (why: string) => `port[-port] after ':', got '${text}' (${why})`;
+  const bad = (why: string) => `port[-port], got '${text}' (${why})`;
   const first = strtoui(text, 0, 65535);
   if (first === null) {
     const p = servicePort(text);
@@ -138,7 +142,10 @@ function natPorts(text: string): { lo: number; hi: number; base: number | null }
   if (second.end === text.length) return { lo: first.value, hi: second.value, base: null };
   if (text[second.end] !== "/") return bad(`'${text.slice(second.end)}' after the port range`);
   const baseText = text.slice(second.end + 1);
-  const base = strtoui(baseText, 0, 65535)?.value ?? servicePort(baseText);
+  // libxt_NAT: a number 1..65535 (trailing text ignored), else a service name. A 0 is kept for the
+  // caller: iptables-save writes `/0` for SNAT and MASQUERADE, which iptables-restore then refuses.
+  const n = strtoui(baseText, 0, 65535)?.value;
+  const base = n !== undefined ? n : serviceByName(baseText, null);
   if (base === undefined) return `a base port after '/', got '${baseText}'`;
   return { lo: first.value, hi: second.value, base };
 }
@@ -157,6 +164,10 @@ export function parseNatRange(text: string, family: Family): NatRange | string {
       if (!rest.startsWith(":")) return `':port' after ']', got '${rest}'`;
       portPart = rest.slice(1);
     }
+  } else if (family === 6 && text.startsWith(":") && !text.startsWith("::")) {
+    // `[]:80` as ip6tables-save writes it: a port without an address.
+    addrPart = "";
+    portPart = text.slice(1);
   } else if (family === 4) {
     const colon = text.indexOf(":");
     if (colon >= 0) {
@@ -387,7 +398,12 @@ const DEFS: TargetDef[] = [
           if (o.name !== "--to-destination" && o.name !== "--to-source") continue;
           const r = parseNatRange(o.args[0]!, ctx.family);
           if (typeof r === "string") ctx.error(o.argCol, `${o.name}: expected ${r}`);
-          else ranges.push(r);
+          else if (r.basePort === 0 && name === "DNAT")
+            ctx.error(o.argCol, `${o.name}: expected a base port 1..65535 after '/', got 0`);
+          else {
+            if (r.basePort === 0) ctx.warn(o.argCol, BASE_ZERO);
+            ranges.push(r);
+          }
         }
         if (ranges.length === 0 && !t.opts.some((o) => o.name.startsWith("--to-"))) {
           ctx.error(t.col, `${name}: needs --to-${name === "DNAT" ? "destination" : "source"}`);

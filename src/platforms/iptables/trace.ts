@@ -278,9 +278,16 @@ function check(rs: Ruleset, p: IptablesTracePacket): Checked {
     throw new IptablesTraceError(
       `fragment ${JSON.stringify(p.fragment)} is not one of ${FRAGMENT_KINDS.join(", ")}`,
     );
+  // Reassembly gives the rules the whole datagram: without its port the answer would be a guess.
+  if (p.fragment !== undefined && (proto === 6 || proto === 17) && p.dport === undefined)
+    throw new IptablesTraceError(
+      "a fragment needs its datagram's dport (tcp/udp): reassembled, the datagram is judged by it",
+    );
   if (p.fragId !== undefined) {
     if (family !== 6)
-      throw new IptablesTraceError("fragId is the IPv6 Fragment header's identification (IPv6 only)");
+      throw new IptablesTraceError(
+        "the fragment id (--frag-id, fragId) is the IPv6 Fragment header's identification: IPv6 only",
+      );
     if (p.fragment === undefined)
       throw new IptablesTraceError("fragId goes with fragment (first, later or last)");
     if (!Number.isInteger(p.fragId) || p.fragId < 0 || p.fragId > 0xffffffff)
@@ -521,7 +528,7 @@ const fragmentText = (c: { fragment?: FragmentKind; fragId?: number }): string =
     : `, ${c.fragment === "first" ? "first fragment" : c.fragment === "last" ? "last fragment" : "a later fragment (more follow)"}${c.fragId !== undefined ? ` id ${c.fragId}` : ""}`;
 
 /**
- * Traces one packet per JSONL line (`{"src","dst","proto","sport","dport","iif","state","ipsec"}`),
+ * Traces one packet per JSONL line (`{"src","dst","proto","sport","dport","iif","state","ipsec","fragment","fragId"}`),
  * each a concrete packet (a single source address). Blank lines are skipped; every other line
  * gives one result, in order, carrying its line number; a line that is not a valid packet gives
  * `{ line, error }`.
