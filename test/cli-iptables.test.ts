@@ -6,6 +6,12 @@ import { cli } from "./helpers/cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tc-ipt-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** The command fails as a usage error (exit 2) saying `msg`. */
+const refused = async (args: string[], msg: string) => {
+  const r = await cli(args);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain(msg);
+};
 const file = (name: string, text: string) => {
   const p = join(dir, name);
   writeFileSync(p, text);
@@ -238,14 +244,15 @@ describe("tunnelcheck trace --iptables: ICMP type and TTL / hop limit", () => {
   });
 
   it("refuses an ICMP type for another protocol and bad values (exit 2)", async () => {
-    const udp = await cli([
-      "trace",
-      "--iptables",
-      nd,
-      ..."--local 2001:db8::1 --proto udp --dport 500 --icmp-type 135".split(" "),
-    ]);
-    expect(udp.code).toBe(2);
-    expect(udp.stderr).toContain("an ICMP type is for icmpv6 (58) only");
+    await refused(
+      [
+        "trace",
+        "--iptables",
+        nd,
+        ..."--local 2001:db8::1 --proto udp --dport 500 --icmp-type 135".split(" "),
+      ],
+      "an ICMP type is for icmpv6 (58) only",
+    );
     expect((await trace("--src", "fe80::1", "--icmp-type", "300")).code).toBe(2);
     expect((await trace("--src", "fe80::1", "--ttl", "x")).code).toBe(2);
   });
@@ -356,24 +363,13 @@ describe("tunnelcheck trace --iptables: fragments", () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(msg);
     }
-    const v4 = await cli([
-      "trace",
-      "--iptables",
-      trap,
-      ..."--src 203.0.113.7 --dst 198.51.100.1 --proto udp --dport 500 --fragment later --frag-id 1".split(
-        " ",
-      ),
-    ]);
-    expect(v4.code).toBe(2);
-    expect(v4.stderr).toContain("IPv6 only");
+    const v4 = "--src 203.0.113.7 --dst 198.51.100.1 --proto udp --dport 500 --fragment later --frag-id 1";
+    await refused(["trace", "--iptables", trap, ...v4.split(" ")], "IPv6 only");
     // Without the datagram's port, reassembly would leave the answer to a guess.
-    const noPort = await cli([
-      "trace",
-      "--iptables",
-      stateless,
-      ..."--src 2001:db8::7 --dst 2001:db8:1::1 --proto udp --fragment later".split(" "),
-    ]);
-    expect(noPort.code).toBe(2);
-    expect(noPort.stderr).toContain("a fragment needs its datagram's dport");
+    const noPort = "--src 2001:db8::7 --dst 2001:db8:1::1 --proto udp --fragment later";
+    await refused(
+      ["trace", "--iptables", stateless, ...noPort.split(" ")],
+      "a fragment needs its datagram's dport",
+    );
   });
 });
