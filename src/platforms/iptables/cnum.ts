@@ -6,22 +6,31 @@
  */
 export function strtoui(text: string, at: number, max: number): { value: number; end: number } | null {
   let i = at;
-  while (i < text.length && " \t\n\v\f\r".includes(text[i]!)) i++;
-  if (text[i] === "+") i++;
+  // isspace: ' ' and \t..\r.
+  for (let c = text.charCodeAt(i); c === 32 || (c >= 9 && c <= 13); c = text.charCodeAt(++i));
+  if (text.charCodeAt(i) === 43) i++; // '+'
   let radix = 10;
-  if (text[i] === "0") {
+  if (text.charCodeAt(i) === 48) {
     radix = 8;
-    if ((text[i + 1] === "x" || text[i + 1] === "X") && /[0-9a-fA-F]/.test(text[i + 2] ?? "")) {
+    const x = text.charCodeAt(i + 1) | 32;
+    if (x === 120 && digitValue(text.charCodeAt(i + 2)) < 16) {
       radix = 16;
       i += 2;
     }
   }
-  const digit = radix === 16 ? /[0-9a-fA-F]/ : radix === 8 ? /[0-7]/ : /[0-9]/;
   const from = i;
-  while (i < text.length && digit.test(text[i]!)) i++;
+  let value = 0;
+  for (let d = digitValue(text.charCodeAt(i)); d < radix; d = digitValue(text.charCodeAt(++i)))
+    value = value * radix + d;
   if (i === from) return null;
-  const value = Number.parseInt(text.slice(from, i), radix);
   return value <= max ? { value, end: i } : null;
+}
+
+/** 0-9, a-f, A-F → 0..15; anything else (NaN past the end too) → 99. */
+function digitValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 32;
+  return l >= 97 && l <= 102 ? l - 87 : 99;
 }
 
 /** `strtoui` over the whole text (xtables_strtoui with a NULL end pointer). */

@@ -190,20 +190,9 @@ export function servicePort(text: string, syntax: PortSyntax = XTABLES_ANY): num
     }
     return serviceByName(text, null);
   }
-  if (/^\d+$/.test(digits)) {
-    // A leading 0 is octal; "08" is no number, and then no service either.
-    const n =
-      digits.length > 1 && digits.startsWith("0")
-        ? /^[0-7]+$/.test(digits)
-          ? Number.parseInt(digits, 8)
-          : Number.NaN
-        : Number(digits);
-    return n <= 65535 ? n : undefined;
-  }
-  if (/^0[xX][0-9a-fA-F]+$/.test(digits)) {
-    const n = Number.parseInt(digits.slice(2), 16);
-    return n <= 65535 ? n : undefined;
-  }
+  // xtables_parse_port: the whole text as a C number (octal `026`, hex `0x16`), else a service.
+  const n = strtouiFull(text, 65535);
+  if (n !== undefined) return n;
   return serviceByName(text, syntax.proto);
 }
 

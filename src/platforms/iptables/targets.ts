@@ -6,7 +6,7 @@ import type { Family } from "../../model/address.js";
 import { strtoui } from "./cnum.js";
 import type { Hook, NatRange, PortRange, RawOption, TableName, Target } from "./model.js";
 import { type BuildCtx, checkValues, type OptSpec, type ValueCheck } from "./modules.js";
-import { defaultRejectWith, LOG_LEVELS, rejectWith, serviceByName, servicePort } from "./names.js";
+import { defaultRejectWith, LOG_LEVELS, rejectWith, serviceByName } from "./names.js";
 import { parseAddr, parseCUint, parseMarkMask } from "./values.js";
 
 export interface TargetInstance {
@@ -131,7 +131,7 @@ function natPorts(text: string): { lo: number; hi: number; base: number | null }
   const bad = (why: string) => `port[-port], got '${text}' (${why})`;
   const first = strtoui(text, 0, 65535);
   if (first === null) {
-    const p = servicePort(text);
+    const p = serviceByName(text, null);
     return p === undefined ? bad("not a port number or service name") : { lo: p, hi: p, base: null };
   }
   if (first.end === text.length) return { lo: first.value, hi: first.value, base: null };

@@ -321,6 +321,12 @@ const fragmentFields = (c: Checked) =>
         ...(c.fragId !== undefined ? { fragId: c.fragId } : {}),
       };
 
+/** The fragment in the text of a packet or query. */
+const fragmentText = (c: { fragment?: FragmentKind; fragId?: number }): string =>
+  c.fragment === undefined
+    ? ""
+    : `, ${c.fragment === "first" ? "first fragment" : c.fragment === "last" ? "last fragment" : "a later fragment (more follow)"}${c.fragId !== undefined ? ` id ${c.fragId}` : ""}`;
+
 /** The fragment as the output's packet and query show it. */
 const fragmentShown = (c: Checked) => ({
   ...(c.fragment !== undefined ? { fragment: c.fragment } : {}),
@@ -521,11 +527,6 @@ const FIELDS = new Set([
   "fragment",
   "fragId",
 ]);
-
-const fragmentText = (c: { fragment?: FragmentKind; fragId?: number }): string =>
-  c.fragment === undefined
-    ? ""
-    : `, ${c.fragment === "first" ? "first fragment" : c.fragment === "last" ? "last fragment" : "a later fragment (more follow)"}${c.fragId !== undefined ? ` id ${c.fragId}` : ""}`;
 
 /**
  * Traces one packet per JSONL line (`{"src","dst","proto","sport","dport","iif","state","ipsec","fragment","fragId"}`),
