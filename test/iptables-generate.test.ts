@@ -7,6 +7,7 @@ import * as iptablesModule from "../src/platforms/iptables/generate.js";
 import { generateIptables } from "../src/platforms/iptables/generate.js";
 import { parseIptables } from "../src/platforms/iptables/parse.js";
 import { type IptablesTrace, traceIptables } from "../src/platforms/iptables/trace.js";
+import { generateRules, TARGETS } from "../src/platforms/registry.js";
 import { defaultGenerateOptions, type GenerateOptions } from "../src/platforms/types.js";
 import { activeFlows, planFlows } from "../src/vpn/flows.js";
 import { makeScenario, NAT_MODES, type ScenarioInput, VPN_TYPES } from "../src/vpn/scenario.js";
@@ -896,5 +897,26 @@ describe("generateIptables: a plan of outbound flows only (an outbound finding's
       expect(text, format).toMatch(/TC-IPSEC-OUT/);
       expect(text, format).not.toMatch(/TC-IPSEC-IN|INPUT/);
     }
+  });
+});
+
+describe("a hub's peer list in the generated comments", () => {
+  const peers = Array.from({ length: 12 }, (_, i) => `198.51.100.${i + 10}`);
+  const plan = planFlows(
+    makeScenario({ vpn: "site-to-site", nat: "none", peers, local: "192.0.2.1", wan: "eth0" }),
+  );
+
+  it("names ten peers in full, more as the first eight and a count; the rules still list every peer", () => {
+    for (const target of TARGETS.filter((t) => !t.startsWith("ip6"))) {
+      const text = generateRules(plan, target, defaultGenerateOptions);
+      const comments = text.split("\n").filter((l) => /^\s*#/.test(l));
+      expect(comments.join("\n"), target).toContain("… (4 more)");
+      expect(comments.join("\n"), target).not.toContain("198.51.100.21");
+      expect(text.replaceAll(/^\s*#.*$/gm, ""), target).toContain("198.51.100.21");
+    }
+    const ten = planFlows(makeScenario({ vpn: "site-to-site", nat: "none", peers: peers.slice(0, 10) }));
+    const head = generateRules(ten, "iptables", defaultGenerateOptions).split("\n").slice(0, 3).join("\n");
+    expect(head).toContain("198.51.100.19; local:");
+    expect(head).not.toContain("more)");
   });
 });

@@ -1,7 +1,7 @@
 import { formatPrefix, type Prefix } from "../../model/address.js";
 import { activeFlows, type Flow, type Plan } from "../../vpn/flows.js";
 import type { Scenario } from "../../vpn/scenario.js";
-import { type GenerateOptions, TargetError } from "../types.js";
+import { type GenerateOptions, scenarioSummary, TargetError } from "../types.js";
 
 /** firewalld policy object holding the outbound accepts (--egress). */
 export const FIREWALLD_EGRESS_POLICY = "tunnelcheck-out";
@@ -36,7 +36,7 @@ export function generateFirewalld(plan: Plan, opts: GenerateOptions): string {
   const gateway = [...gatewayPart(s, gwIn, opts), ...(opts.egress ? egressPart(s, gwOut) : [])];
   const out = [
     "#!/bin/sh",
-    `# tunnelcheck firewalld commands — ${summary(s)}`,
+    `# tunnelcheck firewalld commands — ${scenarioSummary(s)}`,
     "# Run as root. --permanent edits the saved configuration; the final --reload applies it.",
     "# Re-running is harmless: firewall-cmd only warns (ALREADY_ENABLED) about rules it already has.",
     ...plan.notes.map((n) => `# note: ${n}`),
@@ -80,15 +80,6 @@ export function generateFirewalld(plan: Plan, opts: GenerateOptions): string {
     else out.push('if [ "$PART" = gateway ]; then', ...indent(check), "fi");
   }
   return `${out.join("\n")}\n`;
-}
-
-function summary(s: Scenario): string {
-  const parts = [`vpn=${s.vpn}`, `ike=v${s.ike}`, `nat=${s.nat}`, `IPv${s.family}`];
-  parts.push(`peers=${s.peers.length ? s.peers.map((p) => formatPrefix(p)).join(",") : "any"}`);
-  if (s.wan) parts.push(`wan=${s.wan}`);
-  if (s.local) parts.push(`local=${formatPrefix(s.local)}`);
-  if (s.publicAddress) parts.push(`public=${formatPrefix(s.publicAddress)}`);
-  return parts.join(" ");
 }
 
 const indent = (lines: string[]): string[] => lines.map((l) => (l === "" ? l : `  ${l}`));

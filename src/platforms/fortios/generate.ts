@@ -1,7 +1,7 @@
 import { formatAddress, formatPrefix, hostMask, type Prefix } from "../../model/address.js";
 import { activeFlows, type Flow, type Plan } from "../../vpn/flows.js";
 import type { Scenario } from "../../vpn/scenario.js";
-import { type GenerateOptions, TargetError } from "../types.js";
+import { type GenerateOptions, scenarioSummary, TargetError } from "../types.js";
 
 /** Prefix of every object tunnelcheck creates, so they are easy to find and remove. */
 export const FORTIOS_PREFIX = "tc-";
@@ -47,7 +47,7 @@ export function generateFortios(plan: Plan, opts: GenerateOptions): string {
   );
 
   const out: string[] = [
-    `# tunnelcheck FortiOS CLI — ${summary(s)}`,
+    `# tunnelcheck FortiOS CLI — ${scenarioSummary(s)}`,
     "# Paste into the FortiGate CLI (inside the VDOM when VDOMs are enabled). Contains no secrets:",
     "# pre-shared keys and certificates stay in the phase1 configuration.",
     ...plan.notes.map((n) => `# note: ${n}`),
@@ -127,15 +127,6 @@ export function generateFortios(plan: Plan, opts: GenerateOptions): string {
   }
   if (nat.length > 0) out.push("", ...natDevicePart(s, nat));
   return `${out.join("\n")}\n`;
-}
-
-function summary(s: Scenario): string {
-  const parts = [`vpn=${s.vpn}`, `ike=v${s.ike}`, `nat=${s.nat}`, `IPv${s.family}`];
-  parts.push(`peers=${s.peers.length ? s.peers.map((p) => formatPrefix(p)).join(",") : "any"}`);
-  if (s.wan) parts.push(`wan=${s.wan}`);
-  if (s.local) parts.push(`local=${formatPrefix(s.local)}`);
-  if (s.publicAddress) parts.push(`public=${formatPrefix(s.publicAddress)}`);
-  return parts.join(" ");
 }
 
 function requireWan(s: Scenario): string {

@@ -2,7 +2,7 @@ import type { FixSite } from "../../analysis/findings.js";
 import { formatPrefix, type Prefix } from "../../model/address.js";
 import { activeFlows, type Flow, type Plan } from "../../vpn/flows.js";
 import type { Scenario } from "../../vpn/scenario.js";
-import type { GenerateOptions } from "../types.js";
+import { type GenerateOptions, peerList } from "../types.js";
 
 type Format = "commands" | "restore";
 type Table = "filter" | "nat";
@@ -401,8 +401,7 @@ function flowComments(f: Flow): Item[] {
     lines.push({ comment: "Optional (why: see above): included by default; --required-only leaves it out." });
   }
   const who = f.direction === "inbound" ? "from" : "to";
-  if (f.peers.length > 0)
-    lines.push({ comment: `Only ${who}: ${f.peers.map((p) => formatPrefix(p)).join(", ")}.` });
+  if (f.peers.length > 0) lines.push({ comment: `Only ${who}: ${peerList(f.peers)}.` });
   return lines;
 }
 
@@ -437,7 +436,7 @@ function wrap(text: string): string[] {
 
 /** `# peers: …; local: …; wan: …`, the second line of every header. */
 const endpointsLine = (s: Scenario): string =>
-  `# peers: ${s.peers.length > 0 ? s.peers.map((p) => formatPrefix(p)).join(", ") : "any"}; local: ${s.local ? formatPrefix(s.local) : "(any)"}; wan: ${s.wan ?? "(any)"}`;
+  `# peers: ${peerList(s.peers)}; local: ${s.local ? formatPrefix(s.local) : "(any)"}; wan: ${s.wan ?? "(any)"}`;
 
 function header(
   plan: Plan,

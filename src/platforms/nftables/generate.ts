@@ -1,7 +1,7 @@
 import { type Family, formatPrefix, type Prefix } from "../../model/address.js";
 import { activeFlows, type Flow, type Plan } from "../../vpn/flows.js";
 import type { Scenario } from "../../vpn/scenario.js";
-import { type GenerateOptions, TargetError } from "../types.js";
+import { type GenerateOptions, scenarioSummary, TargetError } from "../types.js";
 
 /**
  * Table names. The gateway table is `inet` (one base chain sees IPv4 and IPv6), one per plan family
@@ -50,7 +50,7 @@ export function generateNftables(plan: Plan, opts: GenerateOptions): string {
 
   const out: string[] = [
     "#!/usr/sbin/nft -f",
-    `# tunnelcheck nftables rules — ${summary(s)}`,
+    `# tunnelcheck nftables rules — ${scenarioSummary(s)}`,
     `# Load with: nft -f <file>. Reloading replaces table ${table} (add-then-delete idiom).`,
     `# One plan per address family: the IPv${ctx.fam === 4 ? 6 : 4} plan's table (inet ${NFT_TABLE}${ctx.fam === 4 ? 6 : 4}) loads beside this one.`,
     ...plan.notes.map((n) => `# note: ${n}`),
@@ -116,15 +116,6 @@ export function generateNftables(plan: Plan, opts: GenerateOptions): string {
 
   if (nat.length > 0) out.push("", ...natDevicePart(ctx, nat));
   return `${out.join("\n")}\n`;
-}
-
-function summary(s: Scenario): string {
-  const parts = [`vpn=${s.vpn}`, `ike=v${s.ike}`, `nat=${s.nat}`, `IPv${s.family}`];
-  parts.push(`peers=${s.peers.length ? s.peers.map((p) => formatPrefix(p)).join(",") : "any"}`);
-  if (s.wan) parts.push(`wan=${s.wan}`);
-  if (s.local) parts.push(`local=${formatPrefix(s.local)}`);
-  if (s.publicAddress) parts.push(`public=${formatPrefix(s.publicAddress)}`);
-  return parts.join(" ");
 }
 
 function checkFamily(ctx: Ctx, f: Flow): void {
