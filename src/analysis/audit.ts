@@ -162,10 +162,19 @@ const sendsNew = (plan: Plan, f: Flow): boolean =>
   f.service === "ah" ||
   (plan.scenario.vpn === "site-to-site" && !plan.scenario.responder && f.service !== "l2tp");
 
-const peerSet = (plan: Plan, f: Flow): AddrSet =>
-  f.peers.length === 0
-    ? AddrSet.all(plan.scenario.family)
-    : AddrSet.fromPrefixes(plan.scenario.family, f.peers);
+// The flows of a plan share one peer list: built once per list (1,000 prefixes for a hub).
+const peerSets = new WeakMap<readonly unknown[], AddrSet>();
+const peerSet = (plan: Plan, f: Flow): AddrSet => {
+  let set = peerSets.get(f.peers);
+  if (set === undefined || set.family !== plan.scenario.family) {
+    set =
+      f.peers.length === 0
+        ? AddrSet.all(plan.scenario.family)
+        : AddrSet.fromPrefixes(plan.scenario.family, f.peers);
+    peerSets.set(f.peers, set);
+  }
+  return set;
+};
 
 /** Readable source sets: "any source except the peer" beats 32 CIDRs of a complement. */
 export const setText = (a: AddrSet): string => {
@@ -328,11 +337,11 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
       f.service === "esp" || f.service === "ah"
         ? []
         : mergeParts(ev(outboundQuery(plan, f, peers, "established")));
-    verdicts.push(verdictRow(base, f, nw, est, { needNew }));
-    if (f.requirement !== "required") return;
     const rows: Array<{ sources: AddrSet; n: OutboundPart; e: OutboundPart | undefined }> = est.length
       ? join(nw, est)
       : nw.map((n) => ({ sources: n.sources, n, e: undefined }));
+    verdicts.push(verdictRow(base, f, rows, { needNew }));
+    if (f.requirement !== "required") return;
     const failing = rows.filter(
       ({ n, e }) => !(n.verdict === "accept" || (!needNew && e?.verdict === "accept")),
     );
@@ -418,7 +427,13 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
       const parts = mergeParts(
         evaluator.evaluate(queryFor(plan, f, AddrSet.all(plan.scenario.family), "new")),
       );
-      verdicts.push(verdictRow(base, f, parts, []));
+      verdicts.push(
+        verdictRow(
+          base,
+          f,
+          parts.map((n) => ({ sources: n.sources, n, e: undefined })),
+        ),
+      );
       for (const p of parts) {
         if (p.verdict === "accept" && f.service === "l2tp") {
           add(
@@ -442,7 +457,7 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
     const nw = mergeParts(evaluator.evaluate(queryFor(plan, f, peers, "new")));
     const est = mergeParts(evaluator.evaluate(queryFor(plan, f, peers, "established")));
     const rows = join(nw, est);
-    verdicts.push(verdictRow(base, f, nw, est));
+    verdicts.push(verdictRow(base, f, rows));
     if (f.requirement !== "required") continue;
     for (const { sources, n, e } of rows) {
       if (n.verdict === "accept") continue;
@@ -565,21 +580,19 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
 function verdictRow(
   base: { gateway: string; tunnel?: string },
   f: Flow,
-  nw: VerdictPart[],
-  est: VerdictPart[],
+  /** The sources by their verdict as new and, when judged, as established (`join`). */
+  joined: Array<{ sources: AddrSet; n: VerdictPart; e: VerdictPart | undefined }>,
   /** Outbound rows: whether the gateway must send the flow as new (else replies are all it needs). */
   outbound?: { needNew: boolean },
 ): FlowVerdict {
   // Outbound parts hold the peers the gateway sends to.
   const text = outbound ? (a: AddrSet) => setText(a).replace(/^any source/, "any destination") : setText;
-  const rows: FlowVerdict["parts"] = est.length
-    ? join(nw, est).map(({ sources, n, e }) => ({
-        sources: text(sources),
-        new: n.verdict,
-        established: e.verdict,
-        rule: n.rule,
-      }))
-    : nw.map((n) => ({ sources: text(n.sources), new: n.verdict, rule: n.rule }));
+  const rows: FlowVerdict["parts"] = joined.map(({ sources, n, e }) => ({
+    sources: text(sources),
+    new: n.verdict,
+    ...(e ? { established: e.verdict } : {}),
+    rule: n.rule,
+  }));
   const statusOf = (r: FlowVerdict["parts"][number]): FlowVerdict["status"] => {
     if (f.action === "drop") return r.new === "accept" ? "open" : r.new === "unknown" ? "unknown" : "closed";
     if (r.new === "accept") return "accepted-new";
