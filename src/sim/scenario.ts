@@ -120,6 +120,10 @@ export interface TunnelResult {
   a: string;
   b: string;
   final: Record<string, "up" | "down">;
+  /**
+   * At the run's last instant, each side's outbound SA is one the other accepts inbound; false also
+   * while a rekey's last message is in flight then (lasting disagreements are `spi-mismatch` anomalies).
+   */
   consistent: boolean;
   data: Record<string, { sent: number; delivered: number; failed: number; noSa: number }>;
 }
