@@ -112,20 +112,19 @@ function rewrite(family: 4 | 6, r: PathResult, orig: Packet): { rule: Rule; to: 
   // The engine has applied the rewrite (a REDIRECT here: 127.0.0.1 / ::1, iptables-path.ts applyRedirect).
   const p = first.o.packet;
   const addr = formatAddress(family, p.dst);
+  // An IPv6 address takes brackets only before a port (ESP has none).
+  const where = p.dport === undefined ? addr : family === 6 ? `[${addr}]:${p.dport}` : `${addr}:${p.dport}`;
   if (first.redirect)
     return {
       rule: first.rule,
-      to: `${family === 4 ? addr : `[${addr}]`}${p.dport !== undefined ? `:${p.dport}` : ""} (the host itself: REDIRECT in nat OUTPUT sends to the loopback address)`,
+      to: `${where} (the host itself: REDIRECT in nat OUTPUT sends to the loopback address)`,
     };
   if (p.dst === orig.dst)
     return {
       rule: first.rule,
       to: `port ${p.dport} of ${addr} (the same address; the port changed from ${orig.dport})`,
     };
-  return {
-    rule: first.rule,
-    to: `${family === 6 && p.dport !== undefined ? `[${addr}]` : addr}${p.dport !== undefined ? `:${p.dport}` : ""}`,
-  };
+  return { rule: first.rule, to: where };
 }
 
 /** The built-in chains of `table` from which `chain` is reached (jumps and gotos). */
