@@ -426,7 +426,7 @@ describe("match modules", () => {
       "policy match: --tunnel-src/--tunnel-dst is only valid in tunnel mode",
     ]);
     expect(errorsOf("-A INPUT -m policy --dir in --pol ipsec --proto tcp")).toEqual([
-      "--proto: expected ah, esp or ipcomp, got 'tcp'",
+      "--proto: expected ah, esp or ipcomp (case-sensitive), got 'tcp'",
     ]);
     expect(errorsOf("-A INPUT -m policy --dir in --pol ipsec --reqid 1 --reqid 2")[0]).toMatch(
       /^policy: only one --reqid per element/,
@@ -718,6 +718,210 @@ describe("match modules", () => {
     );
     expect(errorsOf("-A INPUT -s 1.2.3.4 extra")).toEqual(["expected an option, got 'extra'"]);
     expect(errorsOf("-A INPUT -s")).toEqual(["option -s requires an argument"]);
+  });
+});
+
+/** Errors of one rule line (line 4 of the file `one` builds), as `file:line:col: message`. */
+function diags(line: string, family: 4 | 6 = 4): string[] {
+  return one(line, "filter", family).errors.map(formatDiagnostic);
+}
+
+describe("option values as iptables 1.8.9 reads them (checked against iptables-restore)", () => {
+  it("numbers by xtables_strtoui: C notation, leading blanks, '+'", () => {
+    expect(rule("-A INPUT -p 0x6").proto?.num).toBe(6);
+    expect(rule("-A INPUT -p +6").proto?.num).toBe(6);
+    expect(rule('-A INPUT -p " 6"').proto?.num).toBe(6);
+    expect(rule("-A INPUT -p 010").proto?.num).toBe(8); // octal: iptables-save prints egp
+    expect(rule("-A INPUT -s 10.0.0.0/+8").src?.spec).toMatchObject({ addr: 0x0a000000n, len: 8 });
+    expect(rule('-A INPUT -s "10.0.0.0/ 8"').src?.spec).toMatchObject({ addr: 0x0a000000n, len: 8 });
+    expect(rule('-A INPUT -s " 10.0.0.1"').src?.spec).toMatchObject({ addr: 0x0a000001n, len: 32 });
+    expect(rule("-A INPUT -s 2001:db8::/+64", "filter", 6).src?.spec).toMatchObject({ len: 64 });
+    for (const m of ["mark", "connmark"] as const) {
+      expect(match(rule(`-A INPUT -m ${m} --mark +5`), m)).toMatchObject({ value: 5, mask: 0xffffffff });
+      expect(match(rule(`-A INPUT -m ${m} --mark " 5"`), m)).toMatchObject({ value: 5, mask: 0xffffffff });
+      expect(match(rule(`-A INPUT -m ${m} --mark 5/+1`), m)).toMatchObject({ value: 5, mask: 1 });
+    }
+    expect(diags('-A INPUT -m mark --mark "5 /1"')).toEqual([
+      "t.rules:4:25: --mark: expected a 32-bit value[/mask], got '5 /1'",
+    ]);
+    expect(match(rule("-A INPUT -m ttl --ttl-eq +64"), "ttl").value).toBe(64);
+    expect(match(rule("-A INPUT -p tcp --tcp-option +2"), "tcp").option).toEqual({ num: 2, invert: false });
+    const p = match(rule('-A INPUT -m policy --dir in --pol ipsec --spi +5 --reqid " 1"'), "policy");
+    expect(p.elements[0]).toMatchObject({ spi: { value: 5 }, reqid: { value: 1 } });
+  });
+
+  it("--ttl and --hl: hidden exact aliases of --ttl-eq and --hl-eq", () => {
+    expect(match(rule("-A INPUT -m ttl --ttl 64"), "ttl")).toMatchObject({ op: "eq", value: 64 });
+    expect(match(rule("-A INPUT -m ttl ! --ttl 64"), "ttl")).toMatchObject({ op: "ne", value: 64 });
+    expect(match(rule("-A INPUT -m hl --hl 5", "filter", 6), "hl")).toMatchObject({ op: "eq", value: 5 });
+    expect(errorsOf("-A INPUT -m ttl --ttl 1 --ttl-eq 2")).toEqual(["ttl: only one comparison allowed"]);
+  });
+
+  it("uint ranges of --length, --ctexpire, --fragid and SPIs: a, a:b, :b, a:, reversed never holds", () => {
+    const len = (arg: string) => match(rule(`-A INPUT -m length --length ${arg}`), "length");
+    expect(len(":100")).toMatchObject({ lo: 0, hi: 100 });
+    expect(len("100:")).toMatchObject({ lo: 100, hi: 65535 });
+    expect(len("+100")).toMatchObject({ lo: 100, hi: 100 });
+    expect(len('" 100"')).toMatchObject({ lo: 100, hi: 100 });
+    expect(len("100:+200")).toMatchObject({ lo: 100, hi: 200 });
+    expect(len('""')).toMatchObject({ lo: 0, hi: 0 });
+    // Kept as written (iptables-save prints 200:100); the kernel's min <= len <= max never holds.
+    const rev = one("-A INPUT -m length --length 200:100");
+    expect(match(rev.rules[0]!, "length")).toMatchObject({ lo: 200, hi: 100, invert: false });
+    expect(rev.warnings.map(formatDiagnostic)).toEqual([
+      "t.rules:4:20: warning: --length 200:100: min > max, so this condition never holds",
+    ]);
+    expect(diags("-A INPUT -m length --length 1:2:3")).toEqual([
+      "t.rules:4:29: --length: expected a number or range lo:hi (at most 2 components), got '1:2:3'",
+    ]);
+    expect(diags("-A INPUT -m length --length 10x")).toEqual([
+      "t.rules:4:29: --length: expected a number 0..65535 or range lo:hi, got '10x'",
+    ]);
+    const ct = match(rule("-A INPUT -m conntrack --ctexpire 10:"), "conntrack");
+    expect(ct.expire).toEqual({ lo: 10, hi: 0xffffffff, invert: false });
+    expect(match(rule("-A INPUT -m conntrack --ctexpire 20:10"), "conntrack").expire).toMatchObject({
+      lo: 20,
+      hi: 10,
+    });
+    const frag = (arg: string) => match(rule(`-A INPUT -m frag --fragid ${arg}`, "filter", 6), "frag").id;
+    expect(frag(":10")).toEqual({ lo: 0, hi: 10, invert: false });
+    expect(frag("10:5")).toEqual({ lo: 10, hi: 5, invert: false });
+    expect(frag("5:+10")).toEqual({ lo: 5, hi: 10, invert: false });
+    expect(match(rule("-A INPUT -p esp -m esp --espspi :5"), "esp").spi).toEqual({
+      lo: 0,
+      hi: 5,
+      invert: false,
+    });
+  });
+
+  it("tcp: flag lists split like strtok, options 1..255", () => {
+    expect(match(rule("-A INPUT -p tcp --tcp-flags SYN, SYN"), "tcp").flags).toEqual({
+      mask: 2,
+      comp: 2,
+      invert: false,
+    });
+    expect(match(rule("-A INPUT -p tcp --tcp-flags ,SYN,,ACK SYN"), "tcp").flags).toMatchObject({
+      mask: 0x12,
+      comp: 2,
+    });
+    expect(one("-A INPUT -p tcp --tcp-flags NONE SYN").msgs).toEqual([
+      "--tcp-flags NONE SYN: no flag is tested, so the comparison never holds in xt_tcp (iptables-legacy); iptables-nft drops the condition",
+    ]);
+    expect(diags("-A INPUT -p tcp --tcp-option 0")).toEqual([
+      "t.rules:4:30: --tcp-option: expected a number 1..255, got '0'",
+    ]);
+  });
+
+  it("mac: strtoul base 16, at most two characters per byte", () => {
+    const mac = (arg: string) => match(rule(`-A INPUT -m mac --mac-source ${arg}`), "mac").mac;
+    expect(mac("0:1:2:3:4:5")).toBe("00:01:02:03:04:05");
+    expect(mac("+1:-1:a:B:c:")).toBe("01:ff:0a:0b:0c:00");
+    expect(mac('" 1:2:3:4:5:6"')).toBe("01:02:03:04:05:06");
+    expect(diags("-A INPUT -m mac --mac-source 0x1:2:3:4:5:6")).toEqual([
+      "t.rules:4:30: --mac-source: expected XX:XX:XX:XX:XX:XX, got '0x1:2:3:4:5:6'",
+    ]);
+  });
+
+  it("limit: the rate by atoi, at most 10000/second; burst 0..10000", () => {
+    for (const ok of ['" 5/sec"', "+5/sec", "5x/sec", "5abc", "600000/min", "4294967297/sec"])
+      expect(errorsOf(`-A INPUT -m limit --limit ${ok}`), ok).toEqual([]);
+    expect(diags("-A INPUT -m limit --limit 0/sec")).toEqual([
+      "t.rules:4:27: limit: --limit: expected a rate like 10/second, got '0/sec'",
+    ]);
+    expect(diags("-A INPUT -m limit --limit 10001/sec --limit-burst 10001")).toEqual([
+      "t.rules:4:27: limit: --limit: rate too fast (at most 10000/second), got '10001/sec'",
+      "t.rules:4:51: limit: --limit-burst: expected a number 0..10000, got '10001'",
+    ]);
+    expect(diags("-A INPUT -m limit --limit -5/sec")).toEqual([
+      "t.rules:4:27: limit: --limit: rate too fast (at most 10000/second), got '-5/sec'",
+    ]);
+  });
+
+  it("reports an option given twice where iptables takes it once", () => {
+    expect(diags("-A INPUT -m limit --limit 5/sec --limit 6/sec")).toEqual([
+      "t.rules:4:33: limit: only one --limit allowed",
+    ]);
+    expect(diags("-A INPUT -m length --length 1 --length 2")).toEqual([
+      "t.rules:4:31: length: only one --length allowed",
+    ]);
+    expect(diags("-A INPUT -m mac --mac-source 0:1:2:3:4:5 --mac-source 0:1:2:3:4:6")).toEqual([
+      "t.rules:4:42: mac: only one --mac-source allowed",
+    ]);
+    expect(diags("-A INPUT -m frag --fraglen 1 --fraglen 2", 6)).toEqual([
+      "t.rules:4:30: frag: only one --fraglen allowed",
+    ]);
+    expect(diags("-A INPUT -p esp -m esp --espspi 5 --espspi 6")).toEqual([
+      "t.rules:4:35: esp: only one --espspi allowed",
+    ]);
+    expect(diags("-A INPUT -m policy --dir in --dir in --pol ipsec")).toEqual([
+      "t.rules:4:29: policy: only one --dir allowed",
+    ]);
+    expect(diags("-A INPUT -m policy --dir in --pol ipsec --pol none")).toEqual([
+      "t.rules:4:41: policy: only one --pol allowed",
+    ]);
+    expect(diags("-A INPUT -m recent --name a --name b --set")).toEqual([
+      "t.rules:4:29: recent: only one --name allowed",
+    ]);
+  });
+
+  it("protocol names of --ctproto and policy --proto are case-sensitive (/etc/protocols aliases count)", () => {
+    expect(diags("-A INPUT -m policy --dir in --pol ipsec --proto ESP")).toEqual([
+      "t.rules:4:49: --proto: expected ah, esp or ipcomp (case-sensitive), got 'ESP'",
+    ]);
+    const p = match(rule("-A INPUT -m policy --dir in --pol ipsec --proto IPSEC-ESP"), "policy");
+    expect(p.elements[0]?.proto).toEqual({ value: "esp", invert: false });
+    expect(match(rule("-A INPUT -m conntrack --ctproto TCP"), "conntrack").proto?.num).toBe(6);
+    expect(diags("-A INPUT -m conntrack --ctproto Tcp")).toEqual([
+      "t.rules:4:33: --ctproto: expected a protocol number or name (case-sensitive), got 'Tcp'",
+    ]);
+  });
+
+  it("addrtype: the types the kernel refuses for IPv6", () => {
+    expect(diags("-A INPUT -m addrtype --src-type LOCAL,BROADCAST", 6)).toEqual([
+      "t.rules:4:33: addrtype: the kernel does not match BROADCAST for IPv6",
+    ]);
+    for (const t of ["BLACKHOLE", "PROHIBIT", "THROW", "NAT", "XRESOLVE"])
+      expect(errorsOf(`-A INPUT -m addrtype --dst-type ${t}`, "filter", 6)).toHaveLength(1);
+    expect(errorsOf("-A INPUT -m addrtype --dst-type UNREACHABLE,ANYCAST", "filter", 6)).toEqual([]);
+    expect(errorsOf("-A INPUT -m addrtype --dst-type BROADCAST")).toEqual([]);
+  });
+
+  it("recent: one mode, --reap needs --seconds, what the kernel refuses", () => {
+    expect(diags("-A INPUT -m recent --rcheck --set")).toEqual([
+      "t.rules:4:29: recent: --set cannot be used together with --rcheck",
+    ]);
+    expect(diags("-A INPUT -m recent --rcheck --reap")).toEqual([
+      "t.rules:4:29: recent: --reap requires --seconds",
+    ]);
+    expect(diags("-A INPUT -m recent --rcheck --seconds 0")).toEqual([
+      "t.rules:4:39: recent: --seconds: expected a number 1..4294967295, got '0'",
+    ]);
+    expect(diags("-A INPUT -m recent --set --seconds 5")).toEqual([
+      "t.rules:4:26: recent: the kernel refuses --seconds with --set",
+    ]);
+    expect(diags("-A INPUT -m recent --set --rttl")).toEqual([
+      "t.rules:4:26: recent: --rttl cannot be used together with --set",
+    ]);
+    expect(diags('-A INPUT -m recent --name "" --set')).toEqual([
+      "t.rules:4:27: recent: --name: the kernel refuses the name ''",
+    ]);
+    expect(diags("-A INPUT -m recent --name a/b --set")).toEqual([
+      "t.rules:4:27: recent: --name: the kernel refuses the name 'a/b'",
+    ]);
+    for (const ok of [
+      "--set --hitcount 0",
+      "--rcheck --rttl",
+      "--update --seconds 5 --reap",
+      "--rcheck --seconds +5",
+      "--name ... --rcheck",
+    ])
+      expect(errorsOf(`-A INPUT -m recent ${ok}`), ok).toEqual([]);
+  });
+
+  it("conntrack --ctstatus: NONE is no bit, so it adds nothing to a list", () => {
+    const st = (arg: string) => match(rule(`-A INPUT -m conntrack --ctstatus ${arg}`), "conntrack").status;
+    expect(st("NONE,EXPECTED,CONFIRMED")).toEqual({ values: ["EXPECTED", "CONFIRMED"], invert: false });
+    expect(st("NONE")).toEqual({ values: ["NONE"], invert: false });
   });
 });
 

@@ -10,6 +10,7 @@
  * each option takes, so a rule with `-m hashlimit … -j LOG` is split correctly.
  */
 import type { Family } from "../../model/address.js";
+import { strtouiFull } from "./cnum.js";
 import {
   ADDR_TYPES,
   type AddrType,
@@ -25,16 +26,15 @@ import {
   type ProtoCond,
   type RawOption,
 } from "./model.js";
-import { IPPROTO, type PortSyntax, parseIcmpType, protoNumber, type ServiceProto } from "./names.js";
+import { IPPROTO, type PortSyntax, parseIcmpType, protoNumberCased, type ServiceProto } from "./names.js";
 import {
   parseAddrRange,
-  parseCUint,
   parseHostmask4,
   parseMarkMask,
   parseMultiport,
   parseNet,
   parsePortRange,
-  parseU32Range,
+  parseUintRange,
   type Result,
 } from "./values.js";
 
@@ -45,7 +45,11 @@ export interface OptSpec {
 }
 
 /** Value syntax checks for options of modules and targets kept opaque. */
-export type ValueCheck = { kind: "uint"; max: number } | { kind: "rate" } | { kind: "byterate" };
+export type ValueCheck =
+  | { kind: "uint"; max: number }
+  | { kind: "rate" }
+  | { kind: "byterate" }
+  | { kind: "limit-rate" };
 
 const RATE = /^\d+(\/(s|se|sec|seco|secon|second|m|mi|min|minu|minut|minute|h|ho|hou|hour|d|da|day))?$/i;
 const BYTERATE =
@@ -63,13 +67,53 @@ export function checkValues(
     const c = values[o.name];
     const a = o.args[0];
     if (!c || a === undefined) continue;
+    if (c.kind === "limit-rate") {
+      const r = limitRate(a);
+      if (r === "too fast")
+        ctx.error(o.argCol, `${owner}: ${o.name}: rate too fast (at most 10000/second), got '${a}'`);
+      if (r !== "too fast" && r !== "ok")
+        ctx.error(o.argCol, `${owner}: ${o.name}: expected a rate like 10/second, got '${a}'`);
+      continue;
+    }
     const bad =
-      c.kind === "uint" ? parseCUint(a, c.max) === undefined : !(c.kind === "rate" ? RATE : BYTERATE).test(a);
+      c.kind === "uint"
+        ? strtouiFull(a, c.max) === undefined
+        : !(c.kind === "rate" ? RATE : BYTERATE).test(a);
     if (bad) {
       const what = c.kind === "uint" ? `a number 0..${c.max}` : "a rate like 10/second";
       ctx.error(o.argCol, `${owner}: ${o.name}: expected ${what}, got '${a}'`);
     }
   }
+}
+
+/**
+ * libxt_limit's parse_rate: the unit after '/' a prefix of second/minute/hour/day (any case); the count
+ * is atoi() (leading blanks, sign, digits up to anything else), non-zero; 10000 * seconds-per-unit /
+ * count (uint32 arithmetic) must be non-zero, else "Rate too fast".
+ */
+function limitRate(text: string): "ok" | "bad" | "too fast" {
+  const slash = text.indexOf("/");
+  let perUnit = 1;
+  if (slash >= 0) {
+    const unit = text.slice(slash + 1).toLowerCase();
+    if (unit === "") return "bad";
+    const k = ["second", "minute", "hour", "day"].findIndex((u) => u.startsWith(unit));
+    if (k < 0) return "bad";
+    perUnit = [1, 60, 3600, 86400][k]!;
+  }
+  const count = Number(BigInt.asUintN(32, atoi(text)));
+  if (count === 0) return "bad";
+  return Math.floor((10000 * perUnit) / count) === 0 ? "too fast" : "ok";
+}
+
+/** C atoi as glibc has it: (int) strtol(s, NULL, 10), strtol saturating at the long range. */
+function atoi(text: string): bigint {
+  const m = /^[ \t\n\v\f\r]*([+-]?)(\d*)/.exec(text)!;
+  let v = m[2] ? BigInt(m[2]) : 0n;
+  if (m[1] === "-") v = -v;
+  const max = (1n << 63n) - 1n;
+  v = v > max ? max : v < -max - 1n ? -max - 1n : v;
+  return BigInt.asIntN(32, v);
 }
 
 export interface ModuleInstance {
@@ -177,6 +221,17 @@ function portCond(o: RawOption, ctx: BuildCtx, strict: boolean, syntax: PortSynt
   return { range: r, invert: o.invert };
 }
 
+/** An xtables uint range option (`--length`, `--ctexpire`, `--fragid`, SPIs); a reversed one never holds. */
+function uintRange(o: RawOption, ctx: BuildCtx, max: number): { lo: number; hi: number } | null {
+  const r = take(parseUintRange(o.args[0]!, max), o, ctx);
+  if (r && r.lo > r.hi)
+    ctx.warn(
+      o.col,
+      `${o.name} ${o.args[0]}: min > max, so this condition never holds${o.invert ? " (always holds, inverted)" : ""}`,
+    );
+  return r ?? null;
+}
+
 /**
  * An address[/mask] of conntrack's `--ctorig*`/`--ctrepl*` and policy's `--tunnel-*` (XTTYPE_HOSTMASK).
  * Unlike `-s`/`-d`, a non-contiguous mask is not kept: iptables loads the bare address as a host; and
@@ -232,9 +287,11 @@ const TCP_FLAGS: ReadonlyArray<[string, number]> = [
   ["NONE", 0],
 ];
 
+/** libxt_tcp's parse_tcp_flag: a strtok list, so empty items are skipped (`SYN,` is SYN, `,` is none). */
 function tcpFlags(text: string): number | undefined {
   let v = 0;
   for (const w of text.split(",")) {
+    if (w === "") continue;
     const f = TCP_FLAGS.find(([n]) => n === w.toUpperCase());
     if (!f) return undefined;
     v |= f[1];
@@ -247,6 +304,34 @@ export function formatTcpFlags(v: number): string {
   for (const [n, bit] of TCP_FLAGS.slice(0, 6)) if (v & bit) names.push(n);
   return names.length === 0 ? "NONE" : names.join(",");
 }
+
+/**
+ * xtables' XTTYPE_ETHERMAC: six ':'-separated strtoul(…, 16) fields of at most two characters each, so a
+ * field may be empty (0), one digit, or a blank or sign and one digit (`-1` is ff). Lower-case `xx:…`.
+ */
+function etherMac(text: string): string | undefined {
+  const fields = text.split(":");
+  if (fields.length !== 6) return undefined;
+  const out: string[] = [];
+  for (const f of fields) {
+    const d = /^(?:([ \t\n\v\f\r+-]?)([0-9a-fA-F])|([0-9a-fA-F]{2})|)$/.exec(f);
+    if (!d) return undefined;
+    let v =
+      d[3] !== undefined ? Number.parseInt(d[3], 16) : d[2] !== undefined ? Number.parseInt(d[2], 16) : 0;
+    if (d[1] === "-") v = (256 - v) & 255;
+    out.push(v.toString(16).padStart(2, "0"));
+  }
+  return out.join(":");
+}
+
+const IPV6_NO_ADDRTYPE = new Set<AddrType>([
+  "BROADCAST",
+  "BLACKHOLE",
+  "PROHIBIT",
+  "THROW",
+  "NAT",
+  "XRESOLVE",
+]);
 
 const GETADDRINFO: PortSyntax = { kind: "getaddrinfo" };
 const PORT_PROTO_NAMES = new Map<number, ServiceProto>([
@@ -315,12 +400,20 @@ const DEFS: ModuleDef[] = [
                 o.argCol,
                 `--tcp-flags: expected flag lists of ${TCP_FLAGS.map((f) => f[0]).join(",")}`,
               );
-            } else flags = { mask, comp, invert: o.invert };
+            } else {
+              flags = { mask, comp, invert: o.invert };
+              if (mask === 0 && comp !== 0)
+                ctx.warn(
+                  o.col,
+                  `--tcp-flags ${o.args[0]} ${o.args[1]}: no flag is tested, so the comparison never holds in xt_tcp (iptables-legacy); iptables-nft drops the condition`,
+                );
+            }
           }
         } else if (o.name === "--tcp-option") {
-          const n = parseCUint(o.args[0]!, 255);
-          if (n === undefined)
-            ctx.error(o.argCol, `--tcp-option: expected a number 0..255, got '${o.args[0]}'`);
+          // parse_tcp_option: xtables_strtoui within 1..255.
+          const n = strtouiFull(o.args[0]!, 255);
+          if (n === undefined || n === 0)
+            ctx.error(o.argCol, `--tcp-option: expected a number 1..255, got '${o.args[0]}'`);
           else option = { num: n, invert: o.invert };
         }
         return true;
@@ -442,9 +535,12 @@ const DEFS: ModuleDef[] = [
             break;
           }
           case "--ctproto": {
-            const n = protoNumber(a);
+            const n = protoNumberCased(a);
             if (n === undefined)
-              ctx.error(o.argCol, `--ctproto: expected a protocol name or number, got '${a}'`);
+              ctx.error(
+                o.argCol,
+                `--ctproto: expected a protocol number or name (case-sensitive), got '${a}'`,
+              );
             else r.proto = { num: n, invert: o.invert };
             break;
           }
@@ -474,11 +570,12 @@ const DEFS: ModuleDef[] = [
             break;
           case "--ctstatus": {
             const v = keywordList<CtStatus>(o, ctx, CT_STATUSES);
-            if (v) r.status = { values: v, invert: o.invert };
+            // NONE is no bit of the status mask: with others it adds nothing (iptables-save drops it).
+            if (v) r.status = { values: v.length > 1 ? v.filter((s) => s !== "NONE") : v, invert: o.invert };
             break;
           }
           case "--ctexpire": {
-            const v = take(parseU32Range(a), o, ctx);
+            const v = uintRange(o, ctx, 0xffffffff);
             if (v) r.expire = { ...v, invert: o.invert };
             ctx.unknown(o.col, "--ctexpire", "remaining conntrack lifetime is runtime state");
             break;
@@ -546,6 +643,9 @@ const DEFS: ModuleDef[] = [
             continue;
           }
           curSeen.add(o.name);
+        } else if (o.name !== "--next" && !firstTime(m, o, ctx)) {
+          bad = true;
+          continue;
         }
         switch (o.name) {
           case "--dir":
@@ -575,7 +675,7 @@ const DEFS: ModuleDef[] = [
             break;
           case "--reqid":
           case "--spi": {
-            const v = parseCUint(a, 0xffffffff);
+            const v = strtouiFull(a, 0xffffffff);
             if (v === undefined) {
               ctx.error(o.argCol, `${o.name}: expected a 32-bit number, got '${a}'`);
               bad = true;
@@ -584,10 +684,10 @@ const DEFS: ModuleDef[] = [
             break;
           }
           case "--proto": {
-            const n = protoNumber(a);
+            const n = protoNumberCased(a);
             const p = n === IPPROTO.AH ? "ah" : n === IPPROTO.ESP ? "esp" : n === 108 ? "ipcomp" : null;
             if (!p) {
-              ctx.error(o.argCol, `--proto: expected ah, esp or ipcomp, got '${a}'`);
+              ctx.error(o.argCol, `--proto: expected ah, esp or ipcomp (case-sensitive), got '${a}'`);
               bad = true;
             } else cur!.proto = { value: p, invert: o.invert };
             break;
@@ -692,6 +792,14 @@ const DEFS: ModuleDef[] = [
         else r.limitIfaceOut = true;
       }
       if (!r.src && !r.dst) ctx.error(m.col, "addrtype: you must specify --src-type or --dst-type");
+      if (ctx.family === 6) {
+        // xt_addrtype's checkentry for IPv6: no BROADCAST, BLACKHOLE, nor PROHIBIT and above.
+        for (const o of m.opts) {
+          const c = o.name === "--src-type" ? r.src : o.name === "--dst-type" ? r.dst : null;
+          const t = c?.types.find((x) => IPV6_NO_ADDRTYPE.has(x));
+          if (t) ctx.error(o.argCol, `addrtype: the kernel does not match ${t} for IPv6`);
+        }
+      }
       if (r.limitIfaceIn && r.limitIfaceOut) {
         ctx.error(m.col, "addrtype: you can't specify both --limit-iface-in and --limit-iface-out");
       }
@@ -813,6 +921,7 @@ const DEFS: ModuleDef[] = [
         ctx.error(m.col, "mac: option --mac-source must be specified");
         return null;
       }
+      if (m.opts.length > 1) firstTime(m, m.opts[1]!, ctx);
       const mac = o.args[0]!;
       if (/^[0-9a-fA-FxX]{2}(:[0-9a-fA-FxX]{2}){5}$/.test(mac) && /x/i.test(mac)) {
         // Redacted dumps replace MACs with XX:XX:…: keep the rule, its result is unknown.
@@ -830,11 +939,12 @@ const DEFS: ModuleDef[] = [
           reason: "placeholder MAC address",
         };
       }
-      if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac)) {
+      const canonical = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac) ? mac.toLowerCase() : etherMac(mac);
+      if (canonical === undefined) {
         ctx.error(o.argCol, `--mac-source: expected XX:XX:XX:XX:XX:XX, got '${mac}'`);
         return null;
       }
-      return { kind: "mac", col: m.col, mac: mac.toLowerCase(), invert: o.invert };
+      return { kind: "mac", col: m.col, mac: canonical, invert: o.invert };
     },
   },
   {
@@ -879,14 +989,9 @@ const DEFS: ModuleDef[] = [
         ctx.error(m.col, "length: option --length must be specified");
         return null;
       }
-      const [a, b] = o.args[0]!.split(":");
-      const lo = parseCUint(a!, 65535);
-      const hi = b === undefined ? lo : b === "" ? 65535 : parseCUint(b, 65535);
-      if (lo === undefined || hi === undefined || lo > hi) {
-        ctx.error(o.argCol, `--length: expected length[:length] within 0..65535, got '${o.args[0]}'`);
-        return null;
-      }
-      return { kind: "length", col: m.col, lo, hi, invert: o.invert };
+      if (m.opts.length > 1) firstTime(m, m.opts[1]!, ctx);
+      const r = uintRange(o, ctx, 65535);
+      return r ? { kind: "length", col: m.col, lo: r.lo, hi: r.hi, invert: o.invert } : null;
     },
   },
   ...(
@@ -899,6 +1004,8 @@ const DEFS: ModuleDef[] = [
       name,
       family,
       options: { [`--${name}-eq`]: A1i, [`--${name}-lt`]: A1, [`--${name}-gt`]: A1 },
+      // A hidden exact alias in libxt_ttl / libxt_hl (same option id).
+      aliases: { [`--${name}`]: `--${name}-eq` },
       build(m, ctx) {
         const o = m.opts[0];
         if (!o) {
@@ -906,7 +1013,7 @@ const DEFS: ModuleDef[] = [
           return null;
         }
         if (m.opts.length > 1) ctx.error(m.opts[1]!.col, `${name}: only one comparison allowed`);
-        const v = parseCUint(o.args[0]!, 255);
+        const v = strtouiFull(o.args[0]!, 255);
         if (v === undefined) {
           ctx.error(o.argCol, `${o.name}: expected a number 0..255, got '${o.args[0]}'`);
           return null;
@@ -939,11 +1046,12 @@ const DEFS: ModuleDef[] = [
         last: false,
       };
       for (const o of m.opts) {
+        if (!firstTime(m, o, ctx)) continue;
         if (o.name === "--fragid") {
-          const v = take(parseU32Range(o.args[0]!), o, ctx);
+          const v = uintRange(o, ctx, 0xffffffff);
           if (v) r.id = { ...v, invert: o.invert };
         } else if (o.name === "--fraglen") {
-          const v = parseCUint(o.args[0]!, 0xffffffff);
+          const v = strtouiFull(o.args[0]!, 0xffffffff);
           if (v === undefined) ctx.error(o.argCol, `--fraglen: expected a number, got '${o.args[0]}'`);
           else {
             r.len = { value: v, invert: o.invert };
@@ -977,8 +1085,9 @@ const DEFS: ModuleDef[] = [
         let spi: { lo: number; hi: number; invert: boolean } | null = null;
         const other: RawOption[] = [];
         for (const o of m.opts) {
+          if (!firstTime(m, o, ctx)) continue;
           if (o.name === opt) {
-            const v = take(parseU32Range(o.args[0]!), o, ctx);
+            const v = uintRange(o, ctx, 0xffffffff);
             if (v) spi = { ...v, invert: o.invert };
           } else {
             other.push(o);
@@ -1206,9 +1315,14 @@ function opaque(
   return def;
 }
 
+/** Opaque modules none of whose options iptables takes twice ("can only be used once"). */
+const EACH_OPTION_ONCE = new Set(["limit", "recent"]);
+
 /** For opaque modules: options iptables insists on (its "must be specified" checks). */
 export function checkRequired(def: ModuleDef, m: ModuleInstance, ctx: BuildCtx): void {
+  if (EACH_OPTION_ONCE.has(def.name)) for (const o of m.opts) firstTime(m, o, ctx);
   checkValues(def.name, def.values, m.opts, ctx);
+  if (def.name === "recent") checkRecent(m, ctx);
   if (def.name === "string" && !m.opts.some((o) => o.name === "--algo")) {
     // The string match of iptables before 1.3 had no --algo; dumps of that era omit it.
     ctx.warn(m.col, 'string: iptables 1.8 requires "--algo" (bm or kmp); this looks like an older dump');
@@ -1229,6 +1343,40 @@ export function checkRequired(def: ModuleDef, m: ModuleInstance, ctx: BuildCtx):
         ? `${def.name}: option "${group[0]}" must be specified`
         : `${def.name}: at least one of ${group.join(", ")} is required`,
     );
+  }
+}
+
+const RECENT_MODES = ["--set", "--rcheck", "--update", "--remove"];
+
+/** libxt_recent's exclusions and dependencies, then what xt_recent's checkentry refuses. */
+function checkRecent(m: ModuleInstance, ctx: BuildCtx): void {
+  let mode: RawOption | undefined;
+  const has = (name: string) => m.opts.find((o) => o.name === name);
+  for (const o of m.opts) {
+    if (RECENT_MODES.includes(o.name)) {
+      if (mode && mode.name !== o.name)
+        ctx.error(o.col, `recent: ${o.name} cannot be used together with ${mode.name}`);
+      mode ??= o;
+    }
+  }
+  const seconds = has("--seconds");
+  if (seconds && strtouiFull(seconds.args[0]!, 0xffffffff) === 0)
+    ctx.error(seconds.argCol, `recent: --seconds: expected a number 1..4294967295, got '${seconds.args[0]}'`);
+  const reap = has("--reap");
+  if (reap && !seconds) ctx.error(reap.col, "recent: --reap requires --seconds");
+  const rttl = has("--rttl");
+  if (rttl && (mode?.name === "--set" || mode?.name === "--remove"))
+    ctx.error(rttl.col, `recent: --rttl cannot be used together with ${mode.name}`);
+  else if (mode?.name === "--set" || mode?.name === "--remove") {
+    // The kernel refuses the checking options with a mode that checks nothing.
+    const hits = has("--hitcount");
+    const bad = seconds ?? (hits && strtouiFull(hits.args[0]!, 0xffffffff) ? hits : undefined) ?? reap;
+    if (bad) ctx.error(bad.col, `recent: the kernel refuses ${bad.name} with ${mode.name}`);
+  }
+  const name = has("--name")?.args[0];
+  if (name !== undefined && (name === "" || name === "." || name === ".." || name.includes("/"))) {
+    // It names the table's /proc/net/xt_recent entry, which the kernel cannot create.
+    ctx.error(has("--name")!.argCol, `recent: --name: the kernel refuses the name '${name}'`);
   }
 }
 
@@ -1256,7 +1404,7 @@ const REQUIRES: Record<string, string[][]> = {
 };
 const U32: ValueCheck = { kind: "uint", max: 0xffffffff };
 const VALUES: Record<string, Record<string, ValueCheck>> = {
-  limit: { "--limit": { kind: "rate" }, "--limit-burst": U32 },
+  limit: { "--limit": { kind: "limit-rate" }, "--limit-burst": { kind: "uint", max: 10000 } },
   hashlimit: {
     "--hashlimit-upto": { kind: "byterate" },
     "--hashlimit-above": { kind: "byterate" },

@@ -82,7 +82,10 @@ for (const [n, v] of PROTO_ENTRIES) {
   if (!PROTO_NAME_BY_NUM.has(v)) PROTO_NAME_BY_NUM.set(v, n);
 }
 
-/** `tcp`, `TCP`, `6`, `all` → number; undefined when unknown. Case-insensitive like iptables. */
+/**
+ * `-p`: `tcp`, `TCP`, `6`, `0x6`, `all` → number; undefined when unknown. iptables lower-cases the
+ * argument, then xtables_parse_protocol reads a number (xtables_strtoui: C notation, blanks, '+') first.
+ */
 export function protoNumber(text: string): number | undefined {
   // The two names of nearly every rule, without hashing a fresh slice of the line.
   if (text.length === 3) {
@@ -92,11 +95,34 @@ export function protoNumber(text: string): number | undefined {
   // Then the usual lower-case name (the keys are lower case) without a copy.
   const exact = PROTO_BY_NAME.get(text);
   if (exact !== undefined) return exact;
-  if (/^\d+$/.test(text)) {
-    const n = Number(text);
-    return n <= 255 ? n : undefined;
+  return strtouiFull(text, 255) ?? PROTO_BY_NAME.get(text.toLowerCase());
+}
+
+/** Aliases of netbase's /etc/protocols (getprotobyname matches them, case-sensitively). */
+const PROTO_ALIASES_TEXT =
+  "IP 0 HOPOPT 0 ICMP 1 IGMP 2 GGP 3 IP-ENCAP 4 ST 5 TCP 6 EGP 8 IGP 9 PUP 12 UDP 17 HMP 20 XNS-IDP 22 " +
+  "RDP 27 ISO-TP4 29 DCCP 33 XTP 36 DDP 37 IDPR-CMTP 38 IPv6 41 IPv6-Route 43 IPv6-Frag 44 IDRP 45 " +
+  "RSVP 46 GRE 47 IPSEC-ESP 50 IPSEC-AH 51 SKIP 57 IPv6-ICMP 58 IPv6-NoNxt 59 IPv6-Opts 60 RSPF 73 " +
+  "VMTP 81 EIGRP 88 OSPFIGP 89 AX.25 93 IPIP 94 ETHERIP 97 ENCAP 98 PIM 103 IPCOMP 108 VRRP 112 " +
+  "L2TP 115 ISIS 124 SCTP 132 FC 133 Mobility-Header 135 UDPLite 136 MPLS-in-IP 137 HIP 139 " +
+  "Shim6 140 WESP 141 ROHC 142 Ethernet 143";
+let protoAliases: Map<string, number> | undefined;
+
+function protoAlias(text: string): number | undefined {
+  if (!protoAliases) {
+    protoAliases = new Map();
+    const w = PROTO_ALIASES_TEXT.split(" ");
+    for (let i = 0; i < w.length; i += 2) protoAliases.set(w[i]!, Number(w[i + 1]));
   }
-  return PROTO_BY_NAME.get(text.toLowerCase());
+  return protoAliases.get(text);
+}
+
+/**
+ * XTTYPE_PROTOCOL options (conntrack `--ctproto`, policy `--proto`): xtables_parse_protocol on the text
+ * as written, so names are case-sensitive (`TCP` is an /etc/protocols alias, `Tcp` is nothing).
+ */
+export function protoNumberCased(text: string): number | undefined {
+  return strtouiFull(text, 255) ?? PROTO_BY_NAME.get(text) ?? protoAlias(text);
 }
 
 /** The name iptables-save uses for a protocol number (`ipv6-icmp` for 58), or the number. */

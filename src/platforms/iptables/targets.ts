@@ -3,11 +3,11 @@
  * continue), where the kernel allows them, and builders to typed targets.
  */
 import type { Family } from "../../model/address.js";
-import { strtoui } from "./cnum.js";
+import { strtoui, strtouiFull } from "./cnum.js";
 import type { Hook, NatRange, PortRange, RawOption, TableName, Target } from "./model.js";
 import { type BuildCtx, checkValues, type OptSpec, type ValueCheck } from "./modules.js";
 import { defaultRejectWith, LOG_LEVELS, rejectWith, serviceByName } from "./names.js";
-import { parseAddr, parseCUint, parseMarkMask } from "./values.js";
+import { parseAddr, parseMarkMask } from "./values.js";
 
 export interface TargetInstance {
   name: string;
@@ -58,7 +58,7 @@ function mark(o: RawOption, ctx: BuildCtx): { value: number; mask: number } | nu
 }
 
 function u32(o: RawOption, ctx: BuildCtx): number | null {
-  const v = parseCUint(o.args[0]!, 0xffffffff);
+  const v = strtouiFull(o.args[0]!, 0xffffffff);
   if (v === undefined) {
     ctx.error(o.argCol, `${o.name}: expected a 32-bit number, got '${o.args[0]}'`);
     return null;
@@ -267,7 +267,7 @@ const DEFS: TargetDef[] = [
     build(t, ctx) {
       for (const o of t.opts) {
         const max = o.name === "--nflog-group" ? 65535 : o.name === "--nflog-prefix" ? -1 : 0xffffffff;
-        if (max >= 0 && parseCUint(o.args[0]!, max) === undefined) {
+        if (max >= 0 && strtouiFull(o.args[0]!, max) === undefined) {
           ctx.error(o.argCol, `NFLOG: bad value for option "${o.name}", or out of range (0-${max})`);
         }
         if (o.name === "--nflog-prefix" && Buffer.byteLength(o.args[0]!) > 63) {
@@ -565,7 +565,7 @@ function ttlTarget(name: "TTL" | "HL"): TargetDef {
       }
       const o = t.opts[0]!;
       const mode = o.name.slice(-3) as "set" | "dec" | "inc";
-      const v = parseCUint(o.args[0]!, 255);
+      const v = strtouiFull(o.args[0]!, 255);
       // Decreasing or increasing by 0 is refused ("out of range (1-255)").
       if (v === undefined || (mode !== "set" && v === 0)) {
         ctx.error(

@@ -8,7 +8,7 @@
 
 import { type Family, formatAddress } from "../../model/address.js";
 import { ipaddr } from "../../model/ipaddr.js";
-import { strtouiFull } from "./cnum.js";
+import { strtoui, strtouiFull } from "./cnum.js";
 import type { AddrRange, AddrSpec, Net, PortRange } from "./model.js";
 import { type PortSyntax, type ServiceProto, serviceByName, servicePort, XTABLES_ANY } from "./names.js";
 
@@ -18,7 +18,10 @@ const ok = <T>(value: T, warning?: string): Result<T> =>
   warning === undefined ? { ok: true, value } : { ok: true, value, warning };
 const fail = <T>(error: string): Result<T> => ({ ok: false, error });
 
-/** C `strtoul(s, NULL, 0)` restricted to a full match: `0x1f`, `017` (octal), `15`. */
+/**
+ * A number part of glibc `inet_aton`: C notation (`0x1f`, `017` octal, `15`), digits only (no blanks or
+ * '+', unlike xtables_strtoui: see cnum.ts for the numbers iptables reads itself).
+ */
 export function parseCUint(s: string, max: number): number | undefined {
   let v: number;
   if (/^0[xX][0-9a-fA-F]+$/.test(s)) v = Number.parseInt(s.slice(2), 16);
@@ -54,7 +57,10 @@ export function maskLen(f: Family, mask: bigint): number | null {
   return bits - n;
 }
 
-/** iptables' own IPv4 parser (xtables `__numeric_to_ipaddr`): 1–4 parts, missing parts are zero. */
+/**
+ * iptables' own IPv4 parser (xtables `__numeric_to_ipaddr`): 1–4 parts, missing parts are zero, each
+ * part read by xtables_strtoui (leading blanks and '+' allowed).
+ */
 function parseV4Numeric(s: string, isMask: boolean): { value: bigint; canonical: boolean } | undefined {
   const parts = s.split(".");
   if (parts.length > 4 || (isMask && parts.length !== 4)) return undefined;
@@ -64,7 +70,7 @@ function parseV4Numeric(s: string, isMask: boolean): { value: bigint; canonical:
     const p = parts[i];
     let byte = 0;
     if (p !== undefined) {
-      const b = parseCUint(p, 255);
+      const b = strtouiFull(p, 255);
       if (b === undefined) return undefined;
       if (String(b) !== p) canonical = false;
       byte = b;
@@ -168,7 +174,8 @@ export function parseNet(text: string, f: Family, opts: { allowName: boolean }):
   const bits = f === 4 ? 32 : 128;
   let mask = full(f);
   if (m !== undefined) {
-    const n = parseCUint(m, bits);
+    // parse_ipmask/parse_ip6mask: a mask address first, else a length by xtables_strtoui.
+    const n = strtouiFull(m, bits);
     if (n !== undefined && !m.includes(".") && !m.includes(":")) mask = lenMask(f, n);
     else if (f === 4 && m.includes(".")) {
       const r = parseV4Numeric(m, true);
@@ -372,23 +379,48 @@ export function parseMultiport(text: string, proto: ServiceProto | null): Result
   return ok(out);
 }
 
-/** `value[/mask]` for marks: 32-bit numbers in C notation; mask defaults to 0xffffffff. */
+/**
+ * `value[/mask]` of marks (xtables_parse_mark_mask): 32-bit numbers by xtables_strtoui (C notation,
+ * leading blanks, '+'); the mask defaults to 0xffffffff.
+ */
 export function parseMarkMask(text: string): Result<{ value: number; mask: number }> {
+  // The usual spellings (`0x4000/0x4000`) by parseCUint, whose numbers strtoui reads alike: strtoui
+  // hot here costs its optimising compilations, more than all the marks of a big dump.
   const slash = text.indexOf("/");
-  const v = parseCUint(slash < 0 ? text : text.slice(0, slash), 0xffffffff);
-  const m = slash < 0 ? 0xffffffff : parseCUint(text.slice(slash + 1), 0xffffffff);
-  if (v === undefined || m === undefined) return fail(`a 32-bit value[/mask], got '${text}'`);
-  return ok({ value: v, mask: m });
+  const pv = parseCUint(slash < 0 ? text : text.slice(0, slash), 0xffffffff);
+  const pm = slash < 0 ? 0xffffffff : parseCUint(text.slice(slash + 1), 0xffffffff);
+  if (pv !== undefined && pm !== undefined) return ok({ value: pv, mask: pm });
+  const v = strtoui(text, 0, 0xffffffff);
+  if (v && v.end === text.length) return ok({ value: v.value, mask: 0xffffffff });
+  const m = v && text.charCodeAt(v.end) === 47 ? strtoui(text, v.end + 1, 0xffffffff) : null; // '/'
+  if (v && m && m.end === text.length) return ok({ value: v.value, mask: m.value });
+  return fail(`a 32-bit value[/mask], got '${text}'`);
 }
 
-/** `lo[:hi]` of 32-bit numbers (SPIs, fragment ids). */
-export function parseU32Range(text: string, sep = ":"): Result<{ lo: number; hi: number }> {
-  const i = text.indexOf(sep);
-  const lo = parseCUint(i < 0 ? text : text.slice(0, i), 0xffffffff);
-  const hi = i < 0 ? lo : parseCUint(text.slice(i + 1), 0xffffffff);
-  if (lo === undefined || hi === undefined) return fail(`a 32-bit number or range lo${sep}hi, got '${text}'`);
-  if (lo > hi) return fail(`a range with min <= max, got '${text}'`);
-  return ok({ lo, hi });
+/**
+ * An xtables uint range (XTTYPE_UINT*RC, xtopt_parse_mint): `a`, `a:b`, `:b` (from 0), `a:` (to max),
+ * an empty text (0); each number by xtables_strtoul, so C notation, blanks and '+'. No order check:
+ * a reversed range is loaded and the kernel's `min <= x && x <= max` never holds.
+ */
+export function parseUintRange(text: string, max: number): Result<{ lo: number; hi: number }> {
+  const vals: number[] = [];
+  for (let at = 0; ; ) {
+    if (vals.length === 2) return fail(`a number or range lo:hi (at most 2 components), got '${text}'`);
+    let end = at;
+    let value = vals.length === 1 ? max : 0;
+    if (at < text.length && text.charCodeAt(at) !== 58) {
+      const r = strtoui(text, at, max);
+      if (!r) return fail(`a number 0..${max} or range lo:hi, got '${text}'`);
+      if (r.end < text.length && text.charCodeAt(r.end) !== 58)
+        return fail(`a number 0..${max} or range lo:hi, got '${text}'`);
+      end = r.end;
+      value = r.value;
+    }
+    vals.push(value);
+    if (end >= text.length) break;
+    at = end + 1;
+  }
+  return ok({ lo: vals[0]!, hi: vals[1] ?? vals[0]! });
 }
 
 export const hex = (v: number): string => `0x${v.toString(16)}`;
