@@ -288,3 +288,46 @@ describe("symbolic trace text", () => {
     expect(text.split("\n").length).toBeLessThan(30);
   });
 });
+
+describe("reversed ranges (a:b with a > b) never hold, whatever the packet's unknown fields", () => {
+  // Loaded by iptables 1.8.9 as written; the kernel tests min <= x && x <= max (xt_length, xt_esp,
+  // xt_ah, ip6t_frag, xt_conntrack), so the rule never matches and its `!` always does.
+  const cases: Array<[4 | 6, string, Record<string, unknown>]> = [
+    [4, "-m length --length 200:100", { proto: "udp", sport: 1, dport: 2 }],
+    [4, "-p esp -m esp --espspi 10:5", { proto: "esp" }],
+    [4, "-p ah -m ah --ahspi 10:5", { proto: "ah" }],
+    [6, "-m frag --fragid 10:5", { proto: "udp", sport: 1, dport: 2, fragment: "later" }],
+    [4, "-m conntrack --ctexpire 20:10", { proto: "udp", sport: 1, dport: 2, state: "established" }],
+  ];
+  const host = (f: 4 | 6) => (f === 4 ? "192.0.2.2" : "2001:db8::2");
+  const trace = (f: 4 | 6, rule: string, pkt: Record<string, unknown>, src: string) => {
+    const text = `*filter\n:INPUT ACCEPT [0:0]\n-A INPUT ${rule} -j DROP\nCOMMIT\n`;
+    const rs = parseIptables(text, { file: "r.rules", family: f }).ruleset;
+    return traceIptables(rs, { src, ...(src === "any" ? {} : { dst: host(f) }), ...pkt } as never, {
+      hostAddresses: [host(f)],
+    });
+  };
+
+  it("concrete: the policy decides; inverted, the rule drops", () => {
+    for (const [f, rule, pkt] of cases) {
+      const src = f === 4 ? "192.0.2.1" : "2001:db8::1";
+      const plain = trace(f, rule, pkt, src) as IptablesTrace;
+      expect(plain.verdict, rule).toBe("accept");
+      expect(plain.rule, rule).toBeNull();
+      const inverted = rule.replace(/(--\w+ \d+:\d+)$/, "! $1");
+      const inv = trace(f, inverted, pkt, src) as IptablesTrace;
+      expect(inv.verdict, inverted).toBe("drop");
+      expect(inv.rule?.line, inverted).toBe(3);
+    }
+  });
+
+  it("symbolic: every source gets the same definite answer", () => {
+    for (const [f, rule, pkt] of cases) {
+      const t = trace(f, rule, pkt, "any") as IptablesSymbolicTrace;
+      expect(
+        t.parts.map((p) => p.verdict),
+        rule,
+      ).toEqual(["accept"]);
+    }
+  });
+});

@@ -387,7 +387,9 @@ function fragMatch(m: Extract<Match, { kind: "frag" }>, p: Packet): MatchResult 
   let r = YES;
   if (m.id) {
     const all = m.id.lo === 0 && m.id.hi === 0xffffffff;
-    if (all || p.fragId !== undefined) {
+    if (m.id.lo > m.id.hi) {
+      if (!m.id.invert) return NO; // a reversed range never holds (ip6t_frag id_match)
+    } else if (all || p.fragId !== undefined) {
       const hit = all || (p.fragId! >= m.id.lo && p.fragId! <= m.id.hi);
       if (inv(tri(hit), m.id.invert) === "no") return NO;
     } else r = maybe("the fragment's identification is not known");
@@ -526,7 +528,10 @@ export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchRes
       port(m.replSrcPort, repl?.sport);
       port(m.replDstPort, repl?.dport);
       if (m.status) r = combine(r, maybe("conntrack status is runtime state"));
-      if (m.expire) r = combine(r, maybe("conntrack expiry is runtime state"));
+      // A reversed range never holds, whatever the entry's expiry (xt_conntrack: min <= x <= max).
+      if (m.expire && m.expire.lo > m.expire.hi) {
+        if (!m.expire.invert) return NO;
+      } else if (m.expire) r = combine(r, maybe("conntrack expiry is runtime state"));
       return r;
     }
     case "policy":
@@ -626,6 +631,8 @@ export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchRes
       return r;
     }
     case "length":
+      // A reversed range never holds (xt_length: min <= len <= max), the length need not be known.
+      if (m.lo > m.hi) return m.invert ? YES : NO;
       if (p.length === undefined) return maybe("packet length unknown");
       return tri(p.length >= m.lo && p.length <= m.hi) === (m.invert ? "no" : "yes") ? YES : NO;
     case "ttl":
@@ -646,7 +653,9 @@ export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchRes
     case "ah": {
       if (p.fragment) return NO;
       let r = YES;
-      if (m.spi)
+      if (m.spi && m.spi.lo > m.spi.hi) {
+        if (!m.spi.invert) return NO; // a reversed range never holds (spi_match)
+      } else if (m.spi)
         r =
           p.spi === undefined
             ? maybe("SPI unknown")
