@@ -1416,7 +1416,8 @@ const VALUES: Record<string, Record<string, ValueCheck>> = {
     "--hashlimit-htable-expire": U32,
     "--hashlimit-htable-gcinterval": U32,
   },
-  recent: { "--seconds": U32, "--hitcount": U32 },
+  // xt_recent refuses a hit count above XT_RECENT_MAX_NSTAMPS - 1 when the rule is loaded.
+  recent: { "--seconds": U32, "--hitcount": { kind: "uint", max: 65535 } },
   statistic: { "--every": U32, "--packet": U32 },
   connlimit: {
     "--connlimit-upto": U32,
