@@ -838,30 +838,21 @@ describe("option values as iptables 1.8.9 reads them (checked against iptables-r
   });
 
   it("reports an option given twice where iptables takes it once", () => {
-    expect(diags("-A INPUT -m limit --limit 5/sec --limit 6/sec")).toEqual([
-      "t.rules:4:33: limit: only one --limit allowed",
-    ]);
-    expect(diags("-A INPUT -m length --length 1 --length 2")).toEqual([
-      "t.rules:4:31: length: only one --length allowed",
-    ]);
-    expect(diags("-A INPUT -m mac --mac-source 0:1:2:3:4:5 --mac-source 0:1:2:3:4:6")).toEqual([
-      "t.rules:4:42: mac: only one --mac-source allowed",
-    ]);
-    expect(diags("-A INPUT -m frag --fraglen 1 --fraglen 2", 6)).toEqual([
-      "t.rules:4:30: frag: only one --fraglen allowed",
-    ]);
-    expect(diags("-A INPUT -p esp -m esp --espspi 5 --espspi 6")).toEqual([
-      "t.rules:4:35: esp: only one --espspi allowed",
-    ]);
-    expect(diags("-A INPUT -m policy --dir in --dir in --pol ipsec")).toEqual([
-      "t.rules:4:29: policy: only one --dir allowed",
-    ]);
-    expect(diags("-A INPUT -m policy --dir in --pol ipsec --pol none")).toEqual([
-      "t.rules:4:41: policy: only one --pol allowed",
-    ]);
-    expect(diags("-A INPUT -m recent --name a --name b --set")).toEqual([
-      "t.rules:4:29: recent: only one --name allowed",
-    ]);
+    const cases: Array<[string, string, 4 | 6]> = [
+      ["-A INPUT -m limit --limit 5/sec --limit 6/sec", "4:33: limit: only one --limit allowed", 4],
+      ["-A INPUT -m length --length 1 --length 2", "4:31: length: only one --length allowed", 4],
+      [
+        "-A INPUT -m mac --mac-source 0:1:2:3:4:5 --mac-source 0:1:2:3:4:6",
+        "4:42: mac: only one --mac-source allowed",
+        4,
+      ],
+      ["-A INPUT -m frag --fraglen 1 --fraglen 2", "4:30: frag: only one --fraglen allowed", 6],
+      ["-A INPUT -p esp -m esp --espspi 5 --espspi 6", "4:35: esp: only one --espspi allowed", 4],
+      ["-A INPUT -m policy --dir in --dir in --pol ipsec", "4:29: policy: only one --dir allowed", 4],
+      ["-A INPUT -m policy --dir in --pol ipsec --pol none", "4:41: policy: only one --pol allowed", 4],
+      ["-A INPUT -m recent --name a --name b --set", "4:29: recent: only one --name allowed", 4],
+    ];
+    for (const [line, want, family] of cases) expect(diags(line, family), line).toEqual([`t.rules:${want}`]);
   });
 
   it("protocol names of --ctproto and policy --proto are case-sensitive (/etc/protocols aliases count)", () => {
