@@ -179,11 +179,17 @@ const peerSet = (plan: Plan, f: Flow): AddrSet => {
 /** Readable source sets: "any source except the peer" beats 32 CIDRs of a complement. */
 export const setText = (a: AddrSet): string => {
   if (a.isAll()) return "any source";
-  const rest = a.complement();
-  return rest.intervalCount <= 3 && a.toPrefixes().length > 4 && rest.size() < a.size()
-    ? `any source except ${readable(rest)}`
-    : readable(a);
+  return exceptText(a, a.complement()) ?? readable(a);
 };
+
+/**
+ * "any source except …" when a few ranges are left out and they are the smaller side (else it reads
+ * as the opposite); undefined otherwise.
+ */
+const exceptText = (a: AddrSet, rest: AddrSet): string | undefined =>
+  rest.intervalCount <= 3 && a.toPrefixes().length > 4 && rest.size() < a.size()
+    ? `any source except ${readable(rest)}`
+    : undefined;
 
 /** At most `max` items of a list, then how many more: messages stay readable on a 1,000-peer hub. */
 const brief = (items: readonly string[], max = 8): string =>
@@ -215,9 +221,8 @@ function intervalText(family: Family, lo: bigint, hi: bigint): string {
 export const setBrief = (a: AddrSet): string => {
   if (a.isAll()) return "any source";
   const rest = a.complement();
-  // "Except" only when what is left out is the smaller side (else it reads as the opposite).
-  if (rest.intervalCount <= 3 && a.toPrefixes().length > 4 && rest.size() < a.size())
-    return `any source except ${readable(rest)}`;
+  const except = exceptText(a, rest);
+  if (except !== undefined) return except;
   // Name the smaller side: "any source except" a hub's peers, not the four billion others.
   const [shown, lead] = rest.size() < a.size() ? [rest, "any source except "] : [a, ""];
   if (shown.intervalCount <= 10) return `${lead}${readable(shown)}`;

@@ -1373,10 +1373,11 @@ function checkRecent(m: ModuleInstance, ctx: BuildCtx): void {
     const bad = seconds ?? (hits && strtouiFull(hits.args[0]!, 0xffffffff) ? hits : undefined) ?? reap;
     if (bad) ctx.error(bad.col, `recent: the kernel refuses ${bad.name} with ${mode.name}`);
   }
-  const name = has("--name")?.args[0];
-  if (name !== undefined && (name === "" || name === "." || name === ".." || name.includes("/"))) {
+  const name = has("--name");
+  const n = name?.args[0];
+  if (n !== undefined && (n === "" || n === "." || n === ".." || n.includes("/"))) {
     // It names the table's /proc/net/xt_recent entry, which the kernel cannot create.
-    ctx.error(has("--name")!.argCol, `recent: --name: the kernel refuses the name '${name}'`);
+    ctx.error(name!.argCol, `recent: --name: the kernel refuses the name '${n}'`);
   }
 }
 

@@ -403,24 +403,12 @@ export function parseMarkMask(text: string): Result<{ value: number; mask: numbe
  * a reversed range is loaded and the kernel's `min <= x && x <= max` never holds.
  */
 export function parseUintRange(text: string, max: number): Result<{ lo: number; hi: number }> {
-  const vals: number[] = [];
-  for (let at = 0; ; ) {
-    if (vals.length === 2) return fail(`a number or range lo:hi (at most 2 components), got '${text}'`);
-    let end = at;
-    let value = vals.length === 1 ? max : 0;
-    if (at < text.length && text.charCodeAt(at) !== 58) {
-      const r = strtoui(text, at, max);
-      if (!r) return fail(`a number 0..${max} or range lo:hi, got '${text}'`);
-      if (r.end < text.length && text.charCodeAt(r.end) !== 58)
-        return fail(`a number 0..${max} or range lo:hi, got '${text}'`);
-      end = r.end;
-      value = r.value;
-    }
-    vals.push(value);
-    if (end >= text.length) break;
-    at = end + 1;
-  }
-  return ok({ lo: vals[0]!, hi: vals[1] ?? vals[0]! });
+  const parts = text.split(":");
+  if (parts.length > 2) return fail(`a number or range lo:hi (at most 2 components), got '${text}'`);
+  const [lo, hi] = parts.map((p, i) => (p === "" ? (i === 0 ? 0 : max) : strtouiFull(p, max)));
+  if (lo === undefined || (parts.length === 2 && hi === undefined))
+    return fail(`a number 0..${max} or range lo:hi, got '${text}'`);
+  return ok({ lo, hi: hi ?? lo });
 }
 
 export const hex = (v: number): string => `0x${v.toString(16)}`;
