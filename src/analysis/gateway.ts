@@ -14,6 +14,8 @@ export interface GatewayInput {
   platform: PlatformName;
   file: string;
   text: string;
+  /** `text`'s bytes when it has one byte per character (read as ASCII): a faster iptables parse. */
+  bytes?: Uint8Array;
   /** The host's own addresses (Linux: needed to tell local from forwarded traffic). */
   addresses?: string[];
   wan?: string;

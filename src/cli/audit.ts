@@ -67,6 +67,7 @@ export async function fromTopology(
       platform: g.platform,
       file: relative(process.cwd(), cfg.file) || cfg.file,
       text: cfg.text,
+      ...(cfg.bytes ? { bytes: cfg.bytes } : {}),
       ...(g.addresses ? { addresses: g.addresses } : {}),
       ...(g.wan ? { wan: g.wan } : {}),
       ...(g.vdom ? { vdom: g.vdom } : {}),
@@ -114,7 +115,7 @@ async function fromFlags(o: AuditFlags, positional: string | undefined, io: Io):
     );
   }
   const path = (o.iptables ?? o.fortios ?? positional)!;
-  const { file, text } = await readInput(path, io);
+  const { file, text, bytes } = await readInput(path, io);
   const platform = o.iptables ? "iptables" : o.fortios ? "fortios" : sniffPlatform(text);
   if (!platform)
     throw new UsageError(
@@ -127,6 +128,7 @@ async function fromFlags(o: AuditFlags, positional: string | undefined, io: Io):
     platform,
     file,
     text,
+    ...(bytes ? { bytes } : {}),
     ...(o.address?.length ? { addresses: o.address } : o.local ? { addresses: [o.local] } : {}),
     ...(o.wan ? { wan: o.wan } : {}),
     ...(o.vdom ? { vdom: o.vdom } : {}),

@@ -3,15 +3,20 @@ import { readFileSync } from "node:fs";
 import { type Io, UsageError } from "./io.js";
 
 /** Reads a config file, or stdin for `-`; a missing file is the user's error, not a stack trace. */
-export async function readInput(path: string, io: Io): Promise<{ file: string; text: string }> {
+export async function readInput(
+  path: string,
+  io: Io,
+): Promise<{ file: string; text: string; bytes?: Uint8Array }> {
   if (path === "-") {
     if (!io.readStdin) throw new UsageError("cannot read standard input here");
     return { file: "<stdin>", text: await io.readStdin() };
   }
   try {
     const buf = readFileSync(path);
-    // Pure ASCII (nearly every dump): the same string as UTF-8 decoding, copied without validation.
-    return { file: path, text: buf.toString(isAscii(buf) ? "latin1" : "utf8") };
+    // Pure ASCII (nearly every dump): the same string as UTF-8 decoding, copied without
+    // validation, and one byte per character, so the iptables parser may read the bytes.
+    if (isAscii(buf)) return { file: path, text: buf.toString("latin1"), bytes: buf };
+    return { file: path, text: buf.toString("utf8") };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =

@@ -17,8 +17,8 @@ import { packetFields, type TraceFlags, ttlOf } from "./trace-flags.js";
 
 /** `tunnelcheck trace --iptables FILE`: one packet, a symbolic source set, or a JSONL batch. */
 export async function runIptablesTrace(o: TraceFlags, io: Io): Promise<number> {
-  const { file, text } = await readInput(o.iptables!, io);
-  const { ruleset, errors, warnings } = parseIptables(text, { file });
+  const { file, text, bytes } = await readInput(o.iptables!, io);
+  const { ruleset, errors, warnings } = parseIptables(text, bytes ? { file, bytes } : { file });
   if (errors.length > 0) throw new UsageError(errors.map(formatDiagnostic).join("\n"));
   // Warnings can change the answer (an unterminated quote, an unknown target): on stderr, so
   // JSON output stays clean.

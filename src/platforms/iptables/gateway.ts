@@ -21,7 +21,7 @@ import { forEachReachableRule } from "./walk.js";
 
 /** Loads an iptables rule set for the audit. */
 export function loadIptablesGateway(g: GatewayInput): LoadedGateway {
-  const parsed = parseIptables(g.text, { file: g.file });
+  const parsed = parseIptables(g.text, g.bytes ? { file: g.file, bytes: g.bytes } : { file: g.file });
   if (parsed.errors.length > 0) throw new GatewayInputError(parsed.errors.map(formatDiagnostic).join("\n"));
   const rs = parsed.ruleset;
   const family = rs.family;
