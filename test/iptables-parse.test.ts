@@ -716,6 +716,13 @@ describe("match modules", () => {
     expect(errorsOf("-A INPUT -m conntrack --ctorig 1.2.3.4")[0]).toMatch(
       /^option '--ctorig' is ambiguous \(--ctorigsrc, --ctorigdst/,
     );
+    // iptables' other long options (--list, --line-numbers, --modprobe, …) count too.
+    expect(diags("-A INPUT -m length --l 5")).toEqual([
+      "t.rules:4:20: option '--l' is ambiguous (--list, --list-rules, --line-numbers, --length)",
+    ]);
+    expect(errorsOf("-A INPUT --m tcp")).toEqual(["option '--m' is ambiguous (--modprobe, --match)"]);
+    expect(errorsOf("-A INPUT -m mark --ma 1")).toEqual(["option '--ma' is ambiguous (--match, --mark)"]);
+    expect(rule("-A INPUT --fragment").fragment).toEqual({ invert: false });
     expect(errorsOf("-A INPUT -s 1.2.3.4 extra")).toEqual(["expected an option, got 'extra'"]);
     expect(errorsOf("-A INPUT -s")).toEqual(["option -s requires an argument"]);
   });

@@ -220,6 +220,38 @@ for (const p of ["80", "90:80", "http", "ntp", "0x50", "+80", "80:", "70000", "a
 }
 v6("-p tcp --dport 80", "-p udp --sport 0x35", "-p tcp --dport 90:80", "-p udp --dport +53");
 
+// Abbreviations: getopt_long over iptables' own long options and the loaded modules' ones
+v4(
+  "-m length --l 5",
+  "-m length --le 5",
+  "-p tcp -m tcp --dp 22",
+  "-p tcp --dest 1.2.3.4",
+  "-p tcp -m tcp --dest 1.2.3.4",
+  "-p tcp --dport 1 --dest 1.2.3.4",
+  "-m conntrack --ctst NEW",
+  "-m state --st NEW",
+  "-m state --s NEW",
+  "-m mark --ma 1",
+  "-m mark --mar 1",
+  "-m comment --comm x",
+  "--m tcp",
+  "--ma tcp -p tcp",
+  "--s 1.2.3.4",
+  "--p tcp",
+  "--pro tcp",
+  "--fr",
+  "--fragment",
+  "--fragments",
+  "--f",
+  "--ve",
+  "--wa",
+  "--li",
+  "--ipv",
+  "-m length --le=5",
+  "-m length --l=5",
+);
+v6("--fr", "--l 5", "-p tcp --dp 22");
+
 // -m multiport
 const FIFTEEN = Array.from({ length: 15 }, (_, i) => 1000 + i).join(",");
 const SIXTEEN = Array.from({ length: 16 }, (_, i) => 1000 + i).join(",");

@@ -141,7 +141,7 @@ const GENERIC: Readonly<Record<string, GenericSpec>> = {
   "-o": G("oif", 1, true),
   "--out-interface": G("oif", 1, true),
   "-f": G("frag", 0, true),
-  "--fragment": G("frag", 0, true),
+  "--fragments": G("frag", 0, true),
   "-j": G("jump", 1),
   "--jump": G("jump", 1),
   "-g": G("goto", 1),
@@ -178,6 +178,21 @@ const GENERIC: Readonly<Record<string, GenericSpec>> = {
   "--rename-chain": G("E", 2),
 };
 const GENERIC_LONG = Object.keys(GENERIC).filter((k) => k.startsWith("--"));
+/** iptables' other long options: not rule options, but a prefix of one is theirs or ambiguous. */
+const OTHER_LONG = [
+  "--check",
+  "--list",
+  "--list-rules",
+  "--numeric",
+  "--verbose",
+  "--wait",
+  "--wait-interval",
+  "--exact",
+  "--version",
+  "--help",
+  "--line-numbers",
+  "--modprobe",
+];
 const GENERIC_MAP = new Map(Object.entries(GENERIC));
 
 const COMMANDS = new Set<GenericId>(["A", "I", "D", "R", "N", "P", "F", "X", "Z", "E"]);
@@ -1733,7 +1748,7 @@ class Parser {
 
   /** getopt_long's abbreviations: a unique prefix of a long option in scope is that option. */
   private prefixOption(name: string, col: number, providers: Provider[]): Resolved | null | "error" {
-    if (!name.startsWith("--") || name.length < 3) return null;
+    if (!name.startsWith("--") || name.length < 3 || OTHER_LONG.includes(name)) return null;
     const hits: Array<Resolved & { shown: string }> = [];
     for (const g of GENERIC_LONG) {
       if (
@@ -1755,13 +1770,16 @@ class Parser {
         }
       }
     }
-    if (hits.length === 1) {
+    const others = OTHER_LONG.filter((o) => o.startsWith(name));
+    // A prefix of only such an option stays unknown, as its whole name would be.
+    if (others.length === 1 && hits.length === 0) return null;
+    if (hits.length === 1 && others.length === 0) {
       const h = hits[0]!;
       this.warn(col, `abbreviated option '${name}' taken as '${h.shown}'`);
       return h;
     }
-    if (hits.length > 1) {
-      this.err(col, `option '${name}' is ambiguous (${hits.map((h) => h.shown).join(", ")})`);
+    if (hits.length + others.length > 1) {
+      this.err(col, `option '${name}' is ambiguous (${[...others, ...hits.map((h) => h.shown)].join(", ")})`);
       return "error";
     }
     return null;
