@@ -704,7 +704,7 @@ describe("match modules", () => {
   });
 
   it("binds options like getopt: abbreviations, --opt=value, ambiguity", () => {
-    const r = one("-A INPUT -p tcp --dpo 22 -m mac --mac 00:11:22:33:44:55 --src=10.0.0.1 -j ACCEPT");
+    const r = one("-A INPUT -p tcp --dpo=22 -m mac --mac 00:11:22:33:44:55 --src 10.0.0.1 -j ACCEPT");
     expect(r.errors).toEqual([]);
     expect(match(r.rules[0]!, "tcp").dport?.range.lo).toBe(22);
     expect(match(r.rules[0]!, "mac").mac).toBe("00:11:22:33:44:55");
@@ -723,6 +723,13 @@ describe("match modules", () => {
     expect(errorsOf("-A INPUT --m tcp")).toEqual(["option '--m' is ambiguous (--modprobe, --match)"]);
     expect(errorsOf("-A INPUT -m mark --ma 1")).toEqual(["option '--ma' is ambiguous (--match, --mark)"]);
     expect(rule("-A INPUT --fragment").fragment).toEqual({ invert: false });
+    // -p -s -d -i -o -j read argv[optind-1]: an inline argument is the whole word.
+    expect(diags("-A INPUT --src=10.0.0.1")).toEqual([
+      "t.rules:4:10: -s: expected an IPv4 address, got '--src=10.0.0.1'",
+    ]);
+    expect(errorsOf("-A INPUT -ptcp")[0]).toMatch(/^-p: unknown protocol '-ptcp'/);
+    expect(rule("-A INPUT -ieth0").iif).toMatchObject({ name: "-ieth0" });
+    expect(target(rule("-A INPUT -gU"), "goto").chain).toBe("U");
     expect(errorsOf("-A INPUT -s 1.2.3.4 extra")).toEqual(["expected an option, got 'extra'"]);
     expect(errorsOf("-A INPUT -s")).toEqual(["option -s requires an argument"]);
   });

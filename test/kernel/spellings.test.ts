@@ -251,6 +251,24 @@ v4(
   "-m length --l=5",
 );
 v6("--fr", "--l 5", "-p tcp --dp 22");
+// An inline argument (`-xVALUE`, `--opt=VALUE`): -p -s -d -i -o -j take the whole word.
+v4(
+  "-ptcp",
+  "--protocol=tcp",
+  "-s1.2.3.4",
+  "--src=1.2.3.4",
+  "-d1.2.3.4",
+  "-ieth0",
+  "-i=eth0",
+  "--in-interface=eth0",
+  "-jACCEPT",
+  "--jump=ACCEPT",
+  "-mtcp -p tcp --dport 1",
+  "--match=tcp -p tcp --dport 1",
+  "-p tcp --dport=22",
+  "-m comment --comment=x",
+);
+add({ chain: "FORWARD" }, "-oeth0", "--out=eth0");
 
 // -m multiport
 const FIFTEEN = Array.from({ length: 15 }, (_, i) => 1000 + i).join(",");

@@ -195,6 +195,7 @@ const OTHER_LONG = [
 ];
 const GENERIC_MAP = new Map(Object.entries(GENERIC));
 
+const WHOLE_WORD_ARG = new Set<GenericId>(["proto", "src", "dst", "iif", "oif", "jump"]);
 const COMMANDS = new Set<GenericId>(["A", "I", "D", "R", "N", "P", "F", "X", "Z", "E"]);
 
 interface Resolved {
@@ -1111,9 +1112,15 @@ class Parser {
         invCol = tokens[k]!.col;
         k++;
       }
+      // iptables takes -p -s -d -i -o -j's argument as argv[optind-1]: given inline, the whole word.
+      if (inline !== undefined && gid && WHOLE_WORD_ARG.has(gid)) inline = tok.text;
       if (inline !== undefined) args.push(inline);
       const argCol =
-        inline !== undefined ? tok.col + name.length + 1 : want > 0 ? (tokens[k]?.col ?? tok.col) : tok.col;
+        inline !== undefined
+          ? tok.col + tok.text.length - inline.length
+          : want > 0
+            ? (tokens[k]?.col ?? tok.col)
+            : tok.col;
       while (args.length < want) {
         const a = tokens[k];
         if (!a) break;
