@@ -675,6 +675,9 @@ describe("match modules", () => {
     expect(errorsOf("-A INPUT -j NFLOG --nflog-group 70000")).toEqual([
       'NFLOG: bad value for option "--nflog-group", or out of range (0-65535)',
     ]);
+    expect(diags("-A INPUT -j NFLOG --nflog-threshold 65536")).toEqual([
+      't.rules:4:37: NFLOG: bad value for option "--nflog-threshold", or out of range (0-65535)',
+    ]);
     expect(errorsOf("-A INPUT -m policy --dir in --pol ipsec --strict")[0]).toMatch(
       /^policy match: empty policy element 0\. --strict is in effect/,
     );

@@ -270,6 +270,16 @@ v4(
 );
 add({ chain: "FORWARD" }, "-oeth0", "--out=eth0");
 
+// -j NFLOG
+v4(
+  "-j NFLOG --nflog-threshold 65535",
+  "-j NFLOG --nflog-threshold 65536",
+  "-j NFLOG --nflog-threshold -1",
+  "-j NFLOG --nflog-group 65536",
+  "-j NFLOG --nflog-size 4294967295",
+  "-j NFLOG --nflog-size 4294967296",
+);
+
 // -m multiport
 const FIFTEEN = Array.from({ length: 15 }, (_, i) => 1000 + i).join(",");
 const SIXTEEN = Array.from({ length: 16 }, (_, i) => 1000 + i).join(",");

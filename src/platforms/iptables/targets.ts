@@ -266,7 +266,12 @@ const DEFS: TargetDef[] = [
     // Kept in the order libxt_NFLOG saves them, so equal targets compare equal.
     build(t, ctx) {
       for (const o of t.opts) {
-        const max = o.name === "--nflog-group" ? 65535 : o.name === "--nflog-prefix" ? -1 : 0xffffffff;
+        const max =
+          o.name === "--nflog-group" || o.name === "--nflog-threshold"
+            ? 65535
+            : o.name === "--nflog-prefix"
+              ? -1
+              : 0xffffffff;
         if (max >= 0 && strtouiFull(o.args[0]!, max) === undefined) {
           ctx.error(o.argCol, `NFLOG: bad value for option "${o.name}", or out of range (0-${max})`);
         }
