@@ -675,6 +675,13 @@ describe("match modules", () => {
     expect(errorsOf("-A INPUT -j NFLOG --nflog-group 70000")).toEqual([
       'NFLOG: bad value for option "--nflog-group", or out of range (0-65535)',
     ]);
+    const hl = "-A INPUT -m hashlimit --hashlimit-upto 1/sec --hashlimit-name x --hashlimit-srcmask";
+    expect(diags(`${hl} 33`)).toEqual([
+      "t.rules:4:85: hashlimit: --hashlimit-srcmask: expected a prefix length 0..32 or a contiguous netmask, got '33'",
+    ]);
+    expect(diags(`${hl} 33`, 6)).toEqual([]);
+    expect(diags(`${hl} 255.255.0.0`)).toEqual([]);
+    expect(errorsOf(`${hl} ffff::ffff`, "filter", 6)).toHaveLength(1);
     expect(diags("-A INPUT -j NFLOG --nflog-threshold 65536")).toEqual([
       't.rules:4:37: NFLOG: bad value for option "--nflog-threshold", or out of range (0-65535)',
     ]);

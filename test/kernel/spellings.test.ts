@@ -280,6 +280,18 @@ v4(
   "-j NFLOG --nflog-size 4294967296",
 );
 
+// -m hashlimit masks: a prefix length of the rule's family, else a mask address (the kernel refuses
+// a non-contiguous one)
+const HL = "-m hashlimit --hashlimit-upto 1/sec --hashlimit-name x";
+for (const m of ["32", "33", "0", "0x10", "128", "255.255.0.0", "255.0.255.0", "4294967295", "10.1", "8x"]) {
+  v4(`${HL} --hashlimit-srcmask ${m}`);
+}
+v4(`${HL} --hashlimit-dstmask 33`);
+for (const m of ["33", "128", "129", "ffff:ffff::", "ffff::ffff", "255.255.0.0", "0x40"]) {
+  v6(`${HL} --hashlimit-srcmask ${m}`);
+}
+v6(`${HL} --hashlimit-dstmask 129`);
+
 // -m multiport
 const FIFTEEN = Array.from({ length: 15 }, (_, i) => 1000 + i).join(",");
 const SIXTEEN = Array.from({ length: 16 }, (_, i) => 1000 + i).join(",");

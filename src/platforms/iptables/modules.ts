@@ -33,6 +33,7 @@ import {
   parseMarkMask,
   parseMultiport,
   parseNet,
+  parsePlen,
   parsePortRange,
   parseUintRange,
   type Result,
@@ -47,6 +48,7 @@ export interface OptSpec {
 /** Value syntax checks for options of modules and targets kept opaque. */
 export type ValueCheck =
   | { kind: "uint"; max: number }
+  | { kind: "plen" }
   | { kind: "rate" }
   | { kind: "byterate" }
   | { kind: "limit-rate" };
@@ -73,6 +75,13 @@ export function checkValues(
         ctx.error(o.argCol, `${owner}: ${o.name}: rate too fast (at most 10000/second), got '${a}'`);
       if (r !== "too fast" && r !== "ok")
         ctx.error(o.argCol, `${owner}: ${o.name}: expected a rate like 10/second, got '${a}'`);
+      continue;
+    }
+    if (c.kind === "plen") {
+      if (parsePlen(a, ctx.family) === null) {
+        const what = `a prefix length 0..${ctx.family === 4 ? 32 : 128} or a contiguous netmask`;
+        ctx.error(o.argCol, `${owner}: ${o.name}: expected ${what}, got '${a}'`);
+      }
       continue;
     }
     const bad =
@@ -1410,8 +1419,8 @@ const VALUES: Record<string, Record<string, ValueCheck>> = {
     "--hashlimit-upto": { kind: "byterate" },
     "--hashlimit-above": { kind: "byterate" },
     "--hashlimit": { kind: "rate" },
-    "--hashlimit-srcmask": { kind: "uint", max: 128 },
-    "--hashlimit-dstmask": { kind: "uint", max: 128 },
+    "--hashlimit-srcmask": { kind: "plen" },
+    "--hashlimit-dstmask": { kind: "plen" },
     "--hashlimit-htable-size": U32,
     "--hashlimit-htable-max": U32,
     "--hashlimit-htable-expire": U32,

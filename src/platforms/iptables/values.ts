@@ -127,6 +127,18 @@ function inetAton(s: string): bigint | undefined {
 }
 
 /**
+ * A prefix length of XTTYPE_PLEN options as iptables 1.8.9 loads it: 0..32 (IPv4) or 0..128 (IPv6) by
+ * xtables_strtoui, else a mask through getaddrinfo (`inet_aton` for IPv4: `4294967295` is /32). Null
+ * when neither, or the mask is not contiguous (stored as 255, which the kernel refuses).
+ */
+export function parsePlen(text: string, f: Family): number | null {
+  const n = strtouiFull(text, f === 4 ? 32 : 128);
+  if (n !== undefined) return n;
+  const mask = f === 4 ? inetAton(text) : parseV6(text);
+  return mask === undefined ? null : maskLen(f, mask);
+}
+
+/**
  * An IPv4 `addr[/mask]` of XTTYPE_HOSTMASK options (conntrack `--ctorig*`/`--ctrepl*`, policy
  * `--tunnel-*`), as iptables 1.8.9 loads it (checked against the binary): the address through
  * getaddrinfo, i.e. `inet_aton` (`10.1` is 10.0.0.1); the mask a prefix length 0..32 in C notation,
