@@ -292,6 +292,29 @@ for (const m of ["33", "128", "129", "ffff:ffff::", "ffff::ffff", "255.255.0.0",
 }
 v6(`${HL} --hashlimit-dstmask 129`);
 
+// -m ah: ip6tables' also has --ahlen/--ahres and needs no -p ah; iptables' needs -p ah
+v4(
+  "-p ah -m ah --ahspi 5",
+  "-m ah --ahspi 5",
+  "-p ah -m ah --ahres",
+  "-p ah -m ah --ahlen 5",
+  "-p ah --ahres",
+  "-p ah -m ah --ah 5",
+);
+v6(
+  "-m ah --ahspi 5",
+  "-m ah",
+  "-p ah -m ah --ahspi 5",
+  "-p ah --ahspi 5",
+  "-p ah -m ah --ahres",
+  "-m ah --ahres",
+  "-p ah -m ah --ahlen 5",
+  "-p tcp -m ah --ahspi 5",
+  "! -p ah -m ah --ahspi 5",
+  "-m ah --ah 5",
+  "-m ah --ahspi 4294967296",
+);
+
 // -m multiport
 const FIFTEEN = Array.from({ length: 15 }, (_, i) => 1000 + i).join(",");
 const SIXTEEN = Array.from({ length: 16 }, (_, i) => 1000 + i).join(",");

@@ -1080,33 +1080,8 @@ const DEFS: ModuleDef[] = [
       return r;
     },
   },
-  ...(
-    [
-      ["esp", "--espspi", IPPROTO.ESP],
-      ["ah", "--ahspi", IPPROTO.AH],
-    ] as const
-  ).map(
-    ([name, opt, proto]): ModuleDef => ({
-      name,
-      options: name === "ah" ? { [opt]: A1i, "--ahlen": A1i, "--ahres": A0 } : { [opt]: A1i },
-      build(m, ctx) {
-        requireProto(m, ctx, [proto], `'-p ${name}'`);
-        let spi: { lo: number; hi: number; invert: boolean } | null = null;
-        const other: RawOption[] = [];
-        for (const o of m.opts) {
-          if (!firstTime(m, o, ctx)) continue;
-          if (o.name === opt) {
-            const v = uintRange(o, ctx, 0xffffffff);
-            if (v) spi = { ...v, invert: o.invert };
-          } else {
-            other.push(o);
-            ctx.unknown(o.col, o.name, "AH header length/reserved fields are not modelled");
-          }
-        }
-        return { kind: name, col: m.col, spi, other };
-      },
-    }),
-  ),
+  spiModule("esp", "--espspi", IPPROTO.ESP),
+  spiModule("ah", "--ahspi", IPPROTO.AH),
   {
     name: "pkttype",
     options: { "--pkt-type": A1i },
@@ -1310,6 +1285,41 @@ const DEFS: ModuleDef[] = [
   opaque("eui64", "unmodelled", "EUI-64 address checks are not modelled", {}, 6),
 ];
 
+/**
+ * esp and ah. ip6tables' ah also has --ahlen/--ahres and needs no -p: it looks for the AH extension
+ * header anywhere in the chain, which the engine does not model unless the rule has `-p ah`.
+ */
+function spiModule(name: "esp" | "ah", opt: string, proto: number, family?: Family): ModuleDef {
+  return {
+    name,
+    options: family === 6 ? { [opt]: A1i, "--ahlen": A1i, "--ahres": A0 } : { [opt]: A1i },
+    build(m, ctx) {
+      const p = ctx.proto;
+      const anyHeader = family === 6 && (!p || p.invert || p.num !== proto);
+      if (!anyHeader) requireProto(m, ctx, [proto], `'-p ${name}'`);
+      let spi: { lo: number; hi: number; invert: boolean } | null = null;
+      const other: RawOption[] = [];
+      for (const o of m.opts) {
+        if (!firstTime(m, o, ctx)) continue;
+        if (o.name === opt) {
+          const v = uintRange(o, ctx, 0xffffffff);
+          if (v) spi = { ...v, invert: o.invert };
+        } else {
+          other.push(o);
+          if (!anyHeader) ctx.unknown(o.col, o.name, "AH header length/reserved fields are not modelled");
+        }
+      }
+      if (anyHeader) {
+        const reason = "without -p ah, ip6tables' ah match looks for an AH header anywhere in the chain";
+        ctx.unknown(m.col, `-m ${name}`, reason);
+        return { kind: "opaque", col: m.col, module: name, options: m.opts, why: "unmodelled", reason };
+      }
+      return { kind: name, col: m.col, spi, other };
+    },
+  };
+}
+const AH6: ModuleDef = { ...spiModule("ah", "--ahspi", IPPROTO.AH, 6), family: 6 };
+
 function opaque(
   name: string,
   why: "runtime" | "unmodelled",
@@ -1446,6 +1456,7 @@ const BY_NAME = new Map(DEFS.map((d) => [d.name, d]));
 
 /** The module iptables loads for `-m name` (with its icmpv6 spelling quirk), if it knows it. */
 export function findModule(name: string, family: Family): ModuleDef | undefined {
+  if (family === 6 && name === "ah") return AH6;
   const n = family === 6 && (name === "icmpv6" || name === "ipv6-icmp") ? "icmp6" : name;
   return BY_NAME.get(n);
 }
