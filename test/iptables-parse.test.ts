@@ -746,6 +746,16 @@ describe("match modules", () => {
     expect(errorsOf("-A INPUT -ptcp")[0]).toMatch(/^-p: unknown protocol '-ptcp'/);
     expect(rule("-A INPUT -ieth0").iif).toMatchObject({ name: "-ieth0" });
     expect(target(rule("-A INPUT -gU"), "goto").chain).toBe("U");
+    // Blanks before each address of -s/-d are skipped.
+    const blanks = one('-A INPUT -s " 2001:db8::1,\t2001:db8::2"', "filter", 6);
+    expect(blanks.errors).toEqual([]);
+    expect(blanks.rules.map((r) => r.src?.spec)).toMatchObject([
+      { addr: 0x20010db8000000000000000000000001n },
+      { addr: 0x20010db8000000000000000000000002n },
+    ]);
+    expect(diags('-A INPUT -s "2001:db8::1 "', 6)).toEqual([
+      "t.rules:4:13: -s: expected an IPv6 address, got '2001:db8::1 '",
+    ]);
     expect(errorsOf("-A INPUT -s 1.2.3.4 extra")).toEqual(["expected an option, got 'extra'"]);
     expect(errorsOf("-A INPUT -s")).toEqual(["option -s requires an argument"]);
   });

@@ -1823,7 +1823,8 @@ class Parser {
         }
         const specs: AddrSpec[] = [];
         for (const part of arg.includes(",") ? arg.split(",") : [arg]) {
-          const r = parseNet(part, this.family, { allowName: true });
+          // iptables skips blanks (C isspace) before each address of the list.
+          const r = parseNet(part.replace(/^[ \t\n\v\f\r]+/, ""), this.family, { allowName: true });
           if (!r.ok) {
             fail(raw.argCol, `${id === "src" ? "-s" : "-d"}: expected ${r.error}`);
             return;
