@@ -239,6 +239,13 @@ describe("protocols and interfaces", () => {
     expect(errorsOf("-A INPUT ! -p all")).toEqual(["rule would never match protocol: ! -p all"]);
     expect(errorsOf("-A INPUT -p nosuch")[0]).toMatch(/^-p: unknown protocol 'nosuch'/);
     expect(errorsOf("-A INPUT -p 256")[0]).toMatch(/^-p: unknown protocol '256'/);
+    // /etc/protocols' mptcp is 262: nft matches 262 & 255 (tcp), the tcp match sees 262.
+    const mptcp = one("-A INPUT -p mptcp");
+    expect(mptcp.rules[0]!.proto).toEqual({ num: 6, invert: false });
+    expect(mptcp.msgs).toEqual([
+      "-p mptcp is protocol 262: iptables-nft matches its low byte (tcp), while extensions see 262",
+    ]);
+    expect(errorsOf("-A INPUT -p mptcp -m tcp --dport 80")).toEqual(["tcp match requires '-p tcp'"]);
     expect(errorsOf("-A INPUT -p tcp -p udp")).toEqual(["multiple -p flags not allowed"]);
   });
 

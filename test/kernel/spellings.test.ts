@@ -155,7 +155,18 @@ v4(
   "--proto udp",
   "--protocol 17",
 );
-v6("-p ipv6-icmp", "-p icmpv6", "-p 58", "-p icmp", "-p 44", "-p 0", "-p all", "-p esp", "-p mh");
+// mptcp is 262 in /etc/protocols: nft matches its low byte (tcp), extensions see 262.
+v4(
+  "-p mptcp",
+  "-p MPTCP",
+  "! -p mptcp",
+  "-p mptcp --dport 80",
+  "-p mptcp -m tcp --dport 80",
+  "-p mptcp -m multiport --dports 80",
+  "-m conntrack --ctproto mptcp",
+  "-m conntrack --ctproto MPTCP",
+);
+v6("-p mptcp", "-p ipv6-icmp", "-p icmpv6", "-p 58", "-p icmp", "-p 44", "-p 0", "-p all", "-p esp", "-p mh");
 
 // -i / -o
 v4(
@@ -977,7 +988,7 @@ const KNOWN: string[] = [
   "-A INPUT -m mac --mac-source ! 00:11:22:33:44:55 | iptables refuses, parser takes",
   "-A INPUT -m set --match-set ! tcs src | iptables refuses, parser takes",
 
-  // Options no loaded module owns (no implicit match for udplite; --syn is tcp's; --icmp-type is IPv4's):
+  // Options no loaded module owns (no implicit match for udplite or mptcp; --syn is tcp's; --icmp-type is IPv4's):
   // iptables says `unknown option`, the parser keeps the rule as unknown with a warning.
   "-A INPUT --dport 80 | iptables refuses, parser takes",
   "-A INPUT -p udplite --dport 80 | iptables refuses, parser takes",
@@ -989,6 +1000,7 @@ const KNOWN: string[] = [
   "-A INPUT -p udplite --dport 80: | iptables refuses, parser takes",
   "-A INPUT -p udplite --dport 70000 | iptables refuses, parser takes",
   "-A INPUT -p udplite --dport amqp | iptables refuses, parser takes",
+  "-A INPUT -p mptcp --dport 80 | iptables refuses, parser takes",
   "-A INPUT -p udp --syn | iptables refuses, parser takes",
   "ip6 -A INPUT -p icmp --icmp-type 8 | iptables refuses, parser takes",
 

@@ -550,7 +550,7 @@ const DEFS: ModuleDef[] = [
                 o.argCol,
                 `--ctproto: expected a protocol number or name (case-sensitive), got '${a}'`,
               );
-            else r.proto = { num: n, invert: o.invert };
+            else r.proto = { num: n & 255, invert: o.invert }; // a u8 field: mptcp (262) is 6
             break;
           }
           case "--ctorigsrc":

@@ -98,6 +98,14 @@ export function protoNumber(text: string): number | undefined {
   return strtouiFull(text, 255) ?? PROTO_BY_NAME.get(text.toLowerCase());
 }
 
+/** /etc/protocols numbers above 255 (netbase 6.3+), which xtables_parse_protocol returns as they are. */
+const WIDE_PROTOS: ReadonlyMap<string, number> = new Map([["mptcp", 262]]);
+
+/** `-p` as iptables reads it, including numbers above 255 (`mptcp` is 262). */
+export function protoNumberWide(text: string): number | undefined {
+  return protoNumber(text) ?? WIDE_PROTOS.get(text.toLowerCase());
+}
+
 /** Aliases of netbase's /etc/protocols (getprotobyname matches them, case-sensitively). */
 const PROTO_ALIASES_TEXT =
   "IP 0 HOPOPT 0 ICMP 1 IGMP 2 GGP 3 IP-ENCAP 4 ST 5 TCP 6 EGP 8 IGP 9 PUP 12 UDP 17 HMP 20 XNS-IDP 22 " +
@@ -105,7 +113,7 @@ const PROTO_ALIASES_TEXT =
   "RSVP 46 GRE 47 IPSEC-ESP 50 IPSEC-AH 51 SKIP 57 IPv6-ICMP 58 IPv6-NoNxt 59 IPv6-Opts 60 RSPF 73 CPHB 73 " +
   "VMTP 81 EIGRP 88 OSPFIGP 89 AX.25 93 IPIP 94 ETHERIP 97 ENCAP 98 PIM 103 IPCOMP 108 VRRP 112 " +
   "L2TP 115 ISIS 124 SCTP 132 FC 133 Mobility-Header 135 UDPLite 136 MPLS-in-IP 137 HIP 139 " +
-  "Shim6 140 WESP 141 ROHC 142 Ethernet 143";
+  "Shim6 140 WESP 141 ROHC 142 Ethernet 143 MPTCP 262";
 let protoAliases: Map<string, number> | undefined;
 
 function protoAlias(text: string): number | undefined {
@@ -122,7 +130,7 @@ function protoAlias(text: string): number | undefined {
  * as written, so names are case-sensitive (`TCP` is an /etc/protocols alias, `Tcp` is nothing).
  */
 export function protoNumberCased(text: string): number | undefined {
-  return strtouiFull(text, 255) ?? PROTO_BY_NAME.get(text) ?? protoAlias(text);
+  return strtouiFull(text, 255) ?? PROTO_BY_NAME.get(text) ?? WIDE_PROTOS.get(text) ?? protoAlias(text);
 }
 
 /** The name iptables-save uses for a protocol number (`ipv6-icmp` for 58), or the number. */

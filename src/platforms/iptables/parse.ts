@@ -43,7 +43,7 @@ import {
   type OptSpec,
   optionLookup,
 } from "./modules.js";
-import { protoNumber } from "./names.js";
+import { protoName, protoNumber, protoNumberWide } from "./names.js";
 import {
   checkOpaqueTarget,
   findTarget,
@@ -1856,7 +1856,7 @@ class Parser {
           return;
         }
         lp.protoCol = tok.col;
-        const n = protoNumber(arg);
+        const n = protoNumberWide(arg);
         if (n === undefined) {
           fail(
             raw.argCol,
@@ -1867,6 +1867,12 @@ class Parser {
         if (n === 0) {
           if (raw.invert) fail(raw.col, "rule would never match protocol: ! -p all");
           return;
+        }
+        if (n > 255) {
+          this.warn(
+            raw.argCol,
+            `-p ${arg} is protocol ${n}: iptables-nft matches its low byte (${protoName(n & 255)}), while extensions see ${n}`,
+          );
         }
         lp.proto = { num: n, invert: raw.invert };
         return;
@@ -2027,6 +2033,9 @@ class Parser {
     const ns = srcs ? srcs.length : 1;
     const nd = dsts ? dsts.length : 1;
     const rules: Rule[] = [];
+    // nft's meta l4proto is one byte (extensions were built with the whole number above).
+    const proto =
+      lp.proto && lp.proto.num > 255 ? { num: lp.proto.num & 255, invert: lp.proto.invert } : lp.proto;
     // iptables expands `-s a,b -d c,d` source-major into one rule per pair.
     for (let a = 0; a < ns; a++) {
       const s = srcs ? srcs[a]! : null;
@@ -2042,7 +2051,7 @@ class Parser {
           dst: d ? { spec: d, invert: lp.dsts!.invert } : null,
           iif: lp.iif,
           oif: lp.oif,
-          proto: lp.proto,
+          proto,
           fragment: lp.fragment,
           matches,
           target: target === "pending" ? null : target,
