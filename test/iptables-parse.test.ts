@@ -153,6 +153,11 @@ describe("addresses", () => {
     expect(r.rules[0]!.src?.spec).toMatchObject({ addr: 0x08010101n });
     expect(r.rules[0]!.dst?.spec).toMatchObject({ addr: 0x0a010000n });
     expect(r.msgs).toContain("'010.1.1.1' is read by iptables as 8.1.1.1");
+    // It reads the first 19 characters only.
+    const cut = one("-A INPUT -s 00000000010.00000000.0.1 -d 10.0.0.000000000001");
+    expect(cut.rules[0]!.src?.spec).toMatchObject({ addr: 0x08000000n, len: 32 });
+    expect(cut.rules[0]!.dst?.spec).toMatchObject({ addr: 0x0a000001n });
+    expect(cut.msgs).toContain("'00000000010.00000000.0.1' is read by iptables as 8.0.0.0");
   });
 
   it("negates in the new and the old (deprecated) position identically", () => {

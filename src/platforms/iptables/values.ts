@@ -59,13 +59,14 @@ export function maskLen(f: Family, mask: bigint): number | null {
 
 /**
  * iptables' own IPv4 parser (xtables `__numeric_to_ipaddr`): 1–4 parts, missing parts are zero, each
- * part read by xtables_strtoui (leading blanks and '+' allowed).
+ * part read by xtables_strtoui (leading blanks and '+' allowed). It parses a copy cut to 19 characters
+ * (`char buf[20]`), so `00000000010.00000000.0.1` is 8.0.0.0.
  */
 function parseV4Numeric(s: string, isMask: boolean): { value: bigint; canonical: boolean } | undefined {
-  const parts = s.split(".");
+  const parts = (s.length > 19 ? s.slice(0, 19) : s).split(".");
   if (parts.length > 4 || (isMask && parts.length !== 4)) return undefined;
   let v = 0n;
-  let canonical = parts.length === 4;
+  let canonical = parts.length === 4 && s.length <= 19;
   for (let i = 0; i < 4; i++) {
     const p = parts[i];
     let byte = 0;
