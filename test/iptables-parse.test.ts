@@ -1067,6 +1067,10 @@ describe("targets", () => {
     ]);
     expect(errorsOf("-A PREROUTING -j DROP", "nat")[0]).toMatch(/^the nat table does not support DROP/);
     expect(errorsOf("-A PREROUTING -j DNAT", "nat")).toEqual(["DNAT: needs --to-destination"]);
+    // Addresses by inet_pton (iptables: Bad IP address "010.0.0.1").
+    expect(
+      one("-A PREROUTING -p tcp -j DNAT --to-destination 010.0.0.1", "nat").errors.map(formatDiagnostic),
+    ).toEqual(["t.rules:4:47: --to-destination: expected an IPv4 address a.b.c.d, got '010.0.0.1'"]);
     // The port part as iptables 1.8.9 reads it (test/kernel/nat-ports.test.ts compares with the binary).
     const dnat = (p: string) => `-A PREROUTING -p tcp -j DNAT --to-destination 10.0.0.1:${p}`;
     expect(errorsOf(dnat("80-90-100"), "nat")).toEqual([

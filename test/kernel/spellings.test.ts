@@ -135,6 +135,21 @@ v4(
   "-m iprange --src-range 00000000010.00000000.0.1-10.0.0.5",
   "-m iprange --dst-range 10.0.0.1-00000000010.00000000.0.5",
 );
+// DNAT/SNAT read IPv4 addresses with inet_pton: dotted decimal only.
+add(
+  { table: "nat", chain: "PREROUTING" },
+  "-p tcp -j DNAT --to-destination 10.0.0.1:80",
+  "-p tcp -j DNAT --to-destination 10.0.0.1-10.0.0.9",
+  "-p tcp -j DNAT --to-destination 010.0.0.1",
+  "-p tcp -j DNAT --to-destination 10.0.0.01",
+  "-p tcp -j DNAT --to-destination 10.1",
+  "-p tcp -j DNAT --to-destination 0x0a.0.0.1",
+  "-p tcp -j DNAT --to-destination +10.0.0.1",
+  '-p tcp -j DNAT --to-destination " 10.0.0.1"',
+  "-p tcp -j DNAT --to-destination 10.0.0.1-10.0.0.010",
+  "-p tcp -j DNAT --to-destination 00000000010.00000000.0.1:80",
+);
+add({ table: "nat", chain: "POSTROUTING" }, "-j SNAT --to-source 10.0.0.1", "-j SNAT --to-source 10.00.0.1");
 v4('-s " localhost"', '-s " 500"', '-s "10.0.0.1, 10.0.0.2"', '-s "10.0.0.1 ,10.0.0.2"', '-s "10.0.0.1 "');
 
 // -p

@@ -7,7 +7,7 @@ import { strtoui, strtouiFull } from "./cnum.js";
 import type { Hook, NatRange, PortRange, RawOption, TableName, Target } from "./model.js";
 import { type BuildCtx, checkValues, type OptSpec, type ValueCheck } from "./modules.js";
 import { defaultRejectWith, LOG_LEVELS, rejectWith, serviceByName } from "./names.js";
-import { parseAddr, parseMarkMask } from "./values.js";
+import { parseAddr, parseMarkMask, type Result } from "./values.js";
 
 export interface TargetInstance {
   name: string;
@@ -150,6 +150,14 @@ function natPorts(text: string): { lo: number; hi: number; base: number | null }
   return { lo: first.value, hi: second.value, base };
 }
 
+/** inet_pton(AF_INET), which libxt_DNAT/SNAT 1.8.9 read addresses with: dotted decimal, no leading zeros. */
+const INET_PTON4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+function natAddr(s: string, family: Family): Result<bigint> {
+  if (family === 4 && !INET_PTON4.test(s)) return { ok: false, error: `an IPv4 address a.b.c.d, got '${s}'` };
+  return parseAddr(s, family);
+}
+
 /** `[ipaddr[-ipaddr]][:port[-port[/base]]]`; IPv6 addresses in brackets when a port follows. */
 export function parseNatRange(text: string, family: Family): NatRange | string {
   let addrPart = text;
@@ -178,8 +186,8 @@ export function parseNatRange(text: string, family: Family): NatRange | string {
   const r: NatRange = { addrLo: null, addrHi: null, portLo: null, portHi: null, basePort: null };
   if (addrPart !== "") {
     const dash = addrPart.indexOf("-");
-    const lo = parseAddr(dash < 0 ? addrPart : addrPart.slice(0, dash), family);
-    const hi = dash < 0 ? lo : parseAddr(addrPart.slice(dash + 1), family);
+    const lo = natAddr(dash < 0 ? addrPart : addrPart.slice(0, dash), family);
+    const hi = dash < 0 ? lo : natAddr(addrPart.slice(dash + 1), family);
     if (!lo.ok) return lo.error;
     if (!hi.ok) return hi.error;
     if (lo.value > hi.value) return `an address range with min <= max, got '${addrPart}'`;
