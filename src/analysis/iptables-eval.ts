@@ -195,6 +195,8 @@ interface MatchResult {
   why?: string;
 }
 
+const ESP = 50;
+const AH = 51;
 const YES: MatchResult = { value: "yes" };
 const NO: MatchResult = { value: "no" };
 const maybe = (why: string): MatchResult => ({ value: "maybe", why });
@@ -265,6 +267,9 @@ function ctDir(p: Packet): "ORIGINAL" | "REPLY" | undefined {
  */
 function connTuple(p: Packet): ConnTuple | string {
   if (p.ctTuple) return p.ctTuple;
+  // conntrack, too, skips AH (ipv6_skip_exthdr): the connection is the next header's.
+  if (p.family === 6 && p.proto === AH)
+    return "an IPv6 AH packet's connection is that of the header after AH";
   if (p.state === "related") return "a RELATED packet's master connection is unknown";
   const dir = ctDir(p);
   if (dir === undefined) return "conntrack direction unknown";
@@ -493,7 +498,9 @@ export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchRes
       if (onlyState) return r;
       const conn = connTuple(p);
       if (m.proto) {
-        const proto = p.ctTuple?.proto ?? (p.state === "related" ? undefined : p.proto);
+        const proto =
+          p.ctTuple?.proto ??
+          (p.state === "related" || (p.family === 6 && p.proto === AH) ? undefined : p.proto);
         r = combine(
           r,
           proto === undefined
@@ -651,7 +658,8 @@ export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchRes
     }
     case "esp":
     case "ah": {
-      if (p.fragment) return NO;
+      // ip6tables' ah needs no -p ah: it looks for the AH header, which only an AH packet has.
+      if (p.proto !== (m.kind === "ah" ? AH : ESP) || p.fragment) return NO;
       let r = YES;
       if (m.spi && m.spi.lo > m.spi.hi) {
         if (!m.spi.invert) return NO; // a reversed range never holds (spi_match)

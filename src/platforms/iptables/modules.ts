@@ -1287,16 +1287,14 @@ const DEFS: ModuleDef[] = [
 
 /**
  * esp and ah. ip6tables' ah also has --ahlen/--ahres and needs no -p: it looks for the AH extension
- * header anywhere in the chain, which the engine does not model unless the rule has `-p ah`.
+ * header, which a packet here has when it is an AH packet (the evaluator checks that).
  */
 function spiModule(name: "esp" | "ah", opt: string, proto: number, family?: Family): ModuleDef {
   return {
     name,
     options: family === 6 ? { [opt]: A1i, "--ahlen": A1i, "--ahres": A0 } : { [opt]: A1i },
     build(m, ctx) {
-      const p = ctx.proto;
-      const anyHeader = family === 6 && (!p || p.invert || p.num !== proto);
-      if (!anyHeader) requireProto(m, ctx, [proto], `'-p ${name}'`);
+      if (family !== 6) requireProto(m, ctx, [proto], `'-p ${name}'`);
       let spi: { lo: number; hi: number; invert: boolean } | null = null;
       const other: RawOption[] = [];
       for (const o of m.opts) {
@@ -1306,13 +1304,8 @@ function spiModule(name: "esp" | "ah", opt: string, proto: number, family?: Fami
           if (v) spi = { ...v, invert: o.invert };
         } else {
           other.push(o);
-          if (!anyHeader) ctx.unknown(o.col, o.name, "AH header length/reserved fields are not modelled");
+          ctx.unknown(o.col, o.name, "AH header length/reserved fields are not modelled");
         }
-      }
-      if (anyHeader) {
-        const reason = "without -p ah, ip6tables' ah match looks for an AH header anywhere in the chain";
-        ctx.unknown(m.col, `-m ${name}`, reason);
-        return { kind: "opaque", col: m.col, module: name, options: m.opts, why: "unmodelled", reason };
       }
       return { kind: name, col: m.col, spi, other };
     },

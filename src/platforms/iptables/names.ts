@@ -133,6 +133,15 @@ export function protoNumberCased(text: string): number | undefined {
   return strtouiFull(text, 255) ?? PROTO_BY_NAME.get(text) ?? WIDE_PROTOS.get(text) ?? protoAlias(text);
 }
 
+/**
+ * IPv6 extension headers legacy ip6tables' `-p` never sees (ip6_packet_match looks past them with
+ * ipv6_find_hdr); iptables-nft's `meta l4proto` stops at AH (IP6_FH_F_AUTH), so there `-p ah`
+ * matches AH packets. ip6tables warns for both ("never matched protocol").
+ */
+export function ip6SkippedHeader(num: number): boolean {
+  return num === 43 || num === 44 || num === 51 || num === 60;
+}
+
 /** The name iptables-save uses for a protocol number (`ipv6-icmp` for 58), or the number. */
 export function protoName(num: number): string {
   return PROTO_NAME_BY_NUM.get(num) ?? String(num);

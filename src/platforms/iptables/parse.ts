@@ -43,7 +43,7 @@ import {
   type OptSpec,
   optionLookup,
 } from "./modules.js";
-import { protoName, protoNumber, protoNumberWide } from "./names.js";
+import { ip6SkippedHeader, protoName, protoNumber, protoNumberWide } from "./names.js";
 import {
   checkOpaqueTarget,
   findTarget,
@@ -1308,7 +1308,7 @@ class Parser {
         if (d.protoSeen) return false;
         d.protoSeen = true;
         const pn = protoNumber(arg);
-        if (pn === undefined || pn === 0) return false;
+        if (pn === undefined || pn === 0 || (family === 6 && ip6SkippedHeader(pn))) return false;
         const key = pn * 2 + (invert ? 1 : 0);
         let proto = this.shared.proto.get(key);
         if (proto === undefined) {
@@ -1684,7 +1684,7 @@ class Parser {
       case "proto": {
         if (lp.protoCol) return false;
         const pn = protoNumber(arg);
-        if (pn === undefined || pn === 0) return false;
+        if (pn === undefined || pn === 0 || (family === 6 && ip6SkippedHeader(pn))) return false;
         lp.protoCol = col;
         lp.proto = { num: pn, invert };
         return true;
@@ -1872,6 +1872,14 @@ class Parser {
           this.warn(
             raw.argCol,
             `-p ${arg} is protocol ${n}: iptables-nft matches its low byte (${protoName(n & 255)}), while extensions see ${n}`,
+          );
+        }
+        if (this.family === 6 && !raw.invert && ip6SkippedHeader(n)) {
+          this.warn(
+            raw.argCol,
+            n === 51
+              ? `-p ${arg}: AH is an IPv6 extension header: iptables-nft matches AH packets (taken here), legacy ip6tables never does (it looks past extension headers); -m ah works with both`
+              : `-p ${arg} never matches: ip6tables looks past IPv6 extension headers; use -m ${n === 44 ? "frag" : n === 43 ? "rt" : "dst"}`,
           );
         }
         lp.proto = { num: n, invert: raw.invert };
