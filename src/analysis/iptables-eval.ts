@@ -197,6 +197,8 @@ interface MatchResult {
 
 const ESP = 50;
 const AH = 51;
+/** conntrack skips IPv6 AH (ipv6_skip_exthdr): such a packet's connection is the next header's. */
+const behindAh6 = (p: Packet): boolean => p.family === 6 && p.proto === AH;
 const YES: MatchResult = { value: "yes" };
 const NO: MatchResult = { value: "no" };
 const maybe = (why: string): MatchResult => ({ value: "maybe", why });
@@ -267,8 +269,7 @@ function ctDir(p: Packet): "ORIGINAL" | "REPLY" | undefined {
  */
 function connTuple(p: Packet): ConnTuple | string {
   if (p.ctTuple) return p.ctTuple;
-  // conntrack, too, skips AH (ipv6_skip_exthdr): the connection is the next header's.
-  if (p.family === 6 && p.proto === AH)
+  if (behindAh6(p))
     return "an IPv6 AH packet's connection is that of the header after AH";
   if (p.state === "related") return "a RELATED packet's master connection is unknown";
   const dir = ctDir(p);
@@ -498,9 +499,7 @@ export function evalMatch(m: Match, p: Packet, opts: EvalOptions = {}): MatchRes
       if (onlyState) return r;
       const conn = connTuple(p);
       if (m.proto) {
-        const proto =
-          p.ctTuple?.proto ??
-          (p.state === "related" || (p.family === 6 && p.proto === AH) ? undefined : p.proto);
+        const proto = p.ctTuple?.proto ?? (p.state === "related" || behindAh6(p) ? undefined : p.proto);
         r = combine(
           r,
           proto === undefined

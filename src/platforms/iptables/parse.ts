@@ -1753,7 +1753,8 @@ class Parser {
     // An option only the other family's variant of a module in play has (ip6tables' ah --ahres).
     const other = this.family === 4 ? 6 : 4;
     const mods = providers.filter((p) => p.kind === "match").map((p) => p.name);
-    if (proto && !proto.invert) mods.push(implicitModule(proto.num, this.family) ?? "");
+    const implicit = proto && !proto.invert ? implicitModule(proto.num, this.family) : undefined;
+    if (implicit) mods.push(implicit);
     const twin = mods.find((m) => {
       const d = findModule(m, other);
       return d !== undefined && d !== findModule(m, this.family) && name in d.options;
