@@ -269,8 +269,7 @@ function ctDir(p: Packet): "ORIGINAL" | "REPLY" | undefined {
  */
 function connTuple(p: Packet): ConnTuple | string {
   if (p.ctTuple) return p.ctTuple;
-  if (behindAh6(p))
-    return "an IPv6 AH packet's connection is that of the header after AH";
+  if (behindAh6(p)) return "an IPv6 AH packet's connection is that of the header after AH";
   if (p.state === "related") return "a RELATED packet's master connection is unknown";
   const dir = ctDir(p);
   if (dir === undefined) return "conntrack direction unknown";
