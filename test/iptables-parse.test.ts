@@ -1012,6 +1012,46 @@ describe("targets", () => {
     ).toHaveLength(2);
   });
 
+  it("NFLOG --nflog-prefix as iptables 1.8.9 loads it: 1..127 bytes, longer ones cut", () => {
+    // iptables-restore: "Argument must have a minimum length of 1 characters"
+    expect(diags('-A INPUT -j NFLOG --nflog-prefix ""')).toEqual([
+      "t.rules:4:34: NFLOG: --nflog-prefix: Argument must have a minimum length of 1 characters",
+    ]);
+    const prefix = (line: string) => {
+      const r = one(line);
+      expect(r.errors).toEqual([]);
+      const t = target(r.rules[0]!, "NFLOG");
+      return {
+        kept: t.options[0]!.args[0],
+        warnings: r.warnings.map(formatDiagnostic),
+        saved: formatRule(r.rules[0]!, 4),
+      };
+    };
+    expect(prefix(`-A INPUT -j NFLOG --nflog-prefix ${"p".repeat(63)}`).warnings).toEqual([]);
+    // iptables-nft keeps 64..127 bytes (iptables-save prints them whole); iptables-legacy cuts to 63.
+    expect(prefix(`-A INPUT -j NFLOG --nflog-prefix ${"p".repeat(64)}`)).toEqual({
+      kept: "p".repeat(64),
+      warnings: [
+        "t.rules:4:34: warning: NFLOG: --nflog-prefix is 64 bytes: iptables-nft keeps it whole, iptables-legacy cuts it to its first 63",
+      ],
+      saved: `-A INPUT -j NFLOG --nflog-prefix ${"p".repeat(64)}`,
+    });
+    // 200 bytes: iptables-save prints the first 127.
+    expect(prefix(`-A INPUT -j NFLOG --nflog-prefix ${"p".repeat(200)} --nflog-group 2`)).toEqual({
+      kept: "p".repeat(127),
+      warnings: [
+        "t.rules:4:34: warning: NFLOG: --nflog-prefix is 200 bytes: iptables-nft cuts it to its first 127 (iptables-legacy to 63); the rule is read with the cut prefix",
+      ],
+      saved: `-A INPUT -j NFLOG --nflog-prefix ${"p".repeat(127)} --nflog-group 2`,
+    });
+    // The cut is in bytes: 126 ASCII + 'é' (2 bytes) keeps half of the 'é' (iptables-save prints byte 0xc3).
+    const split = prefix(`-A INPUT -j NFLOG --nflog-prefix ${"p".repeat(126)}é`);
+    expect(split.warnings).toEqual([
+      "t.rules:4:34: warning: NFLOG: --nflog-prefix is 128 bytes: iptables-nft cuts it to its first 127, splitting a character (iptables-legacy to 63); the rule is read with the cut prefix",
+    ]);
+    expect(split.kept).toBe(`${"p".repeat(126)}\ufffd`);
+  });
+
   it("MARK and CONNMARK normalise to the kernel's xmark form", () => {
     const m = (opt: string) => target(rule(`-A PREROUTING -j MARK ${opt}`, "mangle"), "MARK");
     expect(m("--set-mark 5")).toMatchObject({ value: 5, mask: 0xffffffff });

@@ -333,6 +333,13 @@ v4(
   "-j NFLOG --nflog-size 4294967295",
   "-j NFLOG --nflog-size 4294967296",
 );
+// --nflog-prefix: not empty; iptables-nft cuts it to 127 bytes (iptables-save prints the cut prefix).
+v4(
+  '-j NFLOG --nflog-prefix ""',
+  "-j NFLOG --nflog-prefix a",
+  ...[63, 64, 127, 128, 200].map((n) => `-j NFLOG --nflog-prefix ${"p".repeat(n)}`),
+);
+v6('-j NFLOG --nflog-prefix ""', `-j NFLOG --nflog-prefix ${"p".repeat(200)}`);
 
 // -m hashlimit masks: a prefix length of the rule's family, else a mask address (the kernel refuses
 // a non-contiguous one)

@@ -102,6 +102,42 @@ function canonicalOrder(opts: RawOption[], order: readonly string[]): RawOption[
   return [...opts].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
 }
 
+/** What the kernel keeps of an NFLOG prefix: iptables-nft 1.8.9 hands nft's log at most 127 bytes. */
+const NFLOG_PREFIX_NFT = 127;
+/** iptables-legacy copies the prefix into xt_nflog_info's char prefix[64]. */
+const NFLOG_PREFIX_LEGACY = 63;
+
+/**
+ * `--nflog-prefix`, as iptables 1.8.9 loads it (checked against iptables-restore/-save): not empty
+ * ("Argument must have a minimum length of 1 characters"); longer ones are cut without a word, in
+ * bytes, to 127 by iptables-nft (what iptables-save prints back) and to 63 by iptables-legacy. The
+ * model keeps what the nf_tables kernel gets; a warning says what is cut.
+ */
+function nflogPrefix(o: RawOption, ctx: BuildCtx): RawOption {
+  const text = o.args[0]!;
+  if (text === "") {
+    ctx.error(o.argCol, "NFLOG: --nflog-prefix: Argument must have a minimum length of 1 characters");
+    return o;
+  }
+  const bytes = Buffer.from(text);
+  if (bytes.length <= NFLOG_PREFIX_LEGACY) return o;
+  if (bytes.length <= NFLOG_PREFIX_NFT) {
+    ctx.warn(
+      o.argCol,
+      `NFLOG: --nflog-prefix is ${bytes.length} bytes: iptables-nft keeps it whole, iptables-legacy cuts it to its first ${NFLOG_PREFIX_LEGACY}`,
+    );
+    return o;
+  }
+  const kept = bytes.subarray(0, NFLOG_PREFIX_NFT);
+  // The byte after the cut continues a UTF-8 sequence: the last character is split.
+  const split = (bytes[NFLOG_PREFIX_NFT]! & 0xc0) === 0x80 ? ", splitting a character" : "";
+  ctx.warn(
+    o.argCol,
+    `NFLOG: --nflog-prefix is ${bytes.length} bytes: iptables-nft cuts it to its first ${NFLOG_PREFIX_NFT}${split} (iptables-legacy to ${NFLOG_PREFIX_LEGACY}); the rule is read with the cut prefix`,
+  );
+  return { ...o, args: [kept.toString()] };
+}
+
 /**
  * `--to-ports 1000[-2000]`, read as libxt_MASQUERADE/REDIRECT 1.8.9 read it (the DNAT port syntax):
  * MASQUERADE takes and drops a `/base` (saved as `/0`), REDIRECT refuses it.
@@ -273,6 +309,7 @@ const DEFS: TargetDef[] = [
     effect: "continue",
     // Kept in the order libxt_NFLOG saves them, so equal targets compare equal.
     build(t, ctx) {
+      const options: RawOption[] = [];
       for (const o of t.opts) {
         const max =
           o.name === "--nflog-group" || o.name === "--nflog-threshold"
@@ -283,11 +320,9 @@ const DEFS: TargetDef[] = [
         if (max >= 0 && strtouiFull(o.args[0]!, max) === undefined) {
           ctx.error(o.argCol, `NFLOG: bad value for option "${o.name}", or out of range (0-${max})`);
         }
-        if (o.name === "--nflog-prefix" && Buffer.byteLength(o.args[0]!) > 63) {
-          ctx.error(o.argCol, "NFLOG: --nflog-prefix: at most 63 characters");
-        }
+        options.push(o.name === "--nflog-prefix" ? nflogPrefix(o, ctx) : o);
       }
-      return { kind: "NFLOG", col: t.col, options: canonicalOrder(t.opts, NFLOG_ORDER) };
+      return { kind: "NFLOG", col: t.col, options: canonicalOrder(options, NFLOG_ORDER) };
     },
   },
   {
