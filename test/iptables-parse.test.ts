@@ -1012,6 +1012,25 @@ describe("targets", () => {
     ).toHaveLength(2);
   });
 
+  it("NFLOG: each option once; --nflog-range and --nflog-size exclude each other", () => {
+    // iptables-restore: 'NFLOG: option "--nflog-threshold" can only be used once.' (before the value is read)
+    expect(diags("-A INPUT -j NFLOG --nflog-threshold 1 --nflog-threshold 70000")).toEqual([
+      't.rules:4:39: NFLOG: option "--nflog-threshold" can only be used once',
+    ]);
+    expect(errorsOf("-A INPUT -j NFLOG --nflog-group 1 --nflog-group 2")).toEqual([
+      'NFLOG: option "--nflog-group" can only be used once',
+    ]);
+    // Whatever the order: 'NFLOG: option "--nflog-range" cannot be used together with "--nflog-size".'
+    for (const line of [
+      "-A INPUT -j NFLOG --nflog-range 1 --nflog-size 2",
+      "-A INPUT -j NFLOG --nflog-size 2 --nflog-range 1",
+    ]) {
+      expect(errorsOf(line), line).toEqual([
+        'NFLOG: option "--nflog-range" cannot be used together with "--nflog-size"',
+      ]);
+    }
+  });
+
   it("NFLOG --nflog-prefix as iptables 1.8.9 loads it: 1..127 bytes, longer ones cut", () => {
     // iptables-restore: "Argument must have a minimum length of 1 characters"
     expect(diags('-A INPUT -j NFLOG --nflog-prefix ""')).toEqual([

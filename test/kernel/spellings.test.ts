@@ -334,10 +334,19 @@ v4(
   "-j NFLOG --nflog-size 4294967296",
 );
 // --nflog-prefix: not empty; iptables-nft cuts it to 127 bytes (iptables-save prints the cut prefix).
+// Each option once; --nflog-range and --nflog-size exclude each other.
 v4(
   '-j NFLOG --nflog-prefix ""',
   "-j NFLOG --nflog-prefix a",
   ...[63, 64, 127, 128, 200].map((n) => `-j NFLOG --nflog-prefix ${"p".repeat(n)}`),
+  "-j NFLOG --nflog-threshold 1 --nflog-threshold 2",
+  "-j NFLOG --nflog-threshold 1 --nflog-threshold 70000",
+  "-j NFLOG --nflog-group 1 --nflog-group 2",
+  "-j NFLOG --nflog-prefix a --nflog-prefix b",
+  "-j NFLOG --nflog-size 1 --nflog-size 2",
+  "-j NFLOG --nflog-range 1 --nflog-range 2",
+  "-j NFLOG --nflog-range 1 --nflog-size 2",
+  "-j NFLOG --nflog-size 2 --nflog-range 1",
 );
 v6('-j NFLOG --nflog-prefix ""', `-j NFLOG --nflog-prefix ${"p".repeat(200)}`);
 

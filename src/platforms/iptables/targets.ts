@@ -311,6 +311,11 @@ const DEFS: TargetDef[] = [
     build(t, ctx) {
       const options: RawOption[] = [];
       for (const o of t.opts) {
+        // libxt_NFLOG 1.8.9 takes each option once; the repeat is refused before its value is read.
+        if (options.some((p) => p.name === o.name)) {
+          ctx.error(o.col, `NFLOG: option "${o.name}" can only be used once`);
+          continue;
+        }
         const max =
           o.name === "--nflog-group" || o.name === "--nflog-threshold"
             ? 65535
@@ -321,6 +326,12 @@ const DEFS: TargetDef[] = [
           ctx.error(o.argCol, `NFLOG: bad value for option "${o.name}", or out of range (0-${max})`);
         }
         options.push(o.name === "--nflog-prefix" ? nflogPrefix(o, ctx) : o);
+      }
+      const range = options.find((o) => o.name === "--nflog-range");
+      const size = options.find((o) => o.name === "--nflog-size");
+      if (range && size) {
+        const later = range.col > size.col ? range : size;
+        ctx.error(later.col, 'NFLOG: option "--nflog-range" cannot be used together with "--nflog-size"');
       }
       return { kind: "NFLOG", col: t.col, options: canonicalOrder(options, NFLOG_ORDER) };
     },
