@@ -889,6 +889,42 @@ describe("option values as iptables 1.8.9 reads them (checked against iptables-r
     ]);
   });
 
+  it("connlimit --connlimit-mask: a prefix length or a netmask; a non-contiguous one leaves the default", () => {
+    const cl = "-A INPUT -p tcp -m connlimit --connlimit-above 2 --connlimit-mask";
+    const all = (line: string, family: 4 | 6 = 4) => {
+      const r = one(line, "filter", family);
+      return [...r.errors, ...r.warnings].map(formatDiagnostic);
+    };
+    expect(all(`${cl} 24`)).toEqual([]);
+    expect(all(`${cl} 255.255.255.0`)).toEqual([]);
+    expect(all(`${cl} 0x18`)).toEqual([]);
+    // iptables-save: --connlimit-mask 32; the kernel counts per address (checked with connections).
+    expect(all(`${cl} 255.0.255.0`)).toEqual([
+      "t.rules:4:67: warning: connlimit: --connlimit-mask: the netmask 255.0.255.0 is not contiguous: iptables 1.8.9 keeps the default mask instead, /32 (iptables-save prints 32)",
+    ]);
+    expect(all(`${cl} 33`)).toEqual([
+      "t.rules:4:67: warning: connlimit: --connlimit-mask: '33' (the netmask 0.0.0.33) is not contiguous: iptables 1.8.9 keeps the default mask instead, /32 (iptables-save prints 32)",
+    ]);
+    expect(all(`${cl} 33`, 6)).toEqual([]);
+    expect(all(`${cl} ffff::ffff`, 6)).toEqual([
+      "t.rules:4:67: warning: connlimit: --connlimit-mask: the netmask ffff::ffff is not contiguous: iptables 1.8.9 keeps the default mask instead, /128 (iptables-save prints 128)",
+    ]);
+    // iptables: connlimit: bad value for option "--connlimit-mask", neither a valid network mask nor valid CIDR (0-32).
+    expect(all(`${cl} -1`)).toEqual([
+      "t.rules:4:67: connlimit: --connlimit-mask: expected a prefix length 0..32 or a netmask, got '-1'",
+    ]);
+    expect(all(`${cl} 4294967296`)).toEqual([
+      "t.rules:4:67: connlimit: --connlimit-mask: expected a prefix length 0..32 or a netmask, got '4294967296'",
+    ]);
+    // ip6tables reads no IPv4 mask: (0-128).
+    expect(all(`${cl} 255.255.0.0`, 6)).toEqual([
+      "t.rules:4:67: connlimit: --connlimit-mask: expected a prefix length 0..128 or a netmask, got '255.255.0.0'",
+    ]);
+    expect(all(`${cl} 129`, 6)).toEqual([
+      "t.rules:4:67: connlimit: --connlimit-mask: expected a prefix length 0..128 or a netmask, got '129'",
+    ]);
+  });
+
   it("reports an option given twice where iptables takes it once", () => {
     const cases: Array<[string, string, 4 | 6]> = [
       ["-A INPUT -m limit --limit 5/sec --limit 6/sec", "4:33: limit: only one --limit allowed", 4],

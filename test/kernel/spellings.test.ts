@@ -7,6 +7,7 @@
 import { afterAll, expect, it } from "vitest";
 import type { Rule } from "../../src/platforms/iptables/model.js";
 import { parseIptables } from "../../src/platforms/iptables/parse.js";
+import { parsePlenMask } from "../../src/platforms/iptables/values.js";
 import { describeKernel, inNs, run, sweepNamespaces } from "./netns.js";
 
 interface Case {
@@ -361,6 +362,49 @@ for (const m of ["33", "128", "129", "ffff:ffff::", "ffff::ffff", "255.255.0.0",
   v6(`${HL} --hashlimit-srcmask ${m}`);
 }
 v6(`${HL} --hashlimit-dstmask 129`);
+
+// -m connlimit --connlimit-mask: a prefix length of the rule's family, else a mask address; a
+// non-contiguous one is taken, and iptables 1.8.9 keeps the default mask (/32, /128) instead.
+const CL = "-p tcp -m connlimit --connlimit-above 2";
+const CONNLIMIT_MASKS: ReadonlyArray<[4 | 6, string]> = [
+  ...[
+    "24",
+    "32",
+    "0",
+    "33",
+    "64",
+    "129",
+    "0x18",
+    "024",
+    "255.255.255.0",
+    "255.0.255.0",
+    "0.0.0.255",
+    "0.0.0.0",
+    "4294967295",
+    "4294967296",
+    "10.1",
+    "256.0.0.0",
+    "-1",
+    "8x",
+    "ffff::",
+  ].map((m): [4, string] => [4, m]),
+  ...[
+    "33",
+    "128",
+    "129",
+    "0x40",
+    "ffff:ffff::",
+    "ffff::ffff",
+    "ffff:0:ffff::",
+    "::",
+    "::ffff:255.255.255.0",
+    "255.255.0.0",
+    "-1",
+  ].map((m): [6, string] => [6, m]),
+];
+for (const [family, m] of CONNLIMIT_MASKS) add({ family }, `${CL} --connlimit-mask ${m}`);
+v4(`${CL} --connlimit-mask " 24"`, `${CL} --connlimit-mask "24 "`, `${CL} --connlimit-mask ""`);
+v6(`${CL} --connlimit-mask fe80::%lo`);
 
 // -m ah: ip6tables' also has --ahlen/--ahres and needs no -p ah; iptables' needs -p ah
 v4(
@@ -1058,6 +1102,8 @@ const KNOWN: string[] = [
   // -s / -d: `! -s 0/0` is refused by nf_tables only; a scope id goes through getaddrinfo.
   "-A INPUT ! -s 10.0.0.0/0 | iptables refuses, parser takes",
   "ip6 -A INPUT -s fe80::1%lo | iptables loads, parser refuses",
+  // Masks too: connlimit's --connlimit-mask (XTTYPE_PLENMASK) goes through getaddrinfo.
+  "ip6 -A INPUT -p tcp -m connlimit --connlimit-above 2 --connlimit-mask fe80::%lo | iptables loads, parser refuses",
 
   // conntrack --ctorig*/--ctrepl* and policy --tunnel-* addresses go through getaddrinfo: a host name
   // resolves at load time.
@@ -1181,4 +1227,28 @@ describeKernel("match option spellings against iptables-restore", () => {
     expect(accepted).toBeGreaterThan(100);
     expect(refused).toBeGreaterThan(50);
   }, 120_000);
+
+  // connlimit keeps its options opaque: the mask iptables-save prints back is compared here instead.
+  it("reads --connlimit-mask as the prefix length iptables-save prints", async () => {
+    const ns2 = `${ns}-m`;
+    await run("ip", ["netns", "add", ns2]);
+    try {
+      const found: string[] = [];
+      for (const [family, m] of CONNLIMIT_MASKS) {
+        const tool = family === 6 ? "ip6tables" : "iptables";
+        const text = `*filter\n:INPUT ACCEPT [0:0]\n-A INPUT ${CL} --connlimit-mask ${m}\nCOMMIT\n`;
+        const kernel = await inNs(ns2, ["sh", "-c", `${tool}-restore && ${tool}-save -t filter`], {
+          input: text,
+          check: false,
+        });
+        const saved = kernel.code === 0 ? /--connlimit-mask (\d+)/.exec(kernel.stdout)?.[1] : "refused";
+        const r = parsePlenMask(m, family);
+        const ours = r.ok ? `${r.value}` : "refused";
+        if (ours !== saved) found.push(`ip${family} ${m}: iptables-save ${saved}, parser ${ours}`);
+      }
+      expect(found).toEqual([]);
+    } finally {
+      await run("ip", ["netns", "del", ns2], { check: false });
+    }
+  }, 60_000);
 });

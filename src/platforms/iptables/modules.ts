@@ -34,6 +34,7 @@ import {
   parseMultiport,
   parseNet,
   parsePlen,
+  parsePlenMask,
   parsePortRange,
   parseUintRange,
   type Result,
@@ -49,6 +50,7 @@ export interface OptSpec {
 export type ValueCheck =
   | { kind: "uint"; max: number }
   | { kind: "plen" }
+  | { kind: "plenmask" }
   | { kind: "rate" }
   | { kind: "byterate" }
   | { kind: "limit-rate" };
@@ -82,6 +84,12 @@ export function checkValues(
         const what = `a prefix length 0..${ctx.family === 4 ? 32 : 128} or a contiguous netmask`;
         ctx.error(o.argCol, `${owner}: ${o.name}: expected ${what}, got '${a}'`);
       }
+      continue;
+    }
+    if (c.kind === "plenmask") {
+      const r = parsePlenMask(a, ctx.family);
+      if (!r.ok) ctx.error(o.argCol, `${owner}: ${o.name}: expected ${r.error}`);
+      else if (r.warning) ctx.warn(o.argCol, `${owner}: ${o.name}: ${r.warning}`);
       continue;
     }
     const bad =
@@ -1435,7 +1443,7 @@ const VALUES: Record<string, Record<string, ValueCheck>> = {
   connlimit: {
     "--connlimit-upto": U32,
     "--connlimit-above": U32,
-    "--connlimit-mask": { kind: "uint", max: 128 },
+    "--connlimit-mask": { kind: "plenmask" },
   },
   quota: { "--quota": { kind: "uint", max: Number.MAX_SAFE_INTEGER } },
   cpu: { "--cpu": U32 },

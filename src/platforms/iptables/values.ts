@@ -133,10 +133,36 @@ function inetAton(s: string): bigint | undefined {
  * when neither, or the mask is not contiguous (stored as 255, which the kernel refuses).
  */
 export function parsePlen(text: string, f: Family): number | null {
+  const r = plenOrMask(text, f);
+  return r === undefined ? null : r.len;
+}
+
+/** XTTYPE_PLEN's reading: a length, else a mask address (its length null when not contiguous). */
+function plenOrMask(text: string, f: Family): { len: number | null; mask?: bigint } | undefined {
   const n = strtouiFull(text, f === 4 ? 32 : 128);
-  if (n !== undefined) return n;
+  if (n !== undefined) return { len: n };
   const mask = f === 4 ? inetAton(text) : parseV6(text);
-  return mask === undefined ? null : maskLen(f, mask);
+  return mask === undefined ? undefined : { len: maskLen(f, mask), mask };
+}
+
+/**
+ * A prefix length of XTTYPE_PLENMASK options (connlimit `--connlimit-mask`) as iptables 1.8.9 loads it
+ * (checked against iptables-save and the kernel): read as XTTYPE_PLEN (see parsePlen), then turned into
+ * a mask. A mask address that is not contiguous (IPv4 `255.0.255.0`, or `33`, which is 0.0.0.33) is
+ * taken, but libxtables 1.8.9 builds no mask from it, so the field keeps the extension's default, all
+ * ones: /32 or /128, with a warning.
+ */
+export function parsePlenMask(text: string, f: Family): Result<number> {
+  const bits = f === 4 ? 32 : 128;
+  const r = plenOrMask(text, f);
+  if (r === undefined) return fail(`a prefix length 0..${bits} or a netmask, got '${text}'`);
+  if (r.len !== null) return ok(r.len);
+  const shown = formatAddress(f, r.mask!);
+  const what = shown === text ? `the netmask ${shown}` : `'${text}' (the netmask ${shown})`;
+  return ok(
+    bits,
+    `${what} is not contiguous: iptables 1.8.9 keeps the default mask instead, /${bits} (iptables-save prints ${bits})`,
+  );
 }
 
 /**
