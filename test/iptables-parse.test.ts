@@ -925,6 +925,16 @@ describe("option values as iptables 1.8.9 reads them (checked against iptables-r
     ]);
   });
 
+  it("connlimit: options that exclude each other, named in iptables' order whatever the rule's", () => {
+    // iptables: connlimit: option "--connlimit-upto" cannot be used together with "--connlimit-above".
+    expect(diags("-A INPUT -m connlimit --connlimit-upto 3 --connlimit-above 2")).toEqual([
+      't.rules:4:42: connlimit: option "--connlimit-upto" cannot be used together with "--connlimit-above"',
+    ]);
+    expect(diags("-A INPUT -m connlimit --connlimit-daddr --connlimit-upto 3 --connlimit-saddr")).toEqual([
+      't.rules:4:60: connlimit: option "--connlimit-saddr" cannot be used together with "--connlimit-daddr"',
+    ]);
+  });
+
   it("reports an option given twice where iptables takes it once", () => {
     const cases: Array<[string, string, 4 | 6]> = [
       ["-A INPUT -m limit --limit 5/sec --limit 6/sec", "4:33: limit: only one --limit allowed", 4],
@@ -939,6 +949,11 @@ describe("option values as iptables 1.8.9 reads them (checked against iptables-r
       ["-A INPUT -m policy --dir in --dir in --pol ipsec", "4:29: policy: only one --dir allowed", 4],
       ["-A INPUT -m policy --dir in --pol ipsec --pol none", "4:41: policy: only one --pol allowed", 4],
       ["-A INPUT -m recent --name a --name b --set", "4:29: recent: only one --name allowed", 4],
+      [
+        "-A INPUT -m connlimit --connlimit-above 2 --connlimit-mask 24 --connlimit-mask 16",
+        "4:63: connlimit: only one --connlimit-mask allowed",
+        4,
+      ],
     ];
     for (const [line, want, family] of cases) expect(diags(line, family), line).toEqual([`t.rules:${want}`]);
   });

@@ -405,6 +405,19 @@ const CONNLIMIT_MASKS: ReadonlyArray<[4 | 6, string]> = [
 for (const [family, m] of CONNLIMIT_MASKS) add({ family }, `${CL} --connlimit-mask ${m}`);
 v4(`${CL} --connlimit-mask " 24"`, `${CL} --connlimit-mask "24 "`, `${CL} --connlimit-mask ""`);
 v6(`${CL} --connlimit-mask fe80::%lo`);
+// connlimit: each option once; --connlimit-upto/--connlimit-above and --connlimit-saddr/--connlimit-daddr
+// exclude each other.
+v4(
+  `${CL} --connlimit-mask 24 --connlimit-mask 16`,
+  `${CL} --connlimit-above 3`,
+  `${CL} --connlimit-saddr --connlimit-saddr`,
+  `${CL} --connlimit-upto 3`,
+  "-p tcp -m connlimit --connlimit-upto 3 --connlimit-upto 4",
+  `${CL} --connlimit-saddr --connlimit-daddr`,
+  "-p tcp -m connlimit --connlimit-daddr --connlimit-upto 3 --connlimit-saddr",
+  "-p tcp -m connlimit --connlimit-upto 3 --connlimit-daddr",
+);
+v6(`${CL} --connlimit-upto 3`, `${CL} --connlimit-mask 64 --connlimit-mask 64`);
 
 // -m ah: ip6tables' also has --ahlen/--ahres and needs no -p ah; iptables' needs -p ah
 v4(

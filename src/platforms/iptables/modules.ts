@@ -1336,11 +1336,28 @@ function opaque(
 }
 
 /** Opaque modules none of whose options iptables takes twice ("can only be used once"). */
-const EACH_OPTION_ONCE = new Set(["limit", "recent"]);
+const EACH_OPTION_ONCE = new Set(["limit", "recent", "connlimit"]);
+
+/**
+ * Opaque modules' options that exclude each other, in the order iptables names them (its final check walks
+ * the option table, whatever the order in the rule): "option "--a" cannot be used together with "--b"".
+ */
+const EXCLUSIVE: Record<string, ReadonlyArray<readonly [string, string]>> = {
+  connlimit: [
+    ["--connlimit-upto", "--connlimit-above"],
+    ["--connlimit-saddr", "--connlimit-daddr"],
+  ],
+};
 
 /** For opaque modules: options iptables insists on (its "must be specified" checks). */
 export function checkRequired(def: ModuleDef, m: ModuleInstance, ctx: BuildCtx): void {
   if (EACH_OPTION_ONCE.has(def.name)) for (const o of m.opts) firstTime(m, o, ctx);
+  for (const [a, b] of EXCLUSIVE[def.name] ?? []) {
+    const oa = m.opts.find((o) => o.name === a);
+    const ob = m.opts.find((o) => o.name === b);
+    if (oa && ob)
+      ctx.error(Math.max(oa.col, ob.col), `${def.name}: option "${a}" cannot be used together with "${b}"`);
+  }
   checkValues(def.name, def.values, m.opts, ctx);
   if (def.name === "recent") checkRecent(m, ctx);
   if (def.name === "string" && !m.opts.some((o) => o.name === "--algo")) {
