@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/out; mkdir -p "$out"
 runs=${RUNS:-5}
+# The installed command (package.json "bin", the bundle); BIN=dist/cli/bin.js measures tsc's unbundled output.
+bin=${BIN:-dist/bin/tunnelcheck.js}
 
 measure() { # label, command...
   local label=$1; shift
@@ -32,7 +34,7 @@ fi
 
 npx tsx bench/fortios.ts --write "$out/fortios-big.conf" > "$out/fortios-inprocess.txt"
 measure "fortios: trace --src any (10k policies, 20k addresses)" \
-  "${node_clean[@]}" dist/cli/bin.js trace --fortios "$out/fortios-big.conf" --proto udp --dport 500 --iif port1 --format json
+  "${node_clean[@]}" "$bin" trace --fortios "$out/fortios-big.conf" --proto udp --dport 500 --iif port1 --format json
 
 # iptables (issue 3): the 100,000-rule kube-proxy-like ruleset; whole-process symbolic trace vs
 # iptables-restore --test in a throwaway network namespace, then a 10,000-packet batch.
@@ -55,20 +57,20 @@ trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
 measure "iptables-restore --test (100k rules, in a netns)" ip netns exec "$ns" iptables-restore --test "$out/big.rules"
 restore_best=$last_best
 measure "iptables: trace --src any udp/500 NEW (100k rules)" \
-  "${node_clean[@]}" dist/cli/bin.js trace --iptables "$out/big.rules" --proto udp --dport 500 --state new --src any --format json
+  "${node_clean[@]}" "$bin" trace --iptables "$out/big.rules" --proto udp --dport 500 --state new --src any --format json
 awk -v t="$last_best" -v r="$restore_best" 'BEGIN{printf "%-58s %.2f (target <= 0.5)\n", "  ratio trace / iptables-restore --test, best walls", t/r}'
 if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
   measure "  the same, with this machine's NODE_EXTRA_CA_CERTS" \
-    node dist/cli/bin.js trace --iptables "$out/big.rules" --proto udp --dport 500 --state new --src any --format json
+    node "$bin" trace --iptables "$out/big.rules" --proto udp --dport 500 --state new --src any --format json
 fi
 measure "iptables: trace --packets (10,000 packets, 100k rules)" \
-  "${node_clean[@]}" dist/cli/bin.js trace --iptables "$out/big.rules" --packets "$out/packets.jsonl" --format jsonl --local 198.51.100.1
+  "${node_clean[@]}" "$bin" trace --iptables "$out/big.rules" --packets "$out/packets.jsonl" --format jsonl --local 198.51.100.1
 
 # audit (issue 5): a hub with 1,000 site-to-site peers on the same ruleset, one symbolic query per flow.
 peers=$(python3 -c 'import random; r=random.Random(3); print(" ".join(f"--peer {r.randrange(1,223)}.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1,255)}" for _ in range(1000)))')
 # shellcheck disable=SC2086
 measure "audit: hub with 1,000 peers (100k rules)" \
-  "${node_clean[@]}" dist/cli/bin.js audit --iptables "$out/big.rules" --vpn site-to-site --local 198.51.100.1 --wan eth0 $peers --format json
+  "${node_clean[@]}" "$bin" audit --iptables "$out/big.rules" --vpn site-to-site --local 198.51.100.1 --wan eth0 $peers --format json
 audit_best=$last_best
 awk -v t="$audit_best" -v r="$restore_best" 'BEGIN{printf "%-58s %.2f\n", "  ratio audit / iptables-restore --test, best walls", t/r}'
 
@@ -80,11 +82,11 @@ if [ "$pairs" -gt 0 ]; then
   for _ in $(seq "$pairs"); do
     /usr/bin/time -f "%e" -o "$out/t.txt" ip netns exec "$ns" iptables-restore --test "$out/big.rules" >/dev/null 2>&1 || true
     r=$(tail -n 1 "$out/t.txt")
-    /usr/bin/time -f "%e" -o "$out/t.txt" "${node_clean[@]}" dist/cli/bin.js trace --iptables "$out/big.rules" \
+    /usr/bin/time -f "%e" -o "$out/t.txt" "${node_clean[@]}" "$bin" trace --iptables "$out/big.rules" \
       --proto udp --dport 500 --state new --src any --format json >/dev/null 2>&1 || true
     t=$(tail -n 1 "$out/t.txt")
     # shellcheck disable=SC2086
-    /usr/bin/time -f "%e" -o "$out/t.txt" "${node_clean[@]}" dist/cli/bin.js audit --iptables "$out/big.rules" \
+    /usr/bin/time -f "%e" -o "$out/t.txt" "${node_clean[@]}" "$bin" audit --iptables "$out/big.rules" \
       --vpn site-to-site --local 198.51.100.1 --wan eth0 $peers --format json >/dev/null 2>&1 || true
     a=$(tail -n 1 "$out/t.txt")
     echo "$r $t $a" >> "$out/pairs.txt"

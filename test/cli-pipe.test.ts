@@ -1,9 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 
-/** The built CLI (`npm ci` builds it) in a shell pipeline whose reader stops early. */
-const BIN = "dist/cli/bin.js";
+/** The installed CLI (package.json "bin"; `npm ci` builds it) in a shell pipeline whose reader stops early. */
+const BIN = (JSON.parse(readFileSync("package.json", "utf8")) as { bin: { tunnelcheck: string } }).bin
+  .tunnelcheck;
 
 describe.skipIf(!existsSync(BIN))("tunnelcheck in a pipeline", () => {
   it("stops quietly when the reader goes away (… | head -1): no EPIPE stack trace", () => {
