@@ -32,3 +32,5 @@ await build({
   logLevel: "warn",
 });
 chmodSync(`${outdir}/${entry}.js`, 0o755);
+// tsc's unbundled entry stays runnable too (the bin of earlier versions; links made then point at it).
+chmodSync("dist/cli/bin.js", 0o755);
