@@ -2690,3 +2690,39 @@ const REJECTED4: ReadonlyArray<[table: string, input: string, iptablesSays: stri
   ],
   ["mangle", "-A PREROUTING -j TTL", "iptables-restore v1.8.9 (nf_tables): TTL: You must specify an action"],
 ];
+
+describe("reversed NAT address ranges", () => {
+  const nat = (family: 4 | 6, rule: string) =>
+    parseIptables(`*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n${rule}\nCOMMIT\n`, {
+      file: "n.rules",
+      family,
+    });
+
+  it("loads as iptables loads it, with a warning that the kernel wraps it around", () => {
+    const r = nat(4, "-A POSTROUTING -o eth0 -j SNAT --to-source 10.0.0.9-10.0.0.2:1000-2000");
+    expect(r.errors).toEqual([]);
+    expect(r.warnings.map((w) => `${w.line}:${w.col}: ${w.message}`)).toEqual([
+      "4:44: --to-source: the address range 10.0.0.9-10.0.0.2 is reversed: the kernel wraps it around the address space and may pick any address from 10.0.0.9 to 255.255.255.255 or from 0.0.0.0 to 10.0.0.2",
+    ]);
+    const t = r.ruleset.tables.get("nat")!.chains.get("POSTROUTING")!.rules[0]!.target;
+    expect(t?.kind === "SNAT" && [t.ranges[0]!.addrLo, t.ranges[0]!.addrHi]).toEqual([
+      0x0a000009n,
+      0x0a000002n,
+    ]);
+    // Printed back as written, as iptables-save prints it.
+    expect(formatRuleset(r.ruleset)).toContain("--to-source 10.0.0.9-10.0.0.2:1000-2000");
+  });
+
+  it("IPv6, in brackets too", () => {
+    const r = nat(6, "-A PREROUTING -p udp -j DNAT --to-destination [2001:db8::9-2001:db8::2]:500");
+    expect(r.errors).toEqual([]);
+    expect(r.warnings.map((w) => w.message)).toEqual([
+      "--to-destination: the address range 2001:db8::9-2001:db8::2 is reversed: the kernel wraps it around the address space and may pick any address from 2001:db8::9 to ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff or from :: to 2001:db8::2",
+    ]);
+  });
+
+  it("an ordered range or one address gives no warning", () => {
+    expect(nat(4, "-A PREROUTING -p udp -j DNAT --to-destination 10.0.0.1-10.0.0.9").warnings).toEqual([]);
+    expect(nat(4, "-A PREROUTING -p udp -j DNAT --to-destination 10.0.0.1").warnings).toEqual([]);
+  });
+});

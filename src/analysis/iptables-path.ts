@@ -248,6 +248,8 @@ export function natAmbiguity(
     if (t.ranges.length > 1) return "DNAT with several ranges: the kernel picks one at run time";
     const n = t.ranges[0];
     if (!n) return undefined;
+    if (n.addrLo !== null && n.addrHi !== null && n.addrLo > n.addrHi)
+      return "DNAT to a reversed address range: the kernel wraps it around the address space and picks the address at run time";
     if (n.addrLo !== null && n.addrHi !== null && n.addrLo !== n.addrHi)
       return "DNAT to an address range: the kernel picks the address at run time";
     if (n.portLo !== null && n.portHi !== null && n.portLo !== n.portHi)

@@ -151,6 +151,18 @@ add(
   "-p tcp -j DNAT --to-destination 00000000010.00000000.0.1:80",
 );
 add({ table: "nat", chain: "POSTROUTING" }, "-j SNAT --to-source 10.0.0.1", "-j SNAT --to-source 10.00.0.1");
+// Reversed address ranges load (the kernel wraps them around: test/kernel/nat-ports.test.ts).
+add(
+  { table: "nat", chain: "PREROUTING" },
+  "-p tcp -j DNAT --to-destination 10.0.0.9-10.0.0.1",
+  "-p tcp -j DNAT --to-destination 10.0.0.9-10.0.0.1:80-90",
+);
+add({ table: "nat", chain: "POSTROUTING" }, "-j SNAT --to-source 10.0.0.9-10.0.0.2");
+add(
+  { family: 6, table: "nat", chain: "PREROUTING" },
+  "-p tcp -j DNAT --to-destination 2001:db8::9-2001:db8::2",
+  "-p tcp -j DNAT --to-destination [2001:db8::9-2001:db8::2]:80",
+);
 v4('-s " localhost"', '-s " 500"', '-s "10.0.0.1, 10.0.0.2"', '-s "10.0.0.1 ,10.0.0.2"', '-s "10.0.0.1 "');
 
 // -p
