@@ -475,8 +475,14 @@ describe("match modules", () => {
     expect(errorsOf("-A INPUT -m comment")).toEqual(['comment: option "--comment" must be specified']);
     const u = one('-A INPUT -m comment --comment "unterminated');
     expect(u.errors).toEqual([]);
-    expect(match(u.rules[0]!, "comment").text).toBe("unterminated");
-    expect(u.msgs).toEqual(["unterminated quote: taken to the end of the line"]);
+    // iptables-restore takes the newline too (iptables-save prints the comment over two lines).
+    expect(match(u.rules[0]!, "comment").text).toBe("unterminated\n");
+    expect(u.msgs).toEqual(["unterminated quote: taken to the end of the line, newline included"]);
+    // Log prefixes refuse a newline, so such a line makes iptables-restore refuse the file.
+    expect(errorsOf('-A INPUT -j LOG --log-prefix "abc')).toEqual(["Newlines not allowed in --log-prefix"]);
+    expect(errorsOf('-A INPUT -j NFLOG --nflog-prefix "abc def')).toEqual([
+      "NFLOG: Newlines not allowed in --log-prefix",
+    ]);
   });
 
   it("addrtype, iprange", () => {

@@ -362,6 +362,8 @@ v4(
   "-j NFLOG --nflog-size 2 --nflog-range 1",
 );
 v6('-j NFLOG --nflog-prefix ""', `-j NFLOG --nflog-prefix ${"p".repeat(200)}`);
+// An unterminated quote takes the line's newline into the argument: log prefixes refuse it.
+v4('-j LOG --log-prefix "abc', '-j NFLOG --nflog-prefix "abc', '-j LOG --log-prefix "abc def');
 
 // -m hashlimit masks: a prefix length of the rule's family, else a mask address (the kernel refuses
 // a non-contiguous one)

@@ -743,8 +743,11 @@ class Parser {
     }
     const { tokens, unterminatedQuoteCol } = tokenize(line);
     if (unterminatedQuoteCol !== undefined) {
-      // iptables-restore takes the quoted part to the end of the line; so do we, loudly.
-      this.warn(unterminatedQuoteCol, "unterminated quote: taken to the end of the line");
+      // iptables-restore takes the quoted part to the end of the line, its newline included (a
+      // comment then ends in "\n"; LOG prefixes refuse it); so do we, loudly.
+      this.warn(unterminatedQuoteCol, "unterminated quote: taken to the end of the line, newline included");
+      const last = tokens[tokens.length - 1]!;
+      if (this.lineNo < this.lines.length) tokens[tokens.length - 1] = { ...last, text: `${last.text}\n` };
     }
     // `-4`/`-6` lines are for the other tool: skip before their addresses cause errors.
     const other = this.family === 4 ? ["-6", "--ipv6"] : ["-4", "--ipv4"];

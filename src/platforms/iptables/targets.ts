@@ -102,6 +102,9 @@ function canonicalOrder(opts: RawOption[], order: readonly string[]): RawOption[
   return [...opts].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
 }
 
+/** libxt_LOG's and libxt_NFLOG's words (an unterminated quote takes the line's newline into the prefix). */
+const NEWLINE_IN_PREFIX = "Newlines not allowed in --log-prefix";
+
 /** What the kernel keeps of an NFLOG prefix: iptables-nft 1.8.9 hands nft's log at most 127 bytes. */
 const NFLOG_PREFIX_NFT = 127;
 /** iptables-legacy copies the prefix into xt_nflog_info's char prefix[64]. */
@@ -117,6 +120,10 @@ function nflogPrefix(o: RawOption, ctx: BuildCtx): RawOption {
   const text = o.args[0]!;
   if (text === "") {
     ctx.error(o.argCol, "NFLOG: --nflog-prefix: Argument must have a minimum length of 1 characters");
+    return o;
+  }
+  if (text.includes("\n")) {
+    ctx.error(o.argCol, `NFLOG: ${NEWLINE_IN_PREFIX}`);
     return o;
   }
   const bytes = Buffer.from(text);
@@ -308,6 +315,8 @@ const DEFS: TargetDef[] = [
       const prefix = opts.get("--log-prefix")?.args[0] ?? null;
       if (prefix !== null && Buffer.byteLength(prefix) > 29) {
         ctx.error(opts.get("--log-prefix")!.col, "--log-prefix: at most 29 characters");
+      } else if (prefix?.includes("\n")) {
+        ctx.error(opts.get("--log-prefix")!.argCol, NEWLINE_IN_PREFIX);
       }
       const flags = t.opts.filter((o) => o.args.length === 0).map((o) => o.name.slice("--log-".length));
       return { kind: "LOG", col: t.col, level, prefix, flags };
