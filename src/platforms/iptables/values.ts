@@ -181,15 +181,10 @@ export function parseHostmask4(text: string): Result<{ net: Net; host: boolean }
   let host = false;
   if (slash >= 0) {
     const m = text.slice(slash + 1);
-    const n = strtouiFull(m, 32);
-    if (n !== undefined) len = n;
-    else {
-      const mask = inetAton(m);
-      if (mask === undefined) return fail(`a prefix length 0..32 or a netmask after '/', got '${m}'`);
-      const l = maskLen(4, mask);
-      if (l === null) host = true;
-      else len = l;
-    }
+    const r = plenOrMask(m, 4);
+    if (r === undefined) return fail(`a prefix length 0..32 or a netmask after '/', got '${m}'`);
+    if (r.len === null) host = true;
+    else len = r.len;
   }
   const mask = lenMask(4, len);
   return ok({ net: { kind: "net", family: 4, addr: addr & mask, mask, len }, host });
