@@ -375,6 +375,9 @@ class Parser {
   private cur: TableState | null = null;
   private lineNo = 0;
   private lineText = "";
+  /** The current line ended in a carriage return (removed from lineText). */
+  private lineCr = false;
+  private crWarned = false;
   private ctxUnknown: Unknown[] = [];
   private readonly ctx: BuildCtx;
   private readonly fast: boolean;
@@ -458,28 +461,36 @@ class Parser {
         return this.result();
       }
       let line = this.lines[i]!;
-      if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1); // CRLF
+      this.lineCr = line.charCodeAt(line.length - 1) === 13;
+      if (this.lineCr) line = line.slice(0, -1); // CRLF: read as LF, with crLine's warning
       this.lineNo = i + 1;
       this.lineText = line;
       let p = 0;
       while (p < line.length && (line.charCodeAt(p) === 32 || line.charCodeAt(p) === 9)) p++;
-      if (p === line.length || line.charCodeAt(p) === 35) continue; // blank or '#' comment
+      if (p === line.length || line.charCodeAt(p) === 35) {
+        if (p === line.length && this.lineCr) this.crLine(); // blank or '#' comment; a lone CR is a word
+        continue;
+      }
       const c = line[p]!;
       if (this.format === "list-rules") {
         if (c === "-") this.commandLine(line);
         else this.err(p + 1, `expected an iptables command like -A, -P or -N, got '${firstWord(line, p)}'`);
         continue;
       }
-      if (c === "*") this.tableHeader(line, p);
-      else if (c === ":") this.chainHeader(line, p);
+      if (c === "*") {
+        if (this.lineCr) this.crLine();
+        this.tableHeader(line, p);
+      } else if (c === ":") this.chainHeader(line, p);
       else if (c === "-" || c === "[") {
         if (!this.cur) {
           this.err(p + 1, "rule before table: expected a '*table' line (e.g. *filter) first");
           continue;
         }
         this.commandLine(line);
-      } else if (line.slice(p).trimEnd() === "COMMIT") this.commit(p);
-      else this.err(p + 1, `expected '*table', ':chain', a rule or COMMIT, got '${firstWord(line, p)}'`);
+      } else if (line.slice(p).trimEnd() === "COMMIT") {
+        if (this.lineCr) this.crLine();
+        this.commit(p);
+      } else this.err(p + 1, `expected '*table', ':chain', a rule or COMMIT, got '${firstWord(line, p)}'`);
     }
     if (this.cur) {
       if (this.format === "save") {
@@ -552,6 +563,21 @@ class Parser {
   private warn(col: number, msg: string): void {
     this.sink.warning(this.lineNo, col, msg);
   }
+  /**
+   * A line ending in CR (a file with CRLF line endings): iptables-restore 1.8.9 reads the CR into
+   * the line's last word and refuses the line ("Invalid target name `ACCEPT\r'", "Bad argument
+   * `COMMIT\r'"), except '#' comments, chain headers with counters or of user chains, and a CR
+   * inside an unterminated quote. Read here as LF; said once per input.
+   */
+  private crLine(): void {
+    if (this.crWarned) return;
+    this.crWarned = true;
+    this.warn(
+      this.lineText.length + 1,
+      "line ends in a carriage return (CRLF line endings): iptables-restore refuses such a line (it reads the CR into the last word), so this file does not load as it is; read here as if it ended in LF (convert it with sed -i 's/\\r$//'); said once per file",
+    );
+  }
+
   private prov(): Provenance {
     return { file: this.file, line: this.lineNo, text: this.lineText };
   }
@@ -664,6 +690,8 @@ class Parser {
     const table = this.cur.table;
     const builtin = (BUILTIN_CHAINS[table.name] as readonly string[]).includes(name);
     const pol = w[1]!;
+    // A built-in chain's policy read with the CR: "Bad policy name" (after counters it is not).
+    if (this.lineCr && builtin && nw === 2) this.crLine();
     if (builtin) {
       const chain = table.chains.get(name)!;
       if (pol === "ACCEPT" || pol === "DROP") chain.policy = pol;
@@ -727,6 +755,8 @@ class Parser {
   // ---- command lines ----
 
   private commandLine(line: string): void {
+    // A CR in an unterminated quote is part of the argument, not a word of its own.
+    if (this.lineCr && !this.crWarned && tokenize(line).unterminatedQuoteCol === undefined) this.crLine();
     const bytes = this.bytes;
     const nt = !this.fast
       ? -1
@@ -747,7 +777,8 @@ class Parser {
       // comment then ends in "\n"; LOG prefixes refuse it); so do we, loudly.
       this.warn(unterminatedQuoteCol, "unterminated quote: taken to the end of the line, newline included");
       const last = tokens[tokens.length - 1]!;
-      if (this.lineNo < this.lines.length) tokens[tokens.length - 1] = { ...last, text: `${last.text}\n` };
+      const end = (this.lineCr ? "\r" : "") + (this.lineNo < this.lines.length ? "\n" : "");
+      if (end !== "") tokens[tokens.length - 1] = { ...last, text: last.text + end };
     }
     // `-4`/`-6` lines are for the other tool: skip before their addresses cause errors.
     const other = this.family === 4 ? ["-6", "--ipv6"] : ["-4", "--ipv4"];
