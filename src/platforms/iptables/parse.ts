@@ -113,6 +113,7 @@ type GenericId =
   | "A"
   | "I"
   | "D"
+  | "C"
   | "R"
   | "N"
   | "P"
@@ -162,6 +163,8 @@ const GENERIC: Readonly<Record<string, GenericSpec>> = {
   "--insert": G("I", 1),
   "-D": G("D", 1),
   "--delete": G("D", 1),
+  "-C": G("C", 1),
+  "--check": G("C", 1),
   "-R": G("R", 1),
   "--replace": G("R", 1),
   "-N": G("N", 1),
@@ -180,7 +183,6 @@ const GENERIC: Readonly<Record<string, GenericSpec>> = {
 const GENERIC_LONG = Object.keys(GENERIC).filter((k) => k.startsWith("--"));
 /** iptables' other long options: not rule options, but a prefix of one is theirs or ambiguous. */
 const OTHER_LONG = [
-  "--check",
   "--list",
   "--list-rules",
   "--numeric",
@@ -196,7 +198,7 @@ const OTHER_LONG = [
 const GENERIC_MAP = new Map(Object.entries(GENERIC));
 
 const WHOLE_WORD_ARG = new Set<GenericId>(["proto", "src", "dst", "iif", "oif", "jump"]);
-const COMMANDS = new Set<GenericId>(["A", "I", "D", "R", "N", "P", "F", "X", "Z", "E"]);
+const COMMANDS = new Set<GenericId>(["A", "I", "D", "C", "R", "N", "P", "F", "X", "Z", "E"]);
 
 interface Resolved {
   spec: OptSpec;
@@ -854,7 +856,7 @@ class Parser {
         this.append(chain, rules[i]!, needsHookCheck(rules[i]!, chain, this.family));
       return;
     }
-    if (cmd.id !== "N" && cmd.id !== "P" && cmd.id !== "Z") st.appendOnly = false;
+    if (cmd.id !== "N" && cmd.id !== "P" && cmd.id !== "Z" && cmd.id !== "C") st.appendOnly = false;
     const needChain = (t: Token | undefined): Chain | null => this.needChain(table, t);
     const noRuleOptions = (): boolean => this.noRuleOptions(cmd, lp);
     switch (cmd.id) {
@@ -914,6 +916,21 @@ class Parser {
             return;
           }
           chain.rules.splice(i, 1);
+        }
+        return;
+      }
+      case "C": {
+        // iptables-restore runs -C as iptables does: the line fails unless the rule is there.
+        const chain = needChain(chainTok);
+        if (!chain) return;
+        const rules = this.buildRules(lp, chain);
+        if (!rules) return;
+        for (const r of rules) {
+          const key = ruleKey(r);
+          if (!chain.rules.some((x) => ruleKey(x) === key)) {
+            this.err(cmd.col, `-C: no matching rule in chain ${chain.name} (iptables: Bad rule)`);
+            return;
+          }
         }
         return;
       }
