@@ -1354,7 +1354,7 @@ describe("file structure", () => {
     expect(allRules(r.ruleset).map((x) => x.target?.kind)).toEqual(["DROP"]);
     // The comment's CR is harmless; the blank line's is iptables-restore's first refusal.
     expect(r.warnings.map(formatDiagnostic)).toEqual([
-      "t.rules:2:1: warning: line ends in a carriage return (CRLF line endings): iptables-restore refuses such a line (it reads the CR into the last word), so this file does not load as it is; read here as if it ended in LF (convert it with sed -i 's/\\r$//'); said once per file",
+      "t.rules:2:1: warning: line ends in a carriage return (CRLF line endings): iptables-restore and iptables refuse such a line (they read the CR into the last word), so this file does not load as it is; read here as if it ended in LF (convert it with sed -i 's/\\r$//'); said once per file",
       "t.rules:7:1: warning: table filter appears again; iptables-restore flushes it, so this block replaces the earlier one",
     ]);
     expect(allRules(r.ruleset)[0]!.prov).toEqual({ file: "t.rules", line: 8, text: "-A INPUT -j DROP" });

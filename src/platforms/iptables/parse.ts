@@ -576,7 +576,7 @@ class Parser {
     this.crWarned = true;
     this.warn(
       this.lineText.length + 1,
-      "line ends in a carriage return (CRLF line endings): iptables-restore refuses such a line (it reads the CR into the last word), so this file does not load as it is; read here as if it ended in LF (convert it with sed -i 's/\\r$//'); said once per file",
+      "line ends in a carriage return (CRLF line endings): iptables-restore and iptables refuse such a line (they read the CR into the last word), so this file does not load as it is; read here as if it ended in LF (convert it with sed -i 's/\\r$//'); said once per file",
     );
   }
 
