@@ -909,8 +909,7 @@ class Parser {
         const rules = this.buildRules(lp, chain);
         if (!rules) return;
         for (const r of rules) {
-          const key = ruleKey(r);
-          const i = chain.rules.findIndex((x) => ruleKey(x) === key);
+          const i = indexOfRule(chain, r);
           if (i < 0) {
             this.err(cmd.col, `-D: no matching rule in chain ${chain.name}`);
             return;
@@ -926,8 +925,7 @@ class Parser {
         const rules = this.buildRules(lp, chain);
         if (!rules) return;
         for (const r of rules) {
-          const key = ruleKey(r);
-          if (!chain.rules.some((x) => ruleKey(x) === key)) {
+          if (indexOfRule(chain, r) < 0) {
             this.err(cmd.col, `-C: no matching rule in chain ${chain.name} (iptables: Bad rule)`);
             return;
           }
@@ -2571,6 +2569,12 @@ function refersTo(r: Rule, chain: string): boolean {
 
 /** Identity of a rule for `-D chain rulespec`: its content without position, counters, provenance. */
 const KEY_SKIP = new Set(["col", "num", "prov", "counters", "unknown", "table", "chain"]);
+/** The first rule of `chain` equal to `r` as -D and -C compare them (positions aside); -1 if none. */
+function indexOfRule(chain: Chain, r: Rule): number {
+  const key = ruleKey(r);
+  return chain.rules.findIndex((x) => ruleKey(x) === key);
+}
+
 function ruleKey(r: Rule): string {
   return JSON.stringify(r, (k, v) =>
     KEY_SKIP.has(k) ? undefined : typeof v === "bigint" ? v.toString() : v,
