@@ -3,6 +3,7 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { BUILTIN_CHAINS, type TableName } from "../src/platforms/iptables/model.js";
 import { parseIptables } from "../src/platforms/iptables/parse.js";
+import { plainRuleset } from "./helpers/rulesets.js";
 
 /**
  * The parser's fast paths (the direct rule builder and fastOptions) give exactly what the general
@@ -13,14 +14,20 @@ function same(text: string, file = "t.rules"): void {
   const fast = parseIptables(text, { file, maxErrors: 1000 });
   expect(fast.errors).toEqual(slow.errors);
   expect(fast.warnings).toEqual(slow.warnings);
-  expect(fast.ruleset).toEqual(slow.ruleset);
+  const want = plainRuleset(slow.ruleset);
+  expect(plainRuleset(fast.ruleset)).toEqual(want);
+  // Packed rules built last to first, and every rule kept as an object: the same rules.
+  expect(plainRuleset(parseIptables(text, { file, maxErrors: 1000 }).ruleset, true)).toEqual(want);
+  const kept = parseIptables(text, { file, maxErrors: 1000, keepRules: true });
+  expect(kept.errors).toEqual(slow.errors);
+  expect(plainRuleset(kept.ruleset)).toEqual(want);
   // The tokens read from the input's bytes (the CLI's way for ASCII files) are the same too.
   const bytes = Buffer.from(text, "latin1");
   if (bytes.toString("latin1") !== text) return; // a character above U+00FF: no byte view
   const fromBytes = parseIptables(text, { file, maxErrors: 1000, bytes });
   expect(fromBytes.errors).toEqual(slow.errors);
   expect(fromBytes.warnings).toEqual(slow.warnings);
-  expect(fromBytes.ruleset).toEqual(slow.ruleset);
+  expect(plainRuleset(fromBytes.ruleset)).toEqual(want);
 }
 
 const FRAGMENTS = [
@@ -300,6 +307,58 @@ describe("fast paths = general path", () => {
         "COMMIT",
         "",
       ].join("\n"),
+    );
+  });
+
+  // Rules appended by the direct path are packed (RuleStore) until a command edits the table: then
+  // they are built from their lines, and the edit must see what it would have seen.
+  test.prop(
+    [
+      fc.array(
+        fc.constantFrom(
+          "-A INPUT -s 10.0.0.1/32 -p udp -m udp --dport 500 -j ACCEPT",
+          "-A INPUT -s 10.0.0.0/8 -d 192.0.2.1 -p tcp -m tcp --dport 22 -j DROP",
+          '-A C1 -p tcp -m comment --comment "ssh in" -m tcp --dport 22 -j DROP',
+          "-A C1 -m conntrack --ctstate NEW -j LOG --log-prefix x",
+          "-A INPUT -j C1",
+          "-A C1 -j C2",
+          "-A C2 -j C1",
+          "-A INPUT -g C2",
+          "-A C2 -m policy --dir out --pol ipsec -j ACCEPT",
+          "-I INPUT -p esp -j ACCEPT",
+          "-I C1 2 -j RETURN",
+          "-D INPUT -s 10.0.0.1/32 -p udp -m udp --dport 500 -j ACCEPT",
+          "-D C1 1",
+          "-R INPUT 1 -j DROP",
+          "-C INPUT -s 10.0.0.1/32 -p udp -m udp --dport 500 -j ACCEPT",
+          "-C C1 -j C2",
+          "-E C2 C3",
+          "-A C3 -j ACCEPT",
+          "-X C2",
+          "-F C1",
+          "-F",
+          "-N C4",
+          "-A C4 -j C1",
+          "-Z",
+          ":C1 - [0:0]",
+          "-A INPUT -s 10.0.0.2,10.0.0.3 -j C1",
+        ),
+        { maxLength: 14 },
+      ),
+    ],
+    { numRuns: 400 },
+  )("edits after packed appends", (lines) => {
+    same(
+      [
+        "*filter",
+        ":INPUT DROP [0:0]",
+        ":FORWARD DROP [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":C1 - [0:0]",
+        ":C2 - [0:0]",
+      ]
+        .concat(lines, ["COMMIT", ""])
+        .join("\n"),
     );
   });
 

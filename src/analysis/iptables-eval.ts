@@ -26,6 +26,7 @@ import {
   type Ruleset,
   type TableName,
 } from "../platforms/iptables/model.js";
+import { ruleAt, ruleCount } from "../platforms/iptables/rule-store.js";
 
 /** A conntrack tuple in the ORIGINAL direction. */
 export interface ConnTuple {
@@ -828,19 +829,20 @@ function run(
   if (st.final) return done(st.final.verdict, st.final.rule, st.final.policyChain, st.final.reason);
   for (let steps = 0; steps < MAX_STEPS; steps++) {
     const c = st.chain;
-    if (opts.skip && st.i < c.rules.length) st.i = opts.skip(c, st.i, st.packet);
-    if (st.i >= c.rules.length) {
+    const n = ruleCount(c);
+    if (opts.skip && st.i < n) st.i = opts.skip(c, st.i, st.packet);
+    if (st.i >= n) {
       // End of chain: built-in → policy; user chain → implicit RETURN.
       if (c.builtin) {
-        st.trace.push({ table, chain: c.name, type: "policy", num: c.rules.length + 1, rule: null });
+        st.trace.push({ table, chain: c.name, type: "policy", num: n + 1, rule: null });
         return done(c.policy === "DROP" ? "drop" : "accept", null, c.name);
       }
-      st.trace.push({ table, chain: c.name, type: "return", num: c.rules.length + 1, rule: null });
+      st.trace.push({ table, chain: c.name, type: "return", num: n + 1, rule: null });
       const f = popOrPolicy(st, table, hook, chains);
       if (f) return done(f.verdict, f.rule, f.policyChain);
       continue;
     }
-    const r = c.rules[st.i]!;
+    const r = ruleAt(c, st.i);
     const m = evalRule(r, st.packet, hook, opts);
     if (m.value === "no") {
       st.i++;
@@ -883,7 +885,7 @@ function popOrPolicy(st: State, table: TableName, hook: Hook, chains: Map<string
     return null;
   }
   const h = chains.get(hook)!;
-  st.trace.push({ table, chain: hook, type: "policy", num: h.rules.length + 1, rule: null });
+  st.trace.push({ table, chain: hook, type: "policy", num: ruleCount(h) + 1, rule: null });
   return { verdict: h.policy === "DROP" ? "drop" : "accept", rule: null, policyChain: hook };
 }
 

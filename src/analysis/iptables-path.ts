@@ -36,6 +36,15 @@ import {
   type TableName,
 } from "../platforms/iptables/model.js";
 import {
+  CONNTRACK_FLAG,
+  enablesConntrack,
+  indexPortAt,
+  indexProtoAt,
+  prefixAt,
+  ruleCount,
+  someRule,
+} from "../platforms/iptables/rule-store.js";
+import {
   type EvalOptions,
   evaluateTable,
   type Outcome,
@@ -121,24 +130,6 @@ export interface PathResult {
 // ---------------------------------------------------------------------------------------------
 // Facts about the rule set
 
-const CT_MATCHES = new Set(["state", "conntrack", "connmark"]);
-const CT_TARGETS = new Set(["CONNMARK", "CT", "NOTRACK", "DNAT", "SNAT", "MASQUERADE", "REDIRECT"]);
-/** Opaque modules/targets that need conntrack or nf_defrag in their checkentry. */
-const CT_OPAQUE = new Set([
-  "helper",
-  "connlimit",
-  "connbytes",
-  "connlabel",
-  "cluster",
-  "socket",
-  "ipvs",
-  "NETMAP",
-  "CONNSECMARK",
-  "TPROXY",
-  "SYNPROXY",
-  "CLUSTERIP",
-]);
-
 const ctCache = new WeakMap<Ruleset, boolean>();
 
 /**
@@ -149,22 +140,7 @@ const ctCache = new WeakMap<Ruleset, boolean>();
 export function conntrackInUse(rs: Ruleset): boolean {
   const hit = ctCache.get(rs);
   if (hit !== undefined) return hit;
-  let used = false;
-  outer: for (const t of rs.tables.values())
-    for (const c of t.chains.values())
-      for (const r of c.rules) {
-        for (const m of r.matches) {
-          if (CT_MATCHES.has(m.kind) || (m.kind === "opaque" && CT_OPAQUE.has(m.module))) {
-            used = true;
-            break outer;
-          }
-        }
-        const tg = r.target;
-        if (tg && (CT_TARGETS.has(tg.kind) || (tg.kind === "opaque" && CT_OPAQUE.has(tg.name)))) {
-          used = true;
-          break outer;
-        }
-      }
+  const used = someRule(rs, CONNTRACK_FLAG, enablesConntrack);
   ctCache.set(rs, used);
   return used;
 }
@@ -332,14 +308,6 @@ function keyOf(family: Family, addr: bigint, len: number): number | bigint {
   return addr & maskOf(family, len);
 }
 
-/** The indexable prefix of an address condition: not inverted, contiguous, not the whole space. */
-function prefixOf(c: Rule["src"], family: Family): { len: number; addr: bigint } | null {
-  if (!c || c.invert || c.spec.kind !== "net" || c.spec.family !== family) return null;
-  if (c.spec.len === null || c.spec.len === 0) return null;
-  // The address spec itself (its len is a number here): no object per indexed rule.
-  return c.spec as { len: number; addr: bigint };
-}
-
 function put(
   m: Map<number, Map<number | bigint, number[]>>,
   family: Family,
@@ -357,29 +325,11 @@ function put(
   else byKey.set(k, [i]);
 }
 
-/** The protocol a rule is indexed by (-1: any). */
-const indexProto = (r: Rule): number => (r.proto && !r.proto.invert ? r.proto.num : -1);
-
-/** The single destination port a rule is indexed by (-1: any). */
-function indexPort(r: Rule): number {
-  let port = -1;
-  const ms = r.matches;
-  for (let q = 0; q < ms.length; q++) {
-    const m = ms[q]!;
-    if ((m.kind === "tcp" || m.kind === "udp") && m.dport && !m.dport.invert) {
-      if (m.dport.range.lo === m.dport.range.hi) port = m.dport.range.lo;
-    }
-  }
-  return port;
-}
-
 function buildChainIndex(c: Chain, family: Family): ChainIndex {
   const byProto = new Map<number, Map<number, Bucket>>();
-  const rules = c.rules;
-  for (let i = 0; i < rules.length; i++) {
-    const r = rules[i]!;
-    const proto = indexProto(r);
-    const port = indexPort(r);
+  for (let i = 0, n = ruleCount(c); i < n; i++) {
+    const proto = indexProtoAt(c, i);
+    const port = indexPortAt(c, i);
     let ports = byProto.get(proto);
     if (!ports) {
       ports = new Map();
@@ -390,8 +340,8 @@ function buildChainIndex(c: Chain, family: Family): ChainIndex {
       b = { any: [], srcAll: [], srcPfx: [], dstAll: [], dstPfx: [] };
       ports.set(port, b);
     }
-    const sp = prefixOf(r.src, family);
-    const dp = sp ? null : prefixOf(r.dst, family);
+    const sp = prefixAt(c, i, false, family);
+    const dp = sp ? null : prefixAt(c, i, true, family);
     if (sp) {
       b.srcAll.push(i);
       b.srcPfx.push(sp);
@@ -493,13 +443,11 @@ const sameKey = (a: IndexKey, b: IndexKey): boolean =>
  */
 function directCandidates(chain: Chain, key: IndexKey): number[] {
   const out: number[] = [];
-  const rules = chain.rules;
-  for (let i = 0; i < rules.length; i++) {
-    const r = rules[i]!;
-    const proto = indexProto(r);
+  for (let i = 0, n = ruleCount(chain); i < n; i++) {
+    const proto = indexProtoAt(chain, i);
     if (proto !== -1 && (key.proto === -1 || proto !== key.proto)) continue;
     if (key.dport !== undefined) {
-      const port = indexPort(r);
+      const port = indexPortAt(chain, i);
       if (port !== -1 && port !== key.dport) continue;
     }
     out.push(i);
@@ -524,7 +472,7 @@ export function ruleIndex(rs: Ruleset): (chain: Chain, from: number, key: IndexK
     let ix = chains.get(chain);
     let list: number[];
     if (ix === undefined) {
-      if (chain.rules.length < MIN_INDEXED) {
+      if (ruleCount(chain) < MIN_INDEXED) {
         chains.set(chain, null);
         return from;
       }
@@ -548,7 +496,7 @@ export function ruleIndex(rs: Ruleset): (chain: Chain, from: number, key: IndexK
       if (list[mid]! < from) lo = mid + 1;
       else hi = mid;
     }
-    return lo < list.length ? list[lo]! : chain.rules.length;
+    return lo < list.length ? list[lo]! : ruleCount(chain);
   };
 }
 

@@ -24,6 +24,7 @@ import { type Family, formatAddress } from "../model/address.js";
 import { AddrSet, firstMatchPartition } from "../model/addrset.js";
 import type { AddrCond, Chain, Hook, Match, Rule, Ruleset, TableName } from "../platforms/iptables/model.js";
 import { BUILTIN_CHAINS, specToAddrSet } from "../platforms/iptables/model.js";
+import { ruleAt, ruleCount } from "../platforms/iptables/rule-store.js";
 import type { RuleRef } from "./findings.js";
 import {
   applyTtl,
@@ -430,8 +431,8 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
     const sets: AddrSet[] = [];
     const key = { proto: c.pkt.proto, dport: c.pkt.dport, src: null, dst: nullDst ? null : c.pkt.dst };
     let j = i;
-    while (j < chain.rules.length) {
-      const r = chain.rules[j]!;
+    while (j < ruleCount(chain)) {
+      const r = ruleAt(chain, j);
       const k = r.target?.kind;
       if (k !== "ACCEPT" && k !== "DROP" && k !== "REJECT") break;
       const sp = split(r, nullDst);
@@ -491,7 +492,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
       const returned: Cls[] = [];
       for (let i = 0; live.length > 0; i++) {
         // Next rule any live class may match (the index skips rules none can).
-        let j = chain.rules.length;
+        let j = ruleCount(chain);
         for (const c of live) {
           const n = nextRule(chain, i, {
             proto: c.pkt.proto,
@@ -503,7 +504,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
           if (j === i) break;
         }
         i = j;
-        if (i >= chain.rules.length) break;
+        if (i >= ruleCount(chain)) break;
         if (live.length === 1) {
           // A run of terminal rules that only test the source prefix: one first-match partition.
           const c = live[0]!;
@@ -533,7 +534,7 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
             continue;
           }
         }
-        const r = chain.rules[i]!;
+        const r = ruleAt(chain, i);
         let next: Cls[] | null = null;
         const hit: Cls[] = [];
         for (let k = 0; k < live.length; k++) {

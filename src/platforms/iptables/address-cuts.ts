@@ -14,6 +14,7 @@ import {
   specToAddrSet,
   type TableName,
 } from "./model.js";
+import { NAT_PORTS_FLAG, rewritesPorts, ruleCount, ruleTestAt } from "./rule-store.js";
 import { forEachReachableRule } from "./walk.js";
 
 /** Paths of a packet, as the built-in chains it may cross (the user chains they reach are added). */
@@ -73,12 +74,8 @@ export function cannotMatch(r: Rule, shape: PacketShape | undefined): boolean {
 /** Whether the nat table may rewrite a packet's ports (DNAT/REDIRECT to ports, an unmodelled target). */
 function natRewritesPorts(rs: Ruleset): boolean {
   for (const c of rs.tables.get("nat")?.chains.values() ?? [])
-    for (const r of c.rules) {
-      const tg = r.target;
-      if (tg === null) continue;
-      if (tg.kind === "DNAT" && tg.ranges.some((x) => x.portLo !== null)) return true;
-      if (tg.kind === "REDIRECT" || tg.kind === "opaque") return true;
-    }
+    for (let i = 0, n = ruleCount(c); i < n; i++)
+      if (ruleTestAt(c, i, NAT_PORTS_FLAG, rewritesPorts)) return true;
   return false;
 }
 

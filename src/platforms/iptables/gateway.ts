@@ -17,6 +17,7 @@ import { evaluateLocalOut } from "./local-out.js";
 import { BUILTIN_CHAINS, type Chain, type Hook, type Rule, type Ruleset, type TableName } from "./model.js";
 import { parseIptables } from "./parse.js";
 import { checkPortForward, checkPortForwardSet } from "./port-forward.js";
+import { IPSET_FLAG, someRule } from "./rule-store.js";
 import { forEachReachableRule } from "./walk.js";
 
 /** Loads an iptables rule set for the audit. */
@@ -139,15 +140,6 @@ export function inputPathRules(rs: Ruleset, keep?: (r: Rule) => boolean): Rule[]
 
 const MAX_WARNINGS = 20;
 
-function anyRule(rs: Ruleset, pred: (r: Rule) => boolean): boolean {
-  for (const t of rs.tables.values())
-    for (const c of t.chains.values()) {
-      const rules = c.rules;
-      for (let i = 0; i < rules.length; i++) if (pred(rules[i]!)) return true;
-    }
-  return false;
-}
-
 /** Constructs on the INPUT path whose result is unknown: any verdict they decide is reported as unknown. */
 function inputPathWarnings(rs: Ruleset, ipsets: Map<string, AddrSet> | undefined): string[] {
   const out: string[] = [];
@@ -173,7 +165,8 @@ function inputPathWarnings(rs: Ruleset, ipsets: Map<string, AddrSet> | undefined
   };
   // Most rule sets have no such rule anywhere: then no walk over the path's chains at all (a
   // kube-proxy dump reaches 100,000 rules from PREROUTING).
-  if (!anyRule(rs, worth)) return out;
+  // (A packed rule has no unknowns: only one with a set match is built.)
+  if (!someRule(rs, IPSET_FLAG, worth)) return out;
   for (const r of inputPathRules(rs, worth)) {
     if (seen.has(r)) continue;
     seen.add(r);

@@ -44,6 +44,7 @@ import {
   optionLookup,
 } from "./modules.js";
 import { ip6SkippedHeader, protoName, protoNumber, protoNumberWide } from "./names.js";
+import { indexPort, indexProto, PackedChain, prefixOf, RuleStore, ruleFlags } from "./rule-store.js";
 import {
   checkOpaqueTarget,
   findTarget,
@@ -74,6 +75,11 @@ export interface IptablesParseOptions {
    * ASCII): the fast path then reads tokens from them. Ignored unless its length is the text's.
    */
   bytes?: Uint8Array;
+  /**
+   * Keep every rule as an object (no packed rules, see RuleStore). The result reads the same;
+   * tests compare the two.
+   */
+  keepRules?: boolean;
 }
 
 export interface IptablesParseResult {
@@ -294,8 +300,11 @@ interface TableState {
    * every rule.
    */
   appendOnly: boolean;
-  jumps: Rule[];
-  hookRules: Rule[];
+  /** Rules and packed ids (see RuleStore). */
+  jumps: Array<Rule | number>;
+  hookRules: Array<Rule | number>;
+  /** hookMasks of the table, made for its first packed rule that needs a hook check. */
+  maskOf?: (allowed: readonly Hook[]) => number;
 }
 
 const COUNTERS_RE = /^\[(\d+):(\d+)\]$/;
@@ -391,6 +400,10 @@ class Parser {
   /** Build context of the direct path: records that something would be reported, reports nothing. */
   private readonly silent: BuildCtx & { bad: boolean };
   /** Position-free model objects shared by the rules of the direct path (nothing mutates them). */
+  /** Packed rules (IPv4 direct path); null when every rule is kept as an object. */
+  private readonly store: RuleStore | null;
+  /** The table of each chain of the store, by chain number. */
+  private readonly chainTables: Table[] = [];
   private readonly shared = {
     proto: new Map<number, ProtoCond>(),
     port: new Map<number, PortCond>(),
@@ -420,6 +433,10 @@ class Parser {
       unknown: (col, what, reason) => this.ctxUnknown.push({ col, what, reason }),
     };
     this.fast = !opts.noFastPath;
+    this.store =
+      this.fast && this.family === 4 && !opts.keepRules
+        ? new RuleStore((c, id) => this.rebuild(c, id))
+        : null;
     const silent: BuildCtx & { bad: boolean } = {
       family: this.family,
       proto: null,
@@ -587,19 +604,10 @@ class Parser {
   // ---- tables and chains ----
 
   private newTable(name: TableName, prov: Provenance | null): Table {
-    const chains = new Map<string, Chain>();
-    for (const b of BUILTIN_CHAINS[name]) {
-      chains.set(b, {
-        name: b,
-        table: name,
-        builtin: true,
-        policy: "ACCEPT",
-        counters: null,
-        rules: emptyRules(),
-        prov: null,
-      });
-    }
-    return { name, chains, prov };
+    const table: Table = { name, chains: new Map<string, Chain>(), prov };
+    for (const b of BUILTIN_CHAINS[name])
+      table.chains.set(b, this.newChain(b, table, true, "ACCEPT", null, null));
+    return table;
   }
 
   private openListTable(): void {
@@ -715,19 +723,11 @@ class Parser {
     }
     if (table.chains.has(name)) {
       this.warn(col(0), `chain ${name} declared twice; iptables-restore flushes it again`);
+      this.notAppendOnly(this.cur);
       table.chains.get(name)!.rules = [];
-      this.cur.appendOnly = false;
       return;
     }
-    table.chains.set(name, {
-      name,
-      table: table.name,
-      builtin: false,
-      policy: null,
-      counters,
-      rules: emptyRules(),
-      prov: this.prov(),
-    });
+    table.chains.set(name, this.newChain(name, table, false, null, counters, this.prov()));
   }
 
   private validChainName(name: string, col: number, declaring: boolean): boolean {
@@ -834,12 +834,115 @@ class Parser {
   /** Appends a rule (-A), numbering it and noting what the end of the table checks. */
   private append(chain: Chain, rule: Rule, hookCheck: boolean): void {
     const st = this.cur!;
-    const rules = chain.rules;
-    rules.push(rule);
-    rule.num = rules.length;
+    if (chain instanceof PackedChain) {
+      chain.slots.push(rule);
+      rule.num = chain.slots.length;
+    } else {
+      chain.rules.push(rule);
+      rule.num = chain.rules.length;
+    }
     const t = rule.target;
     if (t !== null && (t.kind === "jump" || t.kind === "goto")) st.jumps.push(rule);
     if (hookCheck) st.hookRules.push(rule);
+  }
+
+  /**
+   * Appends a direct-path rule of an append-only table as a packed id: its line and the columns
+   * the rule index and the end-of-table checks read (the rule itself is dropped and built again
+   * from its line on first read).
+   */
+  private appendPacked(chain: PackedChain, rule: Rule, hookCheck: boolean): void {
+    const st = this.cur!;
+    const store = chain.store!;
+    const id = store.add();
+    store.line[id] = this.lineNo - 1;
+    store.pos[id] = chain.slots.length;
+    store.chainNo[id] = chain.no;
+    store.proto[id] = indexProto(rule);
+    store.port[id] = indexPort(rule);
+    const sp = prefixOf(rule.src, 4);
+    store.srcLen[id] = sp ? sp.len : -1;
+    store.srcAddr[id] = sp ? Number(sp.addr) : 0;
+    const dp = prefixOf(rule.dst, 4);
+    store.dstLen[id] = dp ? dp.len : -1;
+    store.dstAddr[id] = dp ? Number(dp.addr) : 0;
+    const t = rule.target;
+    const jumps = t !== null && (t.kind === "jump" || t.kind === "goto");
+    store.jumpTo[id] = jumps ? (st.table.chains.get(t.chain) as PackedChain).no : -1;
+    if (hookCheck) {
+      st.maskOf ??= hookMasks(BUILTIN_CHAINS[st.table.name]);
+      store.allowed[id] = allowedHooks(rule, chain, st.maskOf, this.family);
+    }
+    store.flags[id] = ruleFlags(rule);
+    chain.slots.push(id);
+    chain.packed++;
+    if (jumps) st.jumps.push(id);
+    if (hookCheck) st.hookRules.push(id);
+  }
+
+  /**
+   * The table stops being append-only (-I, -D, -R, -F, -X, -E, a chain declared again): its
+   * packed rules are built now, while every line they refer to still reads as it did.
+   */
+  private notAppendOnly(st: TableState): void {
+    if (!st.appendOnly) return;
+    st.appendOnly = false;
+    for (const c of st.table.chains.values()) void c.rules;
+    for (let i = 0; i < st.jumps.length; i++) st.jumps[i] = this.ruleOf(st.jumps[i]!);
+    for (let i = 0; i < st.hookRules.length; i++) st.hookRules[i] = this.ruleOf(st.hookRules[i]!);
+  }
+
+  private ruleOf(x: Rule | number): Rule {
+    return typeof x === "number" ? this.store!.rule(x) : x;
+  }
+
+  private newChain(
+    name: string,
+    table: Table,
+    builtin: boolean,
+    policy: "ACCEPT" | "DROP" | null,
+    counters: Counters | null,
+    prov: Provenance | null,
+  ): PackedChain {
+    const store = this.store;
+    const no = store ? store.chains.length : -1;
+    const c = new PackedChain(name, table.name, builtin, policy, counters, prov, store, no);
+    if (store) {
+      store.chains.push(c);
+      this.chainTables.push(table);
+    }
+    return c;
+  }
+
+  /**
+   * Builds packed rule `id` of `chain` from its line, as the direct path built it when it was
+   * read (the parser's line state is saved and restored: this may run in the middle of a parse).
+   */
+  private rebuild(chain: PackedChain, id: number): Rule {
+    const store = this.store!;
+    const saved = [this.cur, this.lineNo, this.lineText, this.lineCr, this.lastChain] as const;
+    const i = store.line[id]!;
+    let line = this.lines[i]!;
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    this.lineNo = i + 1;
+    this.lineText = line;
+    this.lineCr = false;
+    this.lastChain = null;
+    this.cur = {
+      table: this.chainTables[chain.no]!,
+      openLine: 0,
+      pending: [],
+      appendOnly: false,
+      jumps: [],
+      hookRules: [],
+    };
+    const nt = fastTokens(line, this.spacesOnly);
+    const rule = nt < 0 ? null : this.directBuild(line, nt);
+    [this.cur, this.lineNo, this.lineText, this.lineCr, this.lastChain] = saved;
+    if (rule === null || rule.chain !== chain.name)
+      throw new Error(`internal error: ${this.file}:${i + 1}: a packed rule no longer reads as it did`);
+    rule.num = store.pos[id]! + 1;
+    return rule;
   }
 
   private applyCommand(cmd: Command, lp: LineParse): void {
@@ -856,7 +959,7 @@ class Parser {
         this.append(chain, rules[i]!, needsHookCheck(rules[i]!, chain, this.family));
       return;
     }
-    if (cmd.id !== "N" && cmd.id !== "P" && cmd.id !== "Z" && cmd.id !== "C") st.appendOnly = false;
+    if (cmd.id !== "N" && cmd.id !== "P" && cmd.id !== "Z" && cmd.id !== "C") this.notAppendOnly(st);
     const needChain = (t: Token | undefined): Chain | null => this.needChain(table, t);
     const noRuleOptions = (): boolean => this.noRuleOptions(cmd, lp);
     switch (cmd.id) {
@@ -939,15 +1042,7 @@ class Parser {
           this.err(chainTok.col, `chain '${chainTok.text}' already exists`);
           return;
         }
-        table.chains.set(chainTok.text, {
-          name: chainTok.text,
-          table: table.name,
-          builtin: false,
-          policy: null,
-          counters: null,
-          rules: emptyRules(),
-          prov: this.prov(),
-        });
+        table.chains.set(chainTok.text, this.newChain(chainTok.text, table, false, null, null, this.prov()));
         return;
       }
       case "P": {
@@ -1207,7 +1302,19 @@ class Parser {
    * handles the line (and reports).
    */
   private directRule(line: string, nt: number): boolean {
-    if (nt < 2 || FAST_STARTS[1]! < 0) return false;
+    const rule = this.directBuild(line, nt);
+    if (rule === null) return false;
+    const chain = this.lastChain!;
+    const hookCheck = this.directHookCheck(chain, rule.target);
+    if (this.cur!.appendOnly && chain instanceof PackedChain && chain.store !== null)
+      this.appendPacked(chain, rule, hookCheck);
+    else this.append(chain, rule, hookCheck);
+    return true;
+  }
+
+  /** directRule's rule, not appended (its chain is `lastChain`); null for the other paths. */
+  private directBuild(line: string, nt: number): Rule | null {
+    if (nt < 2 || FAST_STARTS[1]! < 0) return null;
     const table = this.cur!.table;
     const cs = FAST_STARTS[1]!;
     const cl = FAST_ENDS[1]! - cs;
@@ -1219,24 +1326,24 @@ class Parser {
       !line.startsWith(chain.name, cs)
     ) {
       chain = table.chains.get(line.slice(cs, cs + cl)) ?? null;
-      if (chain === null) return false;
-    } else if (table.chains.get(chain.name) !== chain) return false; // deleted or replaced since
+      if (chain === null) return null;
+    } else if (table.chains.get(chain.name) !== chain) return null; // deleted or replaced since
     this.lastChain = chain;
     const d = DS;
-    if (!this.directScan(line, nt, table)) return false;
+    if (!this.directScan(line, nt, table)) return null;
     // -i/-o where the hook can never have that interface.
     if (chain.builtin) {
       const cn = chain.name;
-      if (d.oif && (cn === "INPUT" || cn === "PREROUTING")) return false;
-      if (d.iif && (cn === "OUTPUT" || cn === "POSTROUTING")) return false;
+      if (d.oif && (cn === "INPUT" || cn === "PREROUTING")) return null;
+      if (d.iif && (cn === "OUTPUT" || cn === "POSTROUTING")) return null;
     }
     const ctx = this.silent;
     ctx.proto = d.proto;
     ctx.bad = false;
     const matches = this.directMatches();
-    if (matches === null) return false;
+    if (matches === null) return null;
     const target = d.tKind === null ? null : this.directTarget(chain, table);
-    if (target === undefined) return false;
+    if (target === undefined) return null;
     const rule: Rule = {
       table: chain.table,
       chain: chain.name,
@@ -1253,8 +1360,7 @@ class Parser {
       target,
       unknown: NO_UNKNOWN,
     };
-    this.append(chain, rule, this.directHookCheck(chain, target));
-    return true;
+    return rule;
   }
 
   /** As needsHookCheck, from what the line loaded. */
@@ -2245,7 +2351,7 @@ class Parser {
       this.lineText = savedText;
     }
     // Jumps resolved here come after the others: back in rule order.
-    if (resolved && st.appendOnly) st.jumps.sort((a, b) => a.num - b.num);
+    if (resolved && st.appendOnly) st.jumps.sort((a, b) => this.numOf(a) - this.numOf(b));
     this.checkGraph(table, st);
   }
 
@@ -2260,8 +2366,8 @@ class Parser {
     const chains: Chain[] = new Array(nc);
     const idx = new Map<string, number>();
     indexChains(table, chains, idx);
-    const g = st.appendOnly ? edgesOfJumps(st.jumps, idx, nc) : edgesOfRules(chains, idx);
-    findLoops(g, chains, this.sink);
+    const g = st.appendOnly ? this.edgesOfJumps(st.jumps, idx, nc) : edgesOfRules(chains, idx);
+    findLoops(g, chains, this.sink, (x) => this.ruleOf(x));
     // Hooks reaching each chain (bit per built-in chain of this table).
     const hooksOf = BUILTIN_CHAINS[table.name];
     const reach = hookReach(g, hooksOf, idx);
@@ -2270,11 +2376,17 @@ class Parser {
       // PREROUTING and OUTPUT): find the others first; only their errors need the sort.
       const hr = st.hookRules;
       const maskOf = hookMasks(hooksOf);
+      const store = this.store;
       const bad: Rule[] = [];
       for (let i = 0; i < hr.length; i++) {
-        const rule = hr[i]!;
-        const k = idx.get(rule.chain)!;
-        if (reach[k]! & ~allowedHooks(rule, chains[k]!, maskOf, this.family)) bad.push(rule);
+        const x = hr[i]!;
+        if (typeof x === "number") {
+          const k = idx.get(store!.chains[store!.chainNo[x]!]!.name)!;
+          if (reach[k]! & ~store!.allowed[x]!) bad.push(store!.rule(x));
+          continue;
+        }
+        const k = idx.get(x.chain)!;
+        if (reach[k]! & ~allowedHooks(x, chains[k]!, maskOf, this.family)) bad.push(x);
       }
       if (bad.length === 0) return;
       const key = (r: Rule) => idx.get(r.chain)! * 2 ** 26 + r.num;
@@ -2295,6 +2407,52 @@ class Parser {
         if (needsHookCheck(rule, c, this.family)) this.checkHooks(rule, c, hooksOf, bits);
       }
     }
+  }
+
+  private numOf(x: Rule | number): number {
+    return typeof x === "number" ? this.store!.pos[x]! + 1 : x.num;
+  }
+
+  /** The graph of an append-only table from its collected jumps: a counting sort by chain. */
+  private edgesOfJumps(jumps: Array<Rule | number>, idx: Map<string, number>, nc: number): JumpGraph {
+    const store = this.store;
+    const edgeStart = new Int32Array(nc + 1);
+    const from = new Int32Array(jumps.length);
+    const to = new Int32Array(jumps.length);
+    const count = new Int32Array(nc + 1);
+    for (let j = 0; j < jumps.length; j++) {
+      const x = jumps[j]!;
+      let k: number | undefined;
+      let f: number;
+      if (typeof x === "number") {
+        // Packed: both chains by their store number (a jump target was declared when read).
+        k = idx.get(store!.chains[store!.jumpTo[x]!]!.name);
+        f = k === undefined ? -1 : idx.get(store!.chains[store!.chainNo[x]!]!.name)!;
+      } else {
+        k = idx.get((x.target as { chain: string }).chain);
+        f = k === undefined ? -1 : idx.get(x.chain)!;
+      }
+      from[j] = f;
+      to[j] = k ?? -1;
+      if (f >= 0) count[f + 1]!++;
+    }
+    for (let i = 0; i < nc; i++) edgeStart[i + 1] = edgeStart[i]! + count[i + 1]!;
+    const fill = edgeStart.slice(0, nc);
+    const m = edgeStart[nc]!;
+    const edgeTo: number[] = [];
+    const edgeRule: Array<Rule | number> = [];
+    for (let e = 0; e < m; e++) {
+      edgeTo.push(0);
+      edgeRule.push(jumps[0]!);
+    }
+    for (let j = 0; j < jumps.length; j++) {
+      const f = from[j]!;
+      if (f < 0) continue;
+      const at = fill[f]!++;
+      edgeTo[at] = to[j]!;
+      edgeRule[at] = jumps[j]!;
+    }
+    return { edgeStart, edgeTo, edgeRule };
   }
 
   /** `bits`: the hooks (of `hooksOf`) that reach `chain`. */
@@ -2341,7 +2499,8 @@ class Parser {
 interface JumpGraph {
   edgeStart: Int32Array;
   edgeTo: number[];
-  edgeRule: Rule[];
+  /** Rules and packed ids. */
+  edgeRule: Array<Rule | number>;
 }
 
 function indexChains(table: Table, chains: Chain[], idx: Map<string, number>): void {
@@ -2350,39 +2509,6 @@ function indexChains(table: Table, chains: Chain[], idx: Map<string, number>): v
     chains[i] = c;
     idx.set(c.name, i++);
   }
-}
-
-/** The graph of an append-only table from its collected jumps: a counting sort by chain. */
-function edgesOfJumps(jumps: Rule[], idx: Map<string, number>, nc: number): JumpGraph {
-  const edgeStart = new Int32Array(nc + 1);
-  const from = new Int32Array(jumps.length);
-  const to = new Int32Array(jumps.length);
-  const count = new Int32Array(nc + 1);
-  for (let j = 0; j < jumps.length; j++) {
-    const r = jumps[j]!;
-    const k = idx.get((r.target as { chain: string }).chain);
-    const f = k === undefined ? -1 : idx.get(r.chain)!;
-    from[j] = f;
-    to[j] = k ?? -1;
-    if (f >= 0) count[f + 1]!++;
-  }
-  for (let i = 0; i < nc; i++) edgeStart[i + 1] = edgeStart[i]! + count[i + 1]!;
-  const fill = edgeStart.slice(0, nc);
-  const m = edgeStart[nc]!;
-  const edgeTo: number[] = [];
-  const edgeRule: Rule[] = [];
-  for (let e = 0; e < m; e++) {
-    edgeTo.push(0);
-    edgeRule.push(jumps[0]!);
-  }
-  for (let j = 0; j < jumps.length; j++) {
-    const f = from[j]!;
-    if (f < 0) continue;
-    const at = fill[f]!++;
-    edgeTo[at] = to[j]!;
-    edgeRule[at] = jumps[j]!;
-  }
-  return { edgeStart, edgeTo, edgeRule };
 }
 
 /** The graph from every rule (tables edited by other commands), numbering the rules. */
@@ -2410,7 +2536,12 @@ function edgesOfRules(chains: Chain[], idx: Map<string, number>): JumpGraph {
 }
 
 /** Loop detection: iterative DFS with colours (1 on the stack, 2 done); each loop reported. */
-function findLoops(g: JumpGraph, chains: Chain[], sink: DiagnosticSink): void {
+function findLoops(
+  g: JumpGraph,
+  chains: Chain[],
+  sink: DiagnosticSink,
+  ruleOf: (x: Rule | number) => Rule,
+): void {
   const { edgeStart, edgeTo, edgeRule } = g;
   const nc = chains.length;
   const colour = new Uint8Array(nc);
@@ -2435,7 +2566,7 @@ function findLoops(g: JumpGraph, chains: Chain[], sink: DiagnosticSink): void {
       const next = edgeTo[e]!;
       if (colour[next] === 1) {
         const names = stackChain.slice(stackChain.indexOf(next)).map((k) => chains[k]!.name);
-        const rule = edgeRule[e]!;
+        const rule = ruleOf(edgeRule[e]!);
         sink.error(
           rule.prov.line,
           rule.target!.col,
@@ -2744,18 +2875,6 @@ function byteTokens(bytes: Uint8Array, base: number, n: number): number {
     ends[nt++] = i - base;
   }
   return nt;
-}
-
-/**
- * An empty rule list whose elements are already of the object kind: a chain's list is made at its
- * `:chain` line, long before its first rule, and an empty `[]` starts as a list of small integers
- * that every first push converts (the code compiled for the first appends then deoptimizes).
- */
-const NOT_A_RULE = {} as Rule;
-function emptyRules(): Rule[] {
-  const rules = [NOT_A_RULE];
-  rules.pop();
-  return rules;
 }
 
 /** Words of a `:chain` line (at most the first 4: texts and 1-based columns), split by chainWords. */
