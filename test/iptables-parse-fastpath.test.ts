@@ -3,6 +3,14 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { BUILTIN_CHAINS, type TableName } from "../src/platforms/iptables/model.js";
 import { parseIptables } from "../src/platforms/iptables/parse.js";
+import {
+  CONNTRACK_FLAG,
+  enablesConntrack,
+  IPSET_FLAG,
+  NAT_PORTS_FLAG,
+  rewritesPorts,
+  ruleFlags,
+} from "../src/platforms/iptables/rule-store.js";
 import { plainRuleset } from "./helpers/rulesets.js";
 
 /**
@@ -18,6 +26,17 @@ function same(text: string, file = "t.rules"): void {
   expect(plainRuleset(fast.ruleset)).toEqual(want);
   // Packed rules built last to first, and every rule kept as an object: the same rules.
   expect(plainRuleset(parseIptables(text, { file, maxErrors: 1000 }).ruleset, true)).toEqual(want);
+  // The flags packed rules keep say what the predicates say of the built rule.
+  for (const t of slow.ruleset.tables.values())
+    for (const c of t.chains.values())
+      for (const r of c.rules) {
+        const f = ruleFlags(r);
+        expect([(f & CONNTRACK_FLAG) !== 0, (f & IPSET_FLAG) !== 0, (f & NAT_PORTS_FLAG) !== 0]).toEqual([
+          enablesConntrack(r),
+          r.matches.some((m) => m.kind === "set"),
+          rewritesPorts(r),
+        ]);
+      }
   const kept = parseIptables(text, { file, maxErrors: 1000, keepRules: true });
   expect(kept.errors).toEqual(slow.errors);
   expect(plainRuleset(kept.ruleset)).toEqual(want);

@@ -868,7 +868,8 @@ class Parser {
     store.dstAddr[id] = dp ? Number(dp.addr) : 0;
     const t = rule.target;
     const jumps = t !== null && (t.kind === "jump" || t.kind === "goto");
-    store.jumpTo[id] = jumps ? (st.table.chains.get(t.chain) as PackedChain).no : -1;
+    // The chain the direct path found for the jump (a PackedChain of this parser).
+    store.jumpTo[id] = jumps ? (DS.tChain as PackedChain).no : -1;
     if (hookCheck) {
       st.maskOf ??= hookMasks(BUILTIN_CHAINS[st.table.name]);
       store.allowed[id] = allowedHooks(rule, chain, st.maskOf, this.family);

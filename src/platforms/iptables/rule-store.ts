@@ -181,10 +181,20 @@ export const CONNTRACK_FLAG = 1;
 export const IPSET_FLAG = 2;
 export const NAT_PORTS_FLAG = 4;
 
-/** The flags of a rule. */
+/** The flags of a rule (one pass: the parser asks for every packed rule). */
 export function ruleFlags(r: Rule): number {
-  let f = enablesConntrack(r) ? CONNTRACK_FLAG : 0;
-  for (const m of r.matches) if (m.kind === "set") f |= IPSET_FLAG;
+  let f = 0;
+  const ms = r.matches;
+  for (let i = 0; i < ms.length; i++) {
+    const m = ms[i]!;
+    if (m.kind === "comment" || m.kind === "tcp" || m.kind === "udp") continue;
+    if (m.kind === "set") f |= IPSET_FLAG;
+    if (CT_MATCHES.has(m.kind) || (m.kind === "opaque" && CT_OPAQUE.has(m.module))) f |= CONNTRACK_FLAG;
+  }
+  const tg = r.target;
+  if (tg === null || tg.kind === "jump" || tg.kind === "goto" || tg.kind === "ACCEPT" || tg.kind === "DROP")
+    return f;
+  if (CT_TARGETS.has(tg.kind) || (tg.kind === "opaque" && CT_OPAQUE.has(tg.name))) f |= CONNTRACK_FLAG;
   if (rewritesPorts(r)) f |= NAT_PORTS_FLAG;
   return f;
 }
