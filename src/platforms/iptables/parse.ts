@@ -379,7 +379,7 @@ const ADDON_TARGETS = new Set([
 class Parser {
   private readonly sink: DiagnosticSink;
   private readonly file: string;
-  private readonly lines: string[];
+  private readonly lines: Lines;
   private family: Family;
   private format: "save" | "list-rules" = "save";
   private readonly tables = new Map<TableName, Table>();
@@ -421,7 +421,7 @@ class Parser {
   ) {
     this.file = opts.file ?? "<input>";
     this.sink = new DiagnosticSink(this.file, opts.maxErrors ?? 50);
-    this.lines = text.split("\n");
+    this.lines = new Lines(text);
     this.spacesOnly = text.indexOf("\t") < 0 && text.indexOf("\r") < 0;
     this.bytes = opts.bytes !== undefined && opts.bytes.length === text.length ? opts.bytes : null;
     this.family = opts.family ?? detectFamily(text, this.file);
@@ -456,7 +456,7 @@ class Parser {
 
   run(): IptablesParseResult {
     const firstSig = this.lines.findIndex((l) => /^\s*[^\s#]/.test(l));
-    const hasTableHeader = this.lines.some((l) => {
+    const hasTableHeader = this.lines.some((l: string) => {
       let i = 0;
       while (l.charCodeAt(i) === 32 || l.charCodeAt(i) === 9) i++;
       return l.charCodeAt(i) === 42; // '*'
@@ -466,9 +466,11 @@ class Parser {
     if (this.format === "list-rules") this.openListTable();
 
     let nextOff = 0;
-    for (let i = 0; i < this.lines.length; i++) {
+    const nLines = this.lines.length;
+    for (let i = 0; i < nLines; i++) {
       this.lineOff = nextOff;
-      nextOff += this.lines[i]!.length + 1;
+      const line0 = this.lines.at(i);
+      nextOff += line0.length + 1;
       if (this.sink.full) {
         this.sink.errors.push({
           severity: "error",
@@ -479,7 +481,7 @@ class Parser {
         });
         return this.result();
       }
-      let line = this.lines[i]!;
+      let line = line0;
       this.lineCr = line.charCodeAt(line.length - 1) === 13;
       if (this.lineCr) line = line.slice(0, -1); // CRLF: read as LF, with crLine's warning
       this.lineNo = i + 1;
@@ -544,9 +546,9 @@ class Parser {
 
   /** Rejects inputs that are not rule dumps at all, with a message saying what to give instead. */
   private checkFormat(i: number): boolean {
-    const line = this.lines[i]!.trim();
+    const line = this.lines.at(i).trim();
     this.lineNo = i + 1;
-    this.lineText = this.lines[i]!;
+    this.lineText = this.lines.at(i);
     if (/^Chain \S+ \((policy \S+|\d+ references)/.test(line)) {
       this.err(
         1,
@@ -556,7 +558,7 @@ class Parser {
     }
     if (
       /^(sudo\s+)?(ip6?tables|\/\S*\/ip6?tables)(-legacy|-nft)?\s/.test(line) ||
-      /^#!/.test(this.lines[0] ?? "")
+      /^#!/.test(this.lines.at(0))
     ) {
       this.err(
         1,
@@ -615,7 +617,7 @@ class Parser {
     if (!name) {
       // `iptables -t nat -S` lists -P lines for the table's built-in chains: infer the table.
       const policies = new Set<string>();
-      for (const l of this.lines) {
+      for (const l of this.lines.all()) {
         const m = /^-P\s+(\S+)/.exec(l);
         if (m) policies.add(m[1]!);
       }
@@ -923,7 +925,7 @@ class Parser {
     const store = this.store!;
     const saved = [this.cur, this.lineNo, this.lineText, this.lineCr, this.lastChain] as const;
     const i = store.line[id]!;
-    let line = this.lines[i]!;
+    let line = this.lines.at(i);
     if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
     this.lineNo = i + 1;
     this.lineText = line;
@@ -2876,6 +2878,39 @@ function byteTokens(bytes: Uint8Array, base: number, n: number): number {
     ends[nt++] = i - base;
   }
   return nt;
+}
+
+/**
+ * The input's lines, sliced from the text when read: a parse reads each line once (and a packed
+ * rule's line again when it is built), so no array of 100,000 strings lives through the parse.
+ */
+class Lines {
+  readonly length: number;
+  /** Start of line i; starts[length] is one past the end (as if a newline followed the text). */
+  private readonly starts: Int32Array;
+  constructor(private readonly text: string) {
+    let n = 1;
+    for (let p = text.indexOf("\n"); p >= 0; p = text.indexOf("\n", p + 1)) n++;
+    const starts = new Int32Array(n + 1);
+    let k = 1;
+    for (let p = text.indexOf("\n"); p >= 0; p = text.indexOf("\n", p + 1)) starts[k++] = p + 1;
+    starts[n] = text.length + 1;
+    this.length = n;
+    this.starts = starts;
+  }
+  at(i: number): string {
+    return i < 0 || i >= this.length ? "" : this.text.slice(this.starts[i]!, this.starts[i + 1]! - 1);
+  }
+  *all(): Generator<string> {
+    for (let i = 0; i < this.length; i++) yield this.at(i);
+  }
+  findIndex(pred: (l: string) => boolean): number {
+    for (let i = 0; i < this.length; i++) if (pred(this.at(i))) return i;
+    return -1;
+  }
+  some(pred: (l: string) => boolean): boolean {
+    return this.findIndex(pred) >= 0;
+  }
 }
 
 /** Words of a `:chain` line (at most the first 4: texts and 1-based columns), split by chainWords. */
