@@ -399,11 +399,11 @@ class Parser {
   private lineOff = 0;
   /** Build context of the direct path: records that something would be reported, reports nothing. */
   private readonly silent: BuildCtx & { bad: boolean };
-  /** Position-free model objects shared by the rules of the direct path (nothing mutates them). */
   /** Packed rules (IPv4 direct path); null when every rule is kept as an object. */
   private readonly store: RuleStore | null;
   /** The table of each chain of the store, by chain number. */
   private readonly chainTables: Table[] = [];
+  /** Position-free model objects shared by the rules of the direct path (nothing mutates them). */
   private readonly shared = {
     proto: new Map<number, ProtoCond>(),
     port: new Map<number, PortCond>(),
