@@ -456,7 +456,7 @@ class Parser {
 
   run(): IptablesParseResult {
     const firstSig = this.lines.findIndex((l) => /^\s*[^\s#]/.test(l));
-    const hasTableHeader = this.lines.some((l: string) => {
+    const hasTableHeader = this.lines.some((l) => {
       let i = 0;
       while (l.charCodeAt(i) === 32 || l.charCodeAt(i) === 9) i++;
       return l.charCodeAt(i) === 42; // '*'
@@ -890,9 +890,8 @@ class Parser {
   private notAppendOnly(st: TableState): void {
     if (!st.appendOnly) return;
     st.appendOnly = false;
+    // (jumps and hookRules are not read any more: the end of the table walks every rule.)
     for (const c of st.table.chains.values()) void c.rules;
-    for (let i = 0; i < st.jumps.length; i++) st.jumps[i] = this.ruleOf(st.jumps[i]!);
-    for (let i = 0; i < st.hookRules.length; i++) st.hookRules[i] = this.ruleOf(st.hookRules[i]!);
   }
 
   private ruleOf(x: Rule | number): Rule {
@@ -943,7 +942,7 @@ class Parser {
     const rule = nt < 0 ? null : this.directBuild(line, nt);
     [this.cur, this.lineNo, this.lineText, this.lineCr, this.lastChain] = saved;
     if (rule === null || rule.chain !== chain.name)
-      throw new Error(`internal error: ${this.file}:${i + 1}: a packed rule no longer reads as it did`);
+      throw new Error(`${this.file}:${i + 1}: a packed rule no longer reads as it did`);
     rule.num = store.pos[id]! + 1;
     return rule;
   }
@@ -2378,7 +2377,8 @@ class Parser {
       // Nearly all of them are fine (kube-proxy: 12,500 DNAT rules in user chains reached from
       // PREROUTING and OUTPUT): find the others first; only their errors need the sort.
       const hr = st.hookRules;
-      const maskOf = hookMasks(hooksOf);
+      st.maskOf ??= hookMasks(hooksOf);
+      const maskOf = st.maskOf;
       const store = this.store;
       const bad: Rule[] = [];
       for (let i = 0; i < hr.length; i++) {

@@ -35,7 +35,8 @@ export class RuleStore {
   flags = new Uint8Array(4096);
   readonly chains: PackedChain[] = [];
 
-  constructor(private readonly build: (chain: PackedChain, id: number) => Rule) {}
+  /** Builds packed rule `id` of `chain` from its line (the parser's direct path). */
+  constructor(readonly rebuild: (chain: PackedChain, id: number) => Rule) {}
 
   /** A new packed id (columns zeroed; the caller fills them). */
   add(): number {
@@ -67,11 +68,6 @@ export class RuleStore {
   /** The rule of a packed id (built on first read). */
   rule(id: number): Rule {
     return this.chains[this.chainNo[id]!]!.at(this.pos[id]!);
-  }
-
-  /** @internal for PackedChain. */
-  rebuild(chain: PackedChain, id: number): Rule {
-    return this.build(chain, id);
   }
 }
 
