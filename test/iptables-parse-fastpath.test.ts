@@ -11,7 +11,7 @@ import {
   rewritesPorts,
   ruleFlags,
 } from "../src/platforms/iptables/rule-store.js";
-import { plainRuleset } from "./helpers/rulesets.js";
+import { packedColumns, plainRuleset } from "./helpers/rulesets.js";
 
 /**
  * The parser's fast paths (the direct rule builder and fastOptions) give exactly what the general
@@ -23,6 +23,9 @@ function same(text: string, file = "t.rules"): void {
   expect(fast.errors).toEqual(slow.errors);
   expect(fast.warnings).toEqual(slow.warnings);
   const want = plainRuleset(slow.ruleset);
+  // The columns of packed rules (packed lane or direct path) say what the rules built from their lines say.
+  const cols = packedColumns(fast.ruleset);
+  expect(cols.kept).toEqual(cols.built);
   expect(plainRuleset(fast.ruleset)).toEqual(want);
   // Packed rules built last to first, and every rule kept as an object: the same rules.
   expect(plainRuleset(parseIptables(text, { file, maxErrors: 1000 }).ruleset, true)).toEqual(want);

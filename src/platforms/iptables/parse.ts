@@ -44,7 +44,16 @@ import {
   optionLookup,
 } from "./modules.js";
 import { ip6SkippedHeader, protoName, protoNumber, protoNumberWide } from "./names.js";
-import { indexPort, indexProto, PackedChain, prefixOf, RuleStore, ruleFlags } from "./rule-store.js";
+import { decimalPort, LeanLine, scanLean, verdictAt } from "./packed-lane.js";
+import {
+  indexPort,
+  indexProto,
+  PackedChain,
+  prefixOf,
+  RuleStore,
+  ruleFlags,
+  targetFlags,
+} from "./rule-store.js";
 import {
   checkOpaqueTarget,
   findTarget,
@@ -341,6 +350,8 @@ class DirectState {
   tOpts: RawOption[] | null = null;
 }
 const DS = new DirectState();
+/** What the packed lane read of the current line. */
+const LEAN = new LeanLine();
 /** -s -d -p -i -o -m -j -g by their letter. */
 const SHORT_GENERIC: Array<GenericId | undefined> = [];
 for (const [c, id] of [
@@ -768,7 +779,7 @@ class Parser {
         ? byteTokens(bytes, this.lineOff, line.length)
         : fastTokens(line, this.spacesOnly);
     if (nt >= 0) {
-      if (this.directRule(line, nt)) return;
+      if (this.leanRule(line, nt) || this.directRule(line, nt)) return;
       const fast = this.fastOptions(line, nt);
       if (fast) {
         this.applyCommand(fast.command!, fast);
@@ -877,10 +888,124 @@ class Parser {
       store.allowed[id] = allowedHooks(rule, chain, st.maskOf, this.family);
     }
     store.flags[id] = ruleFlags(rule);
+    this.pushPacked(chain, id, jumps, hookCheck);
+  }
+
+  /** Packed id `id` (its columns filled) becomes the last rule of `chain`. */
+  private pushPacked(chain: PackedChain, id: number, jumps: boolean, hookCheck: boolean): void {
+    const st = this.cur!;
     chain.slots.push(id);
     chain.packed++;
     if (jumps) st.jumps.push(id);
     if (hookCheck) st.hookRules.push(id);
+  }
+
+  /**
+   * A line of an append-only table read by the packed lane (scanLean: its matches straight into
+   * the columns, no rule built); false, having changed nothing, for a line the lane leaves to the
+   * direct path. A target with options is read by the direct path's own code (DS, directTarget),
+   * so both read it alike.
+   */
+  private leanRule(line: string, nt: number): boolean {
+    const st = this.cur!;
+    if (!st.appendOnly || this.store === null || nt < 2 || FAST_STARTS[1]! < 0) return false;
+    const table = st.table;
+    const chain = this.chainOfLine(line, table);
+    if (chain === null || !(chain instanceof PackedChain) || chain.store === null) return false;
+    const L = LEAN;
+    const k = scanLean(line, nt, FAST_STARTS, FAST_ENDS, L);
+    if (k < 0) return false;
+    // -m tcp / -m udp need their protocol, not inverted (the direct path's directMatch).
+    if (L.l4 !== 0 && (L.proto !== L.l4 || L.protoInv)) return false;
+    let jumpTo = -1;
+    let flags = 0;
+    let hookCheck = false;
+    let allowed = 0;
+    if (k < nt) {
+      if (k + 1 >= nt) return false;
+      const goto = line.charCodeAt(FAST_STARTS[k]! + 1) === 103;
+      const ns = FAST_STARTS[k + 1]!;
+      if (ns < 0) return false;
+      const ne = FAST_ENDS[k + 1]!;
+      const verdict = verdictAt(line, ns, ne);
+      if (verdict !== "") {
+        if (goto || k + 2 !== nt || (verdict === "DROP" && table.name === "nat")) return false;
+      } else {
+        const name = line.slice(ns, ne);
+        const to = table.chains.get(name);
+        if (to !== undefined) {
+          if (k + 2 !== nt || to.builtin || !(to instanceof PackedChain)) return false;
+          jumpTo = to.no;
+        } else {
+          if (goto) return false;
+          const target = this.leanTarget(line, nt, k, name, chain, table);
+          if (target === undefined) return false;
+          hookCheck = this.directHookCheck(chain, target);
+          if (hookCheck) {
+            st.maskOf ??= hookMasks(BUILTIN_CHAINS[table.name]);
+            allowed = targetHooks(target, chain, st.maskOf, this.family);
+          }
+          flags = targetFlags(target);
+        }
+      }
+    }
+    const store = chain.store;
+    const id = store.add();
+    store.line[id] = this.lineNo - 1;
+    store.pos[id] = chain.slots.length;
+    store.chainNo[id] = chain.no;
+    store.proto[id] = L.protoInv ? -1 : L.proto;
+    store.port[id] = L.dport;
+    store.srcLen[id] = L.srcLen;
+    store.srcAddr[id] = L.srcAddr;
+    store.dstLen[id] = L.dstLen;
+    store.dstAddr[id] = L.dstAddr;
+    store.jumpTo[id] = jumpTo;
+    if (hookCheck) store.allowed[id] = allowed;
+    store.flags[id] = flags;
+    this.pushPacked(chain, id, jumpTo >= 0, hookCheck);
+    return true;
+  }
+
+  /**
+   * The packed lane's target extension `name` (at token k) with its options: read into DS and
+   * built as the direct path does; undefined when that would report anything.
+   */
+  private leanTarget(
+    line: string,
+    nt: number,
+    k: number,
+    name: string,
+    chain: Chain,
+    table: Table,
+  ): Target | undefined {
+    const def = findTarget(name, this.family);
+    if (def === undefined) return undefined;
+    const d = DS;
+    d.nm = 0;
+    d.tKind = "jump";
+    d.tName = name;
+    d.tCol = FAST_STARTS[k]! + 1;
+    d.tDef = def;
+    d.tLook = optionLookup(def);
+    d.tChain = undefined;
+    d.tOpts = null;
+    let j = k + 2;
+    while (j < nt) {
+      // Only the target's own long options (a generic one is the direct path's to read).
+      const s = FAST_STARTS[j]!;
+      if (s < 0) return undefined;
+      const len = FAST_ENDS[j]! - s;
+      if (len < 3 || line.charCodeAt(s) !== 45 || line.charCodeAt(s + 1) !== 45) return undefined;
+      const opt = line.slice(s, s + len);
+      if (opt.includes("=") || GENERIC_MAP.has(opt)) return undefined;
+      j = this.directOption(line, nt, j + 1, opt, false, s + 1, s + 1);
+      if (j < 0) return undefined;
+    }
+    const ctx = this.silent;
+    ctx.proto = LEAN.proto < 0 ? null : this.sharedProto(LEAN.proto, LEAN.protoInv);
+    ctx.bad = false;
+    return this.directTarget(chain, table);
   }
 
   /**
@@ -1318,19 +1443,8 @@ class Parser {
   private directBuild(line: string, nt: number): Rule | null {
     if (nt < 2 || FAST_STARTS[1]! < 0) return null;
     const table = this.cur!.table;
-    const cs = FAST_STARTS[1]!;
-    const cl = FAST_ENDS[1]! - cs;
-    let chain = this.lastChain;
-    if (
-      chain === null ||
-      chain.table !== table.name ||
-      chain.name.length !== cl ||
-      !line.startsWith(chain.name, cs)
-    ) {
-      chain = table.chains.get(line.slice(cs, cs + cl)) ?? null;
-      if (chain === null) return null;
-    } else if (table.chains.get(chain.name) !== chain) return null; // deleted or replaced since
-    this.lastChain = chain;
+    const chain = this.chainOfLine(line, table);
+    if (chain === null) return null;
     const d = DS;
     if (!this.directScan(line, nt, table)) return null;
     // -i/-o where the hook can never have that interface.
@@ -1363,6 +1477,24 @@ class Parser {
       unknown: NO_UNKNOWN,
     };
     return rule;
+  }
+
+  /** The chain of a fast-tokenized `-A chain …` line (it becomes `lastChain`), or null. */
+  private chainOfLine(line: string, table: Table): Chain | null {
+    const cs = FAST_STARTS[1]!;
+    const cl = FAST_ENDS[1]! - cs;
+    let chain = this.lastChain;
+    if (
+      chain === null ||
+      chain.table !== table.name ||
+      chain.name.length !== cl ||
+      !line.startsWith(chain.name, cs)
+    ) {
+      chain = table.chains.get(line.slice(cs, cs + cl)) ?? null;
+      if (chain === null) return null;
+    } else if (table.chains.get(chain.name) !== chain) return null; // deleted or replaced since
+    this.lastChain = chain;
+    return chain;
   }
 
   /** As needsHookCheck, from what the line loaded. */
@@ -1466,13 +1598,7 @@ class Parser {
         d.protoSeen = true;
         const pn = protoNumber(arg);
         if (pn === undefined || pn === 0 || (family === 6 && ip6SkippedHeader(pn))) return false;
-        const key = pn * 2 + (invert ? 1 : 0);
-        let proto = this.shared.proto.get(key);
-        if (proto === undefined) {
-          proto = { num: pn, invert };
-          this.shared.proto.set(key, proto);
-        }
-        d.proto = proto;
+        d.proto = this.sharedProto(pn, invert);
         return true;
       }
       case "iif":
@@ -1521,6 +1647,17 @@ class Parser {
       default:
         return false;
     }
+  }
+
+  /** The protocol condition of the direct path's rules (one object per protocol and inversion). */
+  private sharedProto(pn: number, invert: boolean): ProtoCond {
+    const key = pn * 2 + (invert ? 1 : 0);
+    let proto = this.shared.proto.get(key);
+    if (proto === undefined) {
+      proto = { num: pn, invert };
+      this.shared.proto.set(key, proto);
+    }
+    return proto;
   }
 
   /**
@@ -2657,12 +2794,19 @@ function allowedHooks(
       mask &= maskOf(m.limitIfaceIn ? IN_HOOKS : OUT_HOOKS);
     else if (m.kind === "mac") mask &= maskOf(IN_HOOKS);
   }
-  const t = r.target;
-  if (t && !chain.builtin) {
-    const def = findTarget(t.kind === "opaque" ? t.name : t.kind, family);
-    if (def?.hooks) mask &= maskOf(def.hooks);
-  }
-  return mask;
+  return r.target === null ? mask : mask & targetHooks(r.target, chain, maskOf, family);
+}
+
+/** allowedHooks' part of a rule's target: where a hook-restricted target may be used from a user chain. */
+function targetHooks(
+  t: Target,
+  chain: Chain,
+  maskOf: (allowed: readonly Hook[]) => number,
+  family: Family,
+): number {
+  if (chain.builtin) return -1;
+  const def = findTarget(t.kind === "opaque" ? t.name : t.kind, family);
+  return def?.hooks ? maskOf(def.hooks) : -1;
 }
 
 /** The first hook (in `hooksOf` order) of the set `bits` that is not in `allowed`. */
@@ -2946,19 +3090,6 @@ function chainWords(line: string, from: number): number {
     nw++;
   }
   return nw;
-}
-
-/** `line[s, e)` as a port: 1–5 decimal digits without a leading zero (or "0"), at most 65535; else -1. */
-function decimalPort(line: string, s: number, e: number): number {
-  const len = e - s;
-  if (len < 1 || len > 5 || (len > 1 && line.charCodeAt(s) === 48)) return -1;
-  let v = 0;
-  for (let i = s; i < e; i++) {
-    const d = line.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    v = v * 10 + d;
-  }
-  return v <= 65535 ? v : -1;
 }
 
 /** A line with nothing parsed yet: the general and the fast path start from the same state. */

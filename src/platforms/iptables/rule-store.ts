@@ -9,7 +9,7 @@
  * reader of `chain.rules` gets the whole chain built, unchanged.
  */
 import type { Provenance } from "../../model/ruleset.js";
-import type { Chain, Counters, Rule, Ruleset, TableName } from "./model.js";
+import type { Chain, Counters, Rule, Ruleset, TableName, Target } from "./model.js";
 
 /** Columns of the packed rules of one parse, by packed id. */
 export class RuleStore {
@@ -187,18 +187,24 @@ export function ruleFlags(r: Rule): number {
     if (m.kind === "set") f |= IPSET_FLAG;
     if (CT_MATCHES.has(m.kind) || (m.kind === "opaque" && CT_OPAQUE.has(m.module))) f |= CONNTRACK_FLAG;
   }
-  const tg = r.target;
-  if (tg === null || tg.kind === "jump" || tg.kind === "goto" || tg.kind === "ACCEPT" || tg.kind === "DROP")
-    return f;
+  return r.target === null ? f : f | targetFlags(r.target);
+}
+
+/** The flags a rule's target gives it. */
+export function targetFlags(tg: Target): number {
+  if (tg.kind === "jump" || tg.kind === "goto" || tg.kind === "ACCEPT" || tg.kind === "DROP") return 0;
+  let f = 0;
   if (CT_TARGETS.has(tg.kind) || (tg.kind === "opaque" && CT_OPAQUE.has(tg.name))) f |= CONNTRACK_FLAG;
-  if (rewritesPorts(r)) f |= NAT_PORTS_FLAG;
+  if (targetRewritesPorts(tg)) f |= NAT_PORTS_FLAG;
   return f;
 }
 
 /** A target that may rewrite a packet's ports in the nat table (DNAT/REDIRECT to ports, an unmodelled one). */
 export function rewritesPorts(r: Rule): boolean {
-  const tg = r.target;
-  if (tg === null) return false;
+  return r.target !== null && targetRewritesPorts(r.target);
+}
+
+function targetRewritesPorts(tg: Target): boolean {
   return (
     (tg.kind === "DNAT" && tg.ranges.some((x) => x.portLo !== null)) ||
     tg.kind === "REDIRECT" ||

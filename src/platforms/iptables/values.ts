@@ -290,11 +290,15 @@ const TWO32 = 1n << 32n;
 const MASK4: bigint[] = [];
 for (let len = 0; len <= 32; len++) MASK4.push(lenMask(4, len));
 
+/** [0]: the address v4At read last, as a signed 32-bit integer (negative from 128.0.0.0 up). */
+export const V4_ADDR = new Int32Array(1);
+
 /**
- * The common case, canonical `a.b.c.d[/len]` with host bits clear, without regexes or splits:
- * dumps are mostly this, and it is the parser's hottest path.
+ * The common case, canonical `a.b.c.d[/len]` with host bits clear, read from `text[s, e)` without
+ * regexes, splits or allocation: dumps are mostly this, and it is the parser's hottest path. The
+ * prefix length (0..32), the address in `V4_ADDR[0]`; -1 for anything else (parseNet's slow path).
  */
-function fastV4(text: string): Net | null {
+export function v4At(text: string, s: number, e: number): number {
   // Int32 arithmetic only (shifts, masks): addresses from 128.0.0.0 up do not fit a small
   // integer, and a product or remainder of them would deoptimize the code compiled for the
   // addresses seen before.
@@ -302,44 +306,50 @@ function fastV4(text: string): Net | null {
   let part = 0;
   let digits = 0;
   let parts = 0;
-  let i = 0;
-  const n = text.length;
-  for (; i < n; i++) {
+  let i = s;
+  for (; i < e; i++) {
     const c = text.charCodeAt(i);
     if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return null; // leading zero: octal in iptables, slow path
+      if (digits > 0 && part === 0) return -1; // leading zero: octal in iptables, slow path
       part = part * 10 + (c - 48);
-      if (++digits > 3 || part > 255) return null;
+      if (++digits > 3 || part > 255) return -1;
     } else if (c === 46 || c === 47) {
-      if (digits === 0) return null;
+      if (digits === 0) return -1;
       v = (v << 8) | part;
       parts++;
       part = 0;
       digits = 0;
       if (c === 47) break;
-      if (parts === 4) return null;
-    } else return null;
+      if (parts === 4) return -1;
+    } else return -1;
   }
-  if (i === n) {
-    if (digits === 0) return null;
+  if (i === e) {
+    if (digits === 0) return -1;
     v = (v << 8) | part;
     parts++;
   }
-  if (parts !== 4) return null;
+  if (parts !== 4) return -1;
   let len = 32;
-  if (i < n) {
+  if (i < e) {
     // after '/': 1 or 2 decimal digits, no leading zero
-    const rest = n - i - 1;
-    if (rest < 1 || rest > 2) return null;
+    const rest = e - i - 1;
+    if (rest < 1 || rest > 2) return -1;
     const d0 = text.charCodeAt(i + 1) - 48;
     const d1 = rest === 2 ? text.charCodeAt(i + 2) - 48 : -1;
-    if (d0 < 0 || d0 > 9 || (rest === 2 && (d1 < 0 || d1 > 9 || d0 === 0))) return null;
+    if (d0 < 0 || d0 > 9 || (rest === 2 && (d1 < 0 || d1 > 9 || d0 === 0))) return -1;
     len = rest === 2 ? d0 * 10 + d1 : d0;
-    if (len > 32) return null;
+    if (len > 32) return -1;
   }
   // Host bits set: the slow path warns.
-  if (len === 0 ? v !== 0 : (v & ~(-1 << (32 - len))) !== 0) return null;
-  // v is the address as a signed 32-bit integer (negative from 128.0.0.0 up).
+  if (len === 0 ? v !== 0 : (v & ~(-1 << (32 - len))) !== 0) return -1;
+  V4_ADDR[0] = v;
+  return len;
+}
+
+function fastV4(text: string): Net | null {
+  const len = v4At(text, 0, text.length);
+  if (len < 0) return null;
+  const v = V4_ADDR[0]!;
   return { kind: "net", family: 4, addr: v < 0 ? BigInt(v) + TWO32 : BigInt(v), mask: MASK4[len]!, len };
 }
 
