@@ -299,6 +299,33 @@ describe("fast paths = general path", () => {
     same(file(filter, nat));
   });
 
+  // The packed lane reads a repeated target part once per table, chain hook and protocol (TargetMemo).
+  const repeated = (chains: string[]) =>
+    fc
+      .tuple(
+        fc.constantFrom(...chains),
+        fc.constantFrom("", "-p tcp", "-p udp", "! -p tcp", "-p tcp -m tcp --dport 80"),
+        fc.constantFrom(
+          "-j REJECT --reject-with tcp-reset",
+          "-j REJECT --reject-with icmp-port-unreachable",
+          "-j DNAT --to-destination 10.0.0.1:80",
+          "-j DNAT --to-destination 10.0.0.1",
+          "-j SNAT --to-source 10.0.0.2",
+          "-j MASQUERADE --to-ports 1024-2048",
+          "-j MARK --set-xmark 0x4000/0x4000",
+          "-j LOG --log-prefix x",
+        ),
+      )
+      .map((parts) => `-A ${parts.filter((x) => x !== "").join(" ")}`);
+  test.prop(
+    [fc.array(repeated(CHAINS), { maxLength: 14 }), fc.array(repeated(NAT_CHAINS), { maxLength: 14 })],
+    {
+      numRuns: 300,
+    },
+  )("target parts repeated in other chains and with other protocols", (filter, nat) => {
+    same(file(filter, [...nat, "-A PREROUTING -j C1", "-A POSTROUTING -j C1"]));
+  });
+
   it("the kube-proxy-like shapes of the benchmark", () => {
     same(
       [

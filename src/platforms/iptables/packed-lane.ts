@@ -185,3 +185,58 @@ export function verdictAt(line: string, s: number, e: number): "" | "ACCEPT" | "
   } else if (n === 5 && isWord(line, s, e, "QUEUE")) return "QUEUE";
   return "";
 }
+
+/** How many target parts a TargetMemo keeps. */
+const MEMO_SIZE = 8;
+
+/**
+ * The last few target parts (`-j NAME options…`, to the end of the line) the lane read in one
+ * table, with what they gave. Reading a target with options is a function of its text, the table,
+ * the chain when it is built-in (its hook) and the rule's protocol only, and dumps repeat a few of
+ * them over and over (`-j REJECT --reject-with icmp-port-unreachable`, kube-proxy's `-j MARK
+ * --set-xmark 0x4000/0x4000`): a repeat is compared in place, not read and built again. A hit moves
+ * one place up, a new part replaces the last.
+ */
+export class TargetMemo {
+  private readonly texts: string[] = [];
+  private readonly keys: number[] = [];
+  readonly hookCheck: boolean[] = [];
+  readonly allowed: number[] = [];
+  readonly flags: number[] = [];
+
+  /** The entry whose text is `line` from `from` on, read with context `key`; -1 for none. */
+  find(line: string, from: number, key: number): number {
+    const n = line.length - from;
+    const texts = this.texts;
+    for (let i = 0; i < texts.length; i++) {
+      const t = texts[i]!;
+      if (t.length !== n || this.keys[i] !== key || !line.startsWith(t, from)) continue;
+      if (i === 0) return 0;
+      this.swap(i, i - 1);
+      return i - 1;
+    }
+    return -1;
+  }
+
+  add(text: string, key: number, hookCheck: boolean, allowed: number, flags: number): void {
+    const i = this.texts.length < MEMO_SIZE ? this.texts.length : MEMO_SIZE - 1;
+    this.texts[i] = text;
+    this.keys[i] = key;
+    this.hookCheck[i] = hookCheck;
+    this.allowed[i] = allowed;
+    this.flags[i] = flags;
+  }
+
+  private swap(i: number, j: number): void {
+    const swap = <T>(a: T[]) => {
+      const x = a[i]!;
+      a[i] = a[j]!;
+      a[j] = x;
+    };
+    swap(this.texts);
+    swap(this.keys);
+    swap(this.hookCheck);
+    swap(this.allowed);
+    swap(this.flags);
+  }
+}

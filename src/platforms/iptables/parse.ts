@@ -44,7 +44,7 @@ import {
   optionLookup,
 } from "./modules.js";
 import { ip6SkippedHeader, protoName, protoNumber, protoNumberWide } from "./names.js";
-import { decimalPort, LeanLine, scanLean, verdictAt } from "./packed-lane.js";
+import { decimalPort, LeanLine, scanLean, TargetMemo, verdictAt } from "./packed-lane.js";
 import {
   indexPort,
   indexProto,
@@ -314,6 +314,8 @@ interface TableState {
   hookRules: Array<Rule | number>;
   /** hookMasks of the table, made for its first packed rule that needs a hook check. */
   maskOf?: (allowed: readonly Hook[]) => number;
+  /** The packed lane's target parts read in this table. */
+  targets?: TargetMemo;
 }
 
 const COUNTERS_RE = /^\[(\d+):(\d+)\]$/;
@@ -938,14 +940,29 @@ class Parser {
           jumpTo = to.no;
         } else {
           if (goto) return false;
-          const target = this.leanTarget(line, nt, k, name, chain, table);
-          if (target === undefined) return false;
-          hookCheck = this.directHookCheck(chain, target);
-          if (hookCheck) {
-            st.maskOf ??= hookMasks(BUILTIN_CHAINS[table.name]);
-            allowed = targetHooks(target, chain, st.maskOf, this.family);
+          // What the target part gives depends on its text, the table, a built-in chain's hook and
+          // the protocol only (see TargetMemo).
+          const key =
+            (chain.builtin ? chain.no + 1 : 0) * 1024 +
+            (L.proto < 0 ? 0 : L.proto * 2 + (L.protoInv ? 2 : 1));
+          const memo = (st.targets ??= new TargetMemo());
+          const ts = FAST_STARTS[k]!;
+          const m = memo.find(line, ts, key);
+          if (m >= 0) {
+            hookCheck = memo.hookCheck[m]!;
+            allowed = memo.allowed[m]!;
+            flags = memo.flags[m]!;
+          } else {
+            const target = this.leanTarget(line, nt, k, name, chain, table);
+            if (target === undefined) return false;
+            hookCheck = this.directHookCheck(chain, target);
+            if (hookCheck) {
+              st.maskOf ??= hookMasks(BUILTIN_CHAINS[table.name]);
+              allowed = targetHooks(target, chain, st.maskOf, this.family);
+            }
+            flags = targetFlags(target);
+            memo.add(line.slice(ts), key, hookCheck, allowed, flags);
           }
-          flags = targetFlags(target);
         }
       }
     }
