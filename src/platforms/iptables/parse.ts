@@ -945,7 +945,8 @@ class Parser {
           const key =
             (chain.builtin ? chain.no + 1 : 0) * 1024 +
             (L.proto < 0 ? 0 : L.proto * 2 + (L.protoInv ? 2 : 1));
-          const memo = (st.targets ??= new TargetMemo());
+          st.targets ??= new TargetMemo();
+          const memo = st.targets;
           const ts = FAST_STARTS[k]!;
           const m = memo.find(line, ts, key);
           if (m >= 0) {
