@@ -13,12 +13,14 @@ import { V4_ADDR, v4At } from "./values.js";
 
 /** What scanLean read of one line; -1 (or false) where the line has no such part. */
 export class LeanLine {
+  /** The rule index's prefixes: length -1 (address 0) for none, an inverted one or a /0. */
   srcLen = -1;
   srcAddr = 0;
   srcInv = false;
   dstLen = -1;
   dstAddr = 0;
   dstInv = false;
+  /** `-p` (-1: none) and whether it is inverted. */
   proto = -1;
   protoInv = false;
   /** The protocol a `-m tcp` (6) or `-m udp` (17) match requires, 0 for none. */
