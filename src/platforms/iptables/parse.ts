@@ -354,6 +354,19 @@ class DirectState {
 const DS = new DirectState();
 /** What the packed lane read of the current line. */
 const LEAN = new LeanLine();
+/** The columns of the rule being packed (appendPacked, leanRule), written by pushPacked. */
+const COLS = {
+  proto: -1,
+  port: -1,
+  srcLen: -1,
+  srcAddr: 0,
+  dstLen: -1,
+  dstAddr: 0,
+  jumpTo: -1,
+  hookCheck: false,
+  allowed: 0,
+  flags: 0,
+};
 /** -s -d -p -i -o -m -j -g by their letter. */
 const SHORT_GENERIC: Array<GenericId | undefined> = [];
 for (const [c, id] of [
@@ -868,38 +881,49 @@ class Parser {
    */
   private appendPacked(chain: PackedChain, rule: Rule, hookCheck: boolean): void {
     const st = this.cur!;
+    const c = COLS;
+    c.proto = indexProto(rule);
+    c.port = indexPort(rule);
+    const sp = prefixOf(rule.src, 4);
+    c.srcLen = sp ? sp.len : -1;
+    c.srcAddr = sp ? Number(sp.addr) : 0;
+    const dp = prefixOf(rule.dst, 4);
+    c.dstLen = dp ? dp.len : -1;
+    c.dstAddr = dp ? Number(dp.addr) : 0;
+    const t = rule.target;
+    // The chain the direct path found for the jump (a PackedChain of this parser).
+    c.jumpTo = t !== null && (t.kind === "jump" || t.kind === "goto") ? (DS.tChain as PackedChain).no : -1;
+    c.hookCheck = hookCheck;
+    if (hookCheck) {
+      st.maskOf ??= hookMasks(BUILTIN_CHAINS[st.table.name]);
+      c.allowed = allowedHooks(rule, chain, st.maskOf, this.family);
+    }
+    c.flags = ruleFlags(rule);
+    this.pushPacked(chain);
+  }
+
+  /** A packed id with the columns in COLS becomes the last rule of `chain`. */
+  private pushPacked(chain: PackedChain): void {
+    const st = this.cur!;
+    const c = COLS;
     const store = chain.store!;
     const id = store.add();
     store.line[id] = this.lineNo - 1;
     store.pos[id] = chain.slots.length;
     store.chainNo[id] = chain.no;
-    store.proto[id] = indexProto(rule);
-    store.port[id] = indexPort(rule);
-    const sp = prefixOf(rule.src, 4);
-    store.srcLen[id] = sp ? sp.len : -1;
-    store.srcAddr[id] = sp ? Number(sp.addr) : 0;
-    const dp = prefixOf(rule.dst, 4);
-    store.dstLen[id] = dp ? dp.len : -1;
-    store.dstAddr[id] = dp ? Number(dp.addr) : 0;
-    const t = rule.target;
-    const jumps = t !== null && (t.kind === "jump" || t.kind === "goto");
-    // The chain the direct path found for the jump (a PackedChain of this parser).
-    store.jumpTo[id] = jumps ? (DS.tChain as PackedChain).no : -1;
-    if (hookCheck) {
-      st.maskOf ??= hookMasks(BUILTIN_CHAINS[st.table.name]);
-      store.allowed[id] = allowedHooks(rule, chain, st.maskOf, this.family);
-    }
-    store.flags[id] = ruleFlags(rule);
-    this.pushPacked(chain, id, jumps, hookCheck);
-  }
-
-  /** Packed id `id` (its columns filled) becomes the last rule of `chain`. */
-  private pushPacked(chain: PackedChain, id: number, jumps: boolean, hookCheck: boolean): void {
-    const st = this.cur!;
+    store.proto[id] = c.proto;
+    store.port[id] = c.port;
+    store.srcLen[id] = c.srcLen;
+    store.srcAddr[id] = c.srcAddr;
+    store.dstLen[id] = c.dstLen;
+    store.dstAddr[id] = c.dstAddr;
+    store.jumpTo[id] = c.jumpTo;
+    if (c.hookCheck) store.allowed[id] = c.allowed;
+    store.flags[id] = c.flags;
     chain.slots.push(id);
     chain.packed++;
-    if (jumps) st.jumps.push(id);
-    if (hookCheck) st.hookRules.push(id);
+    if (c.jumpTo >= 0) st.jumps.push(id);
+    if (c.hookCheck) st.hookRules.push(id);
   }
 
   /**
@@ -967,21 +991,18 @@ class Parser {
         }
       }
     }
-    const store = chain.store;
-    const id = store.add();
-    store.line[id] = this.lineNo - 1;
-    store.pos[id] = chain.slots.length;
-    store.chainNo[id] = chain.no;
-    store.proto[id] = L.protoInv ? -1 : L.proto;
-    store.port[id] = L.dport;
-    store.srcLen[id] = L.srcLen;
-    store.srcAddr[id] = L.srcAddr;
-    store.dstLen[id] = L.dstLen;
-    store.dstAddr[id] = L.dstAddr;
-    store.jumpTo[id] = jumpTo;
-    if (hookCheck) store.allowed[id] = allowed;
-    store.flags[id] = flags;
-    this.pushPacked(chain, id, jumpTo >= 0, hookCheck);
+    const c = COLS;
+    c.proto = L.protoInv ? -1 : L.proto;
+    c.port = L.dport;
+    c.srcLen = L.srcLen;
+    c.srcAddr = L.srcAddr;
+    c.dstLen = L.dstLen;
+    c.dstAddr = L.dstAddr;
+    c.jumpTo = jumpTo;
+    c.hookCheck = hookCheck;
+    c.allowed = allowed;
+    c.flags = flags;
+    this.pushPacked(chain);
     return true;
   }
 
