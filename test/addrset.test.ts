@@ -1,5 +1,6 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
+import { sweepAtoms } from "../src/analysis/partition.js";
 import { type Family, familyBits, type Prefix, parsePrefix, prefixLast } from "../src/model/address.js";
 import { AddrSet, firstMatchPartition } from "../src/model/addrset.js";
 
@@ -151,6 +152,26 @@ for (const f of [4, 6] as const) {
           const got = parts.find((part) => part.set.has(p));
           expect(got?.index).toBe(want);
         }
+      },
+    );
+
+    test.prop([fc.array(rangesArb(f), { maxLength: 10 }), rangesArb(f)])(
+      "sweepAtoms: two addresses share a class exactly when every cut holds both or neither",
+      (rs, ru) => {
+        const cuts = rs.map((r) => AddrSet.fromRanges(f, r));
+        const universe = AddrSet.fromRanges(f, ru);
+        const classes = sweepAtoms(universe, cuts, 10_000)!;
+        let cover = AddrSet.empty(f);
+        for (const c of classes) {
+          expect(c.isEmpty()).toBe(false);
+          expect(c.overlaps(cover)).toBe(false);
+          cover = cover.union(c);
+        }
+        expect(cover.equals(universe)).toBe(true);
+        const pts = criticalPoints(f, ...rs, ru).filter((p) => universe.has(p));
+        const sig = (p: bigint) => rs.map((r) => (inRanges(r, p) ? 1 : 0)).join("");
+        const classOf = (p: bigint) => classes.findIndex((c) => c.has(p));
+        for (const a of pts) for (const b of pts) expect(classOf(a) === classOf(b)).toBe(sig(a) === sig(b));
       },
     );
   });

@@ -179,8 +179,16 @@ const peerSet = (plan: Plan, f: Flow): AddrSet => {
 /** Readable source sets: "any source except the peer" beats 32 CIDRs of a complement. */
 export const setText = (a: AddrSet): string => {
   if (a.isAll()) return "any source";
-  return exceptText(a, a.complement()) ?? readable(a);
+  // A hub's peer set comes back in every flow's verdict row: 1,000 ranges written once, not 7 times.
+  const hit = lastTexts.find((t) => t.set.equals(a));
+  if (hit) return hit.text;
+  const text = exceptText(a, a.complement()) ?? readable(a);
+  lastTexts.unshift({ set: a, text });
+  lastTexts.length = Math.min(lastTexts.length, 4);
+  return text;
 };
+/** The last sets `setText` wrote (sets are immutable; equal sets read the same). */
+const lastTexts: Array<{ set: AddrSet; text: string }> = [];
 
 /**
  * "any source except …" when a few ranges are left out and they are the smaller side (else it reads
@@ -241,10 +249,7 @@ const sitesOf = (parts: OutboundPart[]): FixSite[] => [
 
 /** One part per distinct decision: a 100k-rule ruleset splits 1,000 peers into thousands of parts. */
 function mergeParts(parts: OutboundPart[]): OutboundPart[] {
-  const groups = new Map<
-    string,
-    { part: OutboundPart; ranges: Array<[bigint, bigint]>; all: OutboundPart[] }
-  >();
+  const groups = new Map<string, { part: OutboundPart; all: OutboundPart[] }>();
   for (const p of parts) {
     const key = [
       p.verdict,
@@ -255,16 +260,21 @@ function mergeParts(parts: OutboundPart[]): OutboundPart[] {
       p.unknown?.rule?.line,
     ].join("\u0000");
     const g = groups.get(key);
-    if (g) {
-      g.ranges.push(...p.sources.intervals());
-      g.all.push(p);
-    } else groups.set(key, { part: p, ranges: p.sources.intervals(), all: [p] });
+    if (g) g.all.push(p);
+    else groups.set(key, { part: p, all: [p] });
   }
-  return [...groups.values()].map(({ part, ranges, all }) => {
+  return [...groups.values()].map(({ part, all }) => {
     const sites = sitesOf(all);
     return {
       ...part,
-      sources: AddrSet.fromRanges(part.sources.family, ranges),
+      // A decision met once keeps its set as it is (a hub's 1,000 peers are not sorted again).
+      sources:
+        all.length === 1
+          ? part.sources
+          : AddrSet.fromRanges(
+              part.sources.family,
+              all.flatMap((p) => p.sources.intervals()),
+            ),
       ...(sites.length ? { fixSites: sites } : {}),
     };
   });

@@ -1,7 +1,12 @@
 import { type Command, Option } from "commander";
 import { NAT_MODES, VPN_TYPES } from "../vpn/scenario.js";
 
-const collect = (v: string, prev: string[]) => [...prev, v];
+/** Appends a repeated flag's value: a fresh list on the first (the default `[]` is shared), then in place (a hub's 1,000 `--peer` flags copied each time were quadratic). */
+const collect = (v: string, prev: string[]) => {
+  if (prev.length === 0) return [v];
+  prev.push(v);
+  return prev;
+};
 
 /** The scenario flags shared by plan, rules and audit. */
 export function withScenarioOptions(cmd: Command, opts: { vpnRequired?: boolean } = {}): Command {
