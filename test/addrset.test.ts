@@ -155,6 +155,13 @@ for (const f of [4, 6] as const) {
       },
     );
 
+    test.prop([fc.array(rangesArb(f), { maxLength: 9 })])("unionAll is the union of every set", (rs) => {
+      const sets = rs.map((r) => AddrSet.fromRanges(f, r));
+      const all = AddrSet.unionAll(f, sets);
+      expect(all.equals(sets.reduce((a, b) => a.union(b), AddrSet.empty(f)))).toBe(true);
+      for (const p of criticalPoints(f, ...rs)) expect(all.has(p)).toBe(rs.some((r) => inRanges(r, p)));
+    });
+
     test.prop([fc.array(rangesArb(f), { maxLength: 10 }), rangesArb(f)])(
       "sweepAtoms: two addresses share a class exactly when every cut holds both or neither",
       (rs, ru) => {
@@ -176,6 +183,16 @@ for (const f of [4, 6] as const) {
     );
   });
 }
+
+test.prop([rangesArb(4), addrArb(4), fc.bigInt({ min: 0n, max: 300n })])(
+  "overlapsV4 says what overlaps says of the range",
+  (r, lo, len) => {
+    const set = AddrSet.fromRanges(4, r);
+    const end = lo + len > MAX[4] ? MAX[4] : lo + len;
+    const want = end > lo && set.overlaps(AddrSet.fromRange(4, lo, end - 1n));
+    expect(set.overlapsV4(Number(lo), Number(end))).toBe(want);
+  },
+);
 
 describe("AddrSet specifics", () => {
   const P = (s: string) => parsePrefix(s);

@@ -271,9 +271,9 @@ function mergeParts(parts: OutboundPart[]): OutboundPart[] {
       sources:
         all.length === 1
           ? part.sources
-          : AddrSet.fromRanges(
+          : AddrSet.unionAll(
               part.sources.family,
-              all.flatMap((p) => p.sources.intervals()),
+              all.map((p) => p.sources),
             ),
       ...(sites.length ? { fixSites: sites } : {}),
     };
@@ -560,9 +560,9 @@ export function auditGateway(g: GatewayAudit): { findings: Finding[]; verdicts: 
       (p) => p.verdict === "accept",
     );
     if (open.length > 0) {
-      const sources = AddrSet.fromRanges(
+      const sources = AddrSet.unionAll(
         plan.scenario.family,
-        open.flatMap((p) => p.sources.intervals()),
+        open.map((p) => p.sources),
       );
       const rules = new Map(open.flatMap((p) => ruleOf(p)).map((r) => [`${r.file}:${r.line}`, r]));
       add(

@@ -105,13 +105,17 @@ export const listOutcomes = (outs: ReadonlyArray<{ label: string; part: { explan
 
 /** Merges parts with the same outcome (`key` decides what "same" is); empty parts are dropped. */
 export function mergeParts<T extends { sources: AddrSet }>(parts: readonly T[], key: (p: T) => string): T[] {
-  const by = new Map<string, T>();
+  // The sets of a group are joined at the end, all at once (a 100k-rule walk leaves thousands of parts).
+  const by = new Map<string, { part: T; sets: AddrSet[] }>();
   for (const p of parts) {
     if (p.sources.isEmpty()) continue;
     const k = key(p);
     const prev = by.get(k);
-    if (prev) prev.sources = prev.sources.union(p.sources);
-    else by.set(k, { ...p });
+    if (prev) prev.sets.push(p.sources);
+    else by.set(k, { part: { ...p }, sets: [p.sources] });
   }
-  return [...by.values()];
+  return [...by.values()].map(({ part, sets }) => {
+    if (sets.length > 1) part.sources = AddrSet.unionAll(part.sources.family, sets);
+    return part;
+  });
 }

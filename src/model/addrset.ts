@@ -46,6 +46,25 @@ export class AddrSet {
     return AddrSet.fromRanges(family, ranges);
   }
 
+  /**
+   * Union of many sets, pairwise in a balanced tree: each bound is merged about log2(n) times,
+   * where folding them one by one into a growing set would merge the early ones n times.
+   */
+  static unionAll(family: Family, sets: readonly AddrSet[]): AddrSet {
+    let level = sets.filter((x) => {
+      if (x.family !== family) throw new RangeError(`IPv${x.family} set in an IPv${family} union`);
+      return x.b.length > 0;
+    });
+    if (level.length === 0) return AddrSet.empty(family);
+    while (level.length > 1) {
+      const next: AddrSet[] = [];
+      for (let i = 0; i < level.length; i += 2)
+        next.push(i + 1 < level.length ? level[i]!.union(level[i + 1]!) : level[i]!);
+      level = next;
+    }
+    return level[0]!;
+  }
+
   /** Inclusive range `lo..hi`; empty when `lo > hi`. */
   static fromRange(family: Family, lo: bigint, hi: bigint): AddrSet {
     return AddrSet.fromRanges(family, [[lo, hi]]);
@@ -128,6 +147,15 @@ export class AddrSet {
   /** Fast path for IPv4 addresses held as numbers (0..2^32-1). */
   hasV4(addr: number): boolean {
     return countLE(this.b as readonly number[], addr) % 2 === 1;
+  }
+
+  /** Whether an IPv4 set holds an address of the half-open range [lo, end) (numbers), by one binary search. */
+  overlapsV4(lo: number, end: number): boolean {
+    if (lo >= end) return false;
+    const b = this.b as readonly number[];
+    const i = countLE(b, lo);
+    // lo inside an interval, or the next interval starts before the range ends.
+    return i % 2 === 1 || (i < b.length && b[i]! < end);
   }
 
   union(o: AddrSet): AddrSet {

@@ -87,7 +87,7 @@ export function generateIptables(
   if (plan.flows.some((f) => f.location === "nat-device")) {
     out.push(...natDevicePart(plan, natFlows, opts.format, bin));
   }
-  return `${out.join("\n").replace(/\n+$/, "")}\n`;
+  return `${trimNewlines(out.join("\n"))}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -580,7 +580,7 @@ function outboundFix(
   const one: Plan = { ...plan, flows: [flow], notes: [] };
   const filter = sites.some((x) => x.table === "filter");
   const out: string[] = [];
-  if (filter) out.push(generateIptables(one, { ...opts, egress: true }).replace(/\n+$/, ""), "");
+  if (filter) out.push(trimNewlines(generateIptables(one, { ...opts, egress: true })), "");
   else {
     out.push(`# tunnelcheck: ${bin} fix for ${flow.id} (${s.vpn}, IPv${s.family})`, endpointsLine(s));
   }
@@ -664,7 +664,7 @@ function outboundFix(
       ...[...new Set(conntrack)].map((c) => `${c} || true`),
     );
   }
-  return `${out.join("\n").replace(/\n+$/, "")}\n`;
+  return `${trimNewlines(out.join("\n"))}\n`;
 }
 
 /** `conntrack -D` for the flow's connections to its peers (what a DNAT in nat OUTPUT bound). */
@@ -686,6 +686,13 @@ function conntrackDelete(s: Scenario, flow: Flow): string[] {
         : []),
     ].join(" "),
   );
+}
+
+/** The text without its trailing newlines (a regex scans a hub's 300 KB fix from every newline in it). */
+function trimNewlines(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 10) end--;
+  return s.slice(0, end);
 }
 
 const isHost = (p: Prefix): boolean => p.len === (p.family === 4 ? 32 : 128);
