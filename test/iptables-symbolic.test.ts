@@ -428,9 +428,25 @@ describe("symbolic = concrete (fast-check)", () => {
           ipsec: fc.boolean(),
           iif: fc.constantFrom("eth0", "ppp0", undefined),
           dst: fc.constantFrom("192.0.2.1", "192.0.2.2"),
+          // A part of the address space too (a hub's peers): rules whose source misses it are skipped unbuilt.
+          sources: fc.constantFrom(
+            undefined,
+            ["10.1.0.0/16"],
+            ["11.0.0.5", "10.1.2.3", "172.16.0.1"],
+            ["10.0.0.0/8"],
+            ["9.0.0.0/8", "192.0.2.1"],
+            // Only in the upper half of a rule's prefix.
+            ["10.200.0.0/16", "10.1.2.200", "11.255.0.1"],
+          ),
         }),
         fc.array(fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }), { maxLength: 4 }),
         (r, qq, extra) => {
+          const sources = qq.sources
+            ? AddrSet.fromPrefixes(
+                4,
+                qq.sources.map((x) => parsePrefix(x)),
+              )
+            : AddrSet.all(4);
           const rs = load(rulesetText(r));
           const ev = iptablesEvaluator(rs, { hostAddresses: HOST, ipset: IPSETS });
           const query = q({
@@ -439,18 +455,20 @@ describe("symbolic = concrete (fast-check)", () => {
             state: qq.state,
             ipsec: qq.ipsec,
             dst: P(qq.dst),
+            sources,
             ...(qq.iif ? { iif: qq.iif } : { iif: undefined }),
           });
           if (!qq.iif) delete query.iif;
           const parts = ev.partition(query);
-          // A partition: disjoint, covering every source.
+          // A partition: disjoint, covering every source asked about.
           let union = AddrSet.empty(4);
           for (const p of parts) {
             expect(union.overlaps(p.sources)).toBe(false);
             union = union.union(p.sources);
           }
-          expect(union.isAll()).toBe(true);
-          for (const src of probes(extra)) {
+          expect(union.equals(sources)).toBe(true);
+          for (const src of probes([...extra, ...sources.intervals().flat()])) {
+            if (!sources.has(src)) continue;
             const pkt: Packet = {
               family: 4,
               src,

@@ -24,7 +24,7 @@ import { type Family, formatAddress } from "../model/address.js";
 import { AddrSet, firstMatchPartition } from "../model/addrset.js";
 import type { AddrCond, Chain, Hook, Match, Rule, Ruleset, TableName } from "../platforms/iptables/model.js";
 import { BUILTIN_CHAINS, specToAddrSet } from "../platforms/iptables/model.js";
-import { ruleAt, ruleCount } from "../platforms/iptables/rule-store.js";
+import { ruleAt, ruleCount, srcMissesAt } from "../platforms/iptables/rule-store.js";
 import type { RuleRef } from "./findings.js";
 import {
   applyTtl,
@@ -432,6 +432,12 @@ export function iptablesEvaluator(rs: Ruleset, opts: IptablesEvaluatorOptions = 
     const key = { proto: c.pkt.proto, dport: c.pkt.dport, src: null, dst: nullDst ? null : c.pkt.dst };
     let j = i;
     while (j < ruleCount(chain)) {
+      // A packed rule whose source prefix misses the class matches none of it: it is not built (a
+      // hub's peers miss almost every /24 of a 50,000-rule chain).
+      if (srcMissesAt(chain, j, c.set)) {
+        j = nextRule(chain, j + 1, key);
+        continue;
+      }
       const r = ruleAt(chain, j);
       const k = r.target?.kind;
       if (k !== "ACCEPT" && k !== "DROP" && k !== "REJECT") break;

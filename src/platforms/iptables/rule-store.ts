@@ -8,6 +8,7 @@
  * columns, and build only the rules they look at; every other reader of `chain.rules` gets the
  * whole chain built, unchanged. Keeping 100,000 rules as objects costs 26 MB of old generation.
  */
+import type { AddrSet } from "../../model/addrset.js";
 import type { Provenance } from "../../model/ruleset.js";
 import type { Chain, Counters, Rule, Ruleset, TableName, Target } from "./model.js";
 
@@ -274,6 +275,22 @@ export function prefixAt(
   const st = (c as PackedChain).store!;
   const len = (dst ? st.dstLen : st.srcLen)[id]!;
   return len < 0 ? null : { len, addr: BigInt((dst ? st.dstAddr : st.srcAddr)[id]!) };
+}
+
+/**
+ * Whether rule i's source prefix certainly leaves out every address of `set`, read from a packed
+ * rule's columns without building it (false for a rule object, no prefix, or another family). The
+ * column is a necessary condition of the rule's match (the index relies on it too): a rule it
+ * rules out matches no packet from `set`, whatever its other matches and target.
+ */
+export function srcMissesAt(c: Chain, i: number, set: AddrSet): boolean {
+  const id = packedId(c, i);
+  if (id < 0 || set.family !== 4) return false;
+  const st = (c as PackedChain).store!;
+  const len = st.srcLen[id]!;
+  if (len <= 0) return false;
+  const lo = st.srcAddr[id]!;
+  return !set.overlapsV4(lo, lo + 2 ** (32 - len));
 }
 
 /**
