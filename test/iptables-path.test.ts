@@ -16,6 +16,7 @@ import { AddrSet } from "../src/model/addrset.js";
 import { formatDiagnostic } from "../src/model/ruleset.js";
 import type { Ruleset } from "../src/platforms/iptables/model.js";
 import { parseIptables } from "../src/platforms/iptables/parse.js";
+import { ruleCount } from "../src/platforms/iptables/rule-store.js";
 
 const A = (s: string) => parsePrefix(s).addr;
 const LOCAL = AddrSet.fromPrefix(parsePrefix("192.0.2.1"));
@@ -343,28 +344,42 @@ describe("rule index", () => {
     );
   });
 
-  it("a chain's first symbolic-address key (one pass, no index) gives what the full index gives", () => {
+  it("a chain's first symbolic-source keys (one pass each, no index) give what the full index gives", () => {
     fc.assert(
       fc.property(
         fc.array(ruleArb, { minLength: 24, maxLength: 80 }),
-        fc.record({
-          proto: fc.constantFrom(-1, 6, 17, 50),
-          dport: fc.constantFrom(22, 500, 1701, 4500, undefined),
-        }),
-        (rules, k) => {
-          const key = { proto: k.proto, dport: k.dport, src: null, dst: null };
-          // Two parses: chains of `direct` are first asked with the symbolic key; those of
-          // `indexed` with a concrete key first, which builds the full index.
+        fc.array(
+          fc.record({
+            proto: fc.constantFrom(-1, 6, 17, 50),
+            dport: fc.constantFrom(22, 500, 1701, 4500, undefined),
+            dst: fc.option(fc.constantFrom("192.0.2.1", "192.0.2.7", "198.51.100.1", "203.0.113.1")),
+          }),
+          { minLength: 1, maxLength: 7 },
+        ),
+        (rules, keys) => {
+          // Two parses: chains of `direct` are asked with the symbolic-source keys (a pass each
+          // for the first ones, then the index); those of `indexed` with a concrete key first,
+          // which builds the full index. The rules stay packed (never read through `rules`).
           const direct = load(text(rules));
           const indexed = load(text(rules));
+          // The same passes over rule objects (kept, not packed).
+          const kept = parseIptables(text(rules), { file: "t.rules", family: 4, keepRules: true }).ruleset;
           const nd = ruleIndex(direct);
           const ni = ruleIndex(indexed);
+          const nk = ruleIndex(kept);
           for (const name of ["INPUT", "U"]) {
             const cd = direct.tables.get("filter")!.chains.get(name)!;
             const ci = indexed.tables.get("filter")!.chains.get(name)!;
+            const ck = kept.tables.get("filter")!.chains.get(name)!;
             ni(ci, 0, { proto: 17, dport: 500, src: A("10.1.2.3"), dst: A("192.0.2.1") });
-            for (let from = 0; from <= cd.rules.length; from++)
-              expect(nd(cd, from, key)).toBe(ni(ci, from, key));
+            for (const k of keys) {
+              const key = { proto: k.proto, dport: k.dport, src: null, dst: k.dst ? A(k.dst) : null };
+              for (let from = 0; from <= ruleCount(cd); from++) {
+                const want = ni(ci, from, key);
+                expect(nd(cd, from, key)).toBe(want);
+                expect(nk(ck, from, key)).toBe(want);
+              }
+            }
           }
         },
       ),

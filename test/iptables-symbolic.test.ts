@@ -259,7 +259,7 @@ const RANGE = "10.1.0.0-10.1.2.200";
 /** One condition of each kind at most; most rules get one or two, so they often match. */
 const KINDS = {
   src: fc.tuple(fc.boolean(), fc.constantFrom(...NETS)).map(([neg, net]) => `${neg ? "! " : ""}-s ${net}`),
-  dst: fc.constantFrom("-d 192.0.2.1", "! -d 192.0.2.2", "-m addrtype --dst-type LOCAL"),
+  dst: fc.constantFrom("-d 192.0.2.1", "! -d 192.0.2.2", "-d 192.0.2.0/24", "-m addrtype --dst-type LOCAL"),
   proto: fc.constantFrom(
     "-p udp --dport 500",
     "-p udp -m multiport --dports 500,4500",

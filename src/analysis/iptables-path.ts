@@ -37,6 +37,7 @@ import {
 } from "../platforms/iptables/model.js";
 import {
   CONNTRACK_FLAG,
+  dstMissesAt,
   enablesConntrack,
   indexPortAt,
   indexProtoAt,
@@ -430,18 +431,25 @@ function candidates(ix: ChainIndex, p: IndexKey): number[] {
 }
 
 const indexCache = new WeakMap<Ruleset, WeakMap<Chain, ChainIndex | null>>();
-/** Candidates of a chain for its first symbolic-address key (before any index is built). */
-const symbolicLists = new WeakMap<Chain, { key: IndexKey; list: number[] }>();
+/** Candidates of a chain for its first keys with a symbolic source (before any index is built). */
+const symbolicLists = new WeakMap<Chain, Array<{ key: IndexKey; list: number[] }>>();
+/**
+ * Keys with a symbolic source a chain is answered for by one pass each before its index is built:
+ * an audit asks each chain with a few (IKE, NAT-T, L2TP, ESP to its address); building the index
+ * of a 50,000-rule chain costs more than those passes.
+ */
+const MAX_DIRECT_KEYS = 4;
 
 const sameKey = (a: IndexKey, b: IndexKey): boolean =>
   a.proto === b.proto && a.dport === b.dport && a.src === b.src && a.dst === b.dst;
 
 /**
- * What `candidates` gives for a key with symbolic source and destination, in one pass over the
- * rules: every rule of the protocol buckets -1 and `proto` (only -1 for proto -1) and of the port
- * buckets -1 and `dport` (every port for an undefined dport), in rule order.
+ * What `candidates` gives for a key with a symbolic source, in one pass over the rules: every rule
+ * of the protocol buckets -1 and `proto` (only -1 for proto -1) and of the port buckets -1 and
+ * `dport` (every port for an undefined dport), in rule order; with a concrete destination, less
+ * the rules bucketed by a destination prefix (no source prefix) that does not hold it.
  */
-function directCandidates(chain: Chain, key: IndexKey): number[] {
+function directCandidates(chain: Chain, key: IndexKey, family: Family): number[] {
   const out: number[] = [];
   for (let i = 0, n = ruleCount(chain); i < n; i++) {
     const proto = indexProtoAt(chain, i);
@@ -450,6 +458,7 @@ function directCandidates(chain: Chain, key: IndexKey): number[] {
       const port = indexPortAt(chain, i);
       if (port !== -1 && port !== key.dport) continue;
     }
+    if (key.dst !== null && dstMissesAt(chain, i, key.dst, family)) continue;
     out.push(i);
   }
   return out;
@@ -476,12 +485,15 @@ export function ruleIndex(rs: Ruleset): (chain: Chain, from: number, key: IndexK
         chains.set(chain, null);
         return from;
       }
-      // A walk with symbolic addresses asks each chain with one key: its candidates are found in
-      // one pass, and the full index is built only when another key comes.
+      // A walk with a symbolic source asks each chain with a few keys: each one's candidates are
+      // found in one pass, and the full index is built only when more keys come.
       const d = symbolicLists.get(chain);
-      if (key.src === null && key.dst === null && (d === undefined || sameKey(d.key, key))) {
-        list = d?.list ?? directCandidates(chain, key);
-        if (d === undefined) symbolicLists.set(chain, { key: { ...key }, list });
+      const known = d?.find((e) => sameKey(e.key, key));
+      if (known) list = known.list;
+      else if (key.src === null && (d === undefined || d.length < MAX_DIRECT_KEYS)) {
+        list = directCandidates(chain, key, rs.family);
+        if (d === undefined) symbolicLists.set(chain, [{ key: { ...key }, list }]);
+        else d.push({ key: { ...key }, list });
       } else {
         ix = buildChainIndex(chain, rs.family);
         chains.set(chain, ix);

@@ -294,6 +294,28 @@ export function srcMissesAt(c: Chain, i: number, set: AddrSet): boolean {
 }
 
 /**
+ * Whether the rule index leaves rule i out for a packet to `dst`: the rule has no source prefix and
+ * a destination prefix that does not hold `dst` (what `candidates` finds by the destination),
+ * read from a packed rule's columns without building it.
+ */
+export function dstMissesAt(c: Chain, i: number, dst: bigint, family: 4 | 6): boolean {
+  const id = packedId(c, i);
+  if (id < 0) {
+    const r = ruleAt(c, i);
+    if (prefixOf(r.src, family) !== null) return false;
+    const p = prefixOf(r.dst, family);
+    if (p === null) return false;
+    const bits = BigInt(family === 4 ? 32 : 128);
+    const mask = ((1n << BigInt(p.len)) - 1n) << (bits - BigInt(p.len));
+    return (dst & mask) !== (p.addr & mask);
+  }
+  const st = (c as PackedChain).store!;
+  const len = st.dstLen[id]!;
+  if (st.srcLen[id]! >= 0 || len <= 0) return false;
+  return ((Number(dst) ^ st.dstAddr[id]!) & (0xffffffff << (32 - len))) !== 0;
+}
+
+/**
  * `test` of rule i, where `bits` are the flags a rule needs for `test` to hold: a packed rule
  * without any of them is not built (false), one with them is built and tested.
  */
