@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { BUILTIN_CHAINS, type TableName } from "../src/platforms/iptables/model.js";
+import { BUILTIN_CHAINS, type Rule, type TableName } from "../src/platforms/iptables/model.js";
 import { parseIptables } from "../src/platforms/iptables/parse.js";
 import {
   CONNTRACK_FLAG,
@@ -10,6 +10,7 @@ import {
   NAT_PORTS_FLAG,
   rewritesPorts,
   ruleFlags,
+  someRule,
 } from "../src/platforms/iptables/rule-store.js";
 import { packedColumns, plainRuleset } from "./helpers/rulesets.js";
 
@@ -20,6 +21,17 @@ import { packedColumns, plainRuleset } from "./helpers/rulesets.js";
 function same(text: string, file = "t.rules"): void {
   const slow = parseIptables(text, { file, maxErrors: 1000, noFastPath: true });
   const fast = parseIptables(text, { file, maxErrors: 1000 });
+  // someRule reads packed rules' flags and builds only the rules they name: it answers as the built rules do.
+  const built = [...slow.ruleset.tables.values()].flatMap((t) =>
+    [...t.chains.values()].flatMap((c) => c.rules),
+  );
+  const hasSet = (r: Rule) => r.matches.some((m) => m.kind === "set");
+  expect(
+    someRule(parseIptables(text, { file, maxErrors: 1000 }).ruleset, CONNTRACK_FLAG, enablesConntrack),
+  ).toBe(built.some(enablesConntrack));
+  expect(someRule(parseIptables(text, { file, maxErrors: 1000 }).ruleset, IPSET_FLAG, hasSet)).toBe(
+    built.some(hasSet),
+  );
   expect(fast.errors).toEqual(slow.errors);
   expect(fast.warnings).toEqual(slow.warnings);
   const want = plainRuleset(slow.ruleset);

@@ -190,11 +190,9 @@ function inboundChain(s: Scenario, flows: Flow[]): Chain {
 /** An inbound flow's comments and its rule per source. */
 function flowItems(s: Scenario, f: Flow): Item[] {
   const items = flowComments(f);
-  for (const src of sources(f.peers)) {
-    items.push({
-      rule: [...addrs(src, s.local, s.wan, "-i"), ...match(s, f, "in"), ...tag(f.id), ...verdict(f)],
-    });
-  }
+  // What follows the source is the same for every peer (a hub has a thousand).
+  const rest = [...addrs(undefined, s.local, s.wan, "-i"), ...match(s, f, "in"), ...tag(f.id), ...verdict(f)];
+  for (const src of sources(f.peers)) items.push({ rule: src ? ["-s", formatPrefix(src), ...rest] : rest });
   return items;
 }
 

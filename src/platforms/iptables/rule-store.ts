@@ -328,7 +328,20 @@ export function ruleTestAt(c: Chain, i: number, bits: number, test: (r: Rule) =>
 /** Whether some rule of the rule set passes `test` (see ruleTestAt for `bits`). */
 export function someRule(rs: Ruleset, bits: number, test: (r: Rule) => boolean): boolean {
   for (const t of rs.tables.values())
-    for (const c of t.chains.values())
-      for (let i = 0, n = ruleCount(c); i < n; i++) if (ruleTestAt(c, i, bits, test)) return true;
+    for (const c of t.chains.values()) {
+      if (!(c instanceof PackedChain) || c.store === null) {
+        for (let i = 0, n = ruleCount(c); i < n; i++) if (ruleTestAt(c, i, bits, test)) return true;
+        continue;
+      }
+      // `ruleTestAt` unrolled over the slots: asked of every rule of 100,000 on each audit.
+      const flags = c.store.flags;
+      const slots = c.slots;
+      for (let i = 0; i < slots.length; i++) {
+        const s = slots[i]!;
+        if (typeof s !== "number") {
+          if (test(s)) return true;
+        } else if ((flags[s]! & bits) !== 0 && test(c.at(i))) return true;
+      }
+    }
   return false;
 }
