@@ -16,7 +16,7 @@ import { AddrSet } from "../src/model/addrset.js";
 import { formatDiagnostic } from "../src/model/ruleset.js";
 import type { Ruleset } from "../src/platforms/iptables/model.js";
 import { parseIptables } from "../src/platforms/iptables/parse.js";
-import { ruleCount } from "../src/platforms/iptables/rule-store.js";
+import { ruleAt, ruleCount } from "../src/platforms/iptables/rule-store.js";
 
 const A = (s: string) => parsePrefix(s).addr;
 const LOCAL = AddrSet.fromPrefix(parsePrefix("192.0.2.1"));
@@ -289,6 +289,10 @@ describe("rule index", () => {
         "-p udp",
         "! -p tcp",
         "-p udp -m multiport --dports 500,1701",
+        // As iptables-save writes them: such rules are kept packed (read from columns).
+        "-p udp -m udp --dport 500",
+        "-p udp -m udp --dport 4500",
+        "-p tcp -m tcp --dport 22",
       ),
     ),
     target: fc.constantFrom("ACCEPT", "DROP", "RETURN", "LOG", "U"),
@@ -372,6 +376,8 @@ describe("rule index", () => {
             const ci = indexed.tables.get("filter")!.chains.get(name)!;
             const ck = kept.tables.get("filter")!.chains.get(name)!;
             ni(ci, 0, { proto: 17, dport: 500, src: A("10.1.2.3"), dst: A("192.0.2.1") });
+            // Some rules already built (a walk builds those it looks at), the others still packed.
+            for (let i = 0; i < ruleCount(cd); i += 3) ruleAt(cd, i);
             for (const k of keys) {
               const key = { proto: k.proto, dport: k.dport, src: null, dst: k.dst ? A(k.dst) : null };
               for (let from = 0; from <= ruleCount(cd); from++) {

@@ -37,7 +37,7 @@ import {
 } from "../platforms/iptables/model.js";
 import {
   CONNTRACK_FLAG,
-  dstMissesAt,
+  candidatesPass,
   enablesConntrack,
   indexPortAt,
   indexProtoAt,
@@ -444,27 +444,6 @@ const sameKey = (a: IndexKey, b: IndexKey): boolean =>
   a.proto === b.proto && a.dport === b.dport && a.src === b.src && a.dst === b.dst;
 
 /**
- * What `candidates` gives for a key with a symbolic source, in one pass over the rules: every rule
- * of the protocol buckets -1 and `proto` (only -1 for proto -1) and of the port buckets -1 and
- * `dport` (every port for an undefined dport), in rule order; with a concrete destination, less
- * the rules bucketed by a destination prefix (no source prefix) that does not hold it.
- */
-function directCandidates(chain: Chain, key: IndexKey, family: Family): number[] {
-  const out: number[] = [];
-  for (let i = 0, n = ruleCount(chain); i < n; i++) {
-    const proto = indexProtoAt(chain, i);
-    if (proto !== -1 && (key.proto === -1 || proto !== key.proto)) continue;
-    if (key.dport !== undefined) {
-      const port = indexPortAt(chain, i);
-      if (port !== -1 && port !== key.dport) continue;
-    }
-    if (key.dst !== null && dstMissesAt(chain, i, key.dst, family)) continue;
-    out.push(i);
-  }
-  return out;
-}
-
-/**
  * Rule index for a rule set: per chain, rules bucketed by protocol, single destination port and
  * source (else destination) prefix, so a packet only visits rules that may match it. Built lazily
  * per chain, cached per rule set. `next(chain, from, key)`: the first rule at or after `from`
@@ -491,7 +470,8 @@ export function ruleIndex(rs: Ruleset): (chain: Chain, from: number, key: IndexK
       const known = d?.find((e) => sameKey(e.key, key));
       if (known) list = known.list;
       else if (key.src === null && (d === undefined || d.length < MAX_DIRECT_KEYS)) {
-        list = directCandidates(chain, key, rs.family);
+        // What `candidates` would give, in one pass.
+        list = candidatesPass(chain, key.proto, key.dport, key.dst, rs.family);
         if (d === undefined) symbolicLists.set(chain, [{ key: { ...key }, list }]);
         else d.push({ key: { ...key }, list });
       } else {

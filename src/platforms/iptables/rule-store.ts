@@ -294,6 +294,64 @@ export function srcMissesAt(c: Chain, i: number, set: AddrSet): boolean {
 }
 
 /**
+ * The rules of a chain the index keeps for a packet of protocol `proto` (-1: any) to port `dport`
+ * and, when not null, address `dst`, from any source: those of protocol -1 or `proto` (only -1 for
+ * -1), of port -1 or `dport` (any port when undefined), less those `dstMissesAt` leaves out. One
+ * pass; packed rules read from their columns in place (50,000 rules per audit flow).
+ */
+export function candidatesPass(
+  c: Chain,
+  proto: number,
+  dport: number | undefined,
+  dst: bigint | null,
+  family: 4 | 6,
+): number[] {
+  const out: number[] = [];
+  if (!(c instanceof PackedChain) || c.store === null || family !== 4) {
+    for (let i = 0, n = ruleCount(c); i < n; i++) {
+      const pr = indexProtoAt(c, i);
+      if (pr !== -1 && (proto === -1 || pr !== proto)) continue;
+      if (dport !== undefined) {
+        const port = indexPortAt(c, i);
+        if (port !== -1 && port !== dport) continue;
+      }
+      if (dst !== null && dstMissesAt(c, i, dst, family)) continue;
+      out.push(i);
+    }
+    return out;
+  }
+  const st = c.store;
+  const slots = c.slots;
+  const d = dst === null ? 0 : Number(dst);
+  for (let i = 0; i < slots.length; i++) {
+    const s = slots[i]!;
+    if (typeof s !== "number") {
+      const pr = indexProto(s);
+      if (pr !== -1 && (proto === -1 || pr !== proto)) continue;
+      if (dport !== undefined) {
+        const port = indexPort(s);
+        if (port !== -1 && port !== dport) continue;
+      }
+      if (dst !== null && dstMissesAt(c, i, dst, 4)) continue;
+    } else {
+      const pr = st.proto[s]!;
+      if (pr !== -1 && (proto === -1 || pr !== proto)) continue;
+      if (dport !== undefined) {
+        const port = st.port[s]!;
+        if (port !== -1 && port !== dport) continue;
+      }
+      if (dst !== null) {
+        const len = st.dstLen[s]!;
+        if (st.srcLen[s]! < 0 && len > 0 && ((d ^ st.dstAddr[s]!) & (0xffffffff << (32 - len))) !== 0)
+          continue;
+      }
+    }
+    out.push(i);
+  }
+  return out;
+}
+
+/**
  * Whether the rule index leaves rule i out for a packet to `dst`: the rule has no source prefix and
  * a destination prefix that does not hold `dst` (what `candidates` finds by the destination),
  * read from a packed rule's columns without building it.
