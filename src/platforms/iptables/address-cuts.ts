@@ -73,11 +73,20 @@ export function cannotMatch(r: Rule, shape: PacketShape | undefined): boolean {
 
 /** Whether the nat table may rewrite a packet's ports (DNAT/REDIRECT to ports, an unmodelled target). */
 function natRewritesPorts(rs: Ruleset): boolean {
-  for (const c of rs.tables.get("nat")?.chains.values() ?? [])
+  let v = natPorts.get(rs);
+  if (v !== undefined) return v;
+  v = false;
+  scan: for (const c of rs.tables.get("nat")?.chains.values() ?? [])
     for (let i = 0, n = ruleCount(c); i < n; i++)
-      if (ruleTestAt(c, i, NAT_PORTS_FLAG, rewritesPorts)) return true;
-  return false;
+      if (ruleTestAt(c, i, NAT_PORTS_FLAG, rewritesPorts)) {
+        v = true;
+        break scan;
+      }
+  natPorts.set(rs, v);
+  return v;
 }
+/** Once per rule set: each outbound flow of an audit asks, and a kube-proxy nat table has 75,000 rules. */
+const natPorts = new WeakMap<Ruleset, boolean>();
 
 /**
  * The rules of those chains and of every user chain they jump or go to, leaving out the rules that
