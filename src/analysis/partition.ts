@@ -43,9 +43,10 @@ export function refineAtoms(universe: AddrSet, cuts: Iterable<AddrSet>, max: num
 }
 
 /**
- * `refineAtoms`' classes by one sweep over the cuts' sorted bounds: an address
+ * `refineAtoms`' classes, in address order, by one sweep over the cuts' sorted bounds: an address
  * range between two consecutive bounds lies wholly inside or outside every cut, and ranges inside
- * the same cuts form one class. Null when there are more than `max` classes.
+ * the same cuts form one class (with at most six cuts that split the universe, by `refineAtoms`
+ * itself). Null when there are more than `max` classes.
  */
 export function sweepAtoms(universe: AddrSet, cuts: readonly AddrSet[], max: number): AddrSet[] | null {
   const family = universe.family;

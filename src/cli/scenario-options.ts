@@ -1,7 +1,10 @@
 import { type Command, Option } from "commander";
 import { NAT_MODES, VPN_TYPES } from "../vpn/scenario.js";
 
-/** Appends a repeated flag's value: a fresh list on the first (the default `[]` is shared), then in place (a hub's 1,000 `--peer` flags copied each time were quadratic). */
+/**
+ * Appends a repeated flag's value: a fresh list on the first (the default `[]` is shared), then in
+ * place (copying the list for each of a hub's 1,000 `--peer` flags was quadratic).
+ */
 const collect = (v: string, prev: string[]) => {
   if (prev.length === 0) return [v];
   prev.push(v);

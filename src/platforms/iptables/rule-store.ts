@@ -7,6 +7,9 @@
  * path builds). Readers that walk rules one at a time use `ruleCount` / `ruleAt` and the index
  * columns, and build only the rules they look at; every other reader of `chain.rules` gets the
  * whole chain built, unchanged. Keeping 100,000 rules as objects costs 26 MB of old generation.
+ * The index's one-pass candidates (`candidatesPass`), the symbolic walk's source test
+ * (`srcMissesAt`) and `someRule` read the columns in place, so a rule none of them can rule out is
+ * the only kind that gets built.
  */
 import type { AddrSet } from "../../model/addrset.js";
 import type { Provenance } from "../../model/ruleset.js";
@@ -306,18 +309,13 @@ export function candidatesPass(
   dst: bigint | null,
   family: 4 | 6,
 ): number[] {
+  const keeps = (pr: number, port: number): boolean =>
+    (pr === -1 || (proto !== -1 && pr === proto)) && (dport === undefined || port === -1 || port === dport);
   const out: number[] = [];
   if (!(c instanceof PackedChain) || c.store === null || family !== 4) {
-    for (let i = 0, n = ruleCount(c); i < n; i++) {
-      const pr = indexProtoAt(c, i);
-      if (pr !== -1 && (proto === -1 || pr !== proto)) continue;
-      if (dport !== undefined) {
-        const port = indexPortAt(c, i);
-        if (port !== -1 && port !== dport) continue;
-      }
-      if (dst !== null && dstMissesAt(c, i, dst, family)) continue;
-      out.push(i);
-    }
+    for (let i = 0, n = ruleCount(c); i < n; i++)
+      if (keeps(indexProtoAt(c, i), indexPortAt(c, i)) && (dst === null || !dstMissesAt(c, i, dst, family)))
+        out.push(i);
     return out;
   }
   const st = c.store;
@@ -326,26 +324,19 @@ export function candidatesPass(
   for (let i = 0; i < slots.length; i++) {
     const s = slots[i]!;
     if (typeof s !== "number") {
-      const pr = indexProto(s);
-      if (pr !== -1 && (proto === -1 || pr !== proto)) continue;
-      if (dport !== undefined) {
-        const port = indexPort(s);
-        if (port !== -1 && port !== dport) continue;
-      }
-      if (dst !== null && dstMissesAt(c, i, dst, 4)) continue;
-    } else {
-      const pr = st.proto[s]!;
-      if (pr !== -1 && (proto === -1 || pr !== proto)) continue;
-      if (dport !== undefined) {
-        const port = st.port[s]!;
-        if (port !== -1 && port !== dport) continue;
-      }
-      if (dst !== null) {
-        const len = st.dstLen[s]!;
-        if (st.srcLen[s]! < 0 && len > 0 && ((d ^ st.dstAddr[s]!) & (0xffffffff << (32 - len))) !== 0)
-          continue;
-      }
+      if (keeps(indexProto(s), indexPort(s)) && (dst === null || !dstMissesAt(c, i, dst, 4))) out.push(i);
+      continue;
     }
+    if (!keeps(st.proto[s]!, st.port[s]!)) continue;
+    // dstMissesAt on the columns.
+    const len = st.dstLen[s]!;
+    if (
+      dst !== null &&
+      st.srcLen[s]! < 0 &&
+      len > 0 &&
+      ((d ^ st.dstAddr[s]!) & (0xffffffff << (32 - len))) !== 0
+    )
+      continue;
     out.push(i);
   }
   return out;
