@@ -3,9 +3,9 @@
  * `iptables -C` does, so the file loads only when every checked rule is in its chain at that
  * point. The parser answers the same way, with -D's rule matching, and -C changes nothing.
  */
-import { afterAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { parseIptables } from "../../src/platforms/iptables/parse.js";
-import { describeKernel, inNs, run, sweepNamespaces } from "./netns.js";
+import { describeKernel, inNs, scratchNamespace } from "./netns.js";
 
 const file = (line: string) =>
   [
@@ -35,14 +35,11 @@ const CASES = [
 ];
 
 describeKernel("-C lines against iptables-restore", () => {
-  const ns = `tc-check-${process.pid}`;
-  afterAll(async () => {
-    await run("ip", ["netns", "del", ns], { check: false });
-    await sweepNamespaces();
-  });
+  const scratch = scratchNamespace("check");
+  const ns = scratch.name;
 
   it("a file loads exactly when the parser finds every checked rule, and -C changes nothing", async () => {
-    await run("ip", ["netns", "add", ns]);
+    await scratch.create();
     const found: string[] = [];
     let loaded = 0;
     for (const line of CASES) {

@@ -3,10 +3,10 @@
  * iptables-restore: every spelling the parser takes must load, every one it refuses must be refused, and
  * what loads must mean the same ports (read back from iptables-save, whose form is canonical).
  */
-import { afterAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { NatRange, PortRange, Target } from "../../src/platforms/iptables/model.js";
 import { parseIptables } from "../../src/platforms/iptables/parse.js";
-import { describeKernel, inNs, run, sweepNamespaces } from "./netns.js";
+import { describeKernel, inNs, scratchNamespace } from "./netns.js";
 
 const PORTS = [
   "80",
@@ -72,14 +72,11 @@ function ports(t: Target | null): { lo: number | null; hi: number | null; base: 
 }
 
 describeKernel("NAT target ports against iptables-restore", () => {
-  const ns = `tc-${process.pid}-natports`;
-  afterAll(async () => {
-    await run("ip", ["netns", "del", ns], { check: false });
-    await sweepNamespaces();
-  });
+  const scratch = scratchNamespace("natports");
+  const ns = scratch.name;
 
   it("accepts and refuses the spellings iptables does, with the same ports", async () => {
-    await run("ip", ["netns", "add", ns]);
+    await scratch.create();
     const disagreements: string[] = [];
     let accepted = 0;
     let refused = 0;

@@ -6,12 +6,12 @@
  * not between them. The parser takes the rule with a warning and the engine calls the verdict
  * unknown.
  */
-import { afterAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { evaluatePath } from "../../src/analysis/iptables-path.js";
 import { parsePrefix } from "../../src/model/address.js";
 import { AddrSet } from "../../src/model/addrset.js";
 import { parseIptables } from "../../src/platforms/iptables/parse.js";
-import { describeKernel, inNs, run, sweepNamespaces } from "./netns.js";
+import { describeKernel, inNs, run, scratchNamespace } from "./netns.js";
 
 const LO = "10.0.0.9";
 const HI = "10.0.0.1";
@@ -39,14 +39,11 @@ for src in sys.argv[1:]:
 `;
 
 describeKernel("a reversed NAT address range against the kernel", () => {
-  const ns = `tc-${process.pid}-natrange`;
-  afterAll(async () => {
-    await run("ip", ["netns", "del", ns], { check: false });
-    await sweepNamespaces();
-  });
+  const scratch = scratchNamespace("natrange");
+  const ns = scratch.name;
 
   it("the kernel wraps it around the address space; the parser warns, the engine says unknown", async () => {
-    await run("ip", ["netns", "add", ns]);
+    await scratch.create();
     const ip = (...args: string[]) => run("ip", ["-n", ns, ...args]);
     await ip("link", "set", "lo", "up");
     await ip("link", "add", "v0", "type", "veth", "peer", "name", "v1");

@@ -4,7 +4,7 @@
  */
 import { type SpawnOptions, spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { describe, it } from "vitest";
+import { afterAll, describe, it } from "vitest";
 
 export const PKT = fileURLToPath(new URL("./pkt.py", import.meta.url));
 
@@ -273,6 +273,24 @@ export async function withTopology<T>(
   } finally {
     await t.destroy();
   }
+}
+
+/**
+ * One namespace for a describe block's `iptables-restore` runs, named so `sweepNamespaces` knows it:
+ * `create()` makes it; it is deleted, with any stray namespace of this process, after the block.
+ */
+export function scratchNamespace(tag: string): { name: string; create: () => Promise<void> } {
+  const name = `tc-${process.pid}-${tag}`;
+  afterAll(async () => {
+    await run("ip", ["netns", "del", name], { check: false });
+    await sweepNamespaces();
+  });
+  return {
+    name,
+    create: async () => {
+      await run("ip", ["netns", "add", name]);
+    },
+  };
 }
 
 /** Deletes every namespace this process created and failed to clean up (belt and braces for afterAll). */

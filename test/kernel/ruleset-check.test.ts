@@ -11,7 +11,7 @@ import { type GenerateOptions, TargetError } from "../../src/platforms/types.js"
 import { planFlows } from "../../src/vpn/flows.js";
 import { makeScenario, NAT_MODES, type ScenarioInput, VPN_TYPES } from "../../src/vpn/scenario.js";
 import { extractIptablesNatDevice } from "./backends.js";
-import { describeKernel, inNs, run, sweepNamespaces } from "./netns.js";
+import { describeKernel, inNs, run, scratchNamespace, sweepNamespaces } from "./netns.js";
 
 interface Combo {
   name: string;
@@ -119,15 +119,10 @@ const render = (c: Combo, format: "restore" | "commands") =>
   generateIptables(planFlows(makeScenario(c.input)), { ...c.opts, format });
 
 describeKernel("iptables-restore accepts every generated file", () => {
-  const ns = `tc-${process.pid}-restore`;
-  afterAll(async () => {
-    await run("ip", ["netns", "del", ns], { check: false });
-    await sweepNamespaces();
-  });
+  const scratch = scratchNamespace("restore");
+  const ns = scratch.name;
 
-  beforeAll(async () => {
-    await run("ip", ["netns", "add", ns]);
-  });
+  beforeAll(scratch.create);
 
   for (const family of [4, 6] as const) {
     const tool = family === 6 ? "ip6tables" : "iptables";

@@ -4,11 +4,11 @@
  * (the parser's model of the rule as written against its model of iptables-save's canonical form). Every
  * current disagreement is listed in KNOWN, so the test fails when one appears and when one goes away.
  */
-import { afterAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { Rule } from "../../src/platforms/iptables/model.js";
 import { parseIptables } from "../../src/platforms/iptables/parse.js";
 import { parsePlenMask } from "../../src/platforms/iptables/values.js";
-import { describeKernel, inNs, run, sweepNamespaces } from "./netns.js";
+import { describeKernel, inNs, run, scratchNamespace } from "./netns.js";
 
 interface Case {
   rule: string;
@@ -1183,14 +1183,11 @@ function meaning(r: Rule, names: { src: boolean; dst: boolean }): unknown {
 }
 
 describeKernel("match option spellings against iptables-restore", () => {
-  const ns = `tc-spell-${process.pid}`;
-  afterAll(async () => {
-    await run("ip", ["netns", "del", ns], { check: false });
-    await sweepNamespaces();
-  });
+  const scratch = scratchNamespace("spell");
+  const ns = scratch.name;
 
   it("loads exactly the spellings the parser takes, with the same meaning", async () => {
-    await run("ip", ["netns", "add", ns]);
+    await scratch.create();
     await inNs(ns, ["ipset", "create", "tcs", "hash:ip"]);
     await inNs(ns, ["ipset", "create", "tcs2", "hash:ip,port"]);
     await inNs(ns, ["ipset", "create", "tcs6", "hash:ip", "family", "inet6"]);
