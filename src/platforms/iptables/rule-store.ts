@@ -11,6 +11,7 @@
  * (`srcMissesAt`) and `someRule` read the columns in place, so a rule none of them can rule out is
  * the only kind that gets built.
  */
+import { hostMask } from "../../model/address.js";
 import type { AddrSet } from "../../model/addrset.js";
 import type { Provenance } from "../../model/ruleset.js";
 import type { Chain, Counters, Rule, Ruleset, TableName, Target } from "./model.js";
@@ -354,9 +355,7 @@ export function dstMissesAt(c: Chain, i: number, dst: bigint, family: 4 | 6): bo
     if (prefixOf(r.src, family) !== null) return false;
     const p = prefixOf(r.dst, family);
     if (p === null) return false;
-    const bits = BigInt(family === 4 ? 32 : 128);
-    const mask = ((1n << BigInt(p.len)) - 1n) << (bits - BigInt(p.len));
-    return (dst & mask) !== (p.addr & mask);
+    return ((dst ^ p.addr) & ~hostMask(family, p.len)) !== 0n;
   }
   const st = (c as PackedChain).store!;
   const len = st.dstLen[id]!;
